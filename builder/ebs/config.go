@@ -1,0 +1,188 @@
+//go:generate go tool packer-sdc struct-markdown
+//go:generate go tool packer-sdc mapstructure-to-hcl2 -type Config,RunConfig,AMIConfig
+
+package ebs
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"regexp"
+	"time"
+
+	"github.com/hashicorp/packer-plugin-sdk/common"
+	"github.com/hashicorp/packer-plugin-sdk/communicator"
+	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
+	"github.com/hashicorp/packer-plugin-sdk/template/config"
+	"github.com/hashicorp/packer-plugin-sdk/template/interpolate"
+
+	bakery "github.com/packer-bakery/packer-plugin-bakery/common"
+)
+
+// Config is the whole `bakery-ebs` source block. Option names are
+// amazon-ebs's, so a template migrates by renaming its type.
+type Config struct {
+	common.PackerConfig `mapstructure:",squash"`
+	bakery.AccessConfig `mapstructure:",squash"`
+	RunConfig           `mapstructure:",squash"`
+	AMIConfig           `mapstructure:",squash"`
+	Comm                communicator.Config `mapstructure:",squash"`
+
+	ctx interpolate.Context
+}
+
+// RunConfig is about the temporary build instance.
+type RunConfig struct {
+	// The AMI the build instance starts from, e.g. `ami-0123456789abcdef0`.
+	// Set this or `source_ami_filter`.
+	SourceAMI string `mapstructure:"source_ami" required:"false"`
+	// Selects the source AMI by DescribeImages filters instead of by ID.
+	SourceAMIFilter bakery.AMIFilterOptions `mapstructure:"source_ami_filter" required:"false"`
+	// The EC2 instance type of the build instance, e.g. `t3.micro`.
+	InstanceType string `mapstructure:"instance_type" required:"true"`
+	// The subnet to launch in. Unset: the default VPC's default subnet in
+	// `availability_zone` (or any zone).
+	SubnetID string `mapstructure:"subnet_id" required:"false"`
+	// The VPC of the temporary security group. Unset: the subnet's VPC, or
+	// the default VPC.
+	VpcID string `mapstructure:"vpc_id" required:"false"`
+	// The availability zone to launch in when no `subnet_id` is given.
+	AvailabilityZone string `mapstructure:"availability_zone" required:"false"`
+	// Existing security groups for the instance. Unset: a temporary group
+	// that allows the communicator port from
+	// `temporary_security_group_source_cidrs` is created and removed.
+	SecurityGroupIDs []string `mapstructure:"security_group_ids" required:"false"`
+	// The CIDR blocks the temporary security group admits to the
+	// communicator port. Defaults to `["0.0.0.0/0"]`, as amazon-ebs does;
+	// narrow it to your own address where you can.
+	TemporarySGSourceCidrs []string `mapstructure:"temporary_security_group_source_cidrs" required:"false"`
+	// Whether the instance gets a public IP address. Unset: the subnet's
+	// setting.
+	AssociatePublicIpAddress *bool `mapstructure:"associate_public_ip_address" required:"false"`
+	// Tags for the build instance and its volumes, applied at launch.
+	RunTags map[string]string `mapstructure:"run_tags" required:"false"`
+	// How long to wait for the instance or the image to reach the next
+	// state before failing, e.g. `45m`. Default `30m`.
+	StateTimeout time.Duration `mapstructure:"state_timeout" required:"false"`
+
+	communicator.SSHInterface `mapstructure:",squash"`
+}
+
+// AMIConfig is about the image the build produces.
+type AMIConfig struct {
+	// The name of the AMI: 3 to 128 characters of letters, digits and
+	// `( ) [ ] . / - ' @ _` and space. It must be unique in the region.
+	AMIName string `mapstructure:"ami_name" required:"true"`
+	// The description of the AMI.
+	AMIDescription string `mapstructure:"ami_description" required:"false"`
+	// Tags for the AMI, set when it is created.
+	AMITags map[string]string `mapstructure:"tags" required:"false"`
+	// Tags for the AMI's snapshots.
+	SnapshotTags map[string]string `mapstructure:"snapshot_tags" required:"false"`
+}
+
+var amiNamePattern = regexp.MustCompile(`^[a-zA-Z0-9()\[\] ./\-'@_]{3,128}$`)
+
+// Prepare decodes the template and returns every problem at once.
+func (c *Config) Prepare(raws ...interface{}) ([]string, error) {
+	err := config.Decode(c, &config.DecodeOpts{
+		PluginType:         BuilderID,
+		Interpolate:        true,
+		InterpolateContext: &c.ctx,
+	}, raws...)
+	if err != nil {
+		return nil, err
+	}
+
+	var errs *packersdk.MultiError
+	for _, e := range c.AccessConfig.Prepare() {
+		errs = packersdk.MultiErrorAppend(errs, e)
+	}
+	for _, e := range c.RunConfig.prepare(&c.Comm) {
+		errs = packersdk.MultiErrorAppend(errs, e)
+	}
+	for _, e := range c.AMIConfig.prepare() {
+		errs = packersdk.MultiErrorAppend(errs, e)
+	}
+	for _, e := range c.Comm.Prepare(&c.ctx) {
+		errs = packersdk.MultiErrorAppend(errs, e)
+	}
+	if errs != nil && len(errs.Errors) > 0 {
+		return nil, errs
+	}
+	packersdk.LogSecretFilter.Set(c.Comm.SSHPassword)
+	return nil, nil
+}
+
+func (r *RunConfig) prepare(comm *communicator.Config) []error {
+	var errs []error
+	switch {
+	case r.SourceAMI == "" && r.SourceAMIFilter.Empty():
+		errs = append(errs, errors.New("set `source_ami` or `source_ami_filter`: the build needs an AMI to start from"))
+	case r.SourceAMI != "" && !r.SourceAMIFilter.Empty():
+		errs = append(errs, errors.New("`source_ami` and `source_ami_filter` both set: keep one"))
+	}
+	errs = append(errs, r.SourceAMIFilter.Prepare("source_ami_filter")...)
+	if r.InstanceType == "" {
+		errs = append(errs, errors.New("`instance_type` is required, e.g. \"t3.micro\""))
+	}
+	if r.SubnetID == "" && r.AvailabilityZone == "" && r.VpcID != "" {
+		errs = append(errs, errors.New("`vpc_id` without `subnet_id`: also set `subnet_id` (or `availability_zone`) so the instance lands in that VPC"))
+	}
+	for _, cidr := range r.TemporarySGSourceCidrs {
+		if _, _, err := net.ParseCIDR(cidr); err != nil {
+			errs = append(errs, fmt.Errorf("`temporary_security_group_source_cidrs`: %q is not a CIDR block like 203.0.113.0/24", cidr))
+		}
+	}
+	if len(r.SecurityGroupIDs) > 0 && len(r.TemporarySGSourceCidrs) > 0 {
+		errs = append(errs, errors.New("`temporary_security_group_source_cidrs` only applies to the temporary security group; remove it or `security_group_ids`"))
+	}
+	if len(r.TemporarySGSourceCidrs) == 0 {
+		r.TemporarySGSourceCidrs = []string{"0.0.0.0/0"}
+	}
+	switch r.SSHInterface.SSHInterface {
+	case "", "public_ip", "private_ip", "public_dns", "private_dns":
+	default:
+		errs = append(errs, fmt.Errorf("`ssh_interface` %q is not one of public_ip, private_ip, public_dns, private_dns", r.SSHInterface.SSHInterface))
+	}
+	if r.StateTimeout < 0 {
+		errs = append(errs, errors.New("`state_timeout` cannot be negative"))
+	}
+	if r.StateTimeout == 0 {
+		r.StateTimeout = 30 * time.Minute
+	}
+	if comm.Type == "ssh" || comm.Type == "" {
+		switch comm.SSHTemporaryKeyPairType {
+		case "":
+			comm.SSHTemporaryKeyPairType = "ed25519"
+		case "ed25519", "rsa":
+		default:
+			errs = append(errs, fmt.Errorf("`temporary_key_pair_type` %q: EC2 imports ed25519 (the default) and rsa keys only", comm.SSHTemporaryKeyPairType))
+		}
+		if comm.SSHTemporaryKeyPairType == "rsa" {
+			if comm.SSHTemporaryKeyPairBits == 0 {
+				comm.SSHTemporaryKeyPairBits = 4096
+			} else if comm.SSHTemporaryKeyPairBits < 2048 || comm.SSHTemporaryKeyPairBits > 16384 {
+				errs = append(errs, fmt.Errorf("`temporary_key_pair_bits` %d: use 2048 to 16384 for rsa", comm.SSHTemporaryKeyPairBits))
+			}
+		}
+		if comm.SSHKeyPairName != "" && comm.SSHPrivateKeyFile == "" && !comm.SSHAgentAuth {
+			errs = append(errs, errors.New("`ssh_keypair_name` needs `ssh_private_key_file` (or `ssh_agent_auth = true`) so the build can log in with that key"))
+		}
+	}
+	return errs
+}
+
+func (a *AMIConfig) prepare() []error {
+	var errs []error
+	switch {
+	case a.AMIName == "":
+		errs = append(errs, errors.New("`ami_name` is required"))
+	case !amiNamePattern.MatchString(a.AMIName):
+		errs = append(errs, fmt.Errorf("`ami_name` %q: use 3 to 128 letters, digits, spaces and ( ) [ ] . / - ' @ _ (clean_resource_name helps)", a.AMIName))
+	}
+	if len(a.AMIDescription) > 255 {
+		errs = append(errs, errors.New("`ami_description` is longer than EC2's limit of 255 characters"))
+	}
+	return errs
+}

@@ -1,0 +1,53 @@
+package ebs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+)
+
+type imageDeleter interface {
+	DescribeImages(context.Context, *ec2.DescribeImagesInput, ...func(*ec2.Options)) (*ec2.DescribeImagesOutput, error)
+	DeregisterImage(context.Context, *ec2.DeregisterImageInput, ...func(*ec2.Options)) (*ec2.DeregisterImageOutput, error)
+	DeleteSnapshot(context.Context, *ec2.DeleteSnapshotInput, ...func(*ec2.Options)) (*ec2.DeleteSnapshotOutput, error)
+}
+
+// deleteImage deregisters an AMI and deletes the EBS snapshots behind it,
+// which DeregisterImage alone leaves (and bills) behind.
+func deleteImage(ctx context.Context, client imageDeleter, id string) error {
+	out, err := client.DescribeImages(ctx, &ec2.DescribeImagesInput{ImageIds: []string{id}})
+	if apiErrorCode(err) == "InvalidAMIID.NotFound" {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("describing AMI %s: %w", id, err)
+	}
+	var snapshots []string
+	for _, img := range out.Images {
+		snapshots = append(snapshots, snapshotIDs(img)...)
+	}
+	if _, err := client.DeregisterImage(ctx, &ec2.DeregisterImageInput{ImageId: aws.String(id)}); err != nil && apiErrorCode(err) != "InvalidAMIID.NotFound" {
+		return fmt.Errorf("deregistering AMI %s: %w", id, err)
+	}
+	var errs []error
+	for _, snap := range snapshots {
+		if _, err := client.DeleteSnapshot(ctx, &ec2.DeleteSnapshotInput{SnapshotId: aws.String(snap)}); err != nil && apiErrorCode(err) != "InvalidSnapshot.NotFound" {
+			errs = append(errs, fmt.Errorf("deleting snapshot %s of AMI %s: %w", snap, id, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func snapshotIDs(img types.Image) []string {
+	var ids []string
+	for _, bdm := range img.BlockDeviceMappings {
+		if bdm.Ebs != nil && bdm.Ebs.SnapshotId != nil {
+			ids = append(ids, *bdm.Ebs.SnapshotId)
+		}
+	}
+	return ids
+}

@@ -1,0 +1,96 @@
+package ebs
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/hashicorp/packer-plugin-sdk/multistep"
+
+	bakery "github.com/packer-bakery/packer-plugin-bakery/common"
+)
+
+type imageCreator interface {
+	CreateImage(context.Context, *ec2.CreateImageInput, ...func(*ec2.Options)) (*ec2.CreateImageOutput, error)
+	imageDeleter
+}
+
+// stepCreateImage makes the AMI from the stopped instance and waits until it
+// is available. If the build fails after CreateImage (a failed wait, a
+// later step, Ctrl-C), Cleanup removes the half-made AMI and its snapshots.
+type stepCreateImage struct {
+	ec2         imageCreator
+	name        string
+	description string
+	tags        bakery.Tags
+	region      string
+	poll        bakery.Poll
+	imageID     string
+}
+
+var _ multistep.Step = (*stepCreateImage)(nil)
+
+func (s *stepCreateImage) Run(ctx context.Context, state multistep.StateBag) multistep.StepAction {
+	ui := getUI(state)
+	instanceID := aws.ToString(getInstance(state).InstanceId)
+	ui.Say(fmt.Sprintf("Creating AMI %q from instance %s...", s.name, instanceID))
+	in := &ec2.CreateImageInput{
+		InstanceId:        aws.String(instanceID),
+		Name:              aws.String(s.name),
+		TagSpecifications: s.tags.Spec(types.ResourceTypeImage),
+	}
+	if s.description != "" {
+		in.Description = aws.String(s.description)
+	}
+	out, err := s.ec2.CreateImage(ctx, in)
+	if err != nil {
+		return halt(state, fmt.Errorf("creating AMI %q: %w", s.name, err))
+	}
+	s.imageID = aws.ToString(out.ImageId)
+	ui.Say(fmt.Sprintf("AMI %s requested", s.imageID))
+
+	var img types.Image
+	err = bakery.Wait(ctx, ui.Say, "AMI "+s.imageID+" to become available", s.poll, func(ctx context.Context) (bool, string, error) {
+		out, err := s.ec2.DescribeImages(ctx, &ec2.DescribeImagesInput{ImageIds: []string{s.imageID}})
+		if apiErrorCode(err) == "InvalidAMIID.NotFound" || (err == nil && len(out.Images) == 0) {
+			return false, "not visible yet", nil
+		}
+		if err != nil {
+			return false, "", fmt.Errorf("describing AMI %s: %w", s.imageID, err)
+		}
+		img = out.Images[0]
+		switch img.State {
+		case types.ImageStateAvailable:
+			return true, string(img.State), nil
+		case types.ImageStatePending:
+			return false, string(img.State), nil
+		default:
+			reason := "no reason given"
+			if img.StateReason != nil {
+				reason = aws.ToString(img.StateReason.Message)
+			}
+			return false, string(img.State), fmt.Errorf("AMI %s is %s: %s", s.imageID, img.State, reason)
+		}
+	})
+	if err != nil {
+		return halt(state, err)
+	}
+	state.Put(keyImage, img)
+	ui.Say(fmt.Sprintf("AMI %s is available in %s", s.imageID, s.region))
+	return multistep.ActionContinue
+}
+
+func (s *stepCreateImage) Cleanup(state multistep.StateBag) {
+	if s.imageID == "" || !buildFailed(state) {
+		return
+	}
+	ui := getUI(state)
+	ctx, cancel := cleanupContext()
+	defer cancel()
+	ui.Say(fmt.Sprintf("The build failed: deregistering AMI %s and deleting its snapshots...", s.imageID))
+	if err := deleteImage(ctx, s.ec2, s.imageID); err != nil {
+		cleanupFailed(ui, "AMI", s.imageID, "aws ec2 deregister-image --image-id "+s.imageID+" (then delete its snapshots)", err)
+	}
+}

@@ -1,0 +1,121 @@
+package ebs
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/pem"
+	"fmt"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/hashicorp/packer-plugin-sdk/communicator"
+	"github.com/hashicorp/packer-plugin-sdk/multistep"
+	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
+	"golang.org/x/crypto/ssh"
+
+	bakery "github.com/packer-bakery/packer-plugin-bakery/common"
+)
+
+type keyPairImporter interface {
+	ImportKeyPair(context.Context, *ec2.ImportKeyPairInput, ...func(*ec2.Options)) (*ec2.ImportKeyPairOutput, error)
+	DeleteKeyPair(context.Context, *ec2.DeleteKeyPairInput, ...func(*ec2.Options)) (*ec2.DeleteKeyPairOutput, error)
+}
+
+// stepKeyPair makes the temporary SSH key pair: generated here, only the
+// public half imported into EC2, so the private key never leaves this
+// machine (amazon-ebs lets EC2 generate it and sends it over the wire).
+type stepKeyPair struct {
+	ec2  keyPairImporter
+	comm *communicator.Config
+	name string
+	tags bakery.Tags
+
+	created string
+}
+
+var _ multistep.Step = (*stepKeyPair)(nil)
+
+func (s *stepKeyPair) Run(ctx context.Context, state multistep.StateBag) multistep.StepAction {
+	ui := getUI(state)
+	if s.comm.SSHKeyPairName != "" {
+		ui.Say(fmt.Sprintf("Using existing key pair %s", s.comm.SSHKeyPairName))
+		state.Put(keyKeyPairName, s.comm.SSHKeyPairName)
+		return multistep.ActionContinue
+	}
+	if s.comm.Type != "ssh" || s.comm.SSHPassword != "" || s.comm.SSHPrivateKeyFile != "" || s.comm.SSHAgentAuth {
+		// The user brings their own way in (user data, an AMI with a known
+		// password or key); no key pair is attached.
+		return multistep.ActionContinue
+	}
+
+	ui.Say(fmt.Sprintf("Creating temporary %s key pair %s...", s.comm.SSHTemporaryKeyPairType, s.name))
+	private, public, err := generateKey(s.comm.SSHTemporaryKeyPairType, s.comm.SSHTemporaryKeyPairBits)
+	if err != nil {
+		return halt(state, fmt.Errorf("generating temporary %s key: %w", s.comm.SSHTemporaryKeyPairType, err))
+	}
+	packersdk.LogSecretFilter.Set(string(private))
+	_, err = s.ec2.ImportKeyPair(ctx, &ec2.ImportKeyPairInput{
+		KeyName:           aws.String(s.name),
+		PublicKeyMaterial: public,
+		TagSpecifications: s.tags.Spec(types.ResourceTypeKeyPair),
+	})
+	if err != nil {
+		return halt(state, fmt.Errorf("importing temporary key pair %q: %w", s.name, err))
+	}
+	s.created = s.name
+	s.comm.SSHPrivateKey = private
+	s.comm.SSHPublicKey = public
+	state.Put(keyKeyPairName, s.name)
+	return multistep.ActionContinue
+}
+
+func (s *stepKeyPair) Cleanup(state multistep.StateBag) {
+	if s.created == "" {
+		return
+	}
+	s.comm.SSHPrivateKey = nil
+	ui := getUI(state)
+	ctx, cancel := cleanupContext()
+	defer cancel()
+	ui.Say(fmt.Sprintf("Deleting temporary key pair %s...", s.created))
+	if _, err := s.ec2.DeleteKeyPair(ctx, &ec2.DeleteKeyPairInput{KeyName: aws.String(s.created)}); err != nil {
+		cleanupFailed(ui, "temporary key pair", s.created, "aws ec2 delete-key-pair --key-name "+s.created, err)
+		return
+	}
+	s.created = ""
+}
+
+// generateKey returns a private key in OpenSSH PEM form and the public key in
+// authorized_keys form, which is what ImportKeyPair takes.
+func generateKey(kind string, bits int) (private, public []byte, err error) {
+	var signer any
+	var pub any
+	switch kind {
+	case "rsa":
+		key, err := rsa.GenerateKey(rand.Reader, bits)
+		if err != nil {
+			return nil, nil, err
+		}
+		signer, pub = key, &key.PublicKey
+	case "ed25519", "":
+		p, key, err := ed25519.GenerateKey(rand.Reader)
+		if err != nil {
+			return nil, nil, err
+		}
+		signer, pub = key, p
+	default:
+		return nil, nil, fmt.Errorf("unsupported key type %q", kind)
+	}
+	block, err := ssh.MarshalPrivateKey(signer, "packer-bakery temporary key")
+	if err != nil {
+		return nil, nil, err
+	}
+	sshPub, err := ssh.NewPublicKey(pub)
+	if err != nil {
+		return nil, nil, err
+	}
+	return pem.EncodeToMemory(block), ssh.MarshalAuthorizedKey(sshPub), nil
+}

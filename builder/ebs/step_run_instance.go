@@ -1,0 +1,190 @@
+package ebs
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/hashicorp/packer-plugin-sdk/multistep"
+
+	bakery "github.com/packer-bakery/packer-plugin-bakery/common"
+)
+
+type instanceRunner interface {
+	RunInstances(context.Context, *ec2.RunInstancesInput, ...func(*ec2.Options)) (*ec2.RunInstancesOutput, error)
+	instanceDescriber
+	TerminateInstances(context.Context, *ec2.TerminateInstancesInput, ...func(*ec2.Options)) (*ec2.TerminateInstancesOutput, error)
+}
+
+type instanceDescriber interface {
+	DescribeInstances(context.Context, *ec2.DescribeInstancesInput, ...func(*ec2.Options)) (*ec2.DescribeInstancesOutput, error)
+}
+
+// stepRunInstance launches the build instance, tagged at creation, and
+// waits until it runs; Cleanup terminates it and waits until it is gone.
+type stepRunInstance struct {
+	ec2                instanceRunner
+	instanceType       string
+	associatePublicIP  *bool
+	tags               bakery.Tags // instance and volume tags
+	clientToken        string      // makes a retried launch return the first instance
+	poll               bakery.Poll
+	instanceID         string
+}
+
+var _ multistep.Step = (*stepRunInstance)(nil)
+
+func (s *stepRunInstance) Run(ctx context.Context, state multistep.StateBag) multistep.StepAction {
+	ui := getUI(state)
+	in := s.input(state)
+	ui.Say(fmt.Sprintf("Launching a %s instance from %s...", s.instanceType, aws.ToString(in.ImageId)))
+	out, err := s.ec2.RunInstances(ctx, in)
+	if err != nil {
+		return halt(state, fmt.Errorf("launching the build instance: %w", err))
+	}
+	if len(out.Instances) != 1 {
+		return halt(state, fmt.Errorf("launching the build instance: EC2 returned %d instances, expected 1", len(out.Instances)))
+	}
+	s.instanceID = aws.ToString(out.Instances[0].InstanceId)
+	ui.Say(fmt.Sprintf("Instance %s launched", s.instanceID))
+	putInstance(state, out.Instances[0])
+
+	var inst types.Instance
+	err = bakery.Wait(ctx, ui.Say, "instance "+s.instanceID+" to run", s.poll, func(ctx context.Context) (bool, string, error) {
+		found, ok, err := describeInstance(ctx, s.ec2, s.instanceID)
+		if err != nil || !ok {
+			return false, "not visible yet", err
+		}
+		inst = found
+		switch name := instanceState(found); name {
+		case types.InstanceStateNameRunning:
+			return true, string(name), nil
+		case types.InstanceStateNamePending:
+			return false, string(name), nil
+		default:
+			return false, string(name), fmt.Errorf("instance %s is %s instead of running: %s", s.instanceID, name, stateReason(found))
+		}
+	})
+	if err != nil {
+		return halt(state, err)
+	}
+	putInstance(state, inst)
+	ui.Say(fmt.Sprintf("Instance %s is running (private IP %s, public IP %s)", s.instanceID,
+		orNone(aws.ToString(inst.PrivateIpAddress)), orNone(aws.ToString(inst.PublicIpAddress))))
+	return multistep.ActionContinue
+}
+
+func (s *stepRunInstance) input(state multistep.StateBag) *ec2.RunInstancesInput {
+	img := getSourceImage(state)
+	net := getNetwork(state)
+	sgs := getSecurityGroupIDs(state)
+	in := &ec2.RunInstancesInput{
+		ImageId:      img.ImageId,
+		InstanceType: types.InstanceType(s.instanceType),
+		MinCount:     aws.Int32(1),
+		MaxCount:     aws.Int32(1),
+		ClientToken:  aws.String(s.clientToken),
+		MetadataOptions: &types.InstanceMetadataOptionsRequest{
+			HttpEndpoint: types.InstanceMetadataEndpointStateEnabled,
+			HttpTokens:   types.HttpTokensStateRequired,
+		},
+		TagSpecifications: append(s.tags.Spec(types.ResourceTypeInstance), s.tags.Spec(types.ResourceTypeVolume)...),
+	}
+	if name := getKeyPairName(state); name != "" {
+		in.KeyName = aws.String(name)
+	}
+	if s.associatePublicIP != nil {
+		// Only a network interface specification can override the subnet's
+		// public IP setting.
+		in.NetworkInterfaces = []types.InstanceNetworkInterfaceSpecification{{
+			DeviceIndex:              aws.Int32(0),
+			SubnetId:                 aws.String(net.SubnetID),
+			Groups:                   sgs,
+			AssociatePublicIpAddress: s.associatePublicIP,
+			DeleteOnTermination:      aws.Bool(true),
+		}}
+	} else {
+		in.SubnetId = aws.String(net.SubnetID)
+		in.SecurityGroupIds = sgs
+	}
+	return in
+}
+
+func (s *stepRunInstance) Cleanup(state multistep.StateBag) {
+	if s.instanceID == "" {
+		return
+	}
+	ui := getUI(state)
+	ctx, cancel := cleanupContext()
+	defer cancel()
+	ui.Say(fmt.Sprintf("Terminating instance %s...", s.instanceID))
+	manual := "aws ec2 terminate-instances --instance-ids " + s.instanceID
+	if _, err := s.ec2.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: []string{s.instanceID}}); err != nil {
+		if apiErrorCode(err) != "InvalidInstanceID.NotFound" {
+			cleanupFailed(ui, "instance", s.instanceID, manual, err)
+			return
+		}
+	}
+	poll := s.poll
+	poll.Timeout = cleanupTimeout
+	err := bakery.Wait(ctx, ui.Say, "instance "+s.instanceID+" to terminate", poll, func(ctx context.Context) (bool, string, error) {
+		inst, ok, err := describeInstance(ctx, s.ec2, s.instanceID)
+		if err != nil {
+			return false, "", err
+		}
+		if !ok {
+			return true, "gone", nil
+		}
+		name := instanceState(inst)
+		return name == types.InstanceStateNameTerminated, string(name), nil
+	})
+	if err != nil {
+		cleanupFailed(ui, "instance", s.instanceID, manual, err)
+		return
+	}
+	s.instanceID = ""
+}
+
+// describeInstance returns the instance, or ok=false when EC2 does not know
+// it (yet, right after launch, or any more).
+func describeInstance(ctx context.Context, client instanceDescriber, id string) (types.Instance, bool, error) {
+	out, err := client.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{id}})
+	if apiErrorCode(err) == "InvalidInstanceID.NotFound" {
+		return types.Instance{}, false, nil
+	}
+	if err != nil {
+		return types.Instance{}, false, fmt.Errorf("describing instance %s: %w", id, err)
+	}
+	for _, r := range out.Reservations {
+		for _, inst := range r.Instances {
+			if aws.ToString(inst.InstanceId) == id {
+				return inst, true, nil
+			}
+		}
+	}
+	return types.Instance{}, false, nil
+}
+
+func instanceState(inst types.Instance) types.InstanceStateName {
+	if inst.State == nil {
+		return "unknown"
+	}
+	return inst.State.Name
+}
+
+func stateReason(inst types.Instance) string {
+	if inst.StateReason != nil && inst.StateReason.Message != nil {
+		return aws.ToString(inst.StateReason.Message)
+	}
+	return strings.TrimSpace(aws.ToString(inst.StateTransitionReason) + " (no reason given)")
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
+}

@@ -1,0 +1,69 @@
+package ebs
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/hashicorp/packer-plugin-sdk/multistep"
+	"github.com/hashicorp/packer-plugin-sdk/packerbuilderdata"
+
+	bakery "github.com/packer-bakery/packer-plugin-bakery/common"
+)
+
+// stepSourceAMI finds the AMI the build instance starts from, by ID or by
+// filter, and checks that an EBS-backed instance can be built from it.
+type stepSourceAMI struct {
+	ec2       bakery.ImageDescriber
+	sourceAMI string
+	filter    bakery.AMIFilterOptions
+	region    string
+}
+
+var _ multistep.Step = (*stepSourceAMI)(nil)
+
+func (s *stepSourceAMI) Run(ctx context.Context, state multistep.StateBag) multistep.StepAction {
+	ui := getUI(state)
+	img, err := s.find(ctx)
+	if err != nil {
+		return halt(state, err)
+	}
+	if img.RootDeviceType != types.DeviceTypeEbs {
+		return halt(state, fmt.Errorf("source AMI %s has a %q root device; bakery-ebs needs an EBS-backed AMI", aws.ToString(img.ImageId), img.RootDeviceType))
+	}
+	if img.State != "" && img.State != types.ImageStateAvailable {
+		return halt(state, fmt.Errorf("source AMI %s is %s, not available", aws.ToString(img.ImageId), img.State))
+	}
+	ui.Say(fmt.Sprintf("Source AMI: %s (%s)", aws.ToString(img.ImageId), aws.ToString(img.Name)))
+	state.Put(keySourceImage, img)
+
+	data := packerbuilderdata.GeneratedData{State: state}
+	data.Put("SourceAMI", aws.ToString(img.ImageId))
+	data.Put("SourceAMIName", aws.ToString(img.Name))
+	data.Put("SourceAMIOwner", aws.ToString(img.OwnerId))
+	data.Put("SourceAMICreationDate", aws.ToString(img.CreationDate))
+	data.Put("BuildRegion", s.region)
+	return multistep.ActionContinue
+}
+
+func (s *stepSourceAMI) find(ctx context.Context) (types.Image, error) {
+	if s.sourceAMI == "" {
+		img, err := s.filter.Find(ctx, s.ec2)
+		if err != nil {
+			return types.Image{}, fmt.Errorf("finding the source AMI with `source_ami_filter`: %w", err)
+		}
+		return img, nil
+	}
+	out, err := s.ec2.DescribeImages(ctx, &ec2.DescribeImagesInput{ImageIds: []string{s.sourceAMI}})
+	if err != nil {
+		return types.Image{}, fmt.Errorf("describing source AMI %s: %w", s.sourceAMI, err)
+	}
+	if len(out.Images) == 0 {
+		return types.Image{}, fmt.Errorf("source AMI %s does not exist in %s (or is not shared with this account)", s.sourceAMI, s.region)
+	}
+	return out.Images[0], nil
+}
+
+func (s *stepSourceAMI) Cleanup(multistep.StateBag) {}

@@ -1,0 +1,55 @@
+package ebs
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/hashicorp/packer-plugin-sdk/multistep"
+
+	bakery "github.com/packer-bakery/packer-plugin-bakery/common"
+)
+
+type instanceStopper interface {
+	StopInstances(context.Context, *ec2.StopInstancesInput, ...func(*ec2.Options)) (*ec2.StopInstancesOutput, error)
+	instanceDescriber
+}
+
+// stepStopInstance stops the instance so that the image is taken from
+// quiet disks.
+type stepStopInstance struct {
+	ec2  instanceStopper
+	poll bakery.Poll
+}
+
+var _ multistep.Step = (*stepStopInstance)(nil)
+
+func (s *stepStopInstance) Run(ctx context.Context, state multistep.StateBag) multistep.StepAction {
+	ui := getUI(state)
+	id := *getInstance(state).InstanceId
+	ui.Say(fmt.Sprintf("Stopping instance %s...", id))
+	if _, err := s.ec2.StopInstances(ctx, &ec2.StopInstancesInput{InstanceIds: []string{id}}); err != nil {
+		return halt(state, fmt.Errorf("stopping instance %s: %w", id, err))
+	}
+	err := bakery.Wait(ctx, ui.Say, "instance "+id+" to stop", s.poll, func(ctx context.Context) (bool, string, error) {
+		inst, ok, err := describeInstance(ctx, s.ec2, id)
+		if err != nil || !ok {
+			return false, "not visible", err
+		}
+		switch name := instanceState(inst); name {
+		case types.InstanceStateNameStopped:
+			return true, string(name), nil
+		case types.InstanceStateNameStopping, types.InstanceStateNameRunning:
+			return false, string(name), nil
+		default:
+			return false, string(name), fmt.Errorf("instance %s is %s instead of stopping: %s", id, name, stateReason(inst))
+		}
+	})
+	if err != nil {
+		return halt(state, err)
+	}
+	return multistep.ActionContinue
+}
+
+func (s *stepStopInstance) Cleanup(multistep.StateBag) {}

@@ -1,0 +1,49 @@
+package common
+
+import (
+	"sort"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+)
+
+// TagBuildID is the tag every resource a bake creates carries, valued with
+// the build's run id, so that leftovers can be found and told apart.
+const TagBuildID = "bakery:build-id"
+
+// Tags is a set of tags, as the `tags`, `run_tags`… options give them.
+type Tags map[string]string
+
+// Merge returns a new set: t, overridden by each of more in turn.
+func (t Tags) Merge(more ...Tags) Tags {
+	out := Tags{}
+	for _, set := range append([]Tags{t}, more...) {
+		for k, v := range set {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// EC2 returns the tags sorted by key, so that requests are reproducible.
+func (t Tags) EC2() []types.Tag {
+	keys := make([]string, 0, len(t))
+	for k := range t {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	out := make([]types.Tag, 0, len(keys))
+	for _, k := range keys {
+		out = append(out, types.Tag{Key: aws.String(k), Value: aws.String(t[k])})
+	}
+	return out
+}
+
+// Spec is a TagSpecification for tagging rt at creation; nil when t is empty
+// (EC2 rejects a specification without tags).
+func (t Tags) Spec(rt types.ResourceType) []types.TagSpecification {
+	if len(t) == 0 {
+		return nil
+	}
+	return []types.TagSpecification{{ResourceType: rt, Tags: t.EC2()}}
+}

@@ -1,0 +1,24 @@
+// Command packer-plugin-bakery is the Packer plugin that bakes AWS AMIs:
+// builder `bakery-ebs`. Packer starts it; run it with `describe` to see what
+// it registers.
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/hashicorp/packer-plugin-sdk/plugin"
+
+	"github.com/packer-bakery/packer-plugin-bakery/builder/ebs"
+	"github.com/packer-bakery/packer-plugin-bakery/version"
+)
+
+func main() {
+	pps := plugin.NewSet()
+	pps.RegisterBuilder("ebs", new(ebs.Builder))
+	pps.SetVersion(version.PluginVersion)
+	if err := pps.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, err.Error())
+		os.Exit(1)
+	}
+}
