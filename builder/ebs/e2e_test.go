@@ -1,0 +1,476 @@
+//go:build e2e
+
+// End-to-end tests: the real packer binary runs the plugin built from this
+// checkout against the offline test-bed (moto + a local sshd), and the
+// results are checked through the EC2 API and on the "instance" itself.
+// Run with `make e2e` (it installs the test-bed first).
+package ebs_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+
+	"github.com/packer-bakery/packer-plugin-bakery/testbed"
+)
+
+var (
+	bed        *testbed.Bed
+	packerBin  string
+	pluginPath string // PACKER_PLUGIN_PATH holding the plugin built from this checkout
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	root, err := testbed.FindRoot("")
+	if err != nil {
+		return fail("finding the project root: %v", err)
+	}
+	packerBin = testbed.PackerBinary(root)
+	if _, err := os.Stat(packerBin); err != nil {
+		return fail("packer is not installed (%v): run `make testbed-install`", err)
+	}
+	work, err := os.MkdirTemp("", "bakery-e2e-")
+	if err != nil {
+		return fail("%v", err)
+	}
+	defer os.RemoveAll(work)
+
+	pluginPath = filepath.Join(work, "plugins")
+	plugin := filepath.Join(work, "packer-plugin-bakery")
+	if out, err := command(root, "go", "build", "-o", plugin, ".").CombinedOutput(); err != nil {
+		return fail("building the plugin: %v\n%s", err, out)
+	}
+	install := command(root, packerBin, "plugins", "install", "--path", plugin, "github.com/packer-bakery/bakery")
+	install.Env = append(os.Environ(), "PACKER_PLUGIN_PATH="+pluginPath, "CHECKPOINT_DISABLE=1")
+	if out, err := install.CombinedOutput(); err != nil {
+		return fail("installing the plugin into packer: %v\n%s", err, out)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	bed, err = testbed.Start(ctx, testbed.Options{Root: root})
+	if err != nil {
+		return fail("%v", err)
+	}
+	defer bed.Stop()
+	if err := testbed.RequireLoopback(bed.Endpoint); err != nil {
+		return fail("refusing to run: %v", err)
+	}
+	return m.Run()
+}
+
+func fail(format string, args ...any) int {
+	fmt.Fprintf(os.Stderr, "e2e: "+format+"\n", args...)
+	return 1
+}
+
+func command(dir, name string, args ...string) *exec.Cmd {
+	cmd := exec.Command(name, args...)
+	cmd.Dir = dir
+	return cmd
+}
+
+// bake is one `packer build` of testdata/bake.
+type bake struct {
+	t        *testing.T
+	amiName  string
+	secret   string // the template's secret_key: must never show up anywhere
+	tmp      string // TMPDIR of packer and the plugin
+	logPath  string // PACKER_LOG_PATH
+	commands []string
+}
+
+func newBake(t *testing.T, commands ...string) *bake {
+	t.Helper()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := bed.Reset(ctx); err != nil {
+			t.Errorf("resetting the emulator: %v", err)
+		}
+	})
+	dir := t.TempDir()
+	b := &bake{
+		t:        t,
+		amiName:  "bakery-e2e-" + randomHex(4),
+		secret:   "e2eSecret" + randomHex(16),
+		tmp:      filepath.Join(dir, "tmp"),
+		logPath:  filepath.Join(dir, "packer.log"),
+		commands: commands,
+	}
+	if err := os.MkdirAll(b.tmp, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func (b *bake) cmd(ctx context.Context) *exec.Cmd {
+	b.t.Helper()
+	vars, err := json.Marshal(map[string]any{
+		"access_key": "AKIDBAKERYE2E",
+		"secret_key": b.secret,
+		"ami_name":   b.amiName,
+		"commands":   b.commands,
+	})
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	varFile := filepath.Join(filepath.Dir(b.tmp), "vars.pkrvars.json")
+	if err := os.WriteFile(varFile, vars, 0o600); err != nil {
+		b.t.Fatal(err)
+	}
+	cmd := exec.CommandContext(ctx, packerBin, "build", "-color=false", "-var-file="+varFile, "testdata/bake")
+	cmd.Env = append(bed.Env(),
+		"PACKER_PLUGIN_PATH="+pluginPath,
+		"PACKER_CONFIG_DIR="+filepath.Join(filepath.Dir(b.tmp), "packer-config"),
+		"PACKER_LOG=1",
+		"PACKER_LOG_PATH="+b.logPath,
+		"TMPDIR="+b.tmp,
+	)
+	// Its own process group, so an interrupt can reach packer and the
+	// plugin the way a terminal's Ctrl-C does.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	return cmd
+}
+
+// run builds and returns the combined output and the error of packer.
+func (b *bake) run() (string, error) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := b.cmd(ctx)
+	out, err := cmd.CombinedOutput()
+	b.t.Logf("packer build output:\n%s", out)
+	return string(out), err
+}
+
+// assertNoSecrets checks the terminal output, the PACKER_LOG file and every
+// file packer or the plugin left in TMPDIR for the secret key and any
+// private key.
+func (b *bake) assertNoSecrets(output string) {
+	b.t.Helper()
+	log, err := os.ReadFile(b.logPath)
+	if err != nil {
+		b.t.Fatalf("reading PACKER_LOG output: %v", err)
+	}
+	if len(log) == 0 {
+		b.t.Fatal("PACKER_LOG output is empty: the check below would prove nothing")
+	}
+	for name, text := range map[string]string{"terminal output": output, "PACKER_LOG": string(log)} {
+		if strings.Contains(text, b.secret) {
+			b.t.Errorf("%s shows the secret key", name)
+		}
+		if strings.Contains(text, "PRIVATE KEY") {
+			b.t.Errorf("%s shows a private key", name)
+		}
+	}
+	err = filepath.WalkDir(b.tmp, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := os.ReadFile(path)
+		if err == nil && (bytes.Contains(data, []byte("PRIVATE KEY")) || bytes.Contains(data, []byte(b.secret))) {
+			b.t.Errorf("%s, left in TMPDIR, holds a secret", path)
+		}
+		return nil
+	})
+	if err != nil {
+		b.t.Fatal(err)
+	}
+}
+
+func randomHex(n int) string {
+	buf := make([]byte, n)
+	if _, err := rand.Read(buf); err != nil {
+		panic(err)
+	}
+	return hex.EncodeToString(buf)
+}
+
+func ec2Client(t *testing.T) *ec2.Client {
+	t.Helper()
+	client, err := bed.EC2(context.Background(), "us-east-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return client
+}
+
+func imagesNamed(t *testing.T, client *ec2.Client, name string) []types.Image {
+	t.Helper()
+	out, err := client.DescribeImages(context.Background(), &ec2.DescribeImagesInput{
+		Owners:  []string{"self"},
+		Filters: []types.Filter{{Name: aws.String("name"), Values: []string{name}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out.Images
+}
+
+func tagMap(tags []types.Tag) map[string]string {
+	m := map[string]string{}
+	for _, tag := range tags {
+		m[aws.ToString(tag.Key)] = aws.ToString(tag.Value)
+	}
+	return m
+}
+
+// buildInstances returns every instance a bake launched (they carry the
+// bakery:build-id tag).
+func buildInstances(t *testing.T, client *ec2.Client) []types.Instance {
+	t.Helper()
+	out, err := client.DescribeInstances(context.Background(), &ec2.DescribeInstancesInput{
+		Filters: []types.Filter{{Name: aws.String("tag-key"), Values: []string{"bakery:build-id"}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var all []types.Instance
+	for _, r := range out.Reservations {
+		all = append(all, r.Instances...)
+	}
+	return all
+}
+
+// assertNothingLeft checks that every instance is terminated and that no
+// key pair or non-default security group remains.
+func assertNothingLeft(t *testing.T, client *ec2.Client) {
+	t.Helper()
+	ctx := context.Background()
+	instances := buildInstances(t, client)
+	if len(instances) == 0 {
+		t.Error("no instance carries the bakery:build-id tag: the bake launched nothing, or did not tag at launch")
+	}
+	for _, inst := range instances {
+		if inst.State.Name != types.InstanceStateNameTerminated {
+			t.Errorf("instance %s is %s, want terminated", aws.ToString(inst.InstanceId), inst.State.Name)
+		}
+	}
+	keys, err := client.DescribeKeyPairs(ctx, &ec2.DescribeKeyPairsInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range keys.KeyPairs {
+		t.Errorf("key pair %s was left behind", aws.ToString(k.KeyName))
+	}
+	groups, err := client.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range groups.SecurityGroups {
+		if aws.ToString(g.GroupName) != "default" {
+			t.Errorf("security group %s (%s) was left behind", aws.ToString(g.GroupId), aws.ToString(g.GroupName))
+		}
+	}
+}
+
+func TestE2EBakeCreatesTaggedAMIAndCleansUp(t *testing.T) {
+	marker := filepath.Join("/home", bed.SSHUser, "bakery-e2e-"+randomHex(4))
+	t.Cleanup(func() { os.Remove(marker) })
+	b := newBake(t,
+		"echo baked-by-$(id -un) > "+marker,
+		"sudo -n true",
+	)
+	out, err := b.run()
+	if err != nil {
+		t.Fatalf("packer build failed: %v", err)
+	}
+	b.assertNoSecrets(out)
+
+	client := ec2Client(t)
+	images := imagesNamed(t, client, b.amiName)
+	if len(images) != 1 {
+		t.Fatalf("found %d AMIs named %s, want 1", len(images), b.amiName)
+	}
+	img := images[0]
+	if img.State != types.ImageStateAvailable {
+		t.Errorf("AMI state %s, want available", img.State)
+	}
+	if got := aws.ToString(img.Description); got != "bakery e2e" {
+		t.Errorf("AMI description %q", got)
+	}
+	if got, want := tagMap(img.Tags), map[string]string{"Name": b.amiName, "Suite": "e2e"}; !equalMaps(got, want) {
+		t.Errorf("AMI tags %v, want %v", got, want)
+	}
+	if !strings.Contains(out, "us-east-1: "+aws.ToString(img.ImageId)) {
+		t.Errorf("packer did not report the artifact us-east-1: %s", aws.ToString(img.ImageId))
+	}
+
+	var snapshots []string
+	for _, bdm := range img.BlockDeviceMappings {
+		if bdm.Ebs != nil && bdm.Ebs.SnapshotId != nil {
+			snapshots = append(snapshots, *bdm.Ebs.SnapshotId)
+		}
+	}
+	if len(snapshots) == 0 {
+		t.Fatal("the AMI has no EBS snapshot")
+	}
+	snaps, err := client.DescribeSnapshots(context.Background(), &ec2.DescribeSnapshotsInput{SnapshotIds: snapshots})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range snaps.Snapshots {
+		if got, want := tagMap(s.Tags), map[string]string{"Suite": "e2e", "Snapshot": "yes"}; !equalMaps(got, want) {
+			t.Errorf("snapshot %s tags %v, want %v", aws.ToString(s.SnapshotId), got, want)
+		}
+	}
+
+	instances := buildInstances(t, client)
+	if len(instances) != 1 {
+		t.Fatalf("%d instances launched, want 1", len(instances))
+	}
+	inst := instances[0]
+	tags := tagMap(inst.Tags)
+	if tags["Suite"] != "e2e" || tags["Name"] != "Packer Builder" {
+		t.Errorf("instance tags %v: want run_tags and the default Name", tags)
+	}
+	if want := newestSourceAMI(t, client); aws.ToString(inst.ImageId) != want {
+		t.Errorf("instance launched from %s, want the newest match of source_ami_filter %s", aws.ToString(inst.ImageId), want)
+	}
+	if inst.MetadataOptions == nil || inst.MetadataOptions.HttpTokens != types.HttpTokensStateRequired {
+		t.Errorf("instance metadata options %+v: want IMDSv2 tokens required", inst.MetadataOptions)
+	}
+	if aws.ToString(inst.KeyName) == "" {
+		t.Error("the instance was launched without a key pair")
+	}
+	assertNothingLeft(t, client)
+
+	data, err := os.ReadFile(marker)
+	if err != nil {
+		t.Fatalf("the provisioner's file is not on the instance: %v", err)
+	}
+	if got := strings.TrimSpace(string(data)); got != "baked-by-"+bed.SSHUser {
+		t.Errorf("provisioner wrote %q, want it to run as %s", got, bed.SSHUser)
+	}
+	if !strings.Contains(out, "template (access_key)") || !strings.Contains(out, "account ") {
+		t.Errorf("the build did not report its credential source and account")
+	}
+}
+
+func TestE2EFailingProvisionerLeavesNothing(t *testing.T) {
+	b := newBake(t, "echo about to fail", "exit 3")
+	out, err := b.run()
+	if err == nil {
+		t.Fatal("packer build succeeded although the provisioner failed")
+	}
+	if !strings.Contains(out, "exit status 3") && !strings.Contains(out, "non-zero exit status: 3") {
+		t.Errorf("the output does not say why the build failed")
+	}
+	b.assertNoSecrets(out)
+	client := ec2Client(t)
+	if imgs := imagesNamed(t, client, b.amiName); len(imgs) != 0 {
+		t.Errorf("an AMI was created by a failed build: %s", aws.ToString(imgs[0].ImageId))
+	}
+	assertNothingLeft(t, client)
+}
+
+func TestE2EInterruptDuringProvisioningCleansUp(t *testing.T) {
+	marker := filepath.Join("/home", bed.SSHUser, "bakery-e2e-interrupt-"+randomHex(4))
+	t.Cleanup(func() { os.Remove(marker) })
+	b := newBake(t, "touch "+marker, "sleep 120")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := b.cmd(ctx)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+
+	if !waitForFile(marker, done, 2*time.Minute) {
+		t.Fatalf("provisioning never started:\n%s", out.String())
+	}
+	// A terminal's Ctrl-C: SIGINT to the whole process group.
+	interrupted := time.Now()
+	if err := syscall.Kill(-cmd.Process.Pid, syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Error("packer build exited 0 after an interrupt")
+		}
+	case <-time.After(90 * time.Second):
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		t.Fatalf("packer did not finish within 90 s of Ctrl-C:\n%s", out.String())
+	}
+	t.Logf("packer ended %s after the interrupt; output:\n%s", time.Since(interrupted).Round(time.Millisecond), out.String())
+	client := ec2Client(t)
+	if imgs := imagesNamed(t, client, b.amiName); len(imgs) != 0 {
+		t.Errorf("an AMI was created by an interrupted build")
+	}
+	assertNothingLeft(t, client)
+	b.assertNoSecrets(out.String())
+}
+
+// newestSourceAMI is what the template's source_ami_filter should select.
+func newestSourceAMI(t *testing.T, client *ec2.Client) string {
+	t.Helper()
+	out, err := client.DescribeImages(context.Background(), &ec2.DescribeImagesInput{
+		Owners:  []string{"137112412989"},
+		Filters: []types.Filter{{Name: aws.String("name"), Values: []string{"amzn2-ami-hvm-*-x86_64-gp2"}}},
+	})
+	if err != nil || len(out.Images) == 0 {
+		t.Fatalf("no source AMI candidates: %v", err)
+	}
+	newest := out.Images[0]
+	for _, img := range out.Images[1:] {
+		if aws.ToString(img.CreationDate) > aws.ToString(newest.CreationDate) {
+			newest = img
+		}
+	}
+	return aws.ToString(newest.ImageId)
+}
+
+func waitForFile(path string, done <-chan error, limit time.Duration) bool {
+	deadline := time.After(limit)
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if _, err := os.Stat(path); err == nil {
+			return true
+		}
+		select {
+		case <-done:
+			return false
+		case <-deadline:
+			return false
+		case <-tick.C:
+		}
+	}
+}
+
+func equalMaps(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}
