@@ -26,13 +26,13 @@ type instanceDescriber interface {
 // stepRunInstance launches the build instance, tagged at creation, and
 // waits until it runs; Cleanup terminates it and waits until it is gone.
 type stepRunInstance struct {
-	ec2                instanceRunner
-	instanceType       string
-	associatePublicIP  *bool
-	tags               bakery.Tags // instance and volume tags
-	clientToken        string      // makes a retried launch return the first instance
-	poll               bakery.Poll
-	instanceID         string
+	ec2               instanceRunner
+	instanceType      string
+	associatePublicIP *bool
+	tags              bakery.Tags // instance and volume tags
+	clientToken       string      // makes a retried launch return the first instance
+	poll              bakery.Poll
+	instanceID        string
 }
 
 var _ multistep.Step = (*stepRunInstance)(nil)
