@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 )
 
 // Session is one resolved aws.Config plus the endpoint overrides; every
@@ -93,6 +94,8 @@ func identify(ctx context.Context, provider aws.CredentialsProvider, client call
 	if err != nil {
 		return Identity{}, fmt.Errorf("retrieving AWS credentials: %w", err)
 	}
+	// Whatever source they came from, keep them out of every log line.
+	packersdk.LogSecretFilter.Set(creds.SecretAccessKey, creds.SessionToken)
 	id := Identity{Source: describeSource(creds.Source, access)}
 	if access.SkipCredsValidation {
 		return id, nil
