@@ -474,3 +474,42 @@ func equalMaps(a, b map[string]string) bool {
 	}
 	return true
 }
+
+// TestE2ETemplatesValidate runs `packer validate` (which runs the plugin's
+// Prepare) and `packer fmt -check` on every template users or tests run.
+func TestE2ETemplatesValidate(t *testing.T) {
+	root, err := testbed.FindRoot("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := newBake(t, "true")
+	vars, err := json.Marshal(map[string]any{"access_key": "AKIDBAKERYE2E", "secret_key": b.secret, "ami_name": b.amiName, "commands": b.commands})
+	if err != nil {
+		t.Fatal(err)
+	}
+	varFile := filepath.Join(t.TempDir(), "vars.pkrvars.json")
+	if err := os.WriteFile(varFile, vars, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		dir  string
+		args []string
+	}{
+		{dir: "example/local"},
+		{dir: "example/aws"},
+		{dir: "builder/ebs/testdata/bake", args: []string{"-var-file=" + varFile}},
+	} {
+		t.Run(tc.dir, func(t *testing.T) {
+			for _, args := range [][]string{
+				append(append([]string{"validate"}, tc.args...), tc.dir),
+				{"fmt", "-check", "-diff", tc.dir},
+			} {
+				cmd := command(root, packerBin, args...)
+				cmd.Env = append(bed.Env(), "PACKER_PLUGIN_PATH="+pluginPath, "PACKER_CONFIG_DIR="+t.TempDir())
+				if out, err := cmd.CombinedOutput(); err != nil {
+					t.Errorf("packer %s: %v\n%s", strings.Join(args, " "), err, out)
+				}
+			}
+		})
+	}
+}
