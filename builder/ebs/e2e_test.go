@@ -387,7 +387,11 @@ func TestE2EFailingProvisionerLeavesNothing(t *testing.T) {
 func TestE2EInterruptDuringProvisioningCleansUp(t *testing.T) {
 	marker := filepath.Join("/home", bed.SSHUser, "bakery-e2e-interrupt-"+randomHex(4))
 	t.Cleanup(func() { os.Remove(marker) })
-	b := newBake(t, "touch "+marker, "sleep 120")
+	// The test-bed's "instance" outlives the build, and so would a sleep
+	// whose SSH session was cut: give it a unique argv to kill it by.
+	sleeper := fmt.Sprintf("sleep 120.%d", time.Now().UnixNano()%1e6)
+	t.Cleanup(func() { _ = exec.Command("pkill", "-u", bed.SSHUser, "-f", "^"+sleeper+"$").Run() })
+	b := newBake(t, "touch "+marker, sleeper)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
