@@ -1,5 +1,5 @@
 // Command packer-plugin-bakery is the Packer plugin that bakes AWS AMIs:
-// builder `bakery-ebs`. Packer starts it; run it with `describe` to see what
+// builder `bakery-ebs` and data source `bakery-ami`. Packer starts it; run it with `describe` to see what
 // it registers.
 package main
 
@@ -10,12 +10,14 @@ import (
 	"github.com/hashicorp/packer-plugin-sdk/plugin"
 
 	"github.com/packer-bakery/packer-plugin-bakery/builder/ebs"
+	"github.com/packer-bakery/packer-plugin-bakery/datasource/ami"
 	"github.com/packer-bakery/packer-plugin-bakery/version"
 )
 
 func main() {
 	pps := plugin.NewSet()
 	pps.RegisterBuilder("ebs", new(ebs.Builder))
+	pps.RegisterDatasource("ami", new(ami.Datasource))
 	pps.SetVersion(version.PluginVersion)
 	if err := pps.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, err.Error())

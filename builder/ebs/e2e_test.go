@@ -54,15 +54,9 @@ func run(m *testing.M) int {
 	}
 	defer os.RemoveAll(work)
 
-	pluginPath = filepath.Join(work, "plugins")
-	plugin := filepath.Join(work, "packer-plugin-bakery")
-	if out, err := command(root, "go", "build", "-o", plugin, ".").CombinedOutput(); err != nil {
-		return fail("building the plugin: %v\n%s", err, out)
-	}
-	install := command(root, packerBin, "plugins", "install", "--path", plugin, "github.com/packer-bakery/bakery")
-	install.Env = append(os.Environ(), "PACKER_PLUGIN_PATH="+pluginPath, "CHECKPOINT_DISABLE=1")
-	if out, err := install.CombinedOutput(); err != nil {
-		return fail("installing the plugin into packer: %v\n%s", err, out)
+	pluginPath, err = testbed.InstallPlugin(root, work)
+	if err != nil {
+		return fail("%v", err)
 	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -139,9 +133,7 @@ func (b *bake) cmd(ctx context.Context) *exec.Cmd {
 		b.t.Fatal(err)
 	}
 	cmd := exec.CommandContext(ctx, packerBin, "build", "-color=false", "-var-file="+varFile, "testdata/bake")
-	cmd.Env = append(bed.Env(),
-		"PACKER_PLUGIN_PATH="+pluginPath,
-		"PACKER_CONFIG_DIR="+filepath.Join(filepath.Dir(b.tmp), "packer-config"),
+	cmd.Env = append(bed.PackerEnv(pluginPath, filepath.Join(filepath.Dir(b.tmp), "packer-config")),
 		"PACKER_LOG=1",
 		"PACKER_LOG_PATH="+b.logPath,
 		"TMPDIR="+b.tmp,
@@ -509,7 +501,7 @@ func TestE2ETemplatesValidate(t *testing.T) {
 				{"fmt", "-check", "-diff", tc.dir},
 			} {
 				cmd := command(root, packerBin, args...)
-				cmd.Env = append(bed.Env(), "PACKER_PLUGIN_PATH="+pluginPath, "PACKER_CONFIG_DIR="+t.TempDir())
+				cmd.Env = bed.PackerEnv(pluginPath, t.TempDir())
 				if out, err := cmd.CombinedOutput(); err != nil {
 					t.Errorf("packer %s: %v\n%s", strings.Join(args, " "), err, out)
 				}

@@ -1,0 +1,85 @@
+package ami
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/hashicorp/packer-plugin-sdk/hcl2helper"
+)
+
+func TestConfigure(t *testing.T) {
+	tests := []struct {
+		name    string
+		raw     map[string]interface{}
+		wantErr []string
+	}{
+		{
+			name: "filters and owners",
+			raw: map[string]interface{}{
+				"region":      "us-east-1",
+				"filters":     map[string]interface{}{"name": "amzn2-*"},
+				"owners":      []interface{}{"amazon"},
+				"most_recent": true,
+			},
+		},
+		{name: "no filter at all", raw: map[string]interface{}{"region": "us-east-1"}, wantErr: []string{"set `filters` and `owners`"}},
+		{
+			name:    "filters without owners",
+			raw:     map[string]interface{}{"filters": map[string]interface{}{"name": "x"}},
+			wantErr: []string{"needs `owners`"},
+		},
+		{
+			name: "access problems are reported with filter problems",
+			raw: map[string]interface{}{
+				"access_key": "AKID",
+				"filters":    map[string]interface{}{"name": "x"},
+			},
+			wantErr: []string{"`access_key` and `secret_key` go together", "needs `owners`"},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var d Datasource
+			err := d.Configure(tc.raw)
+			if len(tc.wantErr) == 0 {
+				if err != nil {
+					t.Fatalf("unexpected error: %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("no error, want %q", tc.wantErr)
+			}
+			for _, want := range tc.wantErr {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error %q does not mention %q", err, want)
+				}
+			}
+		})
+	}
+}
+
+func TestOutputMatchesSpec(t *testing.T) {
+	img := types.Image{
+		ImageId:         aws.String("ami-123"),
+		Name:            aws.String("base"),
+		CreationDate:    aws.String("2026-01-02T03:04:05.000Z"),
+		OwnerId:         aws.String("137112412989"),
+		ImageOwnerAlias: aws.String("amazon"),
+		Tags:            []types.Tag{{Key: aws.String("Team"), Value: aws.String("bakery")}},
+	}
+	var d Datasource
+	v := hcl2helper.HCL2ValueFromConfig(output(img), d.OutputSpec())
+	for attr, want := range map[string]string{"id": "ami-123", "name": "base", "owner": "137112412989", "owner_name": "amazon", "creation_date": "2026-01-02T03:04:05.000Z"} {
+		if got := v.GetAttr(attr); !got.RawEquals(cty.StringVal(want)) {
+			t.Errorf("%s = %#v, want %q", attr, got, want)
+		}
+	}
+	if got := v.GetAttr("tags").Index(cty.StringVal("Team")); !got.RawEquals(cty.StringVal("bakery")) {
+		t.Errorf("tags.Team = %#v", got)
+	}
+}
