@@ -11,12 +11,14 @@ import (
 
 	"github.com/packer-bakery/packer-plugin-bakery/builder/ebs"
 	"github.com/packer-bakery/packer-plugin-bakery/datasource/ami"
+	"github.com/packer-bakery/packer-plugin-bakery/provisioner/ansible"
 	"github.com/packer-bakery/packer-plugin-bakery/version"
 )
 
 func main() {
 	pps := plugin.NewSet()
 	pps.RegisterBuilder("ebs", new(ebs.Builder))
+	pps.RegisterProvisioner("ansible", new(ansible.Provisioner))
 	pps.RegisterDatasource("ami", new(ami.Datasource))
 	pps.SetVersion(version.PluginVersion)
 	if err := pps.Run(); err != nil {

@@ -23,6 +23,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/packer-bakery/packer-plugin-bakery/testbed/faultproxy"
 	"github.com/packer-bakery/packer-plugin-bakery/testbed/internal/authkeys"
 )
 
@@ -31,15 +32,23 @@ type Options struct {
 	Root    string    // project root; "" = walk up from cwd to the dir holding go.mod with this module path
 	Regions []string  // regions whose instances sshd authorises; default {"us-east-1"}
 	Log     io.Writer // where moto/sshd logs go besides files; may be nil
+	// FaultProxy puts a faultproxy in front of moto: Endpoint (and so
+	// AWSConfig, EC2 and Env) then points at the proxy, MotoEndpoint at
+	// moto, and Faults controls the proxy. It injects nothing until told to.
+	FaultProxy bool
 }
 
 // Bed is a running test-bed. Stop it when done.
 type Bed struct {
-	Endpoint string // "http://127.0.0.1:<port>" of moto (one port, all services)
+	Endpoint string // "http://127.0.0.1:<port>" of moto (one port, all services), or of the fault proxy in front of it
 	SSHHost  string // "127.0.0.1"
 	SSHPort  int
 	SSHUser  string // "ec2-user"
 	Dir      string // per-run state folder (logs, sshd config, host keys)
+
+	// MotoEndpoint is moto's own endpoint; the same as Endpoint unless
+	// Options.FaultProxy is set. sshd's key lookup and Reset use it.
+	MotoEndpoint string
 
 	root               string
 	regions            []string
@@ -49,6 +58,8 @@ type Bed struct {
 	awsCredentialsFile string
 	hostKey            ssh.PublicKey
 	moto, sshd         *proc
+	faults             *faultproxy.Proxy
+	wantFaultProxy     bool
 	logFiles           []*os.File
 
 	stopOnce sync.Once
@@ -72,7 +83,10 @@ func Start(ctx context.Context, opts Options) (*Bed, error) {
 		}
 		return nil, fmt.Errorf("start testbed: %w", err)
 	}
-	b.logf("testbed: moto at %s, sshd at %s:%d (run folder %s)", b.Endpoint, b.SSHHost, b.SSHPort, b.Dir)
+	b.logf("testbed: moto at %s, sshd at %s:%d (run folder %s)", b.MotoEndpoint, b.SSHHost, b.SSHPort, b.Dir)
+	if b.faults != nil {
+		b.logf("testbed: fault proxy at %s (control: %s%sconfig)", b.Endpoint, b.Endpoint, faultproxy.ControlPrefix)
+	}
 	return b, nil
 }
 
@@ -108,6 +122,8 @@ func newBed(opts Options) (*Bed, error) {
 		regions: regions,
 		region:  regions[0],
 		log:     opts.Log,
+
+		wantFaultProxy: opts.FaultProxy,
 	}, nil
 }
 
@@ -119,7 +135,8 @@ func (b *Bed) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	b.Endpoint = "http://127.0.0.1:" + strconv.Itoa(ports[0])
+	b.MotoEndpoint = "http://127.0.0.1:" + strconv.Itoa(ports[0])
+	b.Endpoint = b.MotoEndpoint
 	b.SSHPort = ports[1]
 	if err := b.startMoto(ports[0]); err != nil {
 		return err
@@ -130,11 +147,38 @@ func (b *Bed) start(ctx context.Context) error {
 	if err := b.warmUp(ctx); err != nil {
 		return err
 	}
+	// sshd's key lookup is set up from Endpoint, which is still moto's here:
+	// logins must not fail because of faults injected for the test.
 	if err := b.startSSHD(ctx, b.SSHPort); err != nil {
 		return err
 	}
-	return b.waitSSHD(ctx)
+	if err := b.waitSSHD(ctx); err != nil {
+		return err
+	}
+	if b.wantFaultProxy {
+		return b.startFaultProxy()
+	}
+	return nil
 }
+
+// startFaultProxy puts the proxy in front of moto and points Endpoint at it.
+func (b *Bed) startFaultProxy() error {
+	logw, err := b.logFile("faultproxy.log")
+	if err != nil {
+		return err
+	}
+	p, err := faultproxy.Start(b.MotoEndpoint, faultproxy.WithLog(logw))
+	if err != nil {
+		return err
+	}
+	b.faults = p
+	b.Endpoint = p.URL()
+	return nil
+}
+
+// Faults controls the fault proxy in front of moto, or is nil unless the bed
+// was started with Options.FaultProxy.
+func (b *Bed) Faults() *faultproxy.Proxy { return b.faults }
 
 // makeDir creates the run folder and the empty AWS config files children
 // are pointed at.
@@ -201,7 +245,7 @@ func (b *Bed) Stop() error {
 
 func (b *Bed) stop() error {
 	// sshd first: its authorized-keys command calls moto.
-	errs := []error{b.sshd.stop(stopGrace), b.moto.stop(stopGrace)}
+	errs := []error{b.sshd.stop(stopGrace), b.faults.Close(), b.moto.stop(stopGrace)}
 	for _, f := range b.logFiles {
 		errs = append(errs, f.Close())
 	}

@@ -13,12 +13,16 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/packer-bakery/packer-plugin-bakery/testbed/internal/authkeys"
 )
 
 // System paths install.sh sets up. They are fixed (not under the cache)
 // because sshd insists on root-owned paths and Amazon Linux's layout.
 const (
 	SSHUser               = "ec2-user"
+	DeployUser            = authkeys.DeployUser // a second login with the instance's keys, no sudo
+	BecomeUser            = "bakery-app"        // unprivileged, no login: a become_user target
 	AuthorizedKeysCommand = "/usr/local/libexec/bakery-testbed/authorized-keys"
 	SFTPServer            = "/usr/libexec/openssh/sftp-server"
 	SudoersFile           = "/etc/sudoers.d/bakery-testbed"

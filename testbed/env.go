@@ -46,8 +46,14 @@ func (b *Bed) Env() []string {
 }
 
 // EnvVars are the variables Env adds, without the inherited environment.
+// With a fault proxy, BAKERY_TESTBED_MOTO_ENDPOINT names moto itself, for
+// checks that must not be faulted or counted.
 func (b *Bed) EnvVars() []string {
-	return bedVars(b.Endpoint, b.SSHHost, b.SSHPort, b.region, b.awsConfigFile, b.awsCredentialsFile)
+	vars := bedVars(b.Endpoint, b.SSHHost, b.SSHPort, b.region, b.awsConfigFile, b.awsCredentialsFile)
+	if b.faults != nil {
+		vars = append(vars, "BAKERY_TESTBED_MOTO_ENDPOINT="+b.MotoEndpoint)
+	}
+	return vars
 }
 
 // bedVars lists the variables that point AWS tools and the example templates

@@ -22,6 +22,12 @@
 #                         sshd's AuthorizedKeysCommand; root-owned 0755 in root-owned folders,
 #                         because sshd refuses a command anyone else could replace
 #   /run/sshd             sshd's privilege-separation folder (the package normally makes it)
+#   users bakery-deploy, bakery-app   for the ansible provisioner's tests (same GECOS mark):
+#                         bakery-deploy logs in with the instance's keys (a play's remote_user),
+#                         no sudo; bakery-app cannot log in, it is a become_user target
+#
+# Project-local, for the ansible provisioner's e2e tests:
+#   ansible-2.19/, ansible-2.18/   venvs with testbed/requirements-ansible-*.txt (pinned ansible-core)
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -73,6 +79,18 @@ sudoers_text() {
 sudoers_ok() { [ -f "$SUDOERS" ] && cmp -s "$SUDOERS" <(sudoers_text); }
 sftp_ok() { [ -e "$SFTP_LINK" ]; }
 
+# Extra users for the ansible provisioner's tests: NAME:SHELL.
+EXTRA_USERS=(bakery-deploy:/bin/bash bakery-app:/usr/sbin/nologin)
+extra_user_ok() { # NAME SHELL
+	local entry
+	entry=$(getent passwd "$1") || return 1
+	[ "$(cut -d: -f5 <<<"$entry")" = "$USER_MARK" ] && [ "$(cut -d: -f7 <<<"$entry")" = "$2" ] && [ -d "/home/$1" ]
+}
+extra_users_ok() {
+	local u
+	for u in "${EXTRA_USERS[@]}"; do extra_user_ok "${u%%:*}" "${u#*:}" || return 1; done
+}
+
 ak_ok() { [ -x "$AK_BIN" ] && cmp -s "$CACHE/bin/authorized-keys" "$AK_BIN"; }
 
 # Lists in $todo everything the system lacks. Argument 1: the helper has been
@@ -90,6 +108,7 @@ system_todo() { # BUILT(0/1)
 		[ -e "$SUDOERS" ] || todo+=("$SUDOERS")
 	fi
 	sftp_ok || todo+=("$SFTP_LINK")
+	extra_users_ok || todo+=("users ${EXTRA_USERS[*]%%:*}")
 	if (($1)); then ak_ok || todo+=("$AK_BIN (missing or out of date)"); else [ -x "$AK_BIN" ] || todo+=("$AK_BIN"); fi
 	[ -d /run/sshd ] || todo+=("/run/sshd")
 }
@@ -168,6 +187,22 @@ if ! sudoers_ok; then
 	visudo -cq || die "visudo -c fails after installing $SUDOERS; remove it and investigate"
 fi
 
+for u in "${EXTRA_USERS[@]}"; do
+	name=${u%%:*} shell=${u#*:}
+	extra_user_ok "$name" "$shell" && continue
+	if getent passwd "$name" >/dev/null; then
+		[ "$(getent passwd "$name" | cut -d: -f5)" = "$USER_MARK" ] ||
+			die "user $name exists but was not created by install.sh; remove it or use another machine"
+		usermod --home "/home/$name" --shell "$shell" "$name"
+		mkdir -p "/home/$name" && chown "$name": "/home/$name"
+	else
+		say "useradd $name"
+		useradd --create-home --home-dir "/home/$name" --shell "$shell" --user-group --comment "$USER_MARK" "$name"
+	fi
+	# "*": no password but not locked (sshd without PAM refuses locked accounts).
+	usermod --password '*' "$name"
+done
+
 if ! sftp_ok; then
 	[ -x "$SFTP_TARGET" ] || die "$SFTP_TARGET is missing; is openssh-sftp-server installed?"
 	say "linking $SFTP_LINK -> $SFTP_TARGET (Amazon Linux path)"
@@ -216,6 +251,21 @@ else
 	"$CACHE/venv/bin/pip" install --disable-pip-version-check --quiet -r testbed/requirements.txt
 	venv_ok || die "moto $moto_pin is still not in $CACHE/venv after pip install"
 fi
+
+for req in testbed/requirements-ansible-*.txt; do
+	minor=${req#testbed/requirements-ansible-}
+	minor=${minor%.txt}
+	pin=$(sed -n 's/^ansible-core==//p' "$req")
+	venv=$CACHE/ansible-$minor
+	if [ -x "$venv/bin/ansible-playbook" ] &&
+		[ "$("$venv/bin/pip" show ansible-core 2>/dev/null | sed -n 's/^Version: //p')" = "$pin" ]; then
+		say "ansible ok: ansible-core $pin in $venv"
+	else
+		say "creating venv $venv with $req"
+		python3 -m venv "$venv"
+		"$venv/bin/pip" install --disable-pip-version-check --quiet -r "$req"
+	fi
+done
 
 packer_ok() {
 	[ -x "$CACHE/bin/packer" ] &&

@@ -16,6 +16,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+
+	"github.com/packer-bakery/packer-plugin-bakery/testbed/internal/awslocal"
 )
 
 // pollInterval is how often readiness is polled. Everything polled is local
@@ -42,7 +44,7 @@ func (b *Bed) startMoto(port int) error {
 func (b *Bed) waitMoto(ctx context.Context) error {
 	client := &http.Client{Timeout: time.Second}
 	ready := func() bool {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, b.Endpoint+"/moto-api/", nil)
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, b.MotoEndpoint+"/moto-api/", nil)
 		if err != nil {
 			return false
 		}
@@ -78,13 +80,15 @@ func (b *Bed) waitFor(ctx context.Context, p *proc, logName string, ready func()
 
 // warmUp makes one DescribeImages call per region: moto loads its AMI
 // catalogue on the first EC2 call (~1.5 s), which would otherwise land in
-// whatever the first test times.
+// whatever the first test times. It goes to moto directly: neither injected
+// faults nor the proxy's call counts should see it.
 func (b *Bed) warmUp(ctx context.Context) error {
 	for _, region := range b.regions {
-		client, err := b.EC2(ctx, region)
+		cfg, err := awslocal.Config(b.MotoEndpoint, region)
 		if err != nil {
-			return err
+			return fmt.Errorf("testbed AWS config: %w", err)
 		}
+		client := ec2.NewFromConfig(cfg)
 		_, err = client.DescribeImages(ctx, &ec2.DescribeImagesInput{
 			Owners:  []string{"amazon"},
 			Filters: []types.Filter{{Name: aws.String("name"), Values: []string{"amzn2-ami-hvm-*"}}},
@@ -98,9 +102,10 @@ func (b *Bed) warmUp(ctx context.Context) error {
 
 // Reset clears all of moto's state (instances, key pairs, AMIs, …) through
 // its /moto-api/reset call, then warms it up again. sshd keeps running; with
-// no instances left, no key logs in.
+// no instances left, no key logs in. The fault proxy, if any, forgets its
+// counts, ClientTokens and state transitions but keeps its fault settings.
 func (b *Bed) Reset(ctx context.Context) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, b.Endpoint+"/moto-api/reset", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, b.MotoEndpoint+"/moto-api/reset", nil)
 	if err != nil {
 		return fmt.Errorf("reset moto: %w", err)
 	}
@@ -113,7 +118,13 @@ func (b *Bed) Reset(ctx context.Context) error {
 	if resp.StatusCode/100 != 2 {
 		return fmt.Errorf("reset moto: HTTP %s%s", resp.Status, b.logTail("moto.log"))
 	}
-	return b.warmUp(ctx)
+	if err := b.warmUp(ctx); err != nil {
+		return err
+	}
+	if b.faults != nil {
+		b.faults.Reset()
+	}
+	return nil
 }
 
 // freePorts returns n distinct free TCP ports on 127.0.0.1. The listeners

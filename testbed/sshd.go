@@ -58,7 +58,7 @@ func (c sshdConfig) render() (string, error) {
 		"AuthorizedKeysFile none",
 		"AuthorizedKeysCommand " + AuthorizedKeysCommand + " --endpoint " + c.Endpoint + " --regions " + strings.Join(c.Regions, ",") + " %u",
 		"AuthorizedKeysCommandUser nobody",
-		"AllowUsers " + SSHUser,
+		"AllowUsers " + SSHUser + " " + DeployUser,
 		"PermitRootLogin no",
 		// The Amazon Linux path, on purpose: provisioners that assume Debian's
 		// /usr/lib/sftp-server must fail here as they would on EC2.

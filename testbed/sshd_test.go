@@ -36,7 +36,7 @@ func TestSSHDConfigRender(t *testing.T) {
 		"AuthorizedKeysFile none",
 		"AuthorizedKeysCommand /usr/local/libexec/bakery-testbed/authorized-keys --endpoint http://127.0.0.1:4566 --regions us-east-1,eu-west-1 %u",
 		"AuthorizedKeysCommandUser nobody",
-		"AllowUsers ec2-user",
+		"AllowUsers ec2-user bakery-deploy",
 		"Subsystem sftp /usr/libexec/openssh/sftp-server",
 		"LogLevel VERBOSE",
 		"StrictModes yes",

@@ -25,6 +25,7 @@ ours_link() { [ -L "$SFTP_LINK" ] && [ "$(readlink "$SFTP_LINK")" = "$SFTP_TARGE
 
 todo=0
 ours_user && todo=1
+for name in bakery-deploy bakery-app; do [ "$(getent passwd "$name" | cut -d: -f5)" = "$USER_MARK" ] && todo=1; done
 [ -e "$SUDOERS" ] && todo=1
 ours_link && todo=1
 [ -e "$AK_DIR" ] && todo=1
@@ -42,6 +43,14 @@ if ours_user; then
 elif getent passwd "$TESTBED_USER" >/dev/null; then
 	say "user $TESTBED_USER exists but was not created by install.sh; left alone"
 fi
+
+for name in bakery-deploy bakery-app; do
+	if [ "$(getent passwd "$name" | cut -d: -f5)" = "$USER_MARK" ]; then
+		pgrep -u "$name" >/dev/null 2>&1 && die "processes of $name are still running; stop them first (pgrep -u $name)"
+		say "userdel --remove $name"
+		userdel --remove "$name" 2> >(grep -v 'mail spool' >&2 || true)
+	fi
+done
 
 if [ -e "$SUDOERS" ]; then
 	say "removing $SUDOERS"

@@ -25,8 +25,13 @@ import (
 	"github.com/packer-bakery/packer-plugin-bakery/testbed/internal/awslocal"
 )
 
-// User is the only login the test-bed authorises, as on Amazon Linux.
+// User is the login the test-bed authorises, as on Amazon Linux.
 const User = "ec2-user"
+
+// DeployUser is a second login that accepts the same instance keys, as an
+// image with an extra cloud-init user would; the ansible provisioner's
+// tests log in as it through a play's `remote_user`. It has no sudo.
+const DeployUser = "bakery-deploy"
 
 // Config is the parsed command line.
 type Config struct {
@@ -106,7 +111,7 @@ func LocalClient(endpoint string) NewClient {
 // writes nothing until it has every key, so sshd never sees a partial list.
 // warn receives notes that do not change the outcome.
 func Run(ctx context.Context, cfg Config, newClient NewClient, out, warn io.Writer) error {
-	if cfg.User != User {
+	if cfg.User != User && cfg.User != DeployUser {
 		return nil
 	}
 	var keys []string

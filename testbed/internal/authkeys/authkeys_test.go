@@ -183,6 +183,13 @@ func TestRunOtherUserGetsNothing(t *testing.T) {
 	}
 }
 
+func TestRunDeployUserGetsTheInstanceKeys(t *testing.T) {
+	f := &fakeEC2{err: errors.New("connection refused")}
+	if _, _, err := run(t, f, DeployUser); err == nil {
+		t.Fatal("Run for the deploy user did not look the keys up")
+	}
+}
+
 func TestRunErrorPrintsNothing(t *testing.T) {
 	f := &fakeEC2{err: errors.New("connection refused")}
 	out, _, err := run(t, f, "ec2-user")

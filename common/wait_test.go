@@ -1,0 +1,134 @@
+package common
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+// states answers check calls with the given states in turn, done at "done".
+func states(seq ...string) (Check, *int) {
+	calls := 0
+	return func(context.Context) (bool, string, error) {
+		s := seq[min(calls, len(seq)-1)]
+		calls++
+		return s == "done", s, nil
+	}, &calls
+}
+
+func recordSay() (func(string), *[]string) {
+	var said []string
+	return func(s string) { said = append(said, s) }, &said
+}
+
+func TestWait_doneAtOnceSaysNothing(t *testing.T) {
+	check, calls := states("done")
+	say, said := recordSay()
+	if err := Wait(t.Context(), say, "thing", Poll{Interval: time.Millisecond}, check); err != nil {
+		t.Fatalf("Wait: %v", err)
+	}
+	if *calls != 1 || len(*said) != 0 {
+		t.Errorf("%d checks and messages %q, want 1 check and no message", *calls, *said)
+	}
+}
+
+func TestWait_reportsEachStateChangeOnce(t *testing.T) {
+	check, calls := states("pending", "pending", "pending", "booting", "booting", "done")
+	say, said := recordSay()
+	if err := Wait(t.Context(), say, "instance i-1 to run", Poll{Interval: time.Millisecond}, check); err != nil {
+		t.Fatalf("Wait: %v", err)
+	}
+	if *calls != 6 {
+		t.Errorf("checked %d times, want 6", *calls)
+	}
+	want := []string{"Waiting for instance i-1 to run (now pending, 0s elapsed)...", "Waiting for instance i-1 to run (now booting, 0s elapsed)..."}
+	if strings.Join(*said, "\n") != strings.Join(want, "\n") {
+		t.Errorf("said %q, want %q", *said, want)
+	}
+}
+
+func TestWait_saysStillWaitingEveryReport(t *testing.T) {
+	start := time.Now()
+	check := func(context.Context) (bool, string, error) {
+		return time.Since(start) > 60*time.Millisecond, "pending", nil
+	}
+	say, said := recordSay()
+	if err := Wait(t.Context(), say, "AMI", Poll{Interval: time.Millisecond, Report: 10 * time.Millisecond}, check); err != nil {
+		t.Fatalf("Wait: %v", err)
+	}
+	still := 0
+	for _, s := range *said {
+		if strings.HasPrefix(s, "Still waiting for AMI (now pending") {
+			still++
+		}
+	}
+	if still < 2 || still > 10 {
+		t.Errorf("%d still-waiting messages in 60ms with a 10ms report interval: %q", still, *said)
+	}
+}
+
+func TestWait_checkErrorStops(t *testing.T) {
+	boom := errors.New("instance terminated")
+	calls := 0
+	err := Wait(t.Context(), func(string) {}, "instance i-1 to run", Poll{Interval: time.Millisecond}, func(context.Context) (bool, string, error) {
+		calls++
+		return false, "terminated", boom
+	})
+	if !errors.Is(err, boom) || !strings.Contains(err.Error(), "waiting for instance i-1 to run") {
+		t.Errorf("err = %v, want it to wrap the check's error and say what was awaited", err)
+	}
+	if calls != 1 {
+		t.Errorf("checked %d times after an error, want 1", calls)
+	}
+}
+
+func TestWait_timeout(t *testing.T) {
+	check, _ := states("pending")
+	start := time.Now()
+	err := Wait(t.Context(), func(string) {}, "AMI ami-1", Poll{Interval: time.Millisecond, Timeout: 20 * time.Millisecond}, check)
+	if !errors.Is(err, ErrWaitTimeout) {
+		t.Fatalf("err = %v, want it to wrap ErrWaitTimeout", err)
+	}
+	for _, w := range []string{"AMI ami-1", "last state pending", "20ms"} {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error %q does not mention %q", err, w)
+		}
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("a 20ms timeout took %s", d)
+	}
+}
+
+func TestWait_cancelStopsPromptly(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	calls := 0
+	check := func(context.Context) (bool, string, error) {
+		calls++
+		return false, "pending", nil
+	}
+	time.AfterFunc(20*time.Millisecond, cancel)
+	start := time.Now()
+	// Nothing but the cancel can end this wait within an hour.
+	err := Wait(ctx, func(string) {}, "instance", Poll{Interval: time.Hour, Timeout: 2 * time.Hour}, check)
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("Wait returned %s after the cancel", d)
+	}
+	if !errors.Is(err, context.Canceled) || errors.Is(err, ErrWaitTimeout) {
+		t.Errorf("err = %v, want it to wrap context.Canceled only", err)
+	}
+	if calls != 1 {
+		t.Errorf("checked %d times, want 1", calls)
+	}
+}
+
+func TestWait_cancelledBeforeStart(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	check, _ := states("pending")
+	err := Wait(ctx, func(string) {}, "instance", Poll{Interval: time.Hour}, check)
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("err = %v, want context.Canceled", err)
+	}
+}

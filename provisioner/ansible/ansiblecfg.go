@@ -1,0 +1,77 @@
+package ansible
+
+import (
+	"bufio"
+	"os"
+	"path/filepath"
+	"regexp"
+)
+
+// playbookAnsibleCfg returns the playbook folder's ansible.cfg when
+// Ansible's own search would not find it: ansible-playbook looks in
+// ANSIBLE_CONFIG, then the working folder (packer's), then the home folder
+// — not next to the playbook, where people keep it. "" when ANSIBLE_CONFIG
+// is set, the working folder has its own ansible.cfg, or there is none.
+func playbookAnsibleCfg(playbook, cwd string, env ...[]string) string {
+	for _, e := range env {
+		if hasAny(e, "ANSIBLE_CONFIG") {
+			return ""
+		}
+	}
+	if fileExists(filepath.Join(cwd, "ansible.cfg")) {
+		return ""
+	}
+	cfg := filepath.Join(filepath.Dir(playbook), "ansible.cfg")
+	if fileExists(cfg) {
+		return cfg
+	}
+	return ""
+}
+
+// effectiveAnsibleCfg is the config file ansible-playbook will read, in
+// Ansible's order, with our ANSIBLE_CONFIG already in env.
+func effectiveAnsibleCfg(env []string, cwd string) string {
+	for i := len(env) - 1; i >= 0; i-- {
+		if m := regexp.MustCompile(`^ANSIBLE_CONFIG=(.*)$`).FindStringSubmatch(env[i]); m != nil {
+			return m[1]
+		}
+	}
+	candidates := []string{filepath.Join(cwd, "ansible.cfg")}
+	if home, err := os.UserHomeDir(); err == nil {
+		candidates = append(candidates, filepath.Join(home, ".ansible.cfg"))
+	}
+	candidates = append(candidates, "/etc/ansible/ansible.cfg")
+	for _, c := range candidates {
+		if fileExists(c) {
+			return c
+		}
+	}
+	return ""
+}
+
+var pipeliningKey = regexp.MustCompile(`^\s*pipelining\s*[=:]`)
+
+// cfgSetsPipelining reports whether the ansible.cfg at path decides
+// pipelining itself; then the provisioner leaves it alone.
+func cfgSetsPipelining(path string) bool {
+	if path == "" {
+		return false
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	s := bufio.NewScanner(f)
+	for s.Scan() {
+		if pipeliningKey.MatchString(s.Text()) {
+			return true
+		}
+	}
+	return false
+}
+
+func fileExists(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && !fi.IsDir()
+}

@@ -1,0 +1,240 @@
+//go:generate go tool packer-sdc struct-markdown
+//go:generate go tool packer-sdc mapstructure-to-hcl2 -type Config
+
+package ansible
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/hashicorp/packer-plugin-sdk/common"
+	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
+	"github.com/hashicorp/packer-plugin-sdk/template/config"
+	"github.com/hashicorp/packer-plugin-sdk/template/interpolate"
+)
+
+// Config is the `bakery-ansible` provisioner block. Option names are the
+// stock `ansible` provisioner's wherever the meaning is the same.
+type Config struct {
+	common.PackerConfig `mapstructure:",squash"`
+
+	// The playbook to run, relative to the folder packer runs in.
+	PlaybookFile string `mapstructure:"playbook_file" required:"true"`
+	// The program to run instead of `ansible-playbook`: a path or a name
+	// on `PATH`, never a shell line (it is not split on spaces). Point it
+	// at a virtualenv's `bin/ansible-playbook` to pin an Ansible version.
+	Command string `mapstructure:"command" required:"false"`
+	// Arguments appended to the `ansible-playbook` command line, one
+	// argument per list item (no shell quoting is applied or needed).
+	ExtraArguments []string `mapstructure:"extra_arguments" required:"false"`
+	// Environment variables for `ansible-playbook` and `ansible-galaxy`, as
+	// `NAME=value`. They win over every variable the provisioner sets.
+	AnsibleEnvVars []string `mapstructure:"ansible_env_vars" required:"false"`
+	// Extra arguments for ssh, joined with spaces into `--ssh-extra-args`.
+	AnsibleSSHExtraArgs []string `mapstructure:"ansible_ssh_extra_args" required:"false"`
+	// Variables for the play, passed as `--extra-vars @FILE` through a
+	// 0600 JSON file that is removed after the run. Their values never
+	// appear on the echoed command line, so secrets are safe here.
+	ExtraVars map[string]string `mapstructure:"extra_vars" required:"false"`
+	// Only run plays and tasks tagged with these tags (`--tags`).
+	Tags []string `mapstructure:"tags" required:"false"`
+	// Skip plays and tasks tagged with these tags (`--skip-tags`).
+	SkipTags []string `mapstructure:"skip_tags" required:"false"`
+	// Further limit the hosts (`--limit`).
+	Limit string `mapstructure:"limit" required:"false"`
+	// Inventory groups the host is put in.
+	Groups []string `mapstructure:"groups" required:"false"`
+	// Inventory groups created without any host.
+	EmptyGroups []string `mapstructure:"empty_groups" required:"false"`
+	// The host's name in the inventory. Defaults to `default`.
+	HostAlias string `mapstructure:"host_alias" required:"false"`
+	// The user Ansible logs in as when the play does not set `remote_user`.
+	// Defaults to the builder's `ssh_username`.
+	User string `mapstructure:"user" required:"false"`
+	// Proxy mode only: the loopback port the proxy listens on. Defaults
+	// to a free port.
+	LocalPort int `mapstructure:"local_port" required:"false"`
+	// Proxy mode only: the private key the proxy presents as its host key.
+	// Defaults to a key generated for the run.
+	SSHHostKeyFile string `mapstructure:"ssh_host_key_file" required:"false"`
+	// Proxy mode only: the public key the proxy accepts. Defaults to a key
+	// pair generated for the run (its private half is given to Ansible).
+	// When set, give Ansible the private key yourself.
+	SSHAuthorizedKeyFile string `mapstructure:"ssh_authorized_key_file" required:"false"`
+	// Proxy mode only: the remote command that serves SFTP. Defaults to a
+	// small `sh` script that runs the first `sftp-server` it finds in the
+	// Amazon Linux/RHEL, Debian/Ubuntu, SUSE and Alpine locations.
+	SFTPCmd string `mapstructure:"sftp_command" required:"false"`
+	// How Ansible copies files: `true` forces SFTP, `false` forces SCP.
+	// Unset: Ansible's own setting (`smart`: SFTP, then SCP).
+	UseSFTP *bool `mapstructure:"use_sftp" required:"false"`
+	// Do not run `ansible-playbook --version` before the play.
+	SkipVersionCheck bool `mapstructure:"skip_version_check" required:"false"`
+	// The folder the temporary inventory is written to. Defaults to the
+	// run's private temporary folder.
+	InventoryDirectory string `mapstructure:"inventory_directory" required:"false"`
+	// The inventory line(s) for the host, as a template with `{{ .HostAlias }}`,
+	// `{{ .Host }}`, `{{ .Port }}` and `{{ .User }}`. The default sets no
+	// `ansible_user`, so a play's `remote_user` still applies.
+	InventoryFileTemplate string `mapstructure:"inventory_file_template" required:"false"`
+	// An existing inventory to use instead of a generated one.
+	InventoryFile string `mapstructure:"inventory_file" required:"false"`
+	// Keep the generated inventory after the run (the key and vars files
+	// are removed regardless).
+	KeepInventoryFile bool `mapstructure:"keep_inventory_file" required:"false"`
+	// A requirements file with `roles:` and/or `collections:`, installed in
+	// one `ansible-galaxy install -r` before the play.
+	GalaxyFile string `mapstructure:"galaxy_file" required:"false"`
+	// The `ansible-galaxy` program. Defaults to `ansible-galaxy`.
+	GalaxyCommand string `mapstructure:"galaxy_command" required:"false"`
+	// Reinstall roles and collections that are already installed (`--force`).
+	GalaxyForceInstall bool `mapstructure:"galaxy_force_install" required:"false"`
+	// Reinstall them and their dependencies (`--force-with-deps`).
+	GalaxyForceWithDeps bool `mapstructure:"galaxy_force_with_deps" required:"false"`
+	// Where galaxy installs roles and the play finds them
+	// (`ANSIBLE_ROLES_PATH`). Unset: Ansible's default.
+	RolesPath string `mapstructure:"roles_path" required:"false"`
+	// Where galaxy installs collections and the play finds them
+	// (`ANSIBLE_COLLECTIONS_PATH`). Unset: Ansible's default.
+	CollectionsPath string `mapstructure:"collections_path" required:"false"`
+	// `true`: always go through packer's communicator with the in-process
+	// SSH proxy. `false`: always connect directly. Unset: directly when
+	// the builder gives an SSH host that answers, else through the proxy.
+	UseProxy *bool `mapstructure:"use_proxy" required:"false"`
+
+	ctx interpolate.Context
+}
+
+const (
+	defaultCommand       = "ansible-playbook"
+	defaultGalaxyCommand = "ansible-galaxy"
+	defaultHostAlias     = "default"
+)
+
+// Prepare decodes the raw configs and returns every problem at once.
+func (c *Config) Prepare(raws ...interface{}) error {
+	err := config.Decode(c, &config.DecodeOpts{
+		PluginType:         "bakery-ansible",
+		Interpolate:        true,
+		InterpolateContext: &c.ctx,
+		InterpolateFilter: &interpolate.RenderFilter{
+			Exclude: []string{"inventory_file_template"},
+		},
+	}, raws...)
+	if err != nil {
+		return err
+	}
+	if c.Command == "" {
+		c.Command = defaultCommand
+	}
+	if c.GalaxyCommand == "" {
+		c.GalaxyCommand = defaultGalaxyCommand
+	}
+	if c.HostAlias == "" {
+		c.HostAlias = defaultHostAlias
+	}
+
+	var errs *packersdk.MultiError
+	add := func(format string, args ...any) { errs = packersdk.MultiErrorAppend(errs, fmt.Errorf(format, args...)) }
+
+	if c.PlaybookFile == "" {
+		add("`playbook_file` is required: the playbook to run")
+	} else if err := regularFile(c.PlaybookFile); err != nil {
+		add("`playbook_file`: %w", err)
+	}
+	if c.GalaxyFile != "" {
+		if err := regularFile(c.GalaxyFile); err != nil {
+			add("`galaxy_file`: %w", err)
+		}
+	}
+	if c.InventoryFile != "" {
+		if _, err := os.Stat(c.InventoryFile); err != nil {
+			add("`inventory_file`: %w", err)
+		}
+		if c.InventoryFileTemplate != "" {
+			add("`inventory_file` and `inventory_file_template` cannot both be set: the first is used as is")
+		}
+	}
+	if c.InventoryDirectory != "" {
+		if fi, err := os.Stat(c.InventoryDirectory); err != nil {
+			add("`inventory_directory`: %w", err)
+		} else if !fi.IsDir() {
+			add("`inventory_directory`: %s is not a folder", c.InventoryDirectory)
+		}
+	}
+	for _, f := range []struct{ key, path string }{
+		{"ssh_host_key_file", c.SSHHostKeyFile},
+		{"ssh_authorized_key_file", c.SSHAuthorizedKeyFile},
+	} {
+		if f.path != "" {
+			if err := regularFile(f.path); err != nil {
+				add("`%s`: %w", f.key, err)
+			}
+		}
+	}
+	for _, kv := range c.AnsibleEnvVars {
+		if name, _, ok := strings.Cut(kv, "="); !ok || name == "" {
+			add("`ansible_env_vars`: %q is not NAME=value", kv)
+		}
+	}
+	if c.LocalPort < 0 || c.LocalPort > 65535 {
+		add("`local_port`: %d is not a TCP port (0 picks a free one)", c.LocalPort)
+	}
+	if c.UseProxy != nil && !*c.UseProxy {
+		for _, f := range []struct {
+			key string
+			set bool
+		}{
+			{"local_port", c.LocalPort != 0},
+			{"ssh_host_key_file", c.SSHHostKeyFile != ""},
+			{"ssh_authorized_key_file", c.SSHAuthorizedKeyFile != ""},
+			{"sftp_command", c.SFTPCmd != ""},
+		} {
+			if f.set {
+				add("`%s` only applies to the proxy, and `use_proxy = false` turns the proxy off", f.key)
+			}
+		}
+	}
+	if c.GalaxyForceInstall && c.GalaxyForceWithDeps {
+		add("set one of `galaxy_force_install` and `galaxy_force_with_deps` (the second implies the first)")
+	}
+	for _, name := range append(append([]string{}, c.Groups...), c.EmptyGroups...) {
+		if strings.ContainsAny(name, " \t\n[]=") || name == "" {
+			add("group name %q: use letters, digits, `_` or `-`", name)
+		}
+	}
+	if strings.ContainsAny(c.HostAlias, " \t\n[]=") {
+		add("`host_alias` %q: use letters, digits, `_`, `.` or `-`", c.HostAlias)
+	}
+	if errs != nil && len(errs.Errors) > 0 {
+		return errs
+	}
+	return nil
+}
+
+func regularFile(path string) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	if fi.IsDir() {
+		return errors.New(path + " is a folder, not a file")
+	}
+	return nil
+}
+
+// absPath makes path absolute against packer's working folder, so the
+// commands see the same files whatever folder they run in.
+func absPath(path string) string {
+	if path == "" || filepath.IsAbs(path) {
+		return path
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return path
+	}
+	return abs
+}

@@ -1,0 +1,556 @@
+//go:build e2e
+
+// End-to-end tests: the real packer binary bakes with bakery-ebs and
+// bakery-ansible (built from this checkout) against the offline test-bed,
+// whose sshd plays the instance. Results are checked on the "instance"
+// (files and their owners), through the EC2 API, and in the local
+// process table and temp folder.
+package ansible_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"math/big"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+
+	"github.com/packer-bakery/packer-plugin-bakery/testbed"
+)
+
+var (
+	bed        *testbed.Bed
+	root       string
+	packerBin  string
+	pluginPath string
+	// ansibleVersions are the pinned ansible-core venvs testbed/install.sh
+	// makes; the newest is used where the version does not matter.
+	ansibleVersions = []string{"2.19", "2.18"}
+)
+
+func TestMain(m *testing.M) { os.Exit(run(m)) }
+
+func run(m *testing.M) int {
+	var err error
+	if root, err = testbed.FindRoot(""); err != nil {
+		return fail("finding the project root: %v", err)
+	}
+	packerBin = testbed.PackerBinary(root)
+	if _, err := os.Stat(packerBin); err != nil {
+		return fail("packer is not installed (%v): run `make testbed-install`", err)
+	}
+	for _, v := range ansibleVersions {
+		if _, err := os.Stat(ansibleBin(v, "ansible-playbook")); err != nil {
+			return fail("ansible-core %s is not installed (%v): run `make testbed-install`", v, err)
+		}
+	}
+	work, err := os.MkdirTemp("", "bakery-ansible-e2e-")
+	if err != nil {
+		return fail("%v", err)
+	}
+	defer os.RemoveAll(work)
+	pluginPath = filepath.Join(work, "plugins")
+	plugin := filepath.Join(work, "packer-plugin-bakery")
+	build := exec.Command("go", "build", "-o", plugin, ".")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		return fail("building the plugin: %v\n%s", err, out)
+	}
+	install := exec.Command(packerBin, "plugins", "install", "--path", plugin, "github.com/packer-bakery/bakery")
+	install.Env = append(os.Environ(), "PACKER_PLUGIN_PATH="+pluginPath, "CHECKPOINT_DISABLE=1")
+	if out, err := install.CombinedOutput(); err != nil {
+		return fail("installing the plugin into packer: %v\n%s", err, out)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if bed, err = testbed.Start(ctx, testbed.Options{Root: root}); err != nil {
+		return fail("%v", err)
+	}
+	defer bed.Stop()
+	if err := testbed.RequireLoopback(bed.Endpoint); err != nil {
+		return fail("refusing to run: %v", err)
+	}
+	return m.Run()
+}
+
+func fail(format string, args ...any) int {
+	fmt.Fprintf(os.Stderr, "e2e: "+format+"\n", args...)
+	return 1
+}
+
+func ansibleBin(version, name string) string {
+	return filepath.Join(testbed.CacheDir(root), "ansible-"+version, "bin", name)
+}
+
+// bake is one `packer build` of testdata/bake.
+type bake struct {
+	t       *testing.T
+	marker  string // unique per bake: names the files the play writes
+	secret  string // AWS secret key: must never show up
+	pSecret string // the play's secret extra var: must never show up
+	amiName string
+	tmp     string // TMPDIR of packer, the plugin and ansible
+	logPath string
+	vars    map[string]any
+}
+
+func newBake(t *testing.T, playbook, version string) *bake {
+	t.Helper()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := bed.Reset(ctx); err != nil {
+			t.Errorf("resetting the emulator: %v", err)
+		}
+	})
+	dir := t.TempDir()
+	b := &bake{
+		t:       t,
+		marker:  randomHex(4),
+		secret:  "awsSecret" + randomHex(12),
+		pSecret: "playSecret" + randomHex(12),
+		amiName: "bakery-ansible-e2e-" + randomHex(4),
+		tmp:     filepath.Join(dir, "tmp"),
+		logPath: filepath.Join(dir, "packer.log"),
+	}
+	b.vars = map[string]any{
+		"secret_key":      b.secret,
+		"ami_name":        b.amiName,
+		"playbook":        filepath.Join(root, "provisioner/ansible/testdata/playbooks", playbook),
+		"ansible_command": ansibleBin(version, "ansible-playbook"),
+		"galaxy_command":  ansibleBin(version, "ansible-galaxy"),
+		"marker":          b.marker,
+		"play_secret":     b.pSecret,
+	}
+	if err := os.MkdirAll(b.tmp, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { removeMarked(b.marker) })
+	return b
+}
+
+// removeMarked deletes the files a play wrote on the "instance".
+func removeMarked(marker string) {
+	for _, home := range []string{"/home/ec2-user", "/home/bakery-deploy", "/home/bakery-app"} {
+		matches, _ := filepath.Glob(filepath.Join(home, "bakery-"+marker+"-*"))
+		for _, m := range matches {
+			os.Remove(m)
+		}
+	}
+}
+
+func (b *bake) cmd(ctx context.Context) *exec.Cmd {
+	b.t.Helper()
+	data, err := json.Marshal(b.vars)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	varFile := filepath.Join(filepath.Dir(b.tmp), "vars.pkrvars.json")
+	if err := os.WriteFile(varFile, data, 0o600); err != nil {
+		b.t.Fatal(err)
+	}
+	cmd := exec.CommandContext(ctx, packerBin, "build", "-color=false", "-var-file="+varFile, "testdata/bake")
+	cmd.Env = append(bed.Env(),
+		"PACKER_PLUGIN_PATH="+pluginPath,
+		"PACKER_CONFIG_DIR="+filepath.Join(filepath.Dir(b.tmp), "packer-config"),
+		"PACKER_LOG=1",
+		"PACKER_LOG_PATH="+b.logPath,
+		"TMPDIR="+b.tmp,
+		// ansible's own state (~/.ansible) stays out of root's home.
+		"HOME="+filepath.Dir(b.tmp),
+	)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	return cmd
+}
+
+func (b *bake) run() (string, error) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	out, err := b.cmd(ctx).CombinedOutput()
+	b.t.Logf("packer build output:\n%s", out)
+	return string(out), err
+}
+
+// home reads a file the play wrote on the "instance".
+func (b *bake) home(user, suffix string) string {
+	b.t.Helper()
+	data, err := os.ReadFile(filepath.Join("/home", user, "bakery-"+b.marker+"-"+suffix))
+	if err != nil {
+		b.t.Errorf("the play did not write its file: %v", err)
+		return ""
+	}
+	return strings.TrimSpace(string(data))
+}
+
+func (b *bake) owner(user, suffix string) string {
+	b.t.Helper()
+	fi, err := os.Stat(filepath.Join("/home", user, "bakery-"+b.marker+"-"+suffix))
+	if err != nil {
+		b.t.Errorf("%v", err)
+		return ""
+	}
+	uid := fi.Sys().(*syscall.Stat_t).Uid
+	out, _ := exec.Command("id", "-nu", fmt.Sprint(uid)).Output()
+	return strings.TrimSpace(string(out))
+}
+
+// assertClean checks what users would find after the build: no secret in
+// the output or PACKER_LOG, nothing of the provisioner's left in TMPDIR,
+// no ansible or ssh process of the build still running.
+func (b *bake) assertClean(output string) {
+	b.t.Helper()
+	log, err := os.ReadFile(b.logPath)
+	if err != nil || len(log) == 0 {
+		b.t.Fatalf("no PACKER_LOG output (%v): the checks below would prove nothing", err)
+	}
+	for name, text := range map[string]string{"terminal output": output, "PACKER_LOG": string(log)} {
+		for _, s := range []string{b.secret, b.pSecret, "PRIVATE KEY"} {
+			if strings.Contains(text, s) {
+				b.t.Errorf("%s shows a secret (%.12s...)", name, s)
+			}
+		}
+	}
+	err = filepath.WalkDir(b.tmp, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if strings.Contains(d.Name(), "bakery-ansible") || strings.Contains(d.Name(), "bakery-cp") {
+			b.t.Errorf("%s was left in TMPDIR", path)
+		}
+		if !d.IsDir() {
+			data, _ := os.ReadFile(path)
+			if bytes.Contains(data, []byte("PRIVATE KEY")) || bytes.Contains(data, []byte(b.pSecret)) {
+				b.t.Errorf("%s, left in TMPDIR, holds a secret", path)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	// ansible-playbook and its workers carry the inventory path (under
+	// TMPDIR) in their argv; ssh, ControlMasters included, the control
+	// folder.
+	for _, pattern := range []string{"ansible-playbook .*" + b.tmp, "ssh .*ControlPath=[^ ]*bakery-cp-"} {
+		b.assertNoProcess(pattern)
+	}
+}
+
+func (b *bake) assertNoProcess(pattern string) {
+	b.t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		out, err := exec.Command("pgrep", "-af", pattern).Output()
+		if err != nil { // exit 1: none
+			return
+		}
+		if time.Now().After(deadline) {
+			b.t.Errorf("processes matching %q still run after the build:\n%s", pattern, out)
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func (b *bake) assertAMI(want int) {
+	b.t.Helper()
+	client, err := bed.EC2(context.Background(), "us-east-1")
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	imgs, err := client.DescribeImages(context.Background(), &ec2.DescribeImagesInput{
+		Owners:  []string{"self"},
+		Filters: []types.Filter{{Name: aws.String("name"), Values: []string{b.amiName}}},
+	})
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	if len(imgs.Images) != want {
+		b.t.Errorf("%d AMIs named %s, want %d", len(imgs.Images), b.amiName, want)
+	}
+	res, err := client.DescribeInstances(context.Background(), &ec2.DescribeInstancesInput{})
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	for _, r := range res.Reservations {
+		for _, inst := range r.Instances {
+			if inst.State.Name != types.InstanceStateNameTerminated {
+				b.t.Errorf("instance %s is %s after the build", aws.ToString(inst.InstanceId), inst.State.Name)
+			}
+		}
+	}
+	keys, err := client.DescribeKeyPairs(context.Background(), &ec2.DescribeKeyPairsInput{})
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	for _, k := range keys.KeyPairs {
+		b.t.Errorf("key pair %s left behind", aws.ToString(k.KeyName))
+	}
+}
+
+func randomHex(n int) string {
+	buf := make([]byte, n)
+	if _, err := rand.Read(buf); err != nil {
+		panic(err)
+	}
+	return hex.EncodeToString(buf)
+}
+
+// TestE2EDirect: the default connection, with each pinned ansible-core.
+// One play covers the login user default, task and play remote_user,
+// become_user to an unprivileged user (no allow_world_readable_tmpfiles),
+// a secret extra var and the playbook folder's ansible.cfg.
+func TestE2EDirect(t *testing.T) {
+	for _, version := range ansibleVersions {
+		t.Run("ansible-core-"+version, func(t *testing.T) {
+			b := newBake(t, "site.yml", version)
+			out, err := b.run()
+			if err != nil {
+				t.Fatalf("packer build failed: %v", err)
+			}
+			if !strings.Contains(out, "Ansible connects directly") {
+				t.Error("the build does not say it connected directly")
+			}
+			if !strings.Contains(out, "[core "+version+".") {
+				t.Errorf("the build does not report ansible-core %s", version)
+			}
+			if !strings.Contains(out, "TASK [Record the login user]") {
+				t.Error("ansible's task lines are not in the build output")
+			}
+			if !strings.Contains(out, "--extra-vars @") {
+				t.Error("the echoed command does not pass extra vars through a file")
+			}
+			if got := b.home("ec2-user", "login"); got != "ec2-user" {
+				t.Errorf("default login user %q, want the builder's ssh_username ec2-user", got)
+			}
+			if got := b.home("ec2-user", "secret"); got != b.pSecret {
+				t.Errorf("the secret extra var arrived as %q", got)
+			}
+			if got, want := b.home("ec2-user", "cfg"), filepath.Join(root, "provisioner/ansible/testdata/playbooks/ansible.cfg"); got != want {
+				t.Errorf("ansible_config_file %q, want the playbook folder's %s", got, want)
+			}
+			if got := b.home("bakery-deploy", "task-remote-user"); got != "bakery-deploy" {
+				t.Errorf("task remote_user ran as %q", got)
+			}
+			if got := b.home("bakery-deploy", "play-remote-user"); got != "bakery-deploy" {
+				t.Errorf("play remote_user ran as %q", got)
+			}
+			if got := b.home("bakery-app", "become"); got != "bakery-app\nlineinfile ran" {
+				t.Errorf("become_user file holds %q, want bakery-app's id and the lineinfile line", got)
+			}
+			if got := b.owner("bakery-app", "become"); got != "bakery-app" {
+				t.Errorf("become_user file owned by %q", got)
+			}
+			b.assertAMI(1)
+			b.assertClean(out)
+		})
+	}
+}
+
+// TestE2ETransfer: file transfer through packer's communicator with SFTP
+// (no sftp_command, on the test-bed whose sshd serves sftp-server from
+// Amazon Linux's path) and with SCP against OpenSSH >= 9 (no `-O` from
+// the user), and SCP in direct mode.
+func TestE2ETransfer(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		proxy bool
+		sftp  bool
+	}{{"proxy-sftp", true, true}, {"proxy-scp", true, false}, {"direct-scp", false, false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := newBake(t, "copy.yml", ansibleVersions[0])
+			b.vars["use_proxy"] = tc.proxy
+			b.vars["use_sftp"] = tc.sftp
+			out, err := b.run()
+			if err != nil {
+				t.Fatalf("packer build failed: %v", err)
+			}
+			if tc.proxy != strings.Contains(out, "through packer's communicator") {
+				t.Errorf("the build does not say it connected with proxy=%v", tc.proxy)
+			}
+			if got := b.home("ec2-user", "copied"); got != "uploaded by bakery-ansible" {
+				t.Errorf("copied file holds %q", got)
+			}
+			if got := b.home("ec2-user", "login"); got != "ec2-user" {
+				t.Errorf("proxy ran commands as %q, want ec2-user", got)
+			}
+			b.assertAMI(1)
+			b.assertClean(out)
+		})
+	}
+}
+
+func TestE2EFailingPlay(t *testing.T) {
+	b := newBake(t, "fail.yml", ansibleVersions[0])
+	out, err := b.run()
+	if err == nil {
+		t.Fatal("packer build succeeded although the play failed")
+	}
+	if !strings.Contains(out, `task "Break on purpose" failed on host "default"`) {
+		t.Error("the build's error does not name the failed task and host")
+	}
+	if _, err := os.Stat("/home/ec2-user/bakery-" + b.marker + "-unreachable"); err == nil {
+		t.Error("the play went on after the failed task")
+	}
+	b.assertAMI(0)
+	b.assertClean(out)
+}
+
+// TestE2EInterrupt: Ctrl-C (SIGINT to packer's process group) or SIGTERM
+// to packer during a long task stops ansible-playbook and its ssh
+// processes, and removes the key and vars files.
+func TestE2EInterrupt(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		group bool // Ctrl-C: SIGINT to the process group; else SIGTERM to packer
+		sig   syscall.Signal
+	}{{"ctrl-c", true, syscall.SIGINT}, {"sigterm", false, syscall.SIGTERM}} {
+		t.Run(tc.name, func(t *testing.T) { interrupt(t, tc.group, tc.sig) })
+	}
+}
+
+func interrupt(t *testing.T, group bool, sig syscall.Signal) {
+	b := newBake(t, "sleep.yml", ansibleVersions[0])
+	n, _ := rand.Int(rand.Reader, big.NewInt(1e8))
+	b.marker = fmt.Sprint(n.Int64() + 1e8)
+	b.vars["marker"] = b.marker
+	sleeper := "sleep 300." + b.marker
+	t.Cleanup(func() { _ = exec.Command("pkill", "-f", "^"+sleeper+"$").Run() })
+
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	cmd := b.cmd(ctx)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	if !waitFor(func() bool { return exec.Command("pgrep", "-f", "^"+sleeper+"$").Run() == nil }, done, 2*time.Minute) {
+		t.Fatalf("the long task never started:\n%s", out.String())
+	}
+	// The orphan checks of assertClean match these processes now.
+	for _, pattern := range []string{"ansible-playbook .*" + b.tmp, "ssh .*ControlPath=[^ ]*bakery-cp-"} {
+		if exec.Command("pgrep", "-f", pattern).Run() != nil {
+			t.Errorf("no process matches %q during the play: the orphan check would prove nothing", pattern)
+		}
+	}
+	target := cmd.Process.Pid
+	if group {
+		target = -target
+	}
+	if err := syscall.Kill(target, sig); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Error("packer build exited 0 after an interrupt")
+		}
+	case <-time.After(90 * time.Second):
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		t.Fatalf("packer did not finish within 90 s of Ctrl-C:\n%s", out.String())
+	}
+	t.Logf("output:\n%s", out.String())
+	b.assertAMI(0)
+	b.assertClean(out.String())
+}
+
+// TestE2EGalaxy: a requirements file with a role and a collection, both
+// from local tarballs, installed in one step with no network.
+func TestE2EGalaxy(t *testing.T) {
+	b := newBake(t, "galaxy.yml", ansibleVersions[0])
+	src := t.TempDir()
+	role := filepath.Join(src, "bakery_role")
+	writeFiles(t, role, map[string]string{
+		"meta/main.yml":  "galaxy_info:\n  author: bakery\n  description: e2e role\n  license: MIT\n  min_ansible_version: '2.14'\n  platforms: []\ndependencies: []\n",
+		"tasks/main.yml": "- name: Role task\n  ansible.builtin.shell: echo role > ~/bakery-{{ marker }}-role\n",
+	})
+	roleTar := filepath.Join(src, "bakery_role.tar.gz")
+	if out, err := exec.Command("tar", "-C", src, "-czf", roleTar, "bakery_role").CombinedOutput(); err != nil {
+		t.Fatalf("tar: %v\n%s", err, out)
+	}
+	coll := filepath.Join(src, "collection")
+	writeFiles(t, coll, map[string]string{
+		"galaxy.yml":                 "namespace: bakery\nname: tools\nversion: 1.0.0\nreadme: README.md\nauthors: [bakery]\n",
+		"README.md":                  "e2e collection\n",
+		"meta/runtime.yml":           "requires_ansible: '>=2.14'\n",
+		"roles/stamp/tasks/main.yml": "- name: Collection task\n  ansible.builtin.shell: echo collection > ~/bakery-{{ marker }}-collection\n",
+	})
+	build := exec.Command(ansibleBin(ansibleVersions[0], "ansible-galaxy"), "collection", "build", "--output-path", src, coll)
+	build.Env = append(os.Environ(), "HOME="+src)
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building the collection: %v\n%s", err, out)
+	}
+	req := filepath.Join(src, "requirements.yml")
+	writeFiles(t, src, map[string]string{"requirements.yml": fmt.Sprintf(
+		"roles:\n  - name: bakery_role\n    src: %s\ncollections:\n  - name: %s\n    type: file\n",
+		roleTar, filepath.Join(src, "bakery-tools-1.0.0.tar.gz"))})
+	install := t.TempDir()
+	b.vars["galaxy_file"] = req
+	b.vars["roles_path"] = filepath.Join(install, "roles")
+	b.vars["collections_path"] = filepath.Join(install, "collections")
+	// No galaxy server to reach: proves the install is offline.
+	b.vars["ansible_env_vars"] = []string{"ANSIBLE_GALAXY_SERVER=http://127.0.0.1:9"}
+	out, err := b.run()
+	if err != nil {
+		t.Fatalf("packer build failed: %v", err)
+	}
+	if n := strings.Count(out, "Installing galaxy roles and collections"); n != 1 {
+		t.Errorf("galaxy ran %d times, want once", n)
+	}
+	if got := b.home("ec2-user", "role"); got != "role" {
+		t.Errorf("the galaxy role wrote %q", got)
+	}
+	if got := b.home("ec2-user", "collection"); got != "collection" {
+		t.Errorf("the galaxy collection's role wrote %q", got)
+	}
+	b.assertAMI(1)
+	b.assertClean(out)
+}
+
+func writeFiles(t *testing.T, dir string, files map[string]string) {
+	t.Helper()
+	for name, text := range files {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func waitFor(cond func() bool, done <-chan error, limit time.Duration) bool {
+	deadline := time.After(limit)
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if cond() {
+			return true
+		}
+		select {
+		case <-done:
+			return false
+		case <-deadline:
+			return false
+		case <-tick.C:
+		}
+	}
+}

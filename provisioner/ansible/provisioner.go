@@ -1,0 +1,344 @@
+// Package ansible is the `bakery-ansible` provisioner: it runs
+// ansible-playbook against the instance, over SSH straight to it when the
+// builder's communicator gives a reachable host, else through an
+// in-process SSH proxy on packer's communicator.
+package ansible
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/hcl/v2/hcldec"
+	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
+)
+
+// Provisioner implements packersdk.Provisioner.
+type Provisioner struct {
+	config Config
+
+	// Seams for tests; nil means the real thing.
+	runner runner
+	reach  func(host string, port int) error
+}
+
+var _ packersdk.Provisioner = (*Provisioner)(nil)
+
+func (p *Provisioner) ConfigSpec() hcldec.ObjectSpec { return p.config.FlatMapstructure().HCL2Spec() }
+
+func (p *Provisioner) Prepare(raws ...interface{}) error { return p.config.Prepare(raws...) }
+
+// Provision runs the playbook. Everything it writes lives in one private
+// folder, removed when it returns, also on failure and cancellation.
+func (p *Provisioner) Provision(ctx context.Context, ui packersdk.Ui, comm packersdk.Communicator, data map[string]interface{}) (err error) {
+	cfg := &p.config
+	run := p.runner
+	if run == nil {
+		run = execRunner{}
+	}
+	reach := p.reach
+	if reach == nil {
+		reach = dialTCP
+	}
+
+	conn := connectionFrom(data)
+	if conn.PrivateKey != "" {
+		packersdk.LogSecretFilter.Set(conn.PrivateKey)
+	}
+	user := cfg.User
+	if user == "" {
+		user = conn.User
+	}
+	if user == "" {
+		return errors.New("no user to log in as: set `user`, or `ssh_username` in the source")
+	}
+	md, why, err := chooseMode(cfg.UseProxy, conn, reach)
+	if err != nil {
+		return err
+	}
+
+	ws, err := newWorkspace()
+	if err != nil {
+		return err
+	}
+	// On Ctrl-C packer may stop waiting for this provisioner (and end the
+	// plugin) before ansible-playbook has exited: remove the key and vars
+	// at once, not only when Provision returns.
+	stopEarly := context.AfterFunc(ctx, func() { _ = ws.removeFiles() })
+	defer stopEarly()
+	defer func() {
+		if cerr := ws.cleanup(run); cerr != nil {
+			ui.Error(fmt.Sprintf("bakery-ansible: cleaning up: %v", cerr))
+			if err == nil {
+				err = cerr
+			}
+		}
+	}()
+
+	host, port, keyFile := conn.Host, conn.Port, ""
+	switch md {
+	case modeDirect:
+		ui.Say("Ansible connects directly: " + why)
+		switch {
+		case conn.PrivateKey != "":
+			if keyFile, err = ws.write("key-*", []byte(conn.PrivateKey)); err != nil {
+				return fmt.Errorf("writing the temporary private key: %w", err)
+			}
+		case conn.PrivateKeyFile != "":
+			keyFile = absPath(conn.PrivateKeyFile)
+		}
+	case modeProxy:
+		ui.Say("Ansible connects through packer's communicator (SSH proxy): " + why)
+		keys, err := newProxyKeys(cfg.SSHHostKeyFile, cfg.SSHAuthorizedKeyFile)
+		if err != nil {
+			return err
+		}
+		sftp := cfg.SFTPCmd
+		if sftp == "" {
+			sftp = sftpLocator(sftpServerPaths)
+		}
+		px, err := startProxy(cfg.LocalPort, keys, sftp, ui, comm)
+		if err != nil {
+			return err
+		}
+		defer px.Stop()
+		host, port = "127.0.0.1", px.Port
+		if keys.ClientPEM != nil {
+			if keyFile, err = ws.write("key-*", keys.ClientPEM); err != nil {
+				return fmt.Errorf("writing the proxy's client key: %w", err)
+			}
+		}
+	}
+
+	inventory := absPath(cfg.InventoryFile)
+	if inventory == "" {
+		text, err := renderInventory(cfg.InventoryFileTemplate, inventoryData{HostAlias: cfg.HostAlias, Host: host, Port: port, User: user}, cfg.Groups, cfg.EmptyGroups)
+		if err != nil {
+			return err
+		}
+		dir := cfg.InventoryDirectory
+		if dir == "" && cfg.KeepInventoryFile {
+			dir = os.TempDir()
+		}
+		if dir == "" {
+			dir = ws.dir
+		}
+		if inventory, err = writePrivate(dir, "bakery-ansible-inventory-*.ini", []byte(text)); err != nil {
+			return fmt.Errorf("writing the inventory: %w", err)
+		}
+		if cfg.KeepInventoryFile {
+			ui.Say("Keeping the inventory (`keep_inventory_file`): " + inventory)
+		} else {
+			ws.mu.Lock()
+			ws.remove = append(ws.remove, inventory)
+			ws.mu.Unlock()
+		}
+	}
+
+	vars := map[string]string{
+		"packer_build_name":   cfg.PackerBuildName,
+		"packer_builder_type": cfg.PackerBuilderType,
+	}
+	if addr, ok := data["PackerHTTPAddr"].(string); ok {
+		vars["packer_http_addr"] = addr
+	}
+	for k, v := range cfg.ExtraVars {
+		vars[k] = v
+	}
+	varsJSON, err := json.Marshal(vars)
+	if err != nil {
+		return err
+	}
+	varsFile, err := ws.write("extra-vars-*.json", varsJSON)
+	if err != nil {
+		return fmt.Errorf("writing the extra vars file: %w", err)
+	}
+
+	cwd, _ := os.Getwd()
+	playbook := absPath(cfg.PlaybookFile)
+	base := os.Environ()
+	inv := invocation{
+		Command:         cfg.Command,
+		Playbook:        playbook,
+		Inventory:       inventory,
+		User:            user,
+		PrivateKeyFile:  keyFile,
+		ExtraVarsFile:   varsFile,
+		Tags:            cfg.Tags,
+		SkipTags:        cfg.SkipTags,
+		Limit:           cfg.Limit,
+		SSHExtraArgs:    cfg.AnsibleSSHExtraArgs,
+		ExtraArguments:  cfg.ExtraArguments,
+		UseSFTP:         cfg.UseSFTP,
+		ControlPathDir:  ws.cpDir,
+		AnsibleConfig:   playbookAnsibleCfg(playbook, cwd, base, cfg.AnsibleEnvVars),
+		RolesPath:       absPath(cfg.RolesPath),
+		CollectionsPath: absPath(cfg.CollectionsPath),
+		UserEnv:         cfg.AnsibleEnvVars,
+		BaseEnv:         base,
+	}
+	inv.Pipelining = !cfgSetsPipelining(effectiveAnsibleCfg(mergeEnv(base, sharedEnv(inv), cfg.AnsibleEnvVars), cwd))
+
+	if cfg.UseSFTP == nil || !*cfg.UseSFTP {
+		// Ansible may copy with scp (`use_sftp = false`, or `smart`'s fallback).
+		inv.SCPLegacy = opensshMajor(ctx, run) >= 9
+	}
+	if !cfg.SkipVersionCheck {
+		if err := checkVersion(ctx, run, versionCommand(inv), ui); err != nil {
+			return err
+		}
+	}
+	if cfg.GalaxyFile != "" {
+		gc := galaxyCommand(galaxyInvocation{
+			Command:       cfg.GalaxyCommand,
+			Requirements:  absPath(cfg.GalaxyFile),
+			Force:         cfg.GalaxyForceInstall,
+			ForceWithDeps: cfg.GalaxyForceWithDeps,
+			invocation:    inv,
+		})
+		ui.Say("Installing galaxy roles and collections: " + gc.String())
+		out := newPlayOutput(ui.Message)
+		err := run.Run(ctx, gc, out, out)
+		out.Flush()
+		if err != nil {
+			return fmt.Errorf("ansible-galaxy install -r %s: %w", cfg.GalaxyFile, err)
+		}
+	}
+
+	pc := playbookCommand(inv)
+	ui.Say("Executing Ansible: " + pc.String())
+	out := newPlayOutput(ui.Message)
+	err = run.Run(ctx, pc, out, out)
+	out.Flush()
+	if err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("ansible-playbook was stopped: %w", err)
+		}
+		return describeFailure(out.Failures(), err)
+	}
+	return nil
+}
+
+var opensshRE = regexp.MustCompile(`OpenSSH_(\d+)\.`)
+
+// opensshMajor is the local OpenSSH's major version (`ssh -V`), 0 when
+// unknown.
+func opensshMajor(ctx context.Context, run runner) int {
+	var out bytes.Buffer
+	if err := run.Run(ctx, command{Path: "ssh", Args: []string{"-V"}, Env: os.Environ()}, &out, &out); err != nil {
+		return 0
+	}
+	m := opensshRE.FindStringSubmatch(out.String())
+	if m == nil {
+		return 0
+	}
+	n, _ := strconv.Atoi(m[1])
+	return n
+}
+
+var versionRE = regexp.MustCompile(`\[core (\d+)\.(\d+)\.[^\]]*\]|ansible-playbook (\d+)\.(\d+)`)
+
+// minimum ansible-core: ANSIBLE_SSH_TRANSFER_METHOD and the config
+// lookups this provisioner relies on.
+const minMajor, minMinor = 2, 14
+
+func checkVersion(ctx context.Context, run runner, c command, ui packersdk.Ui) error {
+	var stdout, stderr bytes.Buffer
+	if err := run.Run(ctx, c, &stdout, &stderr); err != nil {
+		return fmt.Errorf("cannot run `%s --version` (set `command` to ansible-playbook's path, or install ansible-core >= %d.%d): %w: %s",
+			c.Path, minMajor, minMinor, err, strings.TrimSpace(stderr.String()))
+	}
+	first, _, _ := strings.Cut(stdout.String(), "\n")
+	m := versionRE.FindStringSubmatch(first)
+	if m == nil {
+		return fmt.Errorf("`%s --version` printed %q, which does not look like ansible-playbook (set `skip_version_check = true` to go on anyway)", c.Path, first)
+	}
+	majS, minS := m[1], m[2]
+	if majS == "" {
+		majS, minS = m[3], m[4]
+	}
+	maj, _ := strconv.Atoi(majS)
+	minor, _ := strconv.Atoi(minS)
+	if maj < minMajor || maj == minMajor && minor < minMinor {
+		return fmt.Errorf("%s is ansible-core %d.%d; bakery-ansible needs %d.%d or newer (or `skip_version_check = true`)", c.Path, maj, minor, minMajor, minMinor)
+	}
+	ui.Say("Ansible: " + strings.TrimSpace(first))
+	return nil
+}
+
+// workspace is the run's private folder (0700): temporary key, vars and
+// inventory, and the ssh ControlMaster folder.
+type workspace struct {
+	dir    string
+	cpDir  string
+	mu     sync.Mutex
+	remove []string // files outside dir to remove (inventory elsewhere)
+}
+
+// maxControlDir keeps ControlPath sockets (dir + "/" + 40 hex chars)
+// under the 108-byte limit of a unix socket path.
+const maxControlDir = 60
+
+func newWorkspace() (*workspace, error) {
+	dir, err := os.MkdirTemp("", "bakery-ansible-")
+	if err != nil {
+		return nil, fmt.Errorf("creating the temporary folder: %w", err)
+	}
+	base := os.TempDir()
+	if len(base) > maxControlDir-20 {
+		base = "/tmp"
+	}
+	cp, err := os.MkdirTemp(base, "bakery-cp-")
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("creating the ssh control folder: %w", err)
+	}
+	return &workspace{dir: dir, cpDir: cp}, nil
+}
+
+func (w *workspace) write(pattern string, data []byte) (string, error) {
+	return writePrivate(w.dir, pattern, data)
+}
+
+// cleanup stops the ControlMaster connections the run left (ssh keeps
+// them for ControlPersist seconds; a master must never outlive the build
+// whose key opened it) and removes everything the run wrote.
+func (w *workspace) cleanup(run runner) error {
+	var errs []error
+	if entries, err := os.ReadDir(w.cpDir); err == nil {
+		for _, e := range entries {
+			if e.Type()&os.ModeSocket == 0 {
+				continue
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			sock := filepath.Join(w.cpDir, e.Name())
+			_ = run.Run(ctx, command{Path: "ssh", Args: []string{"-o", "ControlPath=" + sock, "-O", "exit", "bakery-ansible-control"}, Env: os.Environ()}, nil, nil)
+			cancel()
+		}
+	}
+	errs = append(errs, w.removeFiles())
+	return errors.Join(errs...)
+}
+
+// removeFiles deletes everything the run wrote; safe to call twice and
+// from two goroutines.
+func (w *workspace) removeFiles() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var errs []error
+	for _, p := range append([]string{w.dir, w.cpDir}, w.remove...) {
+		if err := os.RemoveAll(p); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
