@@ -119,7 +119,7 @@ func (b *Bed) startSSHD(ctx context.Context, port int) error {
 		Port:     port,
 		HostKey:  keyPath,
 		PidFile:  filepath.Join(b.Dir, "sshd.pid"),
-		Endpoint: b.Endpoint,
+		Endpoint: b.MotoEndpoint, // never through the fault proxy
 		Regions:  b.regions,
 	}.render()
 	if err != nil {
