@@ -493,6 +493,7 @@ func TestE2ETemplatesValidate(t *testing.T) {
 	}{
 		{dir: "example/local"},
 		{dir: "example/aws"},
+		{dir: "example/ansible"},
 		{dir: "builder/ebs/testdata/bake", args: []string{"-var-file=" + varFile}},
 	} {
 		t.Run(tc.dir, func(t *testing.T) {
