@@ -7,8 +7,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 )
 
-// TagBuildID is the tag every resource a bake creates carries, valued with
-// the build's run id, so that leftovers can be found and told apart.
+// TagBuildID is the tag every temporary resource a bake creates (instance,
+// volumes, key pair, security group) carries, valued with the build's id, so
+// that leftovers can be found and told apart. The AMI and its snapshots, the
+// build's product, carry only the user's tags.
 const TagBuildID = "bakery:build-id"
 
 // Tags is a set of tags, as the `tags`, `run_tags`… options give them.

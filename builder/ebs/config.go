@@ -43,8 +43,9 @@ type RunConfig struct {
 	// The subnet to launch in. Unset: the default VPC's default subnet in
 	// `availability_zone` (or any zone).
 	SubnetID string `mapstructure:"subnet_id" required:"false"`
-	// The VPC of the temporary security group. Unset: the subnet's VPC, or
-	// the default VPC.
+	// The VPC to build in. Without `subnet_id`, its subnet with the most free
+	// addresses (in `availability_zone`, if set) is used. Unset: the subnet's
+	// VPC, or the default VPC.
 	VpcID string `mapstructure:"vpc_id" required:"false"`
 	// The availability zone to launch in when no `subnet_id` is given.
 	AvailabilityZone string `mapstructure:"availability_zone" required:"false"`
@@ -110,7 +111,7 @@ func (c *Config) Prepare(raws ...interface{}) ([]string, error) {
 	if errs != nil && len(errs.Errors) > 0 {
 		return nil, errs
 	}
-	packersdk.LogSecretFilter.Set(c.Comm.SSHPassword)
+	packersdk.LogSecretFilter.Set(c.Comm.SSHPassword, c.Comm.WinRMPassword, c.Comm.SSHBastionPassword, c.Comm.SSHProxyPassword)
 	return nil, nil
 }
 
@@ -125,9 +126,6 @@ func (r *RunConfig) prepare(comm *communicator.Config) []error {
 	errs = append(errs, r.SourceAMIFilter.Prepare("source_ami_filter")...)
 	if r.InstanceType == "" {
 		errs = append(errs, errors.New("`instance_type` is required, e.g. \"t3.micro\""))
-	}
-	if r.SubnetID == "" && r.AvailabilityZone == "" && r.VpcID != "" {
-		errs = append(errs, errors.New("`vpc_id` without `subnet_id`: also set `subnet_id` (or `availability_zone`) so the instance lands in that VPC"))
 	}
 	for _, cidr := range r.TemporarySGSourceCidrs {
 		if _, _, err := net.ParseCIDR(cidr); err != nil {

@@ -179,7 +179,10 @@ func stateReason(inst types.Instance) string {
 	if inst.StateReason != nil && inst.StateReason.Message != nil {
 		return aws.ToString(inst.StateReason.Message)
 	}
-	return strings.TrimSpace(aws.ToString(inst.StateTransitionReason) + " (no reason given)")
+	if reason := strings.TrimSpace(aws.ToString(inst.StateTransitionReason)); reason != "" {
+		return reason
+	}
+	return "(no reason given)"
 }
 
 func orNone(s string) string {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -54,18 +55,22 @@ func (s *stepSecurityGroup) Run(ctx context.Context, state multistep.StateBag) m
 	}
 	s.created = aws.ToString(out.GroupId)
 
-	ranges := make([]types.IpRange, 0, len(s.cidrs))
+	perm := types.IpPermission{
+		IpProtocol: aws.String("tcp"),
+		FromPort:   aws.Int32(int32(s.port)),
+		ToPort:     aws.Int32(int32(s.port)),
+	}
 	for _, cidr := range s.cidrs {
-		ranges = append(ranges, types.IpRange{CidrIp: aws.String(cidr), Description: aws.String("Packer communicator")})
+		// EC2 takes IPv6 blocks only in their own list.
+		if _, block, err := net.ParseCIDR(cidr); err == nil && block.IP.To4() == nil {
+			perm.Ipv6Ranges = append(perm.Ipv6Ranges, types.Ipv6Range{CidrIpv6: aws.String(cidr), Description: aws.String("Packer communicator")})
+			continue
+		}
+		perm.IpRanges = append(perm.IpRanges, types.IpRange{CidrIp: aws.String(cidr), Description: aws.String("Packer communicator")})
 	}
 	_, err = s.ec2.AuthorizeSecurityGroupIngress(ctx, &ec2.AuthorizeSecurityGroupIngressInput{
-		GroupId: aws.String(s.created),
-		IpPermissions: []types.IpPermission{{
-			IpProtocol: aws.String("tcp"),
-			FromPort:   aws.Int32(int32(s.port)),
-			ToPort:     aws.Int32(int32(s.port)),
-			IpRanges:   ranges,
-		}},
+		GroupId:       aws.String(s.created),
+		IpPermissions: []types.IpPermission{perm},
 	})
 	if err != nil {
 		return halt(state, fmt.Errorf("allowing port %d into security group %s: %w", s.port, s.created, err))

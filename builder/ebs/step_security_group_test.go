@@ -238,7 +238,6 @@ func TestStepSecurityGroup_cleanupFails(t *testing.T) {
 // (net.ParseCIDR does), so the step must send them as Ipv6Ranges: EC2
 // rejects an IPv6 block in IpRanges.CidrIp.
 func TestStepSecurityGroup_ipv6SourceCidr(t *testing.T) {
-	t.Skip("BUG: step_security_group.go puts every CIDR in IpRanges.CidrIp; an IPv6 block such as ::/0 must go in Ipv6Ranges.CidrIpv6, or EC2 rejects AuthorizeSecurityGroupIngress")
 	f := newFakeSecurityGroups(t)
 	f.CreateSecurityGroupCalls.Return(&ec2.CreateSecurityGroupOutput{GroupId: aws.String("sg-temp")}, nil)
 	f.AuthorizeIngressCalls.Return(nil, nil)
