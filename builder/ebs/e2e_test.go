@@ -27,6 +27,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
 	"github.com/packer-bakery/packer-plugin-bakery/testbed"
+	"github.com/packer-bakery/packer-plugin-bakery/testbed/faultproxy"
 )
 
 var (
@@ -61,7 +62,9 @@ func run(m *testing.M) int {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	bed, err = testbed.Start(ctx, testbed.Options{Root: root})
+	// The fault proxy sits in front of the emulator for every test; it
+	// injects nothing until a test configures it.
+	bed, err = testbed.Start(ctx, testbed.Options{Root: root, FaultProxy: true})
 	if err != nil {
 		return fail("%v", err)
 	}
@@ -507,6 +510,63 @@ func TestE2ETemplatesValidate(t *testing.T) {
 					t.Errorf("packer %s: %v\n%s", strings.Join(args, " "), err, out)
 				}
 			}
+		})
+	}
+}
+
+// withFaults makes the emulator misbehave for one test.
+func withFaults(t *testing.T, cfg faultproxy.Config) *faultproxy.Proxy {
+	t.Helper()
+	p := bed.Faults()
+	if err := p.SetConfig(cfg); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := p.SetConfig(faultproxy.Config{}); err != nil {
+			t.Error(err)
+		}
+	})
+	return p
+}
+
+// assertOneBake checks what a successful bake must leave: one instance
+// launched (now terminated), one AMI of that name, nothing temporary.
+func assertOneBake(t *testing.T, client *ec2.Client, amiName string) {
+	t.Helper()
+	if n := len(buildInstances(t, client)); n != 1 {
+		t.Errorf("%d instances were launched, want exactly 1", n)
+	}
+	if n := len(imagesNamed(t, client, amiName)); n != 1 {
+		t.Errorf("%d AMIs named %s, want exactly 1", n, amiName)
+	}
+	assertNothingLeft(t, client)
+}
+
+// TestE2ELostRepliesAreAdopted loses the reply to the first call of each
+// create and delete the bake makes: the call takes effect, the SDK retries,
+// and the retry meets what the first attempt did. The stock builder fails
+// (and leaks) exactly there.
+func TestE2ELostRepliesAreAdopted(t *testing.T) {
+	for _, action := range []string{
+		"ImportKeyPair", "CreateSecurityGroup", "AuthorizeSecurityGroupIngress", "RunInstances",
+		"CreateImage", "CreateTags", "TerminateInstances", "DeleteSecurityGroup", "DeleteKeyPair",
+	} {
+		t.Run(action, func(t *testing.T) {
+			proxy := withFaults(t, faultproxy.Config{
+				LoseReply: faultproxy.Fault{Rate: 1, Actions: []string{action}, Max: 1},
+			})
+			b := newBake(t, "true")
+			out, err := b.run()
+			if err != nil {
+				t.Fatalf("packer build failed after one lost %s reply: %v", action, err)
+			}
+			if got := proxy.Injected()[faultproxy.KindLoseReply]; got != 1 {
+				t.Fatalf("the proxy lost %d replies, want 1: the test did not test anything", got)
+			}
+			if strings.Contains(out, "Could not delete") {
+				t.Errorf("cleanup reported a failure")
+			}
+			assertOneBake(t, ec2Client(t), b.amiName)
 		})
 	}
 }

@@ -189,20 +189,25 @@ func (f *fakeNetwork) DescribeSubnets(ctx context.Context, in *ec2.DescribeSubne
 // fakeKeyPairs implements keyPairImporter.
 type fakeKeyPairs struct {
 	fake
-	ImportKeyPairCalls script[ec2.ImportKeyPairInput, ec2.ImportKeyPairOutput]
-	DeleteKeyPairCalls script[ec2.DeleteKeyPairInput, ec2.DeleteKeyPairOutput]
+	ImportKeyPairCalls    script[ec2.ImportKeyPairInput, ec2.ImportKeyPairOutput]
+	DescribeKeyPairsCalls script[ec2.DescribeKeyPairsInput, ec2.DescribeKeyPairsOutput]
+	DeleteKeyPairCalls    script[ec2.DeleteKeyPairInput, ec2.DeleteKeyPairOutput]
 }
 
 var _ keyPairImporter = (*fakeKeyPairs)(nil)
 
 func newFakeKeyPairs(t *testing.T) *fakeKeyPairs {
 	f := &fakeKeyPairs{}
-	f.fake = newFake(t, map[string]pending{"ImportKeyPair": &f.ImportKeyPairCalls, "DeleteKeyPair": &f.DeleteKeyPairCalls})
+	f.fake = newFake(t, map[string]pending{"ImportKeyPair": &f.ImportKeyPairCalls, "DescribeKeyPairs": &f.DescribeKeyPairsCalls, "DeleteKeyPair": &f.DeleteKeyPairCalls})
 	return f
 }
 
 func (f *fakeKeyPairs) ImportKeyPair(ctx context.Context, in *ec2.ImportKeyPairInput, _ ...func(*ec2.Options)) (*ec2.ImportKeyPairOutput, error) {
 	return call(&f.fake, &f.ImportKeyPairCalls, "ImportKeyPair", ctx, in)
+}
+
+func (f *fakeKeyPairs) DescribeKeyPairs(ctx context.Context, in *ec2.DescribeKeyPairsInput, _ ...func(*ec2.Options)) (*ec2.DescribeKeyPairsOutput, error) {
+	return call(&f.fake, &f.DescribeKeyPairsCalls, "DescribeKeyPairs", ctx, in)
 }
 
 func (f *fakeKeyPairs) DeleteKeyPair(ctx context.Context, in *ec2.DeleteKeyPairInput, _ ...func(*ec2.Options)) (*ec2.DeleteKeyPairOutput, error) {
@@ -213,6 +218,7 @@ func (f *fakeKeyPairs) DeleteKeyPair(ctx context.Context, in *ec2.DeleteKeyPairI
 type fakeSecurityGroups struct {
 	fake
 	CreateSecurityGroupCalls script[ec2.CreateSecurityGroupInput, ec2.CreateSecurityGroupOutput]
+	DescribeGroupsCalls      script[ec2.DescribeSecurityGroupsInput, ec2.DescribeSecurityGroupsOutput]
 	AuthorizeIngressCalls    script[ec2.AuthorizeSecurityGroupIngressInput, ec2.AuthorizeSecurityGroupIngressOutput]
 	DeleteSecurityGroupCalls script[ec2.DeleteSecurityGroupInput, ec2.DeleteSecurityGroupOutput]
 }
@@ -223,6 +229,7 @@ func newFakeSecurityGroups(t *testing.T) *fakeSecurityGroups {
 	f := &fakeSecurityGroups{}
 	f.fake = newFake(t, map[string]pending{
 		"CreateSecurityGroup":           &f.CreateSecurityGroupCalls,
+		"DescribeSecurityGroups":        &f.DescribeGroupsCalls,
 		"AuthorizeSecurityGroupIngress": &f.AuthorizeIngressCalls,
 		"DeleteSecurityGroup":           &f.DeleteSecurityGroupCalls,
 	})
@@ -231,6 +238,10 @@ func newFakeSecurityGroups(t *testing.T) *fakeSecurityGroups {
 
 func (f *fakeSecurityGroups) CreateSecurityGroup(ctx context.Context, in *ec2.CreateSecurityGroupInput, _ ...func(*ec2.Options)) (*ec2.CreateSecurityGroupOutput, error) {
 	return call(&f.fake, &f.CreateSecurityGroupCalls, "CreateSecurityGroup", ctx, in)
+}
+
+func (f *fakeSecurityGroups) DescribeSecurityGroups(ctx context.Context, in *ec2.DescribeSecurityGroupsInput, _ ...func(*ec2.Options)) (*ec2.DescribeSecurityGroupsOutput, error) {
+	return call(&f.fake, &f.DescribeGroupsCalls, "DescribeSecurityGroups", ctx, in)
 }
 
 func (f *fakeSecurityGroups) AuthorizeSecurityGroupIngress(ctx context.Context, in *ec2.AuthorizeSecurityGroupIngressInput, _ ...func(*ec2.Options)) (*ec2.AuthorizeSecurityGroupIngressOutput, error) {

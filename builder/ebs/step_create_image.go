@@ -45,11 +45,20 @@ func (s *stepCreateImage) Run(ctx context.Context, state multistep.StateBag) mul
 		in.Description = aws.String(s.description)
 	}
 	out, err := s.ec2.CreateImage(ctx, in)
+	switch {
+	case apiErrorCode(err) == "InvalidAMIName.Duplicate":
+		// CreateImage has no ClientToken: after a lost reply the SDK's
+		// retry meets the AMI the first attempt started.
+		if s.imageID, err = s.adopt(ctx, instanceID); err == nil {
+			ui.Say(fmt.Sprintf("AMI %s was started by an attempt whose reply was lost; using it", s.imageID))
+		}
+	case err == nil:
+		s.imageID = aws.ToString(out.ImageId)
+		ui.Say(fmt.Sprintf("AMI %s requested", s.imageID))
+	}
 	if err != nil {
 		return halt(state, fmt.Errorf("creating AMI %q: %w", s.name, err))
 	}
-	s.imageID = aws.ToString(out.ImageId)
-	ui.Say(fmt.Sprintf("AMI %s requested", s.imageID))
 
 	var img types.Image
 	err = bakery.Wait(ctx, ui.Say, "AMI "+s.imageID+" to become available", s.poll, func(ctx context.Context) (bool, string, error) {
@@ -80,6 +89,28 @@ func (s *stepCreateImage) Run(ctx context.Context, state multistep.StateBag) mul
 	state.Put(keyImage, img)
 	ui.Say(fmt.Sprintf("AMI %s is available in %s", s.imageID, s.region))
 	return multistep.ActionContinue
+}
+
+// adopt returns the AMI named s.name if it was made from this build's
+// instance. The name was free when the build started (stepCheckAMIName);
+// where EC2 reports the source instance, it must be ours.
+func (s *stepCreateImage) adopt(ctx context.Context, instanceID string) (string, error) {
+	out, err := s.ec2.DescribeImages(ctx, &ec2.DescribeImagesInput{
+		Owners:  []string{"self"},
+		Filters: []types.Filter{{Name: aws.String("name"), Values: []string{s.name}}},
+	})
+	if err != nil {
+		return "", fmt.Errorf("the name is taken; describing that AMI: %w", err)
+	}
+	if len(out.Images) != 1 {
+		return "", fmt.Errorf("the name is taken by %d AMIs: choose another `ami_name`", len(out.Images))
+	}
+	img := out.Images[0]
+	if src := aws.ToString(img.SourceInstanceId); src != "" && src != instanceID {
+		return "", fmt.Errorf("the name is taken by %s, made from instance %s, not this build's %s: choose another `ami_name`",
+			aws.ToString(img.ImageId), src, instanceID)
+	}
+	return aws.ToString(img.ImageId), nil
 }
 
 func (s *stepCreateImage) Cleanup(state multistep.StateBag) {

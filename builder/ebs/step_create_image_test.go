@@ -99,15 +99,57 @@ func TestStepCreateImage_noDescriptionNoTags(t *testing.T) {
 
 func TestStepCreateImage_createFails(t *testing.T) {
 	f := newFakeImageCreator(t)
-	f.CreateImageCalls.Return(nil, apiErr("InvalidAMIName.Duplicate"))
+	f.CreateImageCalls.Return(nil, apiErr("UnauthorizedOperation"))
 	state, ui := stateWithInstance(t, "i-1")
 	step := newCreateImageStep(f)
 
 	err := wantHalt(t, step.Run(t.Context(), state), state, ui, `creating AMI "web 1.2"`)
-	wantAPICode(t, err, "InvalidAMIName.Duplicate")
+	wantAPICode(t, err, "UnauthorizedOperation")
 	wantNoKeys(t, state, keyImage)
 	state.Put(multistep.StateHalted, true)
 	step.Cleanup(state) // no AMI was made
+}
+
+// After a lost CreateImage reply the retry meets the AMI the first attempt
+// started from this build's instance: the build waits for it and uses it.
+func TestStepCreateImage_duplicateFromOwnInstanceIsAdopted(t *testing.T) {
+	mine := builtImage("ami-0first", types.ImageStatePending)
+	mine.SourceInstanceId = aws.String("i-1")
+	f := newFakeImageCreator(t)
+	f.CreateImageCalls.Return(nil, apiErr("InvalidAMIName.Duplicate"))
+	f.DescribeImagesCalls.Return(images(mine), nil)
+	f.DescribeImagesCalls.Return(images(builtImage("ami-0first", types.ImageStateAvailable)), nil)
+	state, ui := stateWithInstance(t, "i-1")
+	step := newCreateImageStep(f)
+
+	wantContinue(t, step.Run(t.Context(), state), state, ui)
+	img, ok := getImage(state)
+	if !ok || aws.ToString(img.ImageId) != "ami-0first" {
+		t.Fatalf("image in state %v, want the adopted ami-0first", img.ImageId)
+	}
+	lookup := f.DescribeImagesCalls.Inputs[0]
+	if len(lookup.Owners) != 1 || lookup.Owners[0] != "self" || len(lookup.Filters) != 1 || lookup.Filters[0].Values[0] != "web 1.2" {
+		t.Errorf("looked the AMI up by %+v, want owner self and its name", lookup)
+	}
+	if !strings.Contains(ui.Out.String(), "reply was lost") {
+		t.Errorf("the user was not told why an existing AMI is used")
+	}
+}
+
+// An AMI of that name made from another instance is not ours.
+func TestStepCreateImage_duplicateFromOtherInstanceFails(t *testing.T) {
+	theirs := builtImage("ami-0theirs", types.ImageStateAvailable)
+	theirs.SourceInstanceId = aws.String("i-other")
+	f := newFakeImageCreator(t)
+	f.CreateImageCalls.Return(nil, apiErr("InvalidAMIName.Duplicate"))
+	f.DescribeImagesCalls.Return(images(theirs), nil)
+	state, ui := stateWithInstance(t, "i-1")
+	step := newCreateImageStep(f)
+
+	wantHalt(t, step.Run(t.Context(), state), state, ui, "made from instance i-other", "choose another `ami_name`")
+	wantNoKeys(t, state, keyImage)
+	state.Put(multistep.StateHalted, true)
+	step.Cleanup(state) // not ours: the fake fails on DeregisterImage
 }
 
 func TestStepCreateImage_imageFailsThenCleanupDeletesIt(t *testing.T) {

@@ -1,6 +1,7 @@
 package ebs
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -21,6 +22,7 @@ import (
 
 type keyPairImporter interface {
 	ImportKeyPair(context.Context, *ec2.ImportKeyPairInput, ...func(*ec2.Options)) (*ec2.ImportKeyPairOutput, error)
+	DescribeKeyPairs(context.Context, *ec2.DescribeKeyPairsInput, ...func(*ec2.Options)) (*ec2.DescribeKeyPairsOutput, error)
 	DeleteKeyPair(context.Context, *ec2.DeleteKeyPairInput, ...func(*ec2.Options)) (*ec2.DeleteKeyPairOutput, error)
 }
 
@@ -62,6 +64,13 @@ func (s *stepKeyPair) Run(ctx context.Context, state multistep.StateBag) multist
 		PublicKeyMaterial: public,
 		TagSpecifications: s.tags.Spec(types.ResourceTypeKeyPair),
 	})
+	if apiErrorCode(err) == "InvalidKeyPair.Duplicate" {
+		// After a lost reply the SDK's retry meets the pair the first
+		// attempt created. It is ours if it holds our fresh public key.
+		if err = s.adopt(ctx, public); err == nil {
+			ui.Say(fmt.Sprintf("Key pair %s was created by an attempt whose reply was lost; using it", s.name))
+		}
+	}
 	if err != nil {
 		return halt(state, fmt.Errorf("importing temporary key pair %q: %w", s.name, err))
 	}
@@ -81,11 +90,34 @@ func (s *stepKeyPair) Cleanup(state multistep.StateBag) {
 	ctx, cancel := cleanupContext()
 	defer cancel()
 	ui.Say(fmt.Sprintf("Deleting temporary key pair %s...", s.created))
-	if _, err := s.ec2.DeleteKeyPair(ctx, &ec2.DeleteKeyPairInput{KeyName: aws.String(s.created)}); err != nil {
+	_, err := s.ec2.DeleteKeyPair(ctx, &ec2.DeleteKeyPairInput{KeyName: aws.String(s.created)})
+	if err != nil && apiErrorCode(err) != "InvalidKeyPair.NotFound" { // gone already: a lost reply's retry
 		cleanupFailed(ui, "temporary key pair", s.created, "aws ec2 delete-key-pair --key-name "+s.created, err)
 		return
 	}
 	s.created = ""
+}
+
+// adopt accepts an existing key pair named s.name only if it holds the
+// public key this build just generated.
+func (s *stepKeyPair) adopt(ctx context.Context, public []byte) error {
+	out, err := s.ec2.DescribeKeyPairs(ctx, &ec2.DescribeKeyPairsInput{
+		KeyNames:         []string{s.name},
+		IncludePublicKey: aws.Bool(true),
+	})
+	if err != nil {
+		return fmt.Errorf("key pair %q already exists; describing it: %w", s.name, err)
+	}
+	if len(out.KeyPairs) != 1 || !samePublicKey(aws.ToString(out.KeyPairs[0].PublicKey), public) {
+		return fmt.Errorf("key pair %q already exists and is not this build's: set another `temporary_key_pair_name`, or delete that key pair", s.name)
+	}
+	return nil
+}
+
+func samePublicKey(authorized string, public []byte) bool {
+	a, _, _, _, errA := ssh.ParseAuthorizedKey([]byte(authorized))
+	b, _, _, _, errB := ssh.ParseAuthorizedKey(public)
+	return errA == nil && errB == nil && bytes.Equal(a.Marshal(), b.Marshal())
 }
 
 // generateKey returns a private key in OpenSSH PEM form and the public key in

@@ -183,13 +183,13 @@ func TestStepKeyPair_noTemporaryKey(t *testing.T) {
 
 func TestStepKeyPair_importFails(t *testing.T) {
 	f := newFakeKeyPairs(t)
-	f.ImportKeyPairCalls.Return(nil, apiErr("InvalidKeyPair.Duplicate"))
+	f.ImportKeyPairCalls.Return(nil, apiErr("UnauthorizedOperation"))
 	state, ui := newState(t)
 	comm := sshComm("ed25519", 0)
 	step := &stepKeyPair{ec2: f, comm: comm, name: "packer_bakery_b1"}
 
 	err := wantHalt(t, step.Run(t.Context(), state), state, ui, `importing temporary key pair "packer_bakery_b1"`)
-	wantAPICode(t, err, "InvalidKeyPair.Duplicate")
+	wantAPICode(t, err, "UnauthorizedOperation")
 	wantNoKeys(t, state, keyKeyPairName)
 	if comm.SSHPrivateKey != nil || comm.SSHPublicKey != nil {
 		t.Errorf("the communicator got a key that EC2 does not have")
@@ -232,4 +232,64 @@ func TestStepKeyPair_cleanupFails(t *testing.T) {
 			t.Errorf("cleanup error %q does not mention %q", ui.Err.String(), want)
 		}
 	}
+}
+
+// After a lost ImportKeyPair reply, the SDK's retry meets the pair the first
+// attempt made: it holds this build's public key, so the build uses it and
+// deletes it at the end.
+func TestStepKeyPair_duplicateOfOwnKeyIsAdopted(t *testing.T) {
+	f := newFakeKeyPairs(t)
+	f.ImportKeyPairCalls.Return(nil, apiErr("InvalidKeyPair.Duplicate"))
+	f.DescribeKeyPairsCalls.ReturnFunc(func(in *ec2.DescribeKeyPairsInput) (*ec2.DescribeKeyPairsOutput, error) {
+		if !aws.ToBool(in.IncludePublicKey) || len(in.KeyNames) != 1 || in.KeyNames[0] != "packer_bakery_b1" {
+			t.Errorf("DescribeKeyPairs asked %+v, want the pair's public key by name", in)
+		}
+		imported := string(f.ImportKeyPairCalls.Inputs[0].PublicKeyMaterial)
+		// EC2 answers with its own comment.
+		fields := strings.Fields(imported)
+		return &ec2.DescribeKeyPairsOutput{KeyPairs: []types.KeyPairInfo{{
+			KeyName: aws.String("packer_bakery_b1"), PublicKey: aws.String(fields[0] + " " + fields[1] + " packer_bakery_b1"),
+		}}}, nil
+	})
+	f.DeleteKeyPairCalls.Return(nil, nil)
+	state, ui := newState(t)
+	comm := sshComm("ed25519", 0)
+	step := &stepKeyPair{ec2: f, comm: comm, name: "packer_bakery_b1"}
+
+	wantContinue(t, step.Run(t.Context(), state), state, ui)
+	if getKeyPairName(state) != "packer_bakery_b1" || len(comm.SSHPrivateKey) == 0 {
+		t.Fatal("the adopted key pair is not used for the build")
+	}
+	if !strings.Contains(ui.Out.String(), "reply was lost") {
+		t.Errorf("the user was not told why an existing key pair is used: %q", ui.Out.String())
+	}
+	step.Cleanup(state)
+	if got := aws.ToString(f.DeleteKeyPairCalls.Input(t).KeyName); got != "packer_bakery_b1" {
+		t.Errorf("Cleanup deleted %q, want the adopted pair", got)
+	}
+}
+
+// A pair of that name with another public key belongs to someone else: the
+// build fails and leaves it alone.
+func TestStepKeyPair_duplicateOfOtherKeyFails(t *testing.T) {
+	_, otherPublic, err := generateKey("ed25519", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFakeKeyPairs(t)
+	f.ImportKeyPairCalls.Return(nil, apiErr("InvalidKeyPair.Duplicate"))
+	f.DescribeKeyPairsCalls.Return(&ec2.DescribeKeyPairsOutput{KeyPairs: []types.KeyPairInfo{{
+		KeyName: aws.String("packer_bakery_b1"), PublicKey: aws.String(string(otherPublic)),
+	}}}, nil)
+	state, ui := newState(t)
+	comm := sshComm("ed25519", 0)
+	step := &stepKeyPair{ec2: f, comm: comm, name: "packer_bakery_b1"}
+
+	wantHalt(t, step.Run(t.Context(), state), state, ui, "is not this build's")
+	wantNoKeys(t, state, keyKeyPairName)
+	if comm.SSHPrivateKey != nil {
+		t.Error("the communicator got a key that does not open the existing pair")
+	}
+	state.Put(multistep.StateHalted, true)
+	step.Cleanup(state) // not ours: the fake fails on DeleteKeyPair
 }

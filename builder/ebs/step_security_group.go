@@ -17,6 +17,7 @@ import (
 
 type securityGroupManager interface {
 	CreateSecurityGroup(context.Context, *ec2.CreateSecurityGroupInput, ...func(*ec2.Options)) (*ec2.CreateSecurityGroupOutput, error)
+	DescribeSecurityGroups(context.Context, *ec2.DescribeSecurityGroupsInput, ...func(*ec2.Options)) (*ec2.DescribeSecurityGroupsOutput, error)
 	AuthorizeSecurityGroupIngress(context.Context, *ec2.AuthorizeSecurityGroupIngressInput, ...func(*ec2.Options)) (*ec2.AuthorizeSecurityGroupIngressOutput, error)
 	DeleteSecurityGroup(context.Context, *ec2.DeleteSecurityGroupInput, ...func(*ec2.Options)) (*ec2.DeleteSecurityGroupOutput, error)
 }
@@ -50,10 +51,20 @@ func (s *stepSecurityGroup) Run(ctx context.Context, state multistep.StateBag) m
 		VpcId:             aws.String(vpc),
 		TagSpecifications: s.tags.Spec(types.ResourceTypeSecurityGroup),
 	})
+	var groupID string
+	switch {
+	case apiErrorCode(err) == "InvalidGroup.Duplicate":
+		// A lost reply: the retry meets the group the first attempt made.
+		if groupID, err = s.adopt(ctx, vpc); err == nil {
+			ui.Say(fmt.Sprintf("Security group %s was created by an attempt whose reply was lost; using it", groupID))
+		}
+	case err == nil:
+		groupID = aws.ToString(out.GroupId)
+	}
 	if err != nil {
 		return halt(state, fmt.Errorf("creating temporary security group %q: %w", s.name, err))
 	}
-	s.created = aws.ToString(out.GroupId)
+	s.created = groupID
 
 	perm := types.IpPermission{
 		IpProtocol: aws.String("tcp"),
@@ -72,12 +83,37 @@ func (s *stepSecurityGroup) Run(ctx context.Context, state multistep.StateBag) m
 		GroupId:       aws.String(s.created),
 		IpPermissions: []types.IpPermission{perm},
 	})
+	if apiErrorCode(err) == "InvalidPermission.Duplicate" {
+		err = nil // the rule is there: an earlier attempt's reply was lost
+	}
 	if err != nil {
 		return halt(state, fmt.Errorf("allowing port %d into security group %s: %w", s.port, s.created, err))
 	}
 	ui.Say(fmt.Sprintf("Security group %s admits port %d from %v", s.created, s.port, s.cidrs))
 	state.Put(keySGIDs, []string{s.created})
 	return multistep.ActionContinue
+}
+
+// adopt returns the ID of the group named s.name in vpc if it carries this
+// build's id tag; any other group of that name is not ours to use.
+func (s *stepSecurityGroup) adopt(ctx context.Context, vpc string) (string, error) {
+	out, err := s.ec2.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{
+		Filters: []types.Filter{
+			{Name: aws.String("group-name"), Values: []string{s.name}},
+			{Name: aws.String("vpc-id"), Values: []string{vpc}},
+		},
+	})
+	if err != nil {
+		return "", fmt.Errorf("security group %q already exists; describing it: %w", s.name, err)
+	}
+	for _, g := range out.SecurityGroups {
+		for _, tag := range g.Tags {
+			if aws.ToString(tag.Key) == bakery.TagBuildID && aws.ToString(tag.Value) == s.tags[bakery.TagBuildID] && s.tags[bakery.TagBuildID] != "" {
+				return aws.ToString(g.GroupId), nil
+			}
+		}
+	}
+	return "", fmt.Errorf("security group %q already exists in %s and is not this build's: delete it, or set `security_group_ids`", s.name, vpc)
 }
 
 func (s *stepSecurityGroup) Cleanup(state multistep.StateBag) {

@@ -114,12 +114,12 @@ func TestStepSecurityGroup_temporary(t *testing.T) {
 
 func TestStepSecurityGroup_createFails(t *testing.T) {
 	f := newFakeSecurityGroups(t)
-	f.CreateSecurityGroupCalls.Return(nil, apiErr("InvalidGroup.Duplicate"))
+	f.CreateSecurityGroupCalls.Return(nil, apiErr("UnauthorizedOperation"))
 	state, ui := stateWithNetwork(t)
 	step := newTempSGStep(f)
 
 	err := wantHalt(t, step.Run(t.Context(), state), state, ui, `creating temporary security group "packer_bakery_b1"`)
-	wantAPICode(t, err, "InvalidGroup.Duplicate")
+	wantAPICode(t, err, "UnauthorizedOperation")
 	wantNoKeys(t, state, keySGIDs)
 	state.Put(multistep.StateHalted, true)
 	step.Cleanup(state) // nothing was created
@@ -260,4 +260,52 @@ func TestStepSecurityGroup_ipv6SourceCidr(t *testing.T) {
 		t.Errorf("IpRanges %v, Ipv6Ranges %v; want [203.0.113.0/24] and [2001:db8::/32]", v4, v6)
 	}
 	step.Cleanup(state)
+}
+
+// After lost replies to CreateSecurityGroup and AuthorizeSecurityGroupIngress
+// the retries meet what the first attempts made: the group with this build's
+// id tag is used (and deleted at the end), the duplicate rule is fine.
+func TestStepSecurityGroup_duplicateOfOwnGroupIsAdopted(t *testing.T) {
+	f := newFakeSecurityGroups(t)
+	f.CreateSecurityGroupCalls.Return(nil, apiErr("InvalidGroup.Duplicate"))
+	f.DescribeGroupsCalls.Return(&ec2.DescribeSecurityGroupsOutput{SecurityGroups: []types.SecurityGroup{{
+		GroupId: aws.String("sg-mine"), GroupName: aws.String("packer_bakery_b1"), Tags: sgTags.EC2(),
+	}}}, nil)
+	f.AuthorizeIngressCalls.Return(nil, apiErr("InvalidPermission.Duplicate"))
+	f.DeleteSecurityGroupCalls.Return(nil, nil)
+	state, ui := stateWithNetwork(t)
+	step := newTempSGStep(f)
+
+	wantContinue(t, step.Run(t.Context(), state), state, ui)
+	if got := getSecurityGroupIDs(state); !reflect.DeepEqual(got, []string{"sg-mine"}) {
+		t.Fatalf("security groups %v, want the adopted sg-mine", got)
+	}
+	filters := map[string][]string{}
+	for _, flt := range f.DescribeGroupsCalls.Input(t).Filters {
+		filters[aws.ToString(flt.Name)] = flt.Values
+	}
+	if !reflect.DeepEqual(filters, map[string][]string{"group-name": {"packer_bakery_b1"}, "vpc-id": {"vpc-1"}}) {
+		t.Errorf("looked the group up by %v, want its name in the build's VPC", filters)
+	}
+	step.Cleanup(state)
+	if got := aws.ToString(f.DeleteSecurityGroupCalls.Input(t).GroupId); got != "sg-mine" {
+		t.Errorf("Cleanup deleted %q, want the adopted group", got)
+	}
+}
+
+// A group of that name without this build's id tag is someone else's.
+func TestStepSecurityGroup_duplicateOfOtherGroupFails(t *testing.T) {
+	f := newFakeSecurityGroups(t)
+	f.CreateSecurityGroupCalls.Return(nil, apiErr("InvalidGroup.Duplicate"))
+	f.DescribeGroupsCalls.Return(&ec2.DescribeSecurityGroupsOutput{SecurityGroups: []types.SecurityGroup{{
+		GroupId: aws.String("sg-theirs"), GroupName: aws.String("packer_bakery_b1"),
+		Tags: []types.Tag{{Key: aws.String("bakery:build-id"), Value: aws.String("another-build")}},
+	}}}, nil)
+	state, ui := stateWithNetwork(t)
+	step := newTempSGStep(f)
+
+	wantHalt(t, step.Run(t.Context(), state), state, ui, "is not this build's")
+	wantNoKeys(t, state, keySGIDs)
+	state.Put(multistep.StateHalted, true)
+	step.Cleanup(state) // not ours: the fake fails on DeleteSecurityGroup
 }

@@ -69,6 +69,7 @@ type Proxy struct {
 	now       func() time.Time
 
 	mu        sync.Mutex
+	imageMu   sync.Mutex // serialises CreateImage's name check and call
 	cfg       Config
 	rng       *rand.Rand
 	calls     map[Call]int
@@ -365,6 +366,19 @@ func (p *Proxy) answer(ctx context.Context, r *http.Request, req request, body [
 			return *replay, true
 		}
 		owned = e
+	}
+	if req.Service == "ec2" && req.Action == "CreateImage" {
+		// Check and create as one step, so two racing calls cannot both pass.
+		p.imageMu.Lock()
+		defer p.imageMu.Unlock()
+		existing, err := p.duplicateAMIName(r, req)
+		if err != nil {
+			p.logf("faultproxy: CreateImage: checking the name: %v", err)
+		}
+		if existing != "" {
+			return errorReply(req, awsError{http.StatusBadRequest, "InvalidAMIName.Duplicate",
+				fmt.Sprintf("AMI name %s is already in use by AMI %s", req.Params.Get("Name"), existing)}, requestID), true
+		}
 	}
 	fwd, err := p.forward(r, body)
 	if err != nil {

@@ -68,6 +68,12 @@ func (f *fakeMoto) serve(w http.ResponseWriter, r *http.Request) {
 	case "DescribeInstances":
 		w.Write(readTestdata(f.t, "describe-instances.xml"))
 	case "DescribeImages":
+		// The one image is named bakery-test; a lookup by another name
+		// finds nothing.
+		if r.PostForm.Get("Filter.1.Name") == "name" && r.PostForm.Get("Filter.1.Value.1") != "bakery-test" {
+			io.WriteString(w, `<DescribeImagesResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><requestId>r</requestId><imagesSet/></DescribeImagesResponse>`)
+			return
+		}
 		w.Write(readTestdata(f.t, "describe-images.xml"))
 	case "CreateImage":
 		w.Write(readTestdata(f.t, "create-image.xml"))
@@ -623,5 +629,27 @@ func TestControlEndpoint(t *testing.T) {
 	}
 	if len(moto.calls()) != 1 {
 		t.Errorf("control calls reached moto: %q", moto.calls())
+	}
+}
+
+// AWS refuses a second AMI of one name; moto does not, so the proxy does.
+func TestCreateImageRefusesTakenName(t *testing.T) {
+	moto := newFakeMoto(t)
+	p := startProxy(t, moto.URL)
+
+	status, body := mustCall(t, p, "ec2", "CreateImage", "InstanceId", runningID, "Name", "bakery-test")
+	var e ec2Error
+	if err := xml.Unmarshal(body, &e); err != nil || status != http.StatusBadRequest || e.Code != "InvalidAMIName.Duplicate" {
+		t.Fatalf("CreateImage of a taken name: HTTP %d %q, want 400 InvalidAMIName.Duplicate", status, e.Code)
+	}
+	if n := strings.Count(strings.Join(moto.calls(), ","), "CreateImage"); n != 0 {
+		t.Errorf("moto got %d CreateImage calls for a taken name, want 0", n)
+	}
+
+	if status, _ := mustCall(t, p, "ec2", "CreateImage", "InstanceId", runningID, "Name", "fresh-name"); status != http.StatusOK {
+		t.Fatalf("CreateImage of a free name: HTTP %d", status)
+	}
+	if n := strings.Count(strings.Join(moto.calls(), ","), "CreateImage"); n != 1 {
+		t.Errorf("moto got %d CreateImage calls for a free name, want 1", n)
 	}
 }
