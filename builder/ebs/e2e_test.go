@@ -30,54 +30,12 @@ import (
 	"github.com/packer-bakery/packer-plugin-bakery/testbed/faultproxy"
 )
 
-var (
-	bed        *testbed.Bed
-	packerBin  string
-	pluginPath string // PACKER_PLUGIN_PATH holding the plugin built from this checkout
-)
+var suite testbed.Suite
 
 func TestMain(m *testing.M) {
-	os.Exit(run(m))
-}
-
-func run(m *testing.M) int {
-	root, err := testbed.FindRoot("")
-	if err != nil {
-		return fail("finding the project root: %v", err)
-	}
-	packerBin = testbed.PackerBinary(root)
-	if _, err := os.Stat(packerBin); err != nil {
-		return fail("packer is not installed (%v): run `make testbed-install`", err)
-	}
-	work, err := os.MkdirTemp("", "bakery-e2e-")
-	if err != nil {
-		return fail("%v", err)
-	}
-	defer os.RemoveAll(work)
-
-	pluginPath, err = testbed.InstallPlugin(root, work)
-	if err != nil {
-		return fail("%v", err)
-	}
-
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
 	// The fault proxy sits in front of the emulator for every test; it
 	// injects nothing until a test configures it.
-	bed, err = testbed.Start(ctx, testbed.Options{Root: root, FaultProxy: true})
-	if err != nil {
-		return fail("%v", err)
-	}
-	defer bed.Stop()
-	if err := testbed.RequireLoopback(bed.Endpoint); err != nil {
-		return fail("refusing to run: %v", err)
-	}
-	return m.Run()
-}
-
-func fail(format string, args ...any) int {
-	fmt.Fprintf(os.Stderr, "e2e: "+format+"\n", args...)
-	return 1
+	os.Exit(testbed.RunSuite(m, testbed.Options{FaultProxy: true}, &suite))
 }
 
 func command(dir, name string, args ...string) *exec.Cmd {
@@ -101,7 +59,7 @@ func newBake(t *testing.T, commands ...string) *bake {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		if err := bed.Reset(ctx); err != nil {
+		if err := suite.Bed.Reset(ctx); err != nil {
 			t.Errorf("resetting the emulator: %v", err)
 		}
 	})
@@ -135,8 +93,8 @@ func (b *bake) cmd(ctx context.Context) *exec.Cmd {
 	if err := os.WriteFile(varFile, vars, 0o600); err != nil {
 		b.t.Fatal(err)
 	}
-	cmd := exec.CommandContext(ctx, packerBin, "build", "-color=false", "-var-file="+varFile, "testdata/bake")
-	cmd.Env = append(bed.PackerEnv(pluginPath, filepath.Join(filepath.Dir(b.tmp), "packer-config")),
+	cmd := exec.CommandContext(ctx, suite.Packer, "build", "-color=false", "-var-file="+varFile, "testdata/bake")
+	cmd.Env = append(suite.Bed.PackerEnv(suite.PluginPath, filepath.Join(filepath.Dir(b.tmp), "packer-config")),
 		"PACKER_LOG=1",
 		"PACKER_LOG_PATH="+b.logPath,
 		"TMPDIR="+b.tmp,
@@ -203,7 +161,7 @@ func randomHex(n int) string {
 
 func ec2Client(t *testing.T) *ec2.Client {
 	t.Helper()
-	client, err := bed.EC2(context.Background(), "us-east-1")
+	client, err := suite.Bed.EC2(context.Background(), "us-east-1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -280,7 +238,7 @@ func assertNothingLeft(t *testing.T, client *ec2.Client) {
 }
 
 func TestE2EBakeCreatesTaggedAMIAndCleansUp(t *testing.T) {
-	marker := filepath.Join("/home", bed.SSHUser, "bakery-e2e-"+randomHex(4))
+	marker := filepath.Join("/home", suite.Bed.SSHUser, "bakery-e2e-"+randomHex(4))
 	t.Cleanup(func() { os.Remove(marker) })
 	b := newBake(t,
 		"echo baked-by-$(id -un) > "+marker,
@@ -354,10 +312,10 @@ func TestE2EBakeCreatesTaggedAMIAndCleansUp(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the provisioner's file is not on the instance: %v", err)
 	}
-	if got := strings.TrimSpace(string(data)); got != "baked-by-"+bed.SSHUser {
-		t.Errorf("provisioner wrote %q, want it to run as %s", got, bed.SSHUser)
+	if got := strings.TrimSpace(string(data)); got != "baked-by-"+suite.Bed.SSHUser {
+		t.Errorf("provisioner wrote %q, want it to run as %s", got, suite.Bed.SSHUser)
 	}
-	if !strings.Contains(out, "template (access_key)") || !strings.Contains(out, "account ") {
+	if !strings.Contains(out, "access_key") || !strings.Contains(out, "account 123456789012") {
 		t.Errorf("the build did not report its credential source and account")
 	}
 }
@@ -380,12 +338,12 @@ func TestE2EFailingProvisionerLeavesNothing(t *testing.T) {
 }
 
 func TestE2EInterruptDuringProvisioningCleansUp(t *testing.T) {
-	marker := filepath.Join("/home", bed.SSHUser, "bakery-e2e-interrupt-"+randomHex(4))
+	marker := filepath.Join("/home", suite.Bed.SSHUser, "bakery-e2e-interrupt-"+randomHex(4))
 	t.Cleanup(func() { os.Remove(marker) })
 	// The test-bed's "instance" outlives the build, and so would a sleep
 	// whose SSH session was cut: give it a unique argv to kill it by.
 	sleeper := fmt.Sprintf("sleep 120.%d", time.Now().UnixNano()%1e6)
-	t.Cleanup(func() { _ = exec.Command("pkill", "-u", bed.SSHUser, "-f", "^"+sleeper+"$").Run() })
+	t.Cleanup(func() { _ = exec.Command("pkill", "-u", suite.Bed.SSHUser, "-f", "^"+sleeper+"$").Run() })
 	b := newBake(t, "touch "+marker, sleeper)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
@@ -477,10 +435,6 @@ func equalMaps(a, b map[string]string) bool {
 // TestE2ETemplatesValidate runs `packer validate` (which runs the plugin's
 // Prepare) and `packer fmt -check` on every template users or tests run.
 func TestE2ETemplatesValidate(t *testing.T) {
-	root, err := testbed.FindRoot("")
-	if err != nil {
-		t.Fatal(err)
-	}
 	b := newBake(t, "true")
 	vars, err := json.Marshal(map[string]any{"access_key": "AKIDBAKERYE2E", "secret_key": b.secret, "ami_name": b.amiName, "commands": b.commands})
 	if err != nil {
@@ -504,8 +458,8 @@ func TestE2ETemplatesValidate(t *testing.T) {
 				append(append([]string{"validate"}, tc.args...), tc.dir),
 				{"fmt", "-check", "-diff", tc.dir},
 			} {
-				cmd := command(root, packerBin, args...)
-				cmd.Env = bed.PackerEnv(pluginPath, t.TempDir())
+				cmd := command(suite.Root, suite.Packer, args...)
+				cmd.Env = suite.Bed.PackerEnv(suite.PluginPath, t.TempDir())
 				if out, err := cmd.CombinedOutput(); err != nil {
 					t.Errorf("packer %s: %v\n%s", strings.Join(args, " "), err, out)
 				}
@@ -517,7 +471,7 @@ func TestE2ETemplatesValidate(t *testing.T) {
 // withFaults makes the emulator misbehave for one test.
 func withFaults(t *testing.T, cfg faultproxy.Config) *faultproxy.Proxy {
 	t.Helper()
-	p := bed.Faults()
+	p := suite.Bed.Faults()
 	if err := p.SetConfig(cfg); err != nil {
 		t.Fatal(err)
 	}

@@ -18,51 +18,17 @@ import (
 	"github.com/packer-bakery/packer-plugin-bakery/testbed"
 )
 
-var (
-	bed        *testbed.Bed
-	root       string
-	pluginPath string
-)
+var suite testbed.Suite
 
-func TestMain(m *testing.M) { os.Exit(run(m)) }
-
-func run(m *testing.M) int {
-	var err error
-	if root, err = testbed.FindRoot(""); err != nil {
-		return fail(err)
-	}
-	work, err := os.MkdirTemp("", "bakery-ami-e2e-")
-	if err != nil {
-		return fail(err)
-	}
-	defer os.RemoveAll(work)
-	if pluginPath, err = testbed.InstallPlugin(root, work); err != nil {
-		return fail(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	if bed, err = testbed.Start(ctx, testbed.Options{Root: root}); err != nil {
-		return fail(err)
-	}
-	defer bed.Stop()
-	if err := testbed.RequireLoopback(bed.Endpoint); err != nil {
-		return fail(err)
-	}
-	return m.Run()
-}
-
-func fail(err error) int {
-	fmt.Fprintln(os.Stderr, "e2e:", err)
-	return 1
-}
+func TestMain(m *testing.M) { os.Exit(testbed.RunSuite(m, testbed.Options{}, &suite)) }
 
 func packerBuild(t *testing.T, nameFilter string) (string, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, testbed.PackerBinary(root), "build", "-color=false",
+	cmd := exec.CommandContext(ctx, suite.Packer, "build", "-color=false",
 		"-var", "name_filter="+nameFilter, "testdata/lookup")
-	cmd.Env = bed.PackerEnv(pluginPath, t.TempDir())
+	cmd.Env = suite.Bed.PackerEnv(suite.PluginPath, t.TempDir())
 	out, err := cmd.CombinedOutput()
 	t.Logf("packer build:\n%s", out)
 	return string(out), err
@@ -71,7 +37,7 @@ func packerBuild(t *testing.T, nameFilter string) (string, error) {
 // TestE2ELookupFindsNewestMatch compares what the data source reports with
 // what EC2 itself says is the newest matching AMI.
 func TestE2ELookupFindsNewestMatch(t *testing.T) {
-	client, err := bed.EC2(context.Background(), "us-east-1")
+	client, err := suite.Bed.EC2(context.Background(), "us-east-1")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -33,7 +33,7 @@ func writeBenchPlaybook(b *testing.B, n int) string {
 		fmt.Fprintf(&sb, "    - name: Task %d\n      ansible.builtin.command: \"true\"\n      changed_when: false\n", i)
 	}
 	name := fmt.Sprintf("bench-%d-%s.yml", n, randomHex(4))
-	path := filepath.Join(root, "provisioner/ansible/testdata/playbooks", name)
+	path := filepath.Join(suite.Root, "provisioner/ansible/testdata/playbooks", name)
 	if err := os.WriteFile(path, []byte(sb.String()), 0o644); err != nil {
 		b.Fatal(err)
 	}
@@ -63,10 +63,10 @@ func BenchmarkPlaybook200(b *testing.B) {
 
 	b.Run("plain-ansible-playbook", func(b *testing.B) {
 		key, inv := plainTarget(b)
-		playPath := filepath.Join(root, "provisioner/ansible/testdata/playbooks", playbook)
+		playPath := filepath.Join(suite.Root, "provisioner/ansible/testdata/playbooks", playbook)
 		for range b.N {
 			home := b.TempDir()
-			cmd := exec.Command(ansibleBin(ansibleVersions[0], "ansible-playbook"), playPath, "-i", inv,
+			cmd := exec.Command(ansibleBin(suite.Root, ansibleVersions[0], "ansible-playbook"), playPath, "-i", inv,
 				"--user", "ec2-user", "--private-key", key,
 				"--ssh-extra-args", "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o IdentitiesOnly=yes",
 				"-e", "marker=bench")
@@ -95,8 +95,8 @@ func newBenchBake(b *testing.B, playbook string) *bake {
 	bk.t = &testing.T{}
 	bk.vars = map[string]any{
 		"secret_key": bk.secret, "ami_name": bk.amiName,
-		"playbook":        filepath.Join(root, "provisioner/ansible/testdata/playbooks", playbook),
-		"ansible_command": ansibleBin(ansibleVersions[0], "ansible-playbook"),
+		"playbook":        filepath.Join(suite.Root, "provisioner/ansible/testdata/playbooks", playbook),
+		"ansible_command": ansibleBin(suite.Root, ansibleVersions[0], "ansible-playbook"),
 		"marker":          bk.marker, "play_secret": bk.pSecret,
 	}
 	if err := os.MkdirAll(bk.tmp, 0o700); err != nil {
@@ -111,7 +111,7 @@ func newBenchBake(b *testing.B, playbook string) *bake {
 func plainTarget(b *testing.B) (keyFile, inventory string) {
 	b.Helper()
 	ctx := context.Background()
-	client, err := bed.EC2(ctx, "us-east-1")
+	client, err := suite.Bed.EC2(ctx, "us-east-1")
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -148,7 +148,7 @@ func plainTarget(b *testing.B) (keyFile, inventory string) {
 	if err := os.WriteFile(keyFile, pem.EncodeToMemory(block), 0o600); err != nil {
 		b.Fatal(err)
 	}
-	if err := os.WriteFile(inventory, fmt.Appendf(nil, "default ansible_host=%s ansible_port=%d\n", bed.SSHHost, bed.SSHPort), 0o600); err != nil {
+	if err := os.WriteFile(inventory, fmt.Appendf(nil, "default ansible_host=%s ansible_port=%d\n", suite.Bed.SSHHost, suite.Bed.SSHPort), 0o600); err != nil {
 		b.Fatal(err)
 	}
 	return keyFile, inventory

@@ -32,10 +32,7 @@ import (
 )
 
 var (
-	bed        *testbed.Bed
-	root       string
-	packerBin  string
-	pluginPath string
+	suite testbed.Suite
 	// ansibleVersions are the pinned ansible-core venvs testbed/install.sh
 	// makes; the newest is used where the version does not matter.
 	ansibleVersions = []string{"2.19", "2.18"}
@@ -44,46 +41,16 @@ var (
 func TestMain(m *testing.M) { os.Exit(run(m)) }
 
 func run(m *testing.M) int {
-	var err error
-	if root, err = testbed.FindRoot(""); err != nil {
+	root, err := testbed.FindRoot("")
+	if err != nil {
 		return fail("finding the project root: %v", err)
 	}
-	packerBin = testbed.PackerBinary(root)
-	if _, err := os.Stat(packerBin); err != nil {
-		return fail("packer is not installed (%v): run `make testbed-install`", err)
-	}
 	for _, v := range ansibleVersions {
-		if _, err := os.Stat(ansibleBin(v, "ansible-playbook")); err != nil {
+		if _, err := os.Stat(ansibleBin(root, v, "ansible-playbook")); err != nil {
 			return fail("ansible-core %s is not installed (%v): run `make testbed-install`", v, err)
 		}
 	}
-	work, err := os.MkdirTemp("", "bakery-ansible-e2e-")
-	if err != nil {
-		return fail("%v", err)
-	}
-	defer os.RemoveAll(work)
-	pluginPath = filepath.Join(work, "plugins")
-	plugin := filepath.Join(work, "packer-plugin-bakery")
-	build := exec.Command("go", "build", "-o", plugin, ".")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		return fail("building the plugin: %v\n%s", err, out)
-	}
-	install := exec.Command(packerBin, "plugins", "install", "--path", plugin, "github.com/packer-bakery/bakery")
-	install.Env = append(os.Environ(), "PACKER_PLUGIN_PATH="+pluginPath, "CHECKPOINT_DISABLE=1")
-	if out, err := install.CombinedOutput(); err != nil {
-		return fail("installing the plugin into packer: %v\n%s", err, out)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	if bed, err = testbed.Start(ctx, testbed.Options{Root: root}); err != nil {
-		return fail("%v", err)
-	}
-	defer bed.Stop()
-	if err := testbed.RequireLoopback(bed.Endpoint); err != nil {
-		return fail("refusing to run: %v", err)
-	}
-	return m.Run()
+	return testbed.RunSuite(m, testbed.Options{Root: root}, &suite)
 }
 
 func fail(format string, args ...any) int {
@@ -91,7 +58,7 @@ func fail(format string, args ...any) int {
 	return 1
 }
 
-func ansibleBin(version, name string) string {
+func ansibleBin(root, version, name string) string {
 	return filepath.Join(testbed.CacheDir(root), "ansible-"+version, "bin", name)
 }
 
@@ -112,7 +79,7 @@ func newBake(t *testing.T, playbook, version string) *bake {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		if err := bed.Reset(ctx); err != nil {
+		if err := suite.Bed.Reset(ctx); err != nil {
 			t.Errorf("resetting the emulator: %v", err)
 		}
 	})
@@ -129,9 +96,9 @@ func newBake(t *testing.T, playbook, version string) *bake {
 	b.vars = map[string]any{
 		"secret_key":      b.secret,
 		"ami_name":        b.amiName,
-		"playbook":        filepath.Join(root, "provisioner/ansible/testdata/playbooks", playbook),
-		"ansible_command": ansibleBin(version, "ansible-playbook"),
-		"galaxy_command":  ansibleBin(version, "ansible-galaxy"),
+		"playbook":        filepath.Join(suite.Root, "provisioner/ansible/testdata/playbooks", playbook),
+		"ansible_command": ansibleBin(suite.Root, version, "ansible-playbook"),
+		"galaxy_command":  ansibleBin(suite.Root, version, "ansible-galaxy"),
 		"marker":          b.marker,
 		"play_secret":     b.pSecret,
 	}
@@ -162,9 +129,9 @@ func (b *bake) cmd(ctx context.Context) *exec.Cmd {
 	if err := os.WriteFile(varFile, data, 0o600); err != nil {
 		b.t.Fatal(err)
 	}
-	cmd := exec.CommandContext(ctx, packerBin, "build", "-color=false", "-var-file="+varFile, "testdata/bake")
-	cmd.Env = append(bed.Env(),
-		"PACKER_PLUGIN_PATH="+pluginPath,
+	cmd := exec.CommandContext(ctx, suite.Packer, "build", "-color=false", "-var-file="+varFile, "testdata/bake")
+	cmd.Env = append(suite.Bed.Env(),
+		"PACKER_PLUGIN_PATH="+suite.PluginPath,
 		"PACKER_CONFIG_DIR="+filepath.Join(filepath.Dir(b.tmp), "packer-config"),
 		"PACKER_LOG=1",
 		"PACKER_LOG_PATH="+b.logPath,
@@ -268,7 +235,7 @@ func (b *bake) assertNoProcess(pattern string) {
 
 func (b *bake) assertAMI(want int) {
 	b.t.Helper()
-	client, err := bed.EC2(context.Background(), "us-east-1")
+	client, err := suite.Bed.EC2(context.Background(), "us-east-1")
 	if err != nil {
 		b.t.Fatal(err)
 	}
@@ -340,7 +307,7 @@ func TestE2EDirect(t *testing.T) {
 			if got := b.home("ec2-user", "secret"); got != b.pSecret {
 				t.Errorf("the secret extra var arrived as %q", got)
 			}
-			if got, want := b.home("ec2-user", "cfg"), filepath.Join(root, "provisioner/ansible/testdata/playbooks/ansible.cfg"); got != want {
+			if got, want := b.home("ec2-user", "cfg"), filepath.Join(suite.Root, "provisioner/ansible/testdata/playbooks/ansible.cfg"); got != want {
 				t.Errorf("ansible_config_file %q, want the playbook folder's %s", got, want)
 			}
 			if got := b.home("bakery-deploy", "task-remote-user"); got != "bakery-deploy" {
@@ -492,7 +459,7 @@ func TestE2EGalaxy(t *testing.T) {
 		"meta/runtime.yml":           "requires_ansible: '>=2.14'\n",
 		"roles/stamp/tasks/main.yml": "- name: Collection task\n  ansible.builtin.shell: echo collection > ~/bakery-{{ marker }}-collection\n",
 	})
-	build := exec.Command(ansibleBin(ansibleVersions[0], "ansible-galaxy"), "collection", "build", "--output-path", src, coll)
+	build := exec.Command(ansibleBin(suite.Root, ansibleVersions[0], "ansible-galaxy"), "collection", "build", "--output-path", src, coll)
 	build.Env = append(os.Environ(), "HOME="+src)
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("building the collection: %v\n%s", err, out)
