@@ -14,10 +14,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io/fs"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -52,6 +54,7 @@ type bake struct {
 	tmp      string // TMPDIR of packer and the plugin
 	logPath  string // PACKER_LOG_PATH
 	commands []string
+	vars     map[string]any // more template variables, e.g. ssh_port
 }
 
 func newBake(t *testing.T, commands ...string) *bake {
@@ -80,12 +83,16 @@ func newBake(t *testing.T, commands ...string) *bake {
 
 func (b *bake) cmd(ctx context.Context) *exec.Cmd {
 	b.t.Helper()
-	vars, err := json.Marshal(map[string]any{
+	values := map[string]any{
 		"access_key": "AKIDBAKERYE2E",
 		"secret_key": b.secret,
 		"ami_name":   b.amiName,
 		"commands":   b.commands,
-	})
+	}
+	for k, v := range b.vars {
+		values[k] = v
+	}
+	vars, err := json.Marshal(values)
 	if err != nil {
 		b.t.Fatal(err)
 	}
@@ -337,32 +344,83 @@ func TestE2EFailingProvisionerLeavesNothing(t *testing.T) {
 	assertNothingLeft(t, client)
 }
 
-func TestE2EInterruptDuringProvisioningCleansUp(t *testing.T) {
-	marker := filepath.Join("/home", suite.Bed.SSHUser, "bakery-e2e-interrupt-"+randomHex(4))
-	t.Cleanup(func() { os.Remove(marker) })
-	// The test-bed's "instance" outlives the build, and so would a sleep
-	// whose SSH session was cut: give it a unique argv to kill it by.
-	sleeper := fmt.Sprintf("sleep 120.%d", time.Now().UnixNano()%1e6)
-	t.Cleanup(func() { _ = exec.Command("pkill", "-u", suite.Bed.SSHUser, "-f", "^"+sleeper+"$").Run() })
-	b := newBake(t, "touch "+marker, sleeper)
+// TestE2EInterruptCleansUp interrupts a bake in each of its long phases,
+// the way a terminal's Ctrl-C does (SIGINT to packer's process group) and
+// the way a CI runner cancels a job (SIGTERM to packer), and checks that the
+// build ends promptly and leaves nothing behind. The fault proxy makes each
+// wait last long enough to be interrupted in.
+func TestE2EInterruptCleansUp(t *testing.T) {
+	slow := 30 * time.Second
+	phases := []struct {
+		name      string
+		readiness faultproxy.Readiness
+		reached   string // output that shows the build is in the phase
+		closedSSH bool   // point the communicator at a port nobody listens on
+	}{
+		{name: "launch", readiness: faultproxy.Readiness{InstancePending: slow}, reached: "to run (now pending"},
+		{name: "ssh-wait", closedSSH: true, reached: "Waiting for SSH to become available"},
+		{name: "provisioning", reached: "provisioning-started"},
+		{name: "stop", readiness: faultproxy.Readiness{InstanceStopping: slow}, reached: "to stop (now stopping"},
+		{name: "image", readiness: faultproxy.Readiness{ImagePending: slow}, reached: "to become available (now pending"},
+	}
+	signals := []struct {
+		name string
+		send func(pid int) error
+	}{
+		{"ctrl-c", func(pid int) error { return syscall.Kill(-pid, syscall.SIGINT) }},
+		{"sigterm", func(pid int) error { return syscall.Kill(pid, syscall.SIGTERM) }},
+	}
+	for _, phase := range phases {
+		for _, sig := range signals {
+			t.Run(phase.name+"/"+sig.name, func(t *testing.T) {
+				withFaults(t, faultproxy.Config{Readiness: phase.readiness})
+				// The test-bed's "instance" outlives the build, and so would
+				// a sleep whose SSH session was cut: give it a unique argv
+				// to kill it by.
+				sleeper := fmt.Sprintf("sleep 120.%d", time.Now().UnixNano()%1e6)
+				t.Cleanup(func() { _ = exec.Command("pkill", "-u", suite.Bed.SSHUser, "-f", "^"+sleeper+"$").Run() })
+				commands := []string{"true"}
+				if phase.name == "provisioning" {
+					commands = []string{"echo provisioning-started", sleeper}
+				}
+				b := newBake(t, commands...)
+				if phase.closedSSH {
+					b.vars = map[string]any{"ssh_port": closedPort(t)}
+				}
+				out := b.interruptWhen(phase.reached, sig.send)
 
+				client := ec2Client(t)
+				if imgs := imagesNamed(t, client, b.amiName); len(imgs) != 0 {
+					t.Errorf("the interrupted build left AMI %s", aws.ToString(imgs[0].ImageId))
+				}
+				assertNothingLeft(t, client)
+				b.assertNoSecrets(out)
+			})
+		}
+	}
+}
+
+// interruptWhen starts the bake, sends the signal once the output shows
+// reached, and returns the output after packer has ended.
+func (b *bake) interruptWhen(reached string, send func(pid int) error) string {
+	t := b.t
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	cmd := b.cmd(ctx)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
+	out := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 
-	if !waitForFile(marker, done, 2*time.Minute) {
-		t.Fatalf("provisioning never started:\n%s", out.String())
+	if !waitFor(func() bool { return strings.Contains(out.String(), reached) }, done, 2*time.Minute) {
+		t.Fatalf("the build never reached %q:\n%s", reached, out.String())
 	}
-	// A terminal's Ctrl-C: SIGINT to the whole process group.
 	interrupted := time.Now()
-	if err := syscall.Kill(-cmd.Process.Pid, syscall.SIGINT); err != nil {
+	if err := send(cmd.Process.Pid); err != nil {
 		t.Fatal(err)
 	}
 	select {
@@ -372,15 +430,41 @@ func TestE2EInterruptDuringProvisioningCleansUp(t *testing.T) {
 		}
 	case <-time.After(90 * time.Second):
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		t.Fatalf("packer did not finish within 90 s of Ctrl-C:\n%s", out.String())
+		t.Fatalf("packer did not finish within 90 s of the interrupt:\n%s", out.String())
 	}
 	t.Logf("packer ended %s after the interrupt; output:\n%s", time.Since(interrupted).Round(time.Millisecond), out.String())
-	client := ec2Client(t)
-	if imgs := imagesNamed(t, client, b.amiName); len(imgs) != 0 {
-		t.Errorf("an AMI was created by an interrupted build")
+	return out.String()
+}
+
+// syncBuffer is a bytes.Buffer that packer's output can be written to while
+// the test reads it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.String()
+}
+
+// closedPort is a loopback port nobody listens on.
+func closedPort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
 	}
-	assertNothingLeft(t, client)
-	b.assertNoSecrets(out.String())
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	return port
 }
 
 // newestSourceAMI is what the template's source_ami_filter should select.
@@ -402,12 +486,13 @@ func newestSourceAMI(t *testing.T, client *ec2.Client) string {
 	return aws.ToString(newest.ImageId)
 }
 
-func waitForFile(path string, done <-chan error, limit time.Duration) bool {
+// waitFor polls cond until it holds, the process ends, or limit passes.
+func waitFor(cond func() bool, done <-chan error, limit time.Duration) bool {
 	deadline := time.After(limit)
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		if _, err := os.Stat(path); err == nil {
+		if cond() {
 			return true
 		}
 		select {

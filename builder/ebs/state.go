@@ -2,6 +2,7 @@ package ebs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -66,8 +67,12 @@ func getImage(state multistep.StateBag) (types.Image, bool) {
 	return img.(types.Image), true
 }
 
-// halt records err as the build's error, shows it, and stops the build.
+// halt records err as the build's error, shows it, and stops the build. A
+// step cut short by Ctrl-C only stops: the build reports the cancellation.
 func halt(state multistep.StateBag, err error) multistep.StepAction {
+	if errors.Is(err, context.Canceled) {
+		return multistep.ActionHalt
+	}
 	state.Put(keyError, err)
 	getUI(state).Error(err.Error())
 	return multistep.ActionHalt
