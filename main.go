@@ -10,12 +10,18 @@ import (
 	"github.com/hashicorp/packer-plugin-sdk/plugin"
 
 	"github.com/packer-bakery/packer-plugin-bakery/builder/ebs"
+	"github.com/packer-bakery/packer-plugin-bakery/builder/ebs/sweep"
 	"github.com/packer-bakery/packer-plugin-bakery/datasource/ami"
 	"github.com/packer-bakery/packer-plugin-bakery/provisioner/ansible"
 	"github.com/packer-bakery/packer-plugin-bakery/version"
 )
 
 func main() {
+	// Packer runs the plugin with no arguments or with its own; `sweep`
+	// is for people.
+	if len(os.Args) > 1 && os.Args[1] == "sweep" {
+		os.Exit(sweep.Main(os.Args[2:], os.Stdout, os.Stderr))
+	}
 	pps := plugin.NewSet()
 	pps.RegisterBuilder("ebs", new(ebs.Builder))
 	pps.RegisterProvisioner("ansible", new(ansible.Provisioner))

@@ -13,6 +13,13 @@ import (
 // build's product, carry only the user's tags.
 const TagBuildID = "bakery:build-id"
 
+// TagCreatedAt (RFC 3339, UTC) and TagCreatedBy (plugin version, user and
+// host) go with TagBuildID: how old a leftover is, and whose.
+const (
+	TagCreatedAt = "bakery:created-at"
+	TagCreatedBy = "bakery:created-by"
+)
+
 // Tags is a set of tags, as the `tags`, `run_tags`… options give them.
 type Tags map[string]string
 

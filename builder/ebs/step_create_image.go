@@ -10,6 +10,7 @@ import (
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
 
 	bakery "github.com/packer-bakery/packer-plugin-bakery/common"
+	"github.com/packer-bakery/packer-plugin-bakery/common/journal"
 )
 
 type imageCreator interface {
@@ -27,6 +28,7 @@ type stepCreateImage struct {
 	tags        bakery.Tags
 	region      string
 	poll        bakery.Poll
+	journal     *journal.Journal
 	imageID     string
 }
 
@@ -59,6 +61,7 @@ func (s *stepCreateImage) Run(ctx context.Context, state multistep.StateBag) mul
 	if err != nil {
 		return halt(state, fmt.Errorf("creating AMI %q: %w", s.name, err))
 	}
+	_ = s.journal.Record("image", s.imageID, "")
 
 	var img types.Image
 	err = bakery.Wait(ctx, ui.Say, "AMI "+s.imageID+" to become available", s.poll, func(ctx context.Context) (bool, string, error) {
@@ -114,7 +117,11 @@ func (s *stepCreateImage) adopt(ctx context.Context, instanceID string) (string,
 }
 
 func (s *stepCreateImage) Cleanup(state multistep.StateBag) {
-	if s.imageID == "" || !buildFailed(state) {
+	if s.imageID == "" {
+		return
+	}
+	if !buildFailed(state) {
+		_ = s.journal.Forget(s.imageID) // the build's product: the user's now
 		return
 	}
 	ui := getUI(state)
@@ -123,5 +130,7 @@ func (s *stepCreateImage) Cleanup(state multistep.StateBag) {
 	ui.Say(fmt.Sprintf("The build failed: deregistering AMI %s and deleting its snapshots...", s.imageID))
 	if err := deleteImage(ctx, s.ec2, s.imageID); err != nil {
 		cleanupFailed(ui, "AMI", s.imageID, "aws ec2 deregister-image --image-id "+s.imageID+" (then delete its snapshots)", err)
+		return
 	}
+	_ = s.journal.Forget(s.imageID)
 }

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	bakery "github.com/packer-bakery/packer-plugin-bakery/common"
+	"github.com/packer-bakery/packer-plugin-bakery/common/journal"
 )
 
 type keyPairImporter interface {
@@ -30,10 +31,11 @@ type keyPairImporter interface {
 // public half imported into EC2, so the private key never leaves this
 // machine (amazon-ebs lets EC2 generate it and sends it over the wire).
 type stepKeyPair struct {
-	ec2  keyPairImporter
-	comm *communicator.Config
-	name string
-	tags bakery.Tags
+	ec2     keyPairImporter
+	comm    *communicator.Config
+	name    string
+	tags    bakery.Tags
+	journal *journal.Journal // nil records nothing
 
 	created string
 }
@@ -75,6 +77,7 @@ func (s *stepKeyPair) Run(ctx context.Context, state multistep.StateBag) multist
 		return halt(state, fmt.Errorf("importing temporary key pair %q: %w", s.name, err))
 	}
 	s.created = s.name
+	_ = s.journal.Record("key-pair", s.name, "")
 	s.comm.SSHPrivateKey = private
 	s.comm.SSHPublicKey = public
 	state.Put(keyKeyPairName, s.name)
@@ -95,6 +98,7 @@ func (s *stepKeyPair) Cleanup(state multistep.StateBag) {
 		cleanupFailed(ui, "temporary key pair", s.created, "aws ec2 delete-key-pair --key-name "+s.created, err)
 		return
 	}
+	_ = s.journal.Forget(s.created)
 	s.created = ""
 }
 

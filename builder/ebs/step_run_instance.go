@@ -11,6 +11,7 @@ import (
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
 
 	bakery "github.com/packer-bakery/packer-plugin-bakery/common"
+	"github.com/packer-bakery/packer-plugin-bakery/common/journal"
 )
 
 type instanceRunner interface {
@@ -32,6 +33,7 @@ type stepRunInstance struct {
 	tags              bakery.Tags // instance and volume tags
 	clientToken       string      // makes a retried launch return the first instance
 	poll              bakery.Poll
+	journal           *journal.Journal
 	instanceID        string
 }
 
@@ -49,6 +51,7 @@ func (s *stepRunInstance) Run(ctx context.Context, state multistep.StateBag) mul
 		return halt(state, fmt.Errorf("launching the build instance: EC2 returned %d instances, expected 1", len(out.Instances)))
 	}
 	s.instanceID = aws.ToString(out.Instances[0].InstanceId)
+	_ = s.journal.Record("instance", s.instanceID, "")
 	ui.Say(fmt.Sprintf("Instance %s launched", s.instanceID))
 	putInstance(state, out.Instances[0])
 
@@ -145,6 +148,7 @@ func (s *stepRunInstance) Cleanup(state multistep.StateBag) {
 		cleanupFailed(ui, "instance", s.instanceID, manual, err)
 		return
 	}
+	_ = s.journal.Forget(s.instanceID)
 	s.instanceID = ""
 }
 

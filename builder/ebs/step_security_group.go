@@ -13,6 +13,7 @@ import (
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
 
 	bakery "github.com/packer-bakery/packer-plugin-bakery/common"
+	"github.com/packer-bakery/packer-plugin-bakery/common/journal"
 )
 
 type securityGroupManager interface {
@@ -32,6 +33,7 @@ type stepSecurityGroup struct {
 	cidrs   []string
 	tags    bakery.Tags
 	poll    bakery.Poll // how to wait for the instance to let go of the group
+	journal *journal.Journal
 	created string
 }
 
@@ -65,6 +67,7 @@ func (s *stepSecurityGroup) Run(ctx context.Context, state multistep.StateBag) m
 		return halt(state, fmt.Errorf("creating temporary security group %q: %w", s.name, err))
 	}
 	s.created = groupID
+	_ = s.journal.Record("security-group", groupID, "")
 
 	perm := types.IpPermission{
 		IpProtocol: aws.String("tcp"),
@@ -147,6 +150,7 @@ func (s *stepSecurityGroup) Cleanup(state multistep.StateBag) {
 		cleanupFailed(ui, "temporary security group", s.created, "aws ec2 delete-security-group --group-id "+s.created, err)
 		return
 	}
+	_ = s.journal.Forget(s.created)
 	s.created = ""
 }
 

@@ -1,0 +1,274 @@
+// Package sweep removes what killed bakery-ebs builds left behind: the
+// instances, security groups and key pairs tagged with a build id whose
+// build is no longer running. It never touches an untagged resource, and
+// never a build the local journal shows alive.
+package sweep
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/smithy-go"
+
+	bakery "github.com/packer-bakery/packer-plugin-bakery/common"
+	"github.com/packer-bakery/packer-plugin-bakery/common/journal"
+)
+
+// EC2 is what a sweep calls in each region.
+type EC2 interface {
+	DescribeInstances(context.Context, *ec2.DescribeInstancesInput, ...func(*ec2.Options)) (*ec2.DescribeInstancesOutput, error)
+	TerminateInstances(context.Context, *ec2.TerminateInstancesInput, ...func(*ec2.Options)) (*ec2.TerminateInstancesOutput, error)
+	DescribeSecurityGroups(context.Context, *ec2.DescribeSecurityGroupsInput, ...func(*ec2.Options)) (*ec2.DescribeSecurityGroupsOutput, error)
+	DeleteSecurityGroup(context.Context, *ec2.DeleteSecurityGroupInput, ...func(*ec2.Options)) (*ec2.DeleteSecurityGroupOutput, error)
+	DescribeKeyPairs(context.Context, *ec2.DescribeKeyPairsInput, ...func(*ec2.Options)) (*ec2.DescribeKeyPairsOutput, error)
+	DeleteKeyPair(context.Context, *ec2.DeleteKeyPairInput, ...func(*ec2.Options)) (*ec2.DeleteKeyPairOutput, error)
+}
+
+// Options say what to sweep.
+type Options struct {
+	Regions []string
+	// OlderThan: a build with no journal on this machine (it ran
+	// elsewhere, or its journal is gone) is swept only when its resources
+	// are at least this old.
+	OlderThan time.Duration
+	BuildID   string // only this build
+	DryRun    bool   // list, delete nothing
+	Poll      bakery.Poll
+	Now       func() time.Time
+}
+
+// found is one tagged resource.
+type found struct {
+	kind, id, region, buildID string
+	created                   time.Time
+}
+
+// Run sweeps every region and writes what it finds and does to out. It
+// returns an error when something could not be listed or deleted.
+func Run(ctx context.Context, out io.Writer, client func(region string) EC2, journals []journal.Entry, opts Options) error {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	byID := map[string]journal.Entry{}
+	for _, e := range journals {
+		byID[e.BuildID] = e
+	}
+	var failures []string
+	swept := map[string]bool{}
+	for _, region := range opts.Regions {
+		ec2c := client(region)
+		resources, err := list(ctx, ec2c, region)
+		if err != nil {
+			return fmt.Errorf("%s: %w", region, err)
+		}
+		builds := groupByBuild(resources)
+		for _, id := range sortedKeys(builds) {
+			if opts.BuildID != "" && id != opts.BuildID {
+				continue
+			}
+			res := builds[id]
+			verdict, sweepIt := decide(id, res, byID, opts)
+			fmt.Fprintf(out, "%s build %s: %s\n", region, id, verdict)
+			for _, r := range res {
+				fmt.Fprintf(out, "  %s %s (created %s)\n", r.kind, r.id, r.created.Format(time.RFC3339))
+			}
+			if !sweepIt || opts.DryRun {
+				continue
+			}
+			if errs := remove(ctx, out, ec2c, res, opts.Poll); len(errs) > 0 {
+				failures = append(failures, errs...)
+				continue
+			}
+			swept[id] = true
+		}
+	}
+	for id := range swept {
+		if _, ok := byID[id]; ok {
+			if err := journal.Remove(id); err != nil {
+				failures = append(failures, fmt.Sprintf("removing the journal of build %s: %v", id, err))
+			}
+		}
+	}
+	if len(failures) > 0 {
+		return fmt.Errorf("sweep left things behind:\n  %s", strings.Join(failures, "\n  "))
+	}
+	return nil
+}
+
+// decide says whether a build's leftovers may go, and why.
+func decide(id string, res []found, journals map[string]journal.Entry, opts Options) (string, bool) {
+	if e, ok := journals[id]; ok {
+		if e.Alive() {
+			return fmt.Sprintf("still running (pid %d on %s): left alone", e.PID, e.Host), false
+		}
+		return fmt.Sprintf("dead (its journal shows pid %d on %s gone): %s", e.PID, e.Host, action(opts)), true
+	}
+	youngest := time.Time{}
+	for _, r := range res {
+		if r.created.After(youngest) {
+			youngest = r.created
+		}
+	}
+	age := opts.Now().Sub(youngest)
+	if youngest.IsZero() || age < opts.OlderThan {
+		return fmt.Sprintf("no journal here and only %s old (--older-than %s): left alone", age.Round(time.Second), opts.OlderThan), false
+	}
+	return fmt.Sprintf("no journal here, %s old: %s", age.Round(time.Second), action(opts)), true
+}
+
+func action(opts Options) string {
+	if opts.DryRun {
+		return "would be removed (dry run)"
+	}
+	return "removing"
+}
+
+// list finds everything in region carrying the build-id tag that still
+// costs or blocks something.
+func list(ctx context.Context, c EC2, region string) ([]found, error) {
+	tagged := []types.Filter{{Name: aws.String("tag-key"), Values: []string{bakery.TagBuildID}}}
+	var out []found
+
+	instances, err := c.DescribeInstances(ctx, &ec2.DescribeInstancesInput{Filters: append(tagged, types.Filter{
+		Name: aws.String("instance-state-name"), Values: []string{"pending", "running", "stopping", "stopped"},
+	})})
+	if err != nil {
+		return nil, fmt.Errorf("listing instances: %w", err)
+	}
+	for _, r := range instances.Reservations {
+		for _, i := range r.Instances {
+			out = append(out, found{"instance", aws.ToString(i.InstanceId), region, tag(i.Tags, bakery.TagBuildID), created(i.Tags, aws.ToTime(i.LaunchTime))})
+		}
+	}
+	groups, err := c.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{Filters: tagged})
+	if err != nil {
+		return nil, fmt.Errorf("listing security groups: %w", err)
+	}
+	for _, g := range groups.SecurityGroups {
+		out = append(out, found{"security-group", aws.ToString(g.GroupId), region, tag(g.Tags, bakery.TagBuildID), created(g.Tags, time.Time{})})
+	}
+	keys, err := c.DescribeKeyPairs(ctx, &ec2.DescribeKeyPairsInput{Filters: tagged})
+	if err != nil {
+		return nil, fmt.Errorf("listing key pairs: %w", err)
+	}
+	for _, k := range keys.KeyPairs {
+		out = append(out, found{"key-pair", aws.ToString(k.KeyName), region, tag(k.Tags, bakery.TagBuildID), created(k.Tags, aws.ToTime(k.CreateTime))})
+	}
+	return out, nil
+}
+
+// remove deletes a build's resources in the order AWS allows: instances
+// first (their network interfaces hold the security group), then groups,
+// then key pairs.
+func remove(ctx context.Context, out io.Writer, c EC2, res []found, poll bakery.Poll) []string {
+	say := func(s string) { fmt.Fprintln(out, "  "+s) }
+	var failures []string
+	var instances []string
+	for _, r := range res {
+		if r.kind == "instance" {
+			instances = append(instances, r.id)
+		}
+	}
+	if len(instances) > 0 {
+		if _, err := c.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: instances}); err != nil {
+			return []string{fmt.Sprintf("terminating %v: %v", instances, err)}
+		}
+		err := bakery.Wait(ctx, say, "instances "+strings.Join(instances, ", ")+" to terminate", poll, func(ctx context.Context) (bool, string, error) {
+			d, err := c.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: instances})
+			if err != nil {
+				return false, "", err
+			}
+			for _, r := range d.Reservations {
+				for _, i := range r.Instances {
+					if i.State != nil && i.State.Name != types.InstanceStateNameTerminated {
+						return false, string(i.State.Name), nil
+					}
+				}
+			}
+			return true, "terminated", nil
+		})
+		if err != nil {
+			return []string{err.Error()}
+		}
+	}
+	for _, r := range res {
+		switch r.kind {
+		case "security-group":
+			id := r.id
+			err := bakery.Wait(ctx, say, "security group "+id+" to be deleted", poll, func(ctx context.Context) (bool, string, error) {
+				_, err := c.DeleteSecurityGroup(ctx, &ec2.DeleteSecurityGroupInput{GroupId: aws.String(id)})
+				switch code(err) {
+				case "", "InvalidGroup.NotFound":
+					return true, "deleted", nil
+				case "DependencyViolation":
+					return false, "in use", nil
+				}
+				return false, "", err
+			})
+			if err != nil {
+				failures = append(failures, err.Error())
+			}
+		case "key-pair":
+			if _, err := c.DeleteKeyPair(ctx, &ec2.DeleteKeyPairInput{KeyName: aws.String(r.id)}); err != nil && code(err) != "InvalidKeyPair.NotFound" {
+				failures = append(failures, fmt.Sprintf("deleting key pair %s: %v", r.id, err))
+			}
+		}
+		say(fmt.Sprintf("removed %s %s", r.kind, r.id))
+	}
+	return failures
+}
+
+func code(err error) string {
+	if err == nil {
+		return ""
+	}
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		return ae.ErrorCode()
+	}
+	return "unknown"
+}
+
+func tag(tags []types.Tag, key string) string {
+	for _, t := range tags {
+		if aws.ToString(t.Key) == key {
+			return aws.ToString(t.Value)
+		}
+	}
+	return ""
+}
+
+// created is the bakery:created-at tag, else what AWS reports.
+func created(tags []types.Tag, fallback time.Time) time.Time {
+	if t, err := time.Parse(time.RFC3339, tag(tags, bakery.TagCreatedAt)); err == nil {
+		return t
+	}
+	return fallback
+}
+
+func groupByBuild(res []found) map[string][]found {
+	out := map[string][]found{}
+	for _, r := range res {
+		if r.buildID != "" {
+			out[r.buildID] = append(out[r.buildID], r)
+		}
+	}
+	return out
+}
+
+func sortedKeys(m map[string][]found) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
