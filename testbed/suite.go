@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 )
@@ -15,6 +16,7 @@ type Suite struct {
 	Root       string // the project root
 	Packer     string // the packer binary
 	PluginPath string // PACKER_PLUGIN_PATH holding the plugin
+	Plugin     string // the plugin binary itself, for its subcommands
 }
 
 // RunSuite is the body of an e2e package's TestMain: it builds and
@@ -57,6 +59,7 @@ func RunSuite(m *testing.M, opts Options, suite *Suite) int {
 	if err := RequireLoopback(bed.Endpoint); err != nil {
 		return fail("refusing to run: %v", err)
 	}
-	*suite = Suite{Bed: bed, Root: root, Packer: packer, PluginPath: pluginPath}
+	*suite = Suite{Bed: bed, Root: root, Packer: packer, PluginPath: pluginPath,
+		Plugin: filepath.Join(work, "packer-plugin-bakery")}
 	return m.Run()
 }

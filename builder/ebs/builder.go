@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"os/user"
 	"slices"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -16,6 +19,8 @@ import (
 	"github.com/hashicorp/packer-plugin-sdk/uuid"
 
 	bakery "github.com/packer-bakery/packer-plugin-bakery/common"
+	"github.com/packer-bakery/packer-plugin-bakery/common/journal"
+	"github.com/packer-bakery/packer-plugin-bakery/version"
 )
 
 // BuilderID identifies this builder's artifacts.
@@ -63,7 +68,25 @@ func (b *Builder) Run(ctx context.Context, ui packersdk.Ui, hook packersdk.Hook)
 	if b.config.Comm.SSHTemporaryKeyPairName != "" {
 		tempName = b.config.Comm.SSHTemporaryKeyPairName
 	}
-	temporary := bakery.Tags{bakery.TagBuildID: buildID}
+	temporary := bakery.Tags{
+		bakery.TagBuildID:   buildID,
+		bakery.TagCreatedAt: time.Now().UTC().Format(time.RFC3339),
+		bakery.TagCreatedBy: createdBy(),
+	}
+	// What this build creates is written down as AWS returns it, so that a
+	// killed build's leftovers can be swept. A journal that cannot be
+	// written does not stop the build; the tags still find its resources.
+	jrnl, err := journal.Open(buildID, region)
+	if err != nil {
+		ui.Error(fmt.Sprintf("Not keeping a journal of this build's resources (%v); `packer-plugin-bakery sweep` will find them by tag only", err))
+		jrnl = nil
+	}
+	defer func() {
+		if left := jrnl.Remaining(); len(left) > 0 {
+			ui.Error(fmt.Sprintf("Left behind (journal build %s): %v; `packer-plugin-bakery sweep --build-id %s` removes them", buildID, left, buildID))
+		}
+		_ = jrnl.Close()
+	}()
 	runTags := bakery.Tags{"Name": "Packer Builder"}.Merge(b.config.RunTags, temporary)
 	poll := bakery.Poll{Timeout: b.config.StateTimeout}
 
@@ -75,11 +98,11 @@ func (b *Builder) Run(ctx context.Context, ui packersdk.Ui, hook packersdk.Hook)
 		&stepCheckAMIName{ec2: client, name: b.config.AMIName, region: region},
 		&stepSourceAMI{ec2: client, sourceAMI: b.config.SourceAMI, filter: b.config.SourceAMIFilter, region: region},
 		&stepNetwork{ec2: client, vpcID: b.config.VpcID, subnetID: b.config.SubnetID, availabilityZone: b.config.AvailabilityZone},
-		&stepKeyPair{ec2: client, comm: &b.config.Comm, name: tempName, tags: bakery.Tags{"Name": tempName}.Merge(temporary)},
+		&stepKeyPair{ec2: client, comm: &b.config.Comm, name: tempName, tags: bakery.Tags{"Name": tempName}.Merge(temporary), journal: jrnl},
 		&stepSecurityGroup{ec2: client, ids: b.config.SecurityGroupIDs, name: "packer_bakery_" + buildID,
-			port: b.config.Comm.Port(), cidrs: b.config.TemporarySGSourceCidrs, tags: bakery.Tags{"Name": "packer_bakery_" + buildID}.Merge(temporary), poll: poll},
+			port: b.config.Comm.Port(), cidrs: b.config.TemporarySGSourceCidrs, tags: bakery.Tags{"Name": "packer_bakery_" + buildID}.Merge(temporary), poll: poll, journal: jrnl},
 		&stepRunInstance{ec2: client, instanceType: b.config.InstanceType, associatePublicIP: b.config.AssociatePublicIpAddress,
-			tags: runTags, clientToken: "bakery-" + buildID, poll: poll},
+			tags: runTags, clientToken: "bakery-" + buildID, poll: poll, journal: jrnl},
 		&communicator.StepConnect{
 			Config:    &b.config.Comm,
 			Host:      sshHost(b.config.Comm.SSHHost, b.config.SSHInterface.SSHInterface),
@@ -89,7 +112,7 @@ func (b *Builder) Run(ctx context.Context, ui packersdk.Ui, hook packersdk.Hook)
 		&commonsteps.StepCleanupTempKeys{Comm: &b.config.Comm},
 		&stepStopInstance{ec2: client, poll: poll},
 		&stepCreateImage{ec2: client, name: b.config.AMIName, description: b.config.AMIDescription,
-			tags: b.config.AMITags, region: region, poll: poll},
+			tags: b.config.AMITags, region: region, poll: poll, journal: jrnl},
 		&stepTagSnapshots{ec2: client, tags: b.config.SnapshotTags},
 	}
 
@@ -132,4 +155,15 @@ func validateRegion(ctx context.Context, client regionDescriber, region string) 
 		return fmt.Errorf("region %q is not one EC2 knows (%d regions listed); check `region`, or set `skip_region_validation = true`", region, len(names))
 	}
 	return nil
+}
+
+// createdBy says who made a resource: the plugin and version, the user and
+// the host, for whoever finds it later.
+func createdBy() string {
+	host, _ := os.Hostname()
+	who := "unknown"
+	if u, err := user.Current(); err == nil {
+		who = u.Username
+	}
+	return fmt.Sprintf("packer-plugin-bakery %s %s@%s", version.PluginVersion.FormattedVersion(), who, host)
 }

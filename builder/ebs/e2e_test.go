@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -55,6 +56,7 @@ type bake struct {
 	logPath  string // PACKER_LOG_PATH
 	commands []string
 	vars     map[string]any // more template variables, e.g. ssh_port
+	journals string         // PACKER_BAKERY_JOURNAL_DIR
 }
 
 func newBake(t *testing.T, commands ...string) *bake {
@@ -73,6 +75,7 @@ func newBake(t *testing.T, commands ...string) *bake {
 		secret:   "e2eSecret" + randomHex(16),
 		tmp:      filepath.Join(dir, "tmp"),
 		logPath:  filepath.Join(dir, "packer.log"),
+		journals: filepath.Join(dir, "journal"),
 		commands: commands,
 	}
 	if err := os.MkdirAll(b.tmp, 0o700); err != nil {
@@ -103,6 +106,7 @@ func (b *bake) cmd(ctx context.Context) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, suite.Packer, "build", "-color=false", "-var-file="+varFile, "testdata/bake")
 	cmd.Env = append(suite.Bed.PackerEnv(suite.PluginPath, filepath.Join(filepath.Dir(b.tmp), "packer-config")),
 		"PACKER_LOG=1",
+		"PACKER_BAKERY_JOURNAL_DIR="+b.journals,
 		"PACKER_LOG_PATH="+b.logPath,
 		"TMPDIR="+b.tmp,
 	)
@@ -607,5 +611,117 @@ func TestE2ELostRepliesAreAdopted(t *testing.T) {
 			}
 			assertOneBake(t, ec2Client(t), b.amiName)
 		})
+	}
+}
+
+// TestE2ESweepAfterKill kills one build with SIGKILL mid-launch, while a
+// second build is provisioning, then sweeps: the dead build's instance,
+// security group and key pair go; the live build is untouched and then
+// finishes its own cleanup.
+func TestE2ESweepAfterKill(t *testing.T) {
+	withFaults(t, faultproxy.Config{Readiness: faultproxy.Readiness{InstancePending: time.Minute}})
+	journals := filepath.Join(t.TempDir(), "journal")
+
+	dead := newBake(t, "true")
+	dead.journals = journals
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	deadCmd := dead.cmd(ctx)
+	deadOut := &syncBuffer{}
+	deadCmd.Stdout, deadCmd.Stderr = deadOut, deadOut
+	if err := deadCmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadDone := make(chan error, 1)
+	go func() { deadDone <- deadCmd.Wait() }()
+	if !waitFor(func() bool { return strings.Contains(deadOut.String(), "to run (now pending") }, deadDone, 2*time.Minute) {
+		t.Fatalf("the first build never launched:\n%s", deadOut.String())
+	}
+	_ = syscall.Kill(-deadCmd.Process.Pid, syscall.SIGKILL)
+	<-deadDone
+	deadInstance := regexp.MustCompile(`Instance (i-[0-9a-f]+) launched`).FindStringSubmatch(deadOut.String())
+	if deadInstance == nil {
+		t.Fatalf("no instance ID in the killed build's output:\n%s", deadOut.String())
+	}
+	if err := suite.Bed.Faults().SetConfig(faultproxy.Config{}); err != nil {
+		t.Fatal(err)
+	}
+
+	sleeper := fmt.Sprintf("sleep 120.%d", time.Now().UnixNano()%1e6)
+	t.Cleanup(func() { _ = exec.Command("pkill", "-u", suite.Bed.SSHUser, "-f", "^"+sleeper+"$").Run() })
+	live := newBake(t, "echo provisioning-started", sleeper)
+	live.journals = journals
+	liveCmd := live.cmd(ctx)
+	liveOut := &syncBuffer{}
+	liveCmd.Stdout, liveCmd.Stderr = liveOut, liveOut
+	if err := liveCmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	liveDone := make(chan error, 1)
+	go func() { liveDone <- liveCmd.Wait() }()
+	defer func() { _ = syscall.Kill(-liveCmd.Process.Pid, syscall.SIGKILL) }()
+	if !waitFor(func() bool { return strings.Contains(liveOut.String(), "provisioning-started") }, liveDone, 2*time.Minute) {
+		t.Fatalf("the second build never started provisioning:\n%s", liveOut.String())
+	}
+
+	sweep := func(args ...string) string {
+		cmd := exec.Command(suite.Plugin, append([]string{"sweep", "--region", "us-east-1"}, args...)...)
+		cmd.Env = append(suite.Bed.Env(), "PACKER_BAKERY_JOURNAL_DIR="+journals)
+		out, err := cmd.CombinedOutput()
+		t.Logf("sweep %v:\n%s", args, out)
+		if err != nil {
+			t.Fatalf("sweep %v: %v", args, err)
+		}
+		return string(out)
+	}
+	client := ec2Client(t)
+	states := func() map[string]types.InstanceStateName {
+		m := map[string]types.InstanceStateName{}
+		for _, inst := range buildInstances(t, client) {
+			m[aws.ToString(inst.InstanceId)] = inst.State.Name
+		}
+		return m
+	}
+
+	out := sweep("--dry-run")
+	if !strings.Contains(out, "would be removed (dry run)") || !strings.Contains(out, deadInstance[1]) || !strings.Contains(out, "still running") {
+		t.Errorf("the dry run does not list the dead build for removal and the live one as running")
+	}
+	if s := states()[deadInstance[1]]; s != types.InstanceStateNameRunning {
+		t.Fatalf("after a dry run the dead build's instance is %s, want untouched (running)", s)
+	}
+
+	sweep()
+	after := states()
+	if s := after[deadInstance[1]]; s != types.InstanceStateNameTerminated {
+		t.Errorf("the dead build's instance is %s after the sweep, want terminated", s)
+	}
+	running := 0
+	for id, s := range after {
+		if id != deadInstance[1] && s == types.InstanceStateNameRunning {
+			running++
+		}
+	}
+	if running != 1 {
+		t.Errorf("%d live instances after the sweep, want the live build's 1: %v", running, after)
+	}
+	keys, err := client.DescribeKeyPairs(context.Background(), &ec2.DescribeKeyPairsInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(keys.KeyPairs) != 1 {
+		t.Errorf("%d key pairs after the sweep, want only the live build's", len(keys.KeyPairs))
+	}
+
+	// The live build ends normally (interrupted here) and cleans up its own.
+	_ = syscall.Kill(-liveCmd.Process.Pid, syscall.SIGINT)
+	select {
+	case <-liveDone:
+	case <-time.After(90 * time.Second):
+		t.Fatal("the live build did not end")
+	}
+	assertNothingLeft(t, client)
+	if entries, _ := filepath.Glob(filepath.Join(journals, "*.json")); len(entries) != 0 {
+		t.Errorf("journals left after both builds were cleaned: %v", entries)
 	}
 }

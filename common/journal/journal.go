@@ -6,6 +6,7 @@
 package journal
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -51,8 +52,19 @@ func processAlive(pid int) bool {
 	if pid <= 0 {
 		return false
 	}
-	err := syscall.Kill(pid, 0)
-	return err == nil || errors.Is(err, syscall.EPERM)
+	if err := syscall.Kill(pid, 0); err != nil && !errors.Is(err, syscall.EPERM) {
+		return false
+	}
+	// A killed build whose parent died too can linger as a zombie until
+	// someone reaps it: it exists, but it is dead.
+	if stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil {
+		if i := bytes.LastIndexByte(stat, ')'); i >= 0 && i+2 < len(stat) {
+			if state := stat[i+2]; state == 'Z' || state == 'X' {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // Dir is where journals are kept: $PACKER_BAKERY_JOURNAL_DIR, else the

@@ -2,7 +2,9 @@ package journal
 
 import (
 	"os"
+	"os/exec"
 	"testing"
+	"time"
 )
 
 func TestRecordForgetClose(t *testing.T) {
@@ -68,5 +70,25 @@ func TestNilJournalRecordsNothing(t *testing.T) {
 	var j *Journal
 	if err := j.Record("instance", "i-1", "r"); err != nil || j.Forget("i-1") != nil || j.Close() != nil || j.Remaining() != nil {
 		t.Error("a nil journal must be a no-op")
+	}
+}
+
+// A build killed along with its parent can linger as a zombie: dead all
+// the same.
+func TestZombieIsNotAlive(t *testing.T) {
+	cmd := exec.Command("true")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Wait()
+	deadline := time.Now().Add(5 * time.Second)
+	for processAlive(cmd.Process.Pid) {
+		if time.Now().After(deadline) {
+			t.Fatal("an exited, unreaped child still counts as alive")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !processAlive(os.Getpid()) {
+		t.Error("this test's own process counts as dead")
 	}
 }
