@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/user"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -82,8 +83,15 @@ func (b *Builder) Run(ctx context.Context, ui packersdk.Ui, hook packersdk.Hook)
 		jrnl = nil
 	}
 	defer func() {
+		// After -on-error=abort, or a cleanup that failed: say exactly
+		// what still exists and how to remove it.
 		if left := jrnl.Remaining(); len(left) > 0 {
-			ui.Error(fmt.Sprintf("Left behind (journal build %s): %v; `packer-plugin-bakery sweep --build-id %s` removes them", buildID, left, buildID))
+			names := make([]string, 0, len(left))
+			for _, r := range left {
+				names = append(names, fmt.Sprintf("%s %s (%s)", r.Kind, r.ID, r.Region))
+			}
+			ui.Error(fmt.Sprintf("This build left in AWS: %s.\nRemove them with: packer-plugin-bakery sweep --region %s --build-id %s",
+				strings.Join(names, ", "), region, buildID))
 		}
 		_ = jrnl.Close()
 	}()

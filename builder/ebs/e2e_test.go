@@ -725,3 +725,56 @@ func TestE2ESweepAfterKill(t *testing.T) {
 		t.Errorf("journals left after both builds were cleaned: %v", entries)
 	}
 }
+
+// TestE2EOnErrorAbortSaysWhatWasKept: with -on-error=abort packer skips
+// every cleanup on purpose; the build must say exactly what it kept, and
+// the sweep it names must remove it.
+func TestE2EOnErrorAbortSaysWhatWasKept(t *testing.T) {
+	b := newBake(t, "exit 7")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := b.cmd(ctx)
+	cmd.Args = append(cmd.Args[:2], append([]string{"-on-error=abort"}, cmd.Args[2:]...)...)
+	raw, err := cmd.CombinedOutput()
+	out := string(raw)
+	t.Logf("packer build -on-error=abort:\n%s", out)
+	if err == nil {
+		t.Fatal("the build succeeded although its provisioner failed")
+	}
+	client := ec2Client(t)
+	instances := buildInstances(t, client)
+	if len(instances) != 1 || instances[0].State.Name != types.InstanceStateNameRunning {
+		t.Fatalf("-on-error=abort should keep the instance running, got %v", instances)
+	}
+	keys, err := client.DescribeKeyPairs(context.Background(), &ec2.DescribeKeyPairsInput{})
+	if err != nil || len(keys.KeyPairs) != 1 {
+		t.Fatalf("-on-error=abort should keep the key pair: %v %v", keys, err)
+	}
+	groups, err := client.DescribeSecurityGroups(context.Background(), &ec2.DescribeSecurityGroupsInput{
+		Filters: []types.Filter{{Name: aws.String("tag-key"), Values: []string{"bakery:build-id"}}},
+	})
+	if err != nil || len(groups.SecurityGroups) != 1 {
+		t.Fatalf("-on-error=abort should keep the security group: %v %v", groups, err)
+	}
+	for _, kept := range []string{
+		"instance " + aws.ToString(instances[0].InstanceId),
+		"key-pair " + aws.ToString(keys.KeyPairs[0].KeyName),
+		"security-group " + aws.ToString(groups.SecurityGroups[0].GroupId),
+		"packer-plugin-bakery sweep --region us-east-1 --build-id ",
+	} {
+		if !strings.Contains(out, kept) {
+			t.Errorf("the build did not say it kept %q", kept)
+		}
+	}
+
+	m := regexp.MustCompile(`sweep --region us-east-1 --build-id (\S+)`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatal("no sweep command in the output")
+	}
+	sweep := exec.Command(suite.Plugin, "sweep", "--region", "us-east-1", "--build-id", m[1])
+	sweep.Env = append(suite.Bed.Env(), "PACKER_BAKERY_JOURNAL_DIR="+b.journals)
+	if sout, err := sweep.CombinedOutput(); err != nil {
+		t.Fatalf("the sweep the build named failed: %v\n%s", err, sout)
+	}
+	assertNothingLeft(t, client)
+}
