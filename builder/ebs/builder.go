@@ -111,10 +111,14 @@ func (b *Builder) Run(ctx context.Context, ui packersdk.Ui, hook packersdk.Hook)
 			port: b.config.Comm.Port(), cidrs: b.config.TemporarySGSourceCidrs, tags: bakery.Tags{"Name": "packer_bakery_" + buildID}.Merge(temporary), poll: poll, journal: jrnl},
 		&stepRunInstance{ec2: client, instanceType: b.config.InstanceType, associatePublicIP: b.config.AssociatePublicIpAddress,
 			tags: runTags, clientToken: "bakery-" + buildID, poll: poll, journal: jrnl},
-		&communicator.StepConnect{
-			Config:    &b.config.Comm,
-			Host:      sshHost(b.config.Comm.SSHHost, b.config.SSHInterface.SSHInterface),
-			SSHConfig: b.config.Comm.SSHConfigFunc(),
+		&stepConnect{
+			inner: &communicator.StepConnect{
+				Config:    &b.config.Comm,
+				Host:      sshHost(b.config.Comm.SSHHost, b.config.SSHInterface.SSHInterface),
+				SSHConfig: b.config.Comm.SSHConfigFunc(),
+			},
+			ec2: client, comm: &b.config.Comm, keyName: tempName,
+			host: sshHost(b.config.Comm.SSHHost, b.config.SSHInterface.SSHInterface),
 		},
 		&commonsteps.StepProvision{},
 		&commonsteps.StepCleanupTempKeys{Comm: &b.config.Comm},

@@ -778,3 +778,26 @@ func TestE2EOnErrorAbortSaysWhatWasKept(t *testing.T) {
 	}
 	assertNothingLeft(t, client)
 }
+
+// TestE2ESSHTimeoutIsExplained: when SSH never answers, the build says what
+// it tried and what the security group admits, then cleans up.
+func TestE2ESSHTimeoutIsExplained(t *testing.T) {
+	b := newBake(t, "true")
+	port := closedPort(t)
+	b.vars = map[string]any{"ssh_port": port, "ssh_timeout": "3s"}
+	out, err := b.run()
+	if err == nil {
+		t.Fatal("the build succeeded without SSH")
+	}
+	for _, want := range []string{
+		"Timeout waiting for SSH.",
+		fmt.Sprintf("127.0.0.1:%d as user %q with the temporary ed25519 key of key pair packer_bakery_", port, suite.Bed.SSHUser),
+		"127.0.0.1 is NOT one of the instance's addresses",
+		fmt.Sprintf("admits tcp port %d from 0.0.0.0/0", port),
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the output does not say %q", want)
+		}
+	}
+	assertNothingLeft(t, ec2Client(t))
+}

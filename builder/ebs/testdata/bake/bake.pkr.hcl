@@ -38,6 +38,11 @@ variable "commands" {
   type = list(string)
 }
 
+variable "ssh_timeout" {
+  type    = string
+  default = "1m"
+}
+
 source "bakery-ebs" "e2e" {
   access_key          = var.access_key
   secret_key          = var.secret_key
@@ -58,7 +63,7 @@ source "bakery-ebs" "e2e" {
   ssh_username = "ec2-user"
   ssh_host     = var.ssh_host
   ssh_port     = var.ssh_port
-  ssh_timeout  = "1m"
+  ssh_timeout  = var.ssh_timeout
 
   ami_name        = var.ami_name
   ami_description = "bakery e2e"
