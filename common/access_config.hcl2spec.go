@@ -39,18 +39,24 @@ func (*FlatAMIFilterOptions) HCL2Spec() map[string]hcldec.Spec {
 // FlatAccessConfig is an auto-generated flat version of AccessConfig.
 // Where the contents of a field with a `mapstructure:,squash` tag are bubbled up.
 type FlatAccessConfig struct {
-	AccessKey             *string `mapstructure:"access_key" required:"false" cty:"access_key" hcl:"access_key"`
-	SecretKey             *string `mapstructure:"secret_key" required:"false" cty:"secret_key" hcl:"secret_key"`
-	Token                 *string `mapstructure:"token" required:"false" cty:"token" hcl:"token"`
-	Profile               *string `mapstructure:"profile" required:"false" cty:"profile" hcl:"profile"`
-	SharedCredentialsFile *string `mapstructure:"shared_credentials_file" required:"false" cty:"shared_credentials_file" hcl:"shared_credentials_file"`
-	RawRegion             *string `mapstructure:"region" required:"false" cty:"region" hcl:"region"`
-	CustomEndpointEC2     *string `mapstructure:"custom_endpoint_ec2" required:"false" cty:"custom_endpoint_ec2" hcl:"custom_endpoint_ec2"`
-	CustomEndpointSTS     *string `mapstructure:"custom_endpoint_sts" required:"false" cty:"custom_endpoint_sts" hcl:"custom_endpoint_sts"`
-	CustomEndpointIAM     *string `mapstructure:"custom_endpoint_iam" required:"false" cty:"custom_endpoint_iam" hcl:"custom_endpoint_iam"`
-	SkipCredsValidation   *bool   `mapstructure:"skip_credential_validation" required:"false" cty:"skip_credential_validation" hcl:"skip_credential_validation"`
-	SkipRegionValidation  *bool   `mapstructure:"skip_region_validation" required:"false" cty:"skip_region_validation" hcl:"skip_region_validation"`
-	MaxRetries            *int    `mapstructure:"max_retries" required:"false" cty:"max_retries" hcl:"max_retries"`
+	AccessKey             *string               `mapstructure:"access_key" required:"false" cty:"access_key" hcl:"access_key"`
+	SecretKey             *string               `mapstructure:"secret_key" required:"false" cty:"secret_key" hcl:"secret_key"`
+	Token                 *string               `mapstructure:"token" required:"false" cty:"token" hcl:"token"`
+	Profile               *string               `mapstructure:"profile" required:"false" cty:"profile" hcl:"profile"`
+	SharedCredentialsFile *string               `mapstructure:"shared_credentials_file" required:"false" cty:"shared_credentials_file" hcl:"shared_credentials_file"`
+	SharedConfigFile      *string               `mapstructure:"shared_config_file" required:"false" cty:"shared_config_file" hcl:"shared_config_file"`
+	RawRegion             *string               `mapstructure:"region" required:"false" cty:"region" hcl:"region"`
+	AssumeRole            *FlatAssumeRoleConfig `mapstructure:"assume_role" required:"false" cty:"assume_role" hcl:"assume_role"`
+	MFACode               *string               `mapstructure:"mfa_code" required:"false" cty:"mfa_code" hcl:"mfa_code"`
+	CustomEndpointEC2     *string               `mapstructure:"custom_endpoint_ec2" required:"false" cty:"custom_endpoint_ec2" hcl:"custom_endpoint_ec2"`
+	CustomEndpointSTS     *string               `mapstructure:"custom_endpoint_sts" required:"false" cty:"custom_endpoint_sts" hcl:"custom_endpoint_sts"`
+	CustomEndpointIAM     *string               `mapstructure:"custom_endpoint_iam" required:"false" cty:"custom_endpoint_iam" hcl:"custom_endpoint_iam"`
+	InsecureSkipTLSVerify *bool                 `mapstructure:"insecure_skip_tls_verify" required:"false" cty:"insecure_skip_tls_verify" hcl:"insecure_skip_tls_verify"`
+	SkipCredsValidation   *bool                 `mapstructure:"skip_credential_validation" required:"false" cty:"skip_credential_validation" hcl:"skip_credential_validation"`
+	SkipMetadataAPICheck  *bool                 `mapstructure:"skip_metadata_api_check" required:"false" cty:"skip_metadata_api_check" hcl:"skip_metadata_api_check"`
+	SkipRegionValidation  *bool                 `mapstructure:"skip_region_validation" required:"false" cty:"skip_region_validation" hcl:"skip_region_validation"`
+	DecodeAuthzMessages   *bool                 `mapstructure:"decode_authorization_messages" required:"false" cty:"decode_authorization_messages" hcl:"decode_authorization_messages"`
+	MaxRetries            *int                  `mapstructure:"max_retries" required:"false" cty:"max_retries" hcl:"max_retries"`
 }
 
 // FlatMapstructure returns a new FlatAccessConfig.
@@ -65,18 +71,63 @@ func (*AccessConfig) FlatMapstructure() interface{ HCL2Spec() map[string]hcldec.
 // The decoded values from this spec will then be applied to a FlatAccessConfig.
 func (*FlatAccessConfig) HCL2Spec() map[string]hcldec.Spec {
 	s := map[string]hcldec.Spec{
-		"access_key":                 &hcldec.AttrSpec{Name: "access_key", Type: cty.String, Required: false},
-		"secret_key":                 &hcldec.AttrSpec{Name: "secret_key", Type: cty.String, Required: false},
-		"token":                      &hcldec.AttrSpec{Name: "token", Type: cty.String, Required: false},
-		"profile":                    &hcldec.AttrSpec{Name: "profile", Type: cty.String, Required: false},
-		"shared_credentials_file":    &hcldec.AttrSpec{Name: "shared_credentials_file", Type: cty.String, Required: false},
-		"region":                     &hcldec.AttrSpec{Name: "region", Type: cty.String, Required: false},
-		"custom_endpoint_ec2":        &hcldec.AttrSpec{Name: "custom_endpoint_ec2", Type: cty.String, Required: false},
-		"custom_endpoint_sts":        &hcldec.AttrSpec{Name: "custom_endpoint_sts", Type: cty.String, Required: false},
-		"custom_endpoint_iam":        &hcldec.AttrSpec{Name: "custom_endpoint_iam", Type: cty.String, Required: false},
-		"skip_credential_validation": &hcldec.AttrSpec{Name: "skip_credential_validation", Type: cty.Bool, Required: false},
-		"skip_region_validation":     &hcldec.AttrSpec{Name: "skip_region_validation", Type: cty.Bool, Required: false},
-		"max_retries":                &hcldec.AttrSpec{Name: "max_retries", Type: cty.Number, Required: false},
+		"access_key":                    &hcldec.AttrSpec{Name: "access_key", Type: cty.String, Required: false},
+		"secret_key":                    &hcldec.AttrSpec{Name: "secret_key", Type: cty.String, Required: false},
+		"token":                         &hcldec.AttrSpec{Name: "token", Type: cty.String, Required: false},
+		"profile":                       &hcldec.AttrSpec{Name: "profile", Type: cty.String, Required: false},
+		"shared_credentials_file":       &hcldec.AttrSpec{Name: "shared_credentials_file", Type: cty.String, Required: false},
+		"shared_config_file":            &hcldec.AttrSpec{Name: "shared_config_file", Type: cty.String, Required: false},
+		"region":                        &hcldec.AttrSpec{Name: "region", Type: cty.String, Required: false},
+		"assume_role":                   &hcldec.BlockSpec{TypeName: "assume_role", Nested: hcldec.ObjectSpec((*FlatAssumeRoleConfig)(nil).HCL2Spec())},
+		"mfa_code":                      &hcldec.AttrSpec{Name: "mfa_code", Type: cty.String, Required: false},
+		"custom_endpoint_ec2":           &hcldec.AttrSpec{Name: "custom_endpoint_ec2", Type: cty.String, Required: false},
+		"custom_endpoint_sts":           &hcldec.AttrSpec{Name: "custom_endpoint_sts", Type: cty.String, Required: false},
+		"custom_endpoint_iam":           &hcldec.AttrSpec{Name: "custom_endpoint_iam", Type: cty.String, Required: false},
+		"insecure_skip_tls_verify":      &hcldec.AttrSpec{Name: "insecure_skip_tls_verify", Type: cty.Bool, Required: false},
+		"skip_credential_validation":    &hcldec.AttrSpec{Name: "skip_credential_validation", Type: cty.Bool, Required: false},
+		"skip_metadata_api_check":       &hcldec.AttrSpec{Name: "skip_metadata_api_check", Type: cty.Bool, Required: false},
+		"skip_region_validation":        &hcldec.AttrSpec{Name: "skip_region_validation", Type: cty.Bool, Required: false},
+		"decode_authorization_messages": &hcldec.AttrSpec{Name: "decode_authorization_messages", Type: cty.Bool, Required: false},
+		"max_retries":                   &hcldec.AttrSpec{Name: "max_retries", Type: cty.Number, Required: false},
+	}
+	return s
+}
+
+// FlatAssumeRoleConfig is an auto-generated flat version of AssumeRoleConfig.
+// Where the contents of a field with a `mapstructure:,squash` tag are bubbled up.
+type FlatAssumeRoleConfig struct {
+	RoleARN           *string           `mapstructure:"role_arn" required:"false" cty:"role_arn" hcl:"role_arn"`
+	SessionName       *string           `mapstructure:"session_name" required:"false" cty:"session_name" hcl:"session_name"`
+	ExternalID        *string           `mapstructure:"external_id" required:"false" cty:"external_id" hcl:"external_id"`
+	DurationSeconds   *int              `mapstructure:"duration_seconds" required:"false" cty:"duration_seconds" hcl:"duration_seconds"`
+	Policy            *string           `mapstructure:"policy" required:"false" cty:"policy" hcl:"policy"`
+	PolicyARNs        []string          `mapstructure:"policy_arns" required:"false" cty:"policy_arns" hcl:"policy_arns"`
+	Tags              map[string]string `mapstructure:"tags" required:"false" cty:"tags" hcl:"tags"`
+	TransitiveTagKeys []string          `mapstructure:"transitive_tag_keys" required:"false" cty:"transitive_tag_keys" hcl:"transitive_tag_keys"`
+	MFASerial         *string           `mapstructure:"mfa_serial" required:"false" cty:"mfa_serial" hcl:"mfa_serial"`
+}
+
+// FlatMapstructure returns a new FlatAssumeRoleConfig.
+// FlatAssumeRoleConfig is an auto-generated flat version of AssumeRoleConfig.
+// Where the contents a fields with a `mapstructure:,squash` tag are bubbled up.
+func (*AssumeRoleConfig) FlatMapstructure() interface{ HCL2Spec() map[string]hcldec.Spec } {
+	return new(FlatAssumeRoleConfig)
+}
+
+// HCL2Spec returns the hcl spec of a AssumeRoleConfig.
+// This spec is used by HCL to read the fields of AssumeRoleConfig.
+// The decoded values from this spec will then be applied to a FlatAssumeRoleConfig.
+func (*FlatAssumeRoleConfig) HCL2Spec() map[string]hcldec.Spec {
+	s := map[string]hcldec.Spec{
+		"role_arn":            &hcldec.AttrSpec{Name: "role_arn", Type: cty.String, Required: false},
+		"session_name":        &hcldec.AttrSpec{Name: "session_name", Type: cty.String, Required: false},
+		"external_id":         &hcldec.AttrSpec{Name: "external_id", Type: cty.String, Required: false},
+		"duration_seconds":    &hcldec.AttrSpec{Name: "duration_seconds", Type: cty.Number, Required: false},
+		"policy":              &hcldec.AttrSpec{Name: "policy", Type: cty.String, Required: false},
+		"policy_arns":         &hcldec.AttrSpec{Name: "policy_arns", Type: cty.List(cty.String), Required: false},
+		"tags":                &hcldec.AttrSpec{Name: "tags", Type: cty.Map(cty.String), Required: false},
+		"transitive_tag_keys": &hcldec.AttrSpec{Name: "transitive_tag_keys", Type: cty.List(cty.String), Required: false},
+		"mfa_serial":          &hcldec.AttrSpec{Name: "mfa_serial", Type: cty.String, Required: false},
 	}
 	return s
 }

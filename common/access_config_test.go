@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 )
 
 // isolateAWSEnv makes the SDK see no AWS configuration but what the test
@@ -44,16 +46,14 @@ func writeFile(t *testing.T, path, content string) {
 
 func TestAccessConfigPrepare_regionNames(t *testing.T) {
 	// Regions the SDK's endpoint partitions know (aws, aws-cn, aws-us-gov,
-	// the ISO partitions and the European Sovereign Cloud).
+	// the ISO partitions and the European Sovereign Cloud, whose prefix has
+	// four letters).
 	for _, region := range []string{
 		"us-east-1", "eu-central-2", "ap-southeast-7", "il-central-1", "mx-central-1",
 		"cn-northwest-1", "us-gov-west-1", "us-iso-east-1", "us-isob-east-1", "us-isof-south-1",
 		"eu-isoe-west-1", "eusc-de-east-1",
 	} {
 		t.Run(region, func(t *testing.T) {
-			if region == "eusc-de-east-1" {
-				t.Skip("BUG: regionPattern `^[a-z]{2}(-[a-z]+)+-\\d+$` rejects the European Sovereign Cloud region eusc-de-east-1; use `^[a-z]{2,}(-[a-z]+)+-\\d+$`")
-			}
 			c := &AccessConfig{RawRegion: region}
 			if errs := c.Prepare(); len(errs) != 0 {
 				t.Errorf("Prepare rejected region %s: %v", region, errs)
@@ -138,7 +138,7 @@ func TestLoadAWSConfig_credentials(t *testing.T) {
 		if creds.AccessKeyID != "AKIDTEMPLATE" || creds.SecretAccessKey != "tmpl-secret" || creds.SessionToken != "tmpl-token" {
 			t.Errorf("credentials = %s/%s/%s, want the template's", creds.AccessKeyID, creds.SecretAccessKey, creds.SessionToken)
 		}
-		if got := describeSource(creds.Source, &AccessConfig{AccessKey: "AKIDTEMPLATE"}); got != "template (access_key)" {
+		if got := sourceOf(t, &AccessConfig{AccessKey: "AKIDTEMPLATE", SecretKey: "tmpl-secret", RawRegion: "us-east-1"}); got != "template `access_key` AKID…" {
 			t.Errorf("source reported as %q", got)
 		}
 	})
@@ -154,7 +154,7 @@ func TestLoadAWSConfig_credentials(t *testing.T) {
 		if err != nil || creds.AccessKeyID != "AKIDFROMENV" {
 			t.Fatalf("credentials = %s, %v; want AKIDFROMENV", creds.AccessKeyID, err)
 		}
-		if got := describeSource(creds.Source, &AccessConfig{}); got != "environment (AWS_ACCESS_KEY_ID)" {
+		if got := sourceOf(t, &AccessConfig{RawRegion: "us-east-1"}); got != "environment (AWS_ACCESS_KEY_ID AKID…)" {
 			t.Errorf("source reported as %q", got)
 		}
 	})
@@ -179,8 +179,8 @@ func TestLoadAWSConfig_credentials(t *testing.T) {
 		if cfg.Region != "eu-west-3" {
 			t.Errorf("region = %q, want the profile's eu-west-3", cfg.Region)
 		}
-		want := "shared credentials file " + credentialsFile + ", profile baker"
-		if got := describeSource(creds.Source, access); got != want {
+		want := "shared credentials file " + credentialsFile + ", profile baker (template `profile`), access key AKID…"
+		if got := sourceOf(t, access); got != want {
 			t.Errorf("source reported as %q, want %q", got, want)
 		}
 	})
@@ -212,10 +212,43 @@ func TestLoadAWSConfig_options(t *testing.T) {
 	if err != nil {
 		t.Fatalf("LoadAWSConfig: %v", err)
 	}
-	if cfg.RetryMaxAttempts != 7 {
-		t.Errorf("RetryMaxAttempts = %d, want max_retries 7", cfg.RetryMaxAttempts)
+	if cfg.Retryer == nil || cfg.Retryer().MaxAttempts() != 7 {
+		t.Error("the retryer does not allow max_retries (7) attempts")
+	}
+	if _, adaptive := cfg.Retryer().(*retry.AdaptiveMode); !adaptive {
+		t.Errorf("retryer %T, want the SDK's adaptive mode", cfg.Retryer())
+	}
+	if cfg.Retryer() != cfg.Retryer() {
+		t.Error("each client gets its own retryer: parallel calls would not share one budget")
+	}
+
+	dflt, err := (&AccessConfig{RawRegion: "us-east-1"}).LoadAWSConfig(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := dflt.Retryer().MaxAttempts(); got != DefaultMaxAttempts {
+		t.Errorf("default attempts %d, want %d", got, DefaultMaxAttempts)
+	}
+	t.Setenv("AWS_MAX_ATTEMPTS", "4")
+	env, err := (&AccessConfig{RawRegion: "us-east-1"}).LoadAWSConfig(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The SDK then builds each client's retryer from the environment.
+	if env.Retryer != nil || env.RetryMaxAttempts != 4 {
+		t.Errorf("with AWS_MAX_ATTEMPTS=4: plugin retryer set %v, SDK attempts %d; want the SDK's 4", env.Retryer != nil, env.RetryMaxAttempts)
 	}
 	if !strings.HasPrefix(cfg.AppID, "packer-plugin-bakery/") {
 		t.Errorf("AppID = %q, want the plugin named in the user agent", cfg.AppID)
 	}
+}
+
+// sourceOf is what the build would report as the credentials' source.
+func sourceOf(t *testing.T, access *AccessConfig) string {
+	t.Helper()
+	sess, err := NewSession(t.Context(), access)
+	if err != nil {
+		t.Fatalf("NewSession: %v", err)
+	}
+	return sess.source.Detail
 }

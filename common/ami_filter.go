@@ -48,7 +48,7 @@ func (f *AMIFilterOptions) Prepare(key string) []error {
 	}
 	for name := range f.Filters {
 		if strings.TrimSpace(name) == "" {
-			errs = append(errs, fmt.Errorf("`%s` has a filter with an empty name", key))
+			errs = append(errs, fmt.Errorf("`%s` has a filter with an empty name: name each filter as DescribeImages does, e.g. `name` or `architecture`", key))
 		}
 	}
 	return errs

@@ -13,29 +13,35 @@ import (
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go"
 )
 
-func TestDescribeSource(t *testing.T) {
+func TestDescribeProfile(t *testing.T) {
+	keys := aws.Credentials{AccessKeyID: "AKIAPROFILEEXAMPLE00", SecretAccessKey: "s", Source: "SharedConfigCredentials: /home/u/.aws/credentials"}
+	base := &config.SharedConfig{Profile: "base", Credentials: keys}
 	tests := []struct {
-		source string
-		access AccessConfig
-		want   string
+		profile config.SharedConfig
+		from    string
+		want    string
 	}{
-		{"StaticCredentials", AccessConfig{AccessKey: "AKID"}, "template (access_key)"},
-		{"StaticCredentials", AccessConfig{}, "StaticCredentials"}, // static keys from elsewhere
-		{"EnvConfigCredentials", AccessConfig{}, "environment (AWS_ACCESS_KEY_ID)"},
-		{"SharedConfigCredentials: /home/u/.aws/credentials", AccessConfig{Profile: "prod"}, "shared credentials file /home/u/.aws/credentials, profile prod"},
-		{"SharedConfigCredentials: /home/u/.aws/credentials", AccessConfig{}, "shared credentials file /home/u/.aws/credentials, profile default or AWS_PROFILE"},
-		{"EC2RoleProvider", AccessConfig{}, "instance role via IMDS"},
-		{"", AccessConfig{}, "unnamed credential provider"},
-		{"SSOProvider", AccessConfig{}, "SSOProvider"},
+		{config.SharedConfig{Profile: "prod", Credentials: keys}, "AWS_PROFILE", "shared credentials file /home/u/.aws/credentials, profile prod (AWS_PROFILE), access key AKIA…LE00"},
+		{config.SharedConfig{Profile: "default", Credentials: keys}, "", "shared credentials file /home/u/.aws/credentials, profile default, access key AKIA…LE00"},
+		{config.SharedConfig{Profile: "role", RoleARN: "arn:aws:iam::1:role/r", Source: base}, "template `profile`",
+			"assumed role arn:aws:iam::1:role/r via profile role (template `profile`) (source profile base: shared credentials file /home/u/.aws/credentials, profile base, access key AKIA…LE00)"},
+		{config.SharedConfig{Profile: "ci", RoleARN: "arn:aws:iam::1:role/r", CredentialSource: "Ec2InstanceMetadata"}, "", "assumed role arn:aws:iam::1:role/r via profile ci (credential_source = Ec2InstanceMetadata)"},
+		{config.SharedConfig{Profile: "p", CredentialProcess: "/bin/creds"}, "", "credential_process of profile p"},
+		{config.SharedConfig{Profile: "w", RoleARN: "arn:aws:iam::1:role/r", WebIdentityTokenFile: "/t"}, "", "web identity token file /t, role arn:aws:iam::1:role/r, via profile w"},
+		{config.SharedConfig{Profile: "s", SSOSessionName: "corp", SSOSession: &config.SSOSession{Name: "corp"}, SSOAccountID: "1", SSORoleName: "Dev"}, "", "SSO role Dev in account 1 via profile s (sso_session corp)"},
 	}
 	for _, tt := range tests {
-		t.Run(tt.source+"/"+tt.want, func(t *testing.T) {
-			if got := describeSource(tt.source, &tt.access); got != tt.want {
-				t.Errorf("describeSource(%q) = %q, want %q", tt.source, got, tt.want)
+		t.Run(tt.want, func(t *testing.T) {
+			if got := describeProfile(&tt.profile, tt.from); got != tt.want {
+				t.Errorf("describeProfile = %q, want %q", got, tt.want)
+			}
+			if strings.Contains(describeProfile(&tt.profile, tt.from), "AKIAPROFILEEXAMPLE00") {
+				t.Error("the whole access key ID is shown")
 			}
 		})
 	}
@@ -57,16 +63,16 @@ func (f *fakeSTS) GetCallerIdentity(context.Context, *sts.GetCallerIdentityInput
 	return f.out, f.err
 }
 
-func staticProvider(source string) aws.CredentialsProvider {
+func staticProvider() aws.CredentialsProvider {
 	return aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
-		return aws.Credentials{AccessKeyID: "AKID", SecretAccessKey: "s", Source: source}, nil
+		return aws.Credentials{AccessKeyID: "AKID", SecretAccessKey: "s"}, nil
 	})
 }
 
 func TestIdentify(t *testing.T) {
 	t.Run("asks STS who the credentials are", func(t *testing.T) {
 		client := &fakeSTS{t: t, out: &sts.GetCallerIdentityOutput{Account: aws.String("123456789012"), Arn: aws.String("arn:aws:iam::123456789012:user/baker")}}
-		id, err := identify(t.Context(), staticProvider("EnvConfigCredentials"), client, &AccessConfig{})
+		id, err := identifyAs(t.Context(), staticProvider(), client, &AccessConfig{}, "environment (AWS_ACCESS_KEY_ID)")
 		if err != nil {
 			t.Fatalf("identify: %v", err)
 		}
@@ -80,7 +86,7 @@ func TestIdentify(t *testing.T) {
 	})
 	t.Run("skip_credential_validation does not call STS", func(t *testing.T) {
 		client := &fakeSTS{t: t} // fails if called
-		id, err := identify(t.Context(), staticProvider("StaticCredentials"), client, &AccessConfig{AccessKey: "AKID", SkipCredsValidation: true})
+		id, err := identifyAs(t.Context(), staticProvider(), client, &AccessConfig{AccessKey: "AKID", SkipCredsValidation: true}, "template (access_key)")
 		if err != nil {
 			t.Fatalf("identify: %v", err)
 		}
@@ -92,7 +98,7 @@ func TestIdentify(t *testing.T) {
 		broken := aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
 			return aws.Credentials{}, errors.New("no EC2 IMDS role found")
 		})
-		_, err := identify(t.Context(), broken, &fakeSTS{t: t}, &AccessConfig{SkipCredsValidation: true})
+		_, err := identifyAs(t.Context(), broken, &fakeSTS{t: t}, &AccessConfig{SkipCredsValidation: true}, "instance role via IMDSv2")
 		if err == nil || !strings.Contains(err.Error(), "retrieving AWS credentials") || !strings.Contains(err.Error(), "no EC2 IMDS role found") {
 			t.Errorf("err = %v, want the wrapped credential error", err)
 		}
@@ -100,7 +106,7 @@ func TestIdentify(t *testing.T) {
 	t.Run("STS error", func(t *testing.T) {
 		stsErr := &smithy.GenericAPIError{Code: "InvalidClientTokenId", Message: "The security token included in the request is invalid."}
 		client := &fakeSTS{t: t, err: stsErr}
-		_, err := identify(t.Context(), staticProvider("EnvConfigCredentials"), client, &AccessConfig{})
+		_, err := identifyAs(t.Context(), staticProvider(), client, &AccessConfig{}, "environment (AWS_ACCESS_KEY_ID)")
 		if !errors.Is(err, stsErr) {
 			t.Fatalf("err = %v, want it to wrap the STS error", err)
 		}
@@ -111,7 +117,7 @@ func TestIdentify(t *testing.T) {
 		}
 	})
 	t.Run("no provider", func(t *testing.T) {
-		_, err := identify(t.Context(), nil, &fakeSTS{t: t}, &AccessConfig{})
+		_, err := identifyAs(t.Context(), nil, &fakeSTS{t: t}, &AccessConfig{}, "")
 		if err == nil {
 			t.Fatal("identify succeeded without credentials")
 		}
@@ -207,7 +213,7 @@ func TestSessionIdentify_localSTS(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Identify: %v", err)
 	}
-	want := Identity{Source: "template (access_key)", Account: "123456789012", ARN: "arn:aws:iam::123456789012:user/baker"}
+	want := Identity{Source: "template `access_key` AKID…", Account: "123456789012", ARN: "arn:aws:iam::123456789012:user/baker"}
 	if id != want {
 		t.Errorf("Identify = %+v, want %+v", id, want)
 	}

@@ -28,6 +28,9 @@
 #
 # Project-local, for the ansible provisioner's e2e tests:
 #   ansible-2.19/, ansible-2.18/   venvs with testbed/requirements-ansible-*.txt (pinned ansible-core)
+#
+# Project-local, for the credential e2e tests:
+#   bin/ec2-metadata-mock  amazon-ec2-metadata-mock v1.13.0 (IMDS emulator), go install'ed
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -290,6 +293,15 @@ else
 	(cd "$src" && GOFLAGS="-mod=mod -buildvcs=false" go build -o "$CACHE/bin/packer.tmp" .)
 	mv -f "$CACHE/bin/packer.tmp" "$CACHE/bin/packer"
 	packer_ok || die "$CACHE/bin/packer does not report v$PACKER_VERSION"
+fi
+
+# The IMDS emulator of the credential e2e tests (instance role over IMDSv2).
+EC2_METADATA_MOCK_VERSION=v1.13.0
+if [ -x "$CACHE/bin/ec2-metadata-mock" ] && "$CACHE/bin/ec2-metadata-mock" --version 2>/dev/null | grep -q "${EC2_METADATA_MOCK_VERSION#v}"; then
+	say "ec2-metadata-mock ok: $CACHE/bin/ec2-metadata-mock is $EC2_METADATA_MOCK_VERSION"
+else
+	say "go install ec2-metadata-mock@$EC2_METADATA_MOCK_VERSION"
+	GOBIN=$CACHE/bin GOFLAGS=-buildvcs=false go install "github.com/aws/amazon-ec2-metadata-mock/cmd/ec2-metadata-mock@$EC2_METADATA_MOCK_VERSION"
 fi
 
 say "done; check with: $CACHE/bin/bakery-testbed check"

@@ -132,7 +132,10 @@ func (b *Builder) Run(ctx context.Context, ui packersdk.Ui, hook packersdk.Hook)
 	runner.Run(ctx, state)
 
 	if err, ok := state.GetOk(keyError); ok {
-		return nil, err.(error)
+		// A context of its own: the build's may be what was cancelled.
+		dctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		return nil, sess.DecodeAuthorizationError(dctx, err.(error))
 	}
 	if buildFailed(state) {
 		return nil, errors.New("build was cancelled")

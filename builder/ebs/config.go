@@ -82,7 +82,13 @@ type AMIConfig struct {
 	SnapshotTags map[string]string `mapstructure:"snapshot_tags" required:"false"`
 }
 
-var amiNamePattern = regexp.MustCompile(`^[a-zA-Z0-9()\[\] ./\-'@_]{3,128}$`)
+var (
+	amiNamePattern      = regexp.MustCompile(`^[a-zA-Z0-9()\[\] ./\-'@_]{3,128}$`)
+	amiIDPattern        = regexp.MustCompile(`^ami-[0-9a-f]{8,17}$`)
+	instanceTypePattern = regexp.MustCompile(`^[a-z][a-z0-9-]*\.[a-z0-9-]+$`)
+)
+
+func known(s string) bool { return bakery.Known(s) }
 
 // Prepare decodes the template and returns every problem at once.
 func (c *Config) Prepare(raws ...interface{}) ([]string, error) {
@@ -105,8 +111,15 @@ func (c *Config) Prepare(raws ...interface{}) ([]string, error) {
 	for _, e := range c.AMIConfig.prepare() {
 		errs = packersdk.MultiErrorAppend(errs, e)
 	}
-	for _, e := range c.Comm.Prepare(&c.ctx) {
-		errs = packersdk.MultiErrorAppend(errs, e)
+	switch c.Comm.Type {
+	case "", "ssh", "winrm", "none":
+		for _, e := range c.Comm.Prepare(&c.ctx) {
+			errs = packersdk.MultiErrorAppend(errs, e)
+		}
+	default:
+		// The SDK's own message ("Communicator type x is invalid") names
+		// neither the option nor the choices.
+		errs = packersdk.MultiErrorAppend(errs, fmt.Errorf("`communicator` %q: use \"ssh\" (the default), \"winrm\" or \"none\"", c.Comm.Type))
 	}
 	if errs != nil && len(errs.Errors) > 0 {
 		return nil, errs
@@ -123,12 +136,18 @@ func (r *RunConfig) prepare(comm *communicator.Config) []error {
 	case r.SourceAMI != "" && !r.SourceAMIFilter.Empty():
 		errs = append(errs, errors.New("`source_ami` and `source_ami_filter` both set: keep one"))
 	}
+	if r.SourceAMI != "" && known(r.SourceAMI) && !amiIDPattern.MatchString(r.SourceAMI) {
+		errs = append(errs, fmt.Errorf("`source_ami` %q is not an AMI ID like ami-0123456789abcdef0: to choose an AMI by name, use `source_ami_filter`", r.SourceAMI))
+	}
 	errs = append(errs, r.SourceAMIFilter.Prepare("source_ami_filter")...)
-	if r.InstanceType == "" {
+	switch {
+	case r.InstanceType == "":
 		errs = append(errs, errors.New("`instance_type` is required, e.g. \"t3.micro\""))
+	case known(r.InstanceType) && !instanceTypePattern.MatchString(r.InstanceType):
+		errs = append(errs, fmt.Errorf("`instance_type` %q is not an EC2 instance type: write family.size, e.g. \"t3.micro\"", r.InstanceType))
 	}
 	for _, cidr := range r.TemporarySGSourceCidrs {
-		if _, _, err := net.ParseCIDR(cidr); err != nil {
+		if _, _, err := net.ParseCIDR(cidr); err != nil && known(cidr) {
 			errs = append(errs, fmt.Errorf("`temporary_security_group_source_cidrs`: %q is not a CIDR block like 203.0.113.0/24", cidr))
 		}
 	}
@@ -144,15 +163,23 @@ func (r *RunConfig) prepare(comm *communicator.Config) []error {
 		errs = append(errs, fmt.Errorf("`ssh_interface` %q is not one of public_ip, private_ip, public_dns, private_dns", r.SSHInterface.SSHInterface))
 	}
 	if r.StateTimeout < 0 {
-		errs = append(errs, errors.New("`state_timeout` cannot be negative"))
+		errs = append(errs, errors.New("`state_timeout` cannot be negative: give a duration such as \"45m\""))
 	}
 	if r.StateTimeout == 0 {
 		r.StateTimeout = 30 * time.Minute
 	}
 	if comm.Type == "ssh" || comm.Type == "" {
+		if comm.SSHTemporaryKeyPairType == "ed25519" && comm.SSHTemporaryKeyPairBits != 0 {
+			errs = append(errs, errors.New("`temporary_key_pair_bits` does not apply to ed25519 keys, whose size is fixed: remove it, or set `temporary_key_pair_type = \"rsa\"`"))
+		}
 		switch comm.SSHTemporaryKeyPairType {
 		case "":
+			// amazon-ebs makes RSA keys: a migrated template that sizes its
+			// key still gets one.
 			comm.SSHTemporaryKeyPairType = "ed25519"
+			if comm.SSHTemporaryKeyPairBits != 0 {
+				comm.SSHTemporaryKeyPairType = "rsa"
+			}
 		case "ed25519", "rsa":
 		default:
 			errs = append(errs, fmt.Errorf("`temporary_key_pair_type` %q: EC2 imports ed25519 (the default) and rsa keys only", comm.SSHTemporaryKeyPairType))
@@ -175,12 +202,12 @@ func (a *AMIConfig) prepare() []error {
 	var errs []error
 	switch {
 	case a.AMIName == "":
-		errs = append(errs, errors.New("`ami_name` is required"))
-	case !amiNamePattern.MatchString(a.AMIName):
-		errs = append(errs, fmt.Errorf("`ami_name` %q: use 3 to 128 letters, digits, spaces and ( ) [ ] . / - ' @ _ (clean_resource_name helps)", a.AMIName))
+		errs = append(errs, errors.New("`ami_name` is required: the name of the AMI to create, unique in the region"))
+	case known(a.AMIName) && !amiNamePattern.MatchString(a.AMIName):
+		errs = append(errs, fmt.Errorf("`ami_name` %q: use 3 to 128 letters, digits, spaces and ( ) [ ] . / - ' @ _ (for a date, formatdate(\"YYYYMMDD-hhmmss\", timestamp()) has no colons)", a.AMIName))
 	}
 	if len(a.AMIDescription) > 255 {
-		errs = append(errs, errors.New("`ami_description` is longer than EC2's limit of 255 characters"))
+		errs = append(errs, errors.New("`ami_description` is longer than EC2's limit of 255 characters: shorten it"))
 	}
 	return errs
 }

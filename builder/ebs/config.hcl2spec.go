@@ -53,12 +53,18 @@ type FlatConfig struct {
 	Token                     *string                      `mapstructure:"token" required:"false" cty:"token" hcl:"token"`
 	Profile                   *string                      `mapstructure:"profile" required:"false" cty:"profile" hcl:"profile"`
 	SharedCredentialsFile     *string                      `mapstructure:"shared_credentials_file" required:"false" cty:"shared_credentials_file" hcl:"shared_credentials_file"`
+	SharedConfigFile          *string                      `mapstructure:"shared_config_file" required:"false" cty:"shared_config_file" hcl:"shared_config_file"`
 	RawRegion                 *string                      `mapstructure:"region" required:"false" cty:"region" hcl:"region"`
+	AssumeRole                *common.FlatAssumeRoleConfig `mapstructure:"assume_role" required:"false" cty:"assume_role" hcl:"assume_role"`
+	MFACode                   *string                      `mapstructure:"mfa_code" required:"false" cty:"mfa_code" hcl:"mfa_code"`
 	CustomEndpointEC2         *string                      `mapstructure:"custom_endpoint_ec2" required:"false" cty:"custom_endpoint_ec2" hcl:"custom_endpoint_ec2"`
 	CustomEndpointSTS         *string                      `mapstructure:"custom_endpoint_sts" required:"false" cty:"custom_endpoint_sts" hcl:"custom_endpoint_sts"`
 	CustomEndpointIAM         *string                      `mapstructure:"custom_endpoint_iam" required:"false" cty:"custom_endpoint_iam" hcl:"custom_endpoint_iam"`
+	InsecureSkipTLSVerify     *bool                        `mapstructure:"insecure_skip_tls_verify" required:"false" cty:"insecure_skip_tls_verify" hcl:"insecure_skip_tls_verify"`
 	SkipCredsValidation       *bool                        `mapstructure:"skip_credential_validation" required:"false" cty:"skip_credential_validation" hcl:"skip_credential_validation"`
+	SkipMetadataAPICheck      *bool                        `mapstructure:"skip_metadata_api_check" required:"false" cty:"skip_metadata_api_check" hcl:"skip_metadata_api_check"`
 	SkipRegionValidation      *bool                        `mapstructure:"skip_region_validation" required:"false" cty:"skip_region_validation" hcl:"skip_region_validation"`
+	DecodeAuthzMessages       *bool                        `mapstructure:"decode_authorization_messages" required:"false" cty:"decode_authorization_messages" hcl:"decode_authorization_messages"`
 	MaxRetries                *int                         `mapstructure:"max_retries" required:"false" cty:"max_retries" hcl:"max_retries"`
 	SourceAMI                 *string                      `mapstructure:"source_ami" required:"false" cty:"source_ami" hcl:"source_ami"`
 	SourceAMIFilter           *common.FlatAMIFilterOptions `mapstructure:"source_ami_filter" required:"false" cty:"source_ami_filter" hcl:"source_ami_filter"`
@@ -153,12 +159,18 @@ func (*FlatConfig) HCL2Spec() map[string]hcldec.Spec {
 		"token":                                 &hcldec.AttrSpec{Name: "token", Type: cty.String, Required: false},
 		"profile":                               &hcldec.AttrSpec{Name: "profile", Type: cty.String, Required: false},
 		"shared_credentials_file":               &hcldec.AttrSpec{Name: "shared_credentials_file", Type: cty.String, Required: false},
+		"shared_config_file":                    &hcldec.AttrSpec{Name: "shared_config_file", Type: cty.String, Required: false},
 		"region":                                &hcldec.AttrSpec{Name: "region", Type: cty.String, Required: false},
+		"assume_role":                           &hcldec.BlockSpec{TypeName: "assume_role", Nested: hcldec.ObjectSpec((*common.FlatAssumeRoleConfig)(nil).HCL2Spec())},
+		"mfa_code":                              &hcldec.AttrSpec{Name: "mfa_code", Type: cty.String, Required: false},
 		"custom_endpoint_ec2":                   &hcldec.AttrSpec{Name: "custom_endpoint_ec2", Type: cty.String, Required: false},
 		"custom_endpoint_sts":                   &hcldec.AttrSpec{Name: "custom_endpoint_sts", Type: cty.String, Required: false},
 		"custom_endpoint_iam":                   &hcldec.AttrSpec{Name: "custom_endpoint_iam", Type: cty.String, Required: false},
+		"insecure_skip_tls_verify":              &hcldec.AttrSpec{Name: "insecure_skip_tls_verify", Type: cty.Bool, Required: false},
 		"skip_credential_validation":            &hcldec.AttrSpec{Name: "skip_credential_validation", Type: cty.Bool, Required: false},
+		"skip_metadata_api_check":               &hcldec.AttrSpec{Name: "skip_metadata_api_check", Type: cty.Bool, Required: false},
 		"skip_region_validation":                &hcldec.AttrSpec{Name: "skip_region_validation", Type: cty.Bool, Required: false},
+		"decode_authorization_messages":         &hcldec.AttrSpec{Name: "decode_authorization_messages", Type: cty.Bool, Required: false},
 		"max_retries":                           &hcldec.AttrSpec{Name: "max_retries", Type: cty.Number, Required: false},
 		"source_ami":                            &hcldec.AttrSpec{Name: "source_ami", Type: cty.String, Required: false},
 		"source_ami_filter":                     &hcldec.BlockSpec{TypeName: "source_ami_filter", Nested: hcldec.ObjectSpec((*common.FlatAMIFilterOptions)(nil).HCL2Spec())},

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/packer-plugin-sdk/hcl2helper"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 )
 
@@ -140,6 +141,9 @@ func TestConfigPrepare(t *testing.T) {
 		{name: "no region (taken from the environment later)", input: validConfig(map[string]interface{}{"region": unset})},
 		{name: "odd region with skip_region_validation", input: validConfig(map[string]interface{}{"region": "moto_local", "skip_region_validation": true})},
 		{name: "custom endpoints", input: validConfig(map[string]interface{}{"custom_endpoint_ec2": "http://127.0.0.1:5000", "custom_endpoint_sts": "https://sts.example.com", "custom_endpoint_iam": "https://iam.example.com/"})},
+		{name: "values packer validate cannot know yet", input: validConfig(map[string]interface{}{"source_ami": hcl2helper.UnknownVariableValue, "instance_type": hcl2helper.UnknownVariableValue, "temporary_security_group_source_cidrs": []string{hcl2helper.UnknownVariableValue}})},
+		{name: "instance types of every shape", input: validConfig(map[string]interface{}{"instance_type": "u7i-12tb.224xlarge"})},
+		{name: "an 8-digit AMI ID", input: validConfig(map[string]interface{}{"source_ami": "ami-1234abcd"})},
 		{name: "winrm ignores ssh key options", input: validConfig(map[string]interface{}{"communicator": "winrm", "winrm_username": "Administrator", "ssh_username": unset, "temporary_key_pair_type": "dsa"})},
 
 		{name: "no source AMI", input: validConfig(map[string]interface{}{"source_ami": unset}),
@@ -150,6 +154,12 @@ func TestConfigPrepare(t *testing.T) {
 			wantErr: []string{"`source_ami_filter` needs `owners`"}},
 		{name: "source_ami_filter with an empty filter name", input: validConfig(map[string]interface{}{"source_ami": unset, "source_ami_filter": map[string]interface{}{"filters": map[string]interface{}{" ": "x"}, "owners": []string{"self"}}}),
 			wantErr: []string{"`source_ami_filter` has a filter with an empty name"}},
+		{name: "source_ami given an AMI name", input: validConfig(map[string]interface{}{"source_ami": "amzn2-ami-hvm-2.0-x86_64-gp2"}),
+			wantErr: []string{"`source_ami` \"amzn2-ami-hvm-2.0-x86_64-gp2\" is not an AMI ID like ami-0123456789abcdef0: to choose an AMI by name, use `source_ami_filter`"}},
+		{name: "instance_type with a dash for the dot", input: validConfig(map[string]interface{}{"instance_type": "t3-micro"}),
+			wantErr: []string{"`instance_type` \"t3-micro\" is not an EC2 instance type"}},
+		{name: "ed25519 with temporary_key_pair_bits", input: validConfig(map[string]interface{}{"temporary_key_pair_type": "ed25519", "temporary_key_pair_bits": 4096}),
+			wantErr: []string{"`temporary_key_pair_bits` does not apply to ed25519 keys"}},
 		{name: "no instance_type", input: validConfig(map[string]interface{}{"instance_type": unset}),
 			wantErr: []string{"`instance_type` is required"}},
 		{name: "vpc_id alone picks a subnet of that VPC", input: validConfig(map[string]interface{}{"vpc_id": "vpc-1"})},
@@ -195,6 +205,8 @@ func TestConfigPrepare(t *testing.T) {
 			wantErr: []string{"`custom_endpoint_iam`"}},
 		{name: "negative max_retries", input: validConfig(map[string]interface{}{"max_retries": -1}),
 			wantErr: []string{"`max_retries` cannot be negative"}},
+		{name: "unknown communicator", input: validConfig(map[string]interface{}{"communicator": "rdp"}),
+			wantErr: []string{"`communicator` \"rdp\": use \"ssh\" (the default), \"winrm\" or \"none\""}},
 		{name: "no ssh_username", input: validConfig(map[string]interface{}{"ssh_username": unset}),
 			wantErr: []string{"ssh_username must be specified"}},
 		{
@@ -303,5 +315,31 @@ func TestConfigPrepare_winrmPasswordHidden(t *testing.T) {
 	}
 	if got := packersdk.LogSecretFilter.FilterString(password); got != "<sensitive>" {
 		t.Errorf("winrm_password is not filtered: %q", got)
+	}
+}
+
+// amazon-ebs makes RSA temporary keys: a migrated template that sizes its key
+// gets an RSA key of that size, not an ed25519 one with the size ignored.
+func TestConfigPrepare_keyBitsWithoutTypeMeanRSA(t *testing.T) {
+	var c Config
+	if _, err := c.Prepare(validConfig(map[string]interface{}{"temporary_key_pair_bits": 3072})); err != nil {
+		t.Fatal(err)
+	}
+	if c.Comm.SSHTemporaryKeyPairType != "rsa" || c.Comm.SSHTemporaryKeyPairBits != 3072 {
+		t.Errorf("key %s/%d, want rsa/3072", c.Comm.SSHTemporaryKeyPairType, c.Comm.SSHTemporaryKeyPairBits)
+	}
+}
+
+// `packer validate` passes a placeholder for values it cannot know yet (a
+// data source's output); those are checked when the build runs.
+func TestConfigPrepare_unknownValuesPassValidation(t *testing.T) {
+	unknown := hcl2helper.UnknownVariableValue
+	var c Config
+	_, err := c.Prepare(validConfig(map[string]interface{}{
+		"source_ami": unknown, "instance_type": unknown, "ami_name": unknown,
+		"region": unknown, "custom_endpoint_ec2": unknown,
+	}))
+	if err != nil {
+		t.Errorf("placeholders rejected: %v", err)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -90,9 +91,16 @@ func (d *Datasource) Execute() (cty.Value, error) {
 	if err != nil {
 		return null, err
 	}
+	// Fails here, with every credential source listed, rather than inside
+	// the EC2 call; data sources have no UI, so the line goes to the log.
+	id, err := sess.Identify(ctx)
+	if err != nil {
+		return null, fmt.Errorf("bakery-ami: %w", err)
+	}
+	log.Printf("[INFO] bakery-ami: AWS credentials: %s; region %s", id, sess.Region())
 	img, err := d.config.AMIFilterOptions.Find(ctx, sess.EC2(""))
 	if err != nil {
-		return null, fmt.Errorf("bakery-ami in %s: %w", sess.Region(), err)
+		return null, fmt.Errorf("bakery-ami in %s: %w", sess.Region(), sess.DecodeAuthorizationError(ctx, err))
 	}
 	return hcl2helper.HCL2ValueFromConfig(output(img), d.OutputSpec()), nil
 }

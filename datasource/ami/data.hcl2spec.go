@@ -4,28 +4,35 @@ package ami
 
 import (
 	"github.com/hashicorp/hcl/v2/hcldec"
+	"github.com/packer-bakery/packer-plugin-bakery/common"
 	"github.com/zclconf/go-cty/cty"
 )
 
 // FlatConfig is an auto-generated flat version of Config.
 // Where the contents of a field with a `mapstructure:,squash` tag are bubbled up.
 type FlatConfig struct {
-	AccessKey             *string           `mapstructure:"access_key" required:"false" cty:"access_key" hcl:"access_key"`
-	SecretKey             *string           `mapstructure:"secret_key" required:"false" cty:"secret_key" hcl:"secret_key"`
-	Token                 *string           `mapstructure:"token" required:"false" cty:"token" hcl:"token"`
-	Profile               *string           `mapstructure:"profile" required:"false" cty:"profile" hcl:"profile"`
-	SharedCredentialsFile *string           `mapstructure:"shared_credentials_file" required:"false" cty:"shared_credentials_file" hcl:"shared_credentials_file"`
-	RawRegion             *string           `mapstructure:"region" required:"false" cty:"region" hcl:"region"`
-	CustomEndpointEC2     *string           `mapstructure:"custom_endpoint_ec2" required:"false" cty:"custom_endpoint_ec2" hcl:"custom_endpoint_ec2"`
-	CustomEndpointSTS     *string           `mapstructure:"custom_endpoint_sts" required:"false" cty:"custom_endpoint_sts" hcl:"custom_endpoint_sts"`
-	CustomEndpointIAM     *string           `mapstructure:"custom_endpoint_iam" required:"false" cty:"custom_endpoint_iam" hcl:"custom_endpoint_iam"`
-	SkipCredsValidation   *bool             `mapstructure:"skip_credential_validation" required:"false" cty:"skip_credential_validation" hcl:"skip_credential_validation"`
-	SkipRegionValidation  *bool             `mapstructure:"skip_region_validation" required:"false" cty:"skip_region_validation" hcl:"skip_region_validation"`
-	MaxRetries            *int              `mapstructure:"max_retries" required:"false" cty:"max_retries" hcl:"max_retries"`
-	Filters               map[string]string `mapstructure:"filters" required:"false" cty:"filters" hcl:"filters"`
-	Owners                []string          `mapstructure:"owners" required:"true" cty:"owners" hcl:"owners"`
-	MostRecent            *bool             `mapstructure:"most_recent" required:"false" cty:"most_recent" hcl:"most_recent"`
-	IncludeDeprecated     *bool             `mapstructure:"include_deprecated" required:"false" cty:"include_deprecated" hcl:"include_deprecated"`
+	AccessKey             *string                      `mapstructure:"access_key" required:"false" cty:"access_key" hcl:"access_key"`
+	SecretKey             *string                      `mapstructure:"secret_key" required:"false" cty:"secret_key" hcl:"secret_key"`
+	Token                 *string                      `mapstructure:"token" required:"false" cty:"token" hcl:"token"`
+	Profile               *string                      `mapstructure:"profile" required:"false" cty:"profile" hcl:"profile"`
+	SharedCredentialsFile *string                      `mapstructure:"shared_credentials_file" required:"false" cty:"shared_credentials_file" hcl:"shared_credentials_file"`
+	SharedConfigFile      *string                      `mapstructure:"shared_config_file" required:"false" cty:"shared_config_file" hcl:"shared_config_file"`
+	RawRegion             *string                      `mapstructure:"region" required:"false" cty:"region" hcl:"region"`
+	AssumeRole            *common.FlatAssumeRoleConfig `mapstructure:"assume_role" required:"false" cty:"assume_role" hcl:"assume_role"`
+	MFACode               *string                      `mapstructure:"mfa_code" required:"false" cty:"mfa_code" hcl:"mfa_code"`
+	CustomEndpointEC2     *string                      `mapstructure:"custom_endpoint_ec2" required:"false" cty:"custom_endpoint_ec2" hcl:"custom_endpoint_ec2"`
+	CustomEndpointSTS     *string                      `mapstructure:"custom_endpoint_sts" required:"false" cty:"custom_endpoint_sts" hcl:"custom_endpoint_sts"`
+	CustomEndpointIAM     *string                      `mapstructure:"custom_endpoint_iam" required:"false" cty:"custom_endpoint_iam" hcl:"custom_endpoint_iam"`
+	InsecureSkipTLSVerify *bool                        `mapstructure:"insecure_skip_tls_verify" required:"false" cty:"insecure_skip_tls_verify" hcl:"insecure_skip_tls_verify"`
+	SkipCredsValidation   *bool                        `mapstructure:"skip_credential_validation" required:"false" cty:"skip_credential_validation" hcl:"skip_credential_validation"`
+	SkipMetadataAPICheck  *bool                        `mapstructure:"skip_metadata_api_check" required:"false" cty:"skip_metadata_api_check" hcl:"skip_metadata_api_check"`
+	SkipRegionValidation  *bool                        `mapstructure:"skip_region_validation" required:"false" cty:"skip_region_validation" hcl:"skip_region_validation"`
+	DecodeAuthzMessages   *bool                        `mapstructure:"decode_authorization_messages" required:"false" cty:"decode_authorization_messages" hcl:"decode_authorization_messages"`
+	MaxRetries            *int                         `mapstructure:"max_retries" required:"false" cty:"max_retries" hcl:"max_retries"`
+	Filters               map[string]string            `mapstructure:"filters" required:"false" cty:"filters" hcl:"filters"`
+	Owners                []string                     `mapstructure:"owners" required:"true" cty:"owners" hcl:"owners"`
+	MostRecent            *bool                        `mapstructure:"most_recent" required:"false" cty:"most_recent" hcl:"most_recent"`
+	IncludeDeprecated     *bool                        `mapstructure:"include_deprecated" required:"false" cty:"include_deprecated" hcl:"include_deprecated"`
 }
 
 // FlatMapstructure returns a new FlatConfig.
@@ -40,22 +47,28 @@ func (*Config) FlatMapstructure() interface{ HCL2Spec() map[string]hcldec.Spec }
 // The decoded values from this spec will then be applied to a FlatConfig.
 func (*FlatConfig) HCL2Spec() map[string]hcldec.Spec {
 	s := map[string]hcldec.Spec{
-		"access_key":                 &hcldec.AttrSpec{Name: "access_key", Type: cty.String, Required: false},
-		"secret_key":                 &hcldec.AttrSpec{Name: "secret_key", Type: cty.String, Required: false},
-		"token":                      &hcldec.AttrSpec{Name: "token", Type: cty.String, Required: false},
-		"profile":                    &hcldec.AttrSpec{Name: "profile", Type: cty.String, Required: false},
-		"shared_credentials_file":    &hcldec.AttrSpec{Name: "shared_credentials_file", Type: cty.String, Required: false},
-		"region":                     &hcldec.AttrSpec{Name: "region", Type: cty.String, Required: false},
-		"custom_endpoint_ec2":        &hcldec.AttrSpec{Name: "custom_endpoint_ec2", Type: cty.String, Required: false},
-		"custom_endpoint_sts":        &hcldec.AttrSpec{Name: "custom_endpoint_sts", Type: cty.String, Required: false},
-		"custom_endpoint_iam":        &hcldec.AttrSpec{Name: "custom_endpoint_iam", Type: cty.String, Required: false},
-		"skip_credential_validation": &hcldec.AttrSpec{Name: "skip_credential_validation", Type: cty.Bool, Required: false},
-		"skip_region_validation":     &hcldec.AttrSpec{Name: "skip_region_validation", Type: cty.Bool, Required: false},
-		"max_retries":                &hcldec.AttrSpec{Name: "max_retries", Type: cty.Number, Required: false},
-		"filters":                    &hcldec.AttrSpec{Name: "filters", Type: cty.Map(cty.String), Required: false},
-		"owners":                     &hcldec.AttrSpec{Name: "owners", Type: cty.List(cty.String), Required: false},
-		"most_recent":                &hcldec.AttrSpec{Name: "most_recent", Type: cty.Bool, Required: false},
-		"include_deprecated":         &hcldec.AttrSpec{Name: "include_deprecated", Type: cty.Bool, Required: false},
+		"access_key":                    &hcldec.AttrSpec{Name: "access_key", Type: cty.String, Required: false},
+		"secret_key":                    &hcldec.AttrSpec{Name: "secret_key", Type: cty.String, Required: false},
+		"token":                         &hcldec.AttrSpec{Name: "token", Type: cty.String, Required: false},
+		"profile":                       &hcldec.AttrSpec{Name: "profile", Type: cty.String, Required: false},
+		"shared_credentials_file":       &hcldec.AttrSpec{Name: "shared_credentials_file", Type: cty.String, Required: false},
+		"shared_config_file":            &hcldec.AttrSpec{Name: "shared_config_file", Type: cty.String, Required: false},
+		"region":                        &hcldec.AttrSpec{Name: "region", Type: cty.String, Required: false},
+		"assume_role":                   &hcldec.BlockSpec{TypeName: "assume_role", Nested: hcldec.ObjectSpec((*common.FlatAssumeRoleConfig)(nil).HCL2Spec())},
+		"mfa_code":                      &hcldec.AttrSpec{Name: "mfa_code", Type: cty.String, Required: false},
+		"custom_endpoint_ec2":           &hcldec.AttrSpec{Name: "custom_endpoint_ec2", Type: cty.String, Required: false},
+		"custom_endpoint_sts":           &hcldec.AttrSpec{Name: "custom_endpoint_sts", Type: cty.String, Required: false},
+		"custom_endpoint_iam":           &hcldec.AttrSpec{Name: "custom_endpoint_iam", Type: cty.String, Required: false},
+		"insecure_skip_tls_verify":      &hcldec.AttrSpec{Name: "insecure_skip_tls_verify", Type: cty.Bool, Required: false},
+		"skip_credential_validation":    &hcldec.AttrSpec{Name: "skip_credential_validation", Type: cty.Bool, Required: false},
+		"skip_metadata_api_check":       &hcldec.AttrSpec{Name: "skip_metadata_api_check", Type: cty.Bool, Required: false},
+		"skip_region_validation":        &hcldec.AttrSpec{Name: "skip_region_validation", Type: cty.Bool, Required: false},
+		"decode_authorization_messages": &hcldec.AttrSpec{Name: "decode_authorization_messages", Type: cty.Bool, Required: false},
+		"max_retries":                   &hcldec.AttrSpec{Name: "max_retries", Type: cty.Number, Required: false},
+		"filters":                       &hcldec.AttrSpec{Name: "filters", Type: cty.Map(cty.String), Required: false},
+		"owners":                        &hcldec.AttrSpec{Name: "owners", Type: cty.List(cty.String), Required: false},
+		"most_recent":                   &hcldec.AttrSpec{Name: "most_recent", Type: cty.Bool, Required: false},
+		"include_deprecated":            &hcldec.AttrSpec{Name: "include_deprecated", Type: cty.Bool, Required: false},
 	}
 	return s
 }

@@ -1,0 +1,25 @@
+# want: `sftp_command` only applies to the proxy, and `use_proxy = false` turns the proxy off
+variable "aws_endpoint" {
+  type = string
+}
+
+source "bakery-ebs" "main" {
+  region              = "us-east-1"
+  custom_endpoint_ec2 = var.aws_endpoint
+  custom_endpoint_sts = var.aws_endpoint
+
+  source_ami    = "ami-0123456789abcdef0"
+  instance_type = "t3.micro"
+  ssh_username  = "ec2-user"
+  ami_name      = "bakery-invalid"
+}
+
+build {
+  sources = ["source.bakery-ebs.main"]
+
+  provisioner "bakery-ansible" {
+    playbook_file = "${path.root}/playbook.yml"
+    use_proxy     = false
+    sftp_command  = "/usr/libexec/openssh/sftp-server -e"
+  }
+}

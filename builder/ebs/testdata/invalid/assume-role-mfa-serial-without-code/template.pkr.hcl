@@ -1,0 +1,24 @@
+# want: `assume_role { mfa_serial }` needs `mfa_code`
+variable "aws_endpoint" {
+  type = string
+}
+
+source "bakery-ebs" "main" {
+  region              = "us-east-1"
+  custom_endpoint_ec2 = var.aws_endpoint
+  custom_endpoint_sts = var.aws_endpoint
+
+  source_ami    = "ami-0123456789abcdef0"
+  instance_type = "t3.micro"
+  ssh_username  = "ec2-user"
+  ami_name      = "bakery-invalid"
+
+  assume_role {
+    role_arn   = "arn:aws:iam::123456789012:role/packer"
+    mfa_serial = "arn:aws:iam::123456789012:mfa/me"
+  }
+}
+
+build {
+  sources = ["source.bakery-ebs.main"]
+}

@@ -1,0 +1,19 @@
+# want: `custom_endpoint_sts` "https://" must be an absolute URL
+variable "aws_endpoint" {
+  type = string
+}
+
+source "bakery-ebs" "main" {
+  region              = "us-east-1"
+  custom_endpoint_ec2 = var.aws_endpoint
+  custom_endpoint_sts = "https://"
+
+  source_ami    = "ami-0123456789abcdef0"
+  instance_type = "t3.micro"
+  ssh_username  = "ec2-user"
+  ami_name      = "bakery-invalid"
+}
+
+build {
+  sources = ["source.bakery-ebs.main"]
+}

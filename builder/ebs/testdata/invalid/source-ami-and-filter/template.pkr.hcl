@@ -1,0 +1,24 @@
+# want: `source_ami` and `source_ami_filter` both set: keep one
+variable "aws_endpoint" {
+  type = string
+}
+
+source "bakery-ebs" "main" {
+  region              = "us-east-1"
+  custom_endpoint_ec2 = var.aws_endpoint
+  custom_endpoint_sts = var.aws_endpoint
+
+  source_ami    = "ami-0123456789abcdef0"
+  instance_type = "t3.micro"
+  ssh_username  = "ec2-user"
+  ami_name      = "bakery-invalid"
+
+  source_ami_filter {
+    filters = { name = "amzn2-ami-hvm-*-x86_64-gp2" }
+    owners  = ["amazon"]
+  }
+}
+
+build {
+  sources = ["source.bakery-ebs.main"]
+}
