@@ -801,3 +801,53 @@ func TestE2ESSHTimeoutIsExplained(t *testing.T) {
 	}
 	assertNothingLeft(t, ec2Client(t))
 }
+
+// TestE2EKillThenSweep kills packer and the plugin with SIGKILL in each long
+// phase of a bake, where no cleanup can run, then sweeps: nothing is left,
+// not even the half-made AMI of a build killed while imaging.
+func TestE2EKillThenSweep(t *testing.T) {
+	slow := time.Minute
+	for _, phase := range []struct {
+		name      string
+		readiness faultproxy.Readiness
+		reached   string
+		closedSSH bool
+	}{
+		{name: "launch", readiness: faultproxy.Readiness{InstancePending: slow}, reached: "to run (now pending"},
+		{name: "ssh-wait", closedSSH: true, reached: "Waiting for SSH to become available"},
+		{name: "provisioning", reached: "provisioning-started"},
+		{name: "stop", readiness: faultproxy.Readiness{InstanceStopping: slow}, reached: "to stop (now stopping"},
+		{name: "image", readiness: faultproxy.Readiness{ImagePending: slow}, reached: "to become available (now pending"},
+	} {
+		t.Run(phase.name, func(t *testing.T) {
+			withFaults(t, faultproxy.Config{Readiness: phase.readiness})
+			sleeper := fmt.Sprintf("sleep 120.%d", time.Now().UnixNano()%1e6)
+			t.Cleanup(func() { _ = exec.Command("pkill", "-u", suite.Bed.SSHUser, "-f", "^"+sleeper+"$").Run() })
+			commands := []string{"true"}
+			if phase.name == "provisioning" {
+				commands = []string{"echo provisioning-started", sleeper}
+			}
+			b := newBake(t, commands...)
+			if phase.closedSSH {
+				b.vars = map[string]any{"ssh_port": closedPort(t)}
+			}
+			b.interruptWhen(phase.reached, func(pid int) error { return syscall.Kill(-pid, syscall.SIGKILL) })
+
+			client := ec2Client(t)
+			if n := len(buildInstances(t, client)); n != 1 {
+				t.Fatalf("%d instances after the kill, want the 1 the build launched", n)
+			}
+			sweep := exec.Command(suite.Plugin, "sweep", "--region", "us-east-1")
+			sweep.Env = append(suite.Bed.Env(), "PACKER_BAKERY_JOURNAL_DIR="+b.journals)
+			out, err := sweep.CombinedOutput()
+			t.Logf("sweep:\n%s", out)
+			if err != nil {
+				t.Fatalf("sweep: %v", err)
+			}
+			if imgs := imagesNamed(t, client, b.amiName); len(imgs) != 0 {
+				t.Errorf("AMI %s of the killed build is still there", aws.ToString(imgs[0].ImageId))
+			}
+			assertNothingLeft(t, client)
+		})
+	}
+}

@@ -3,7 +3,10 @@
 package ebs_test
 
 import (
+	"context"
+	"fmt"
 	"testing"
+	"time"
 
 	"github.com/packer-bakery/packer-plugin-bakery/testbed/faultproxy"
 )
@@ -31,4 +34,54 @@ func TestE2EBakeSurvivesThrottlingAndErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	assertOneBake(t, ec2Client(t), b.amiName)
+}
+
+// TestE2EParallelBakesUnderThrottling: 20 bakes at once in one account with
+// 20 % throttling all succeed, each launches exactly one instance, and
+// nothing temporary is left. The stock builder loses 1–2 of 10 here, to
+// lost replies retried into `…Duplicate` errors.
+func TestE2EParallelBakesUnderThrottling(t *testing.T) {
+	const n = 20
+	proxy := withFaults(t, faultproxy.Config{Throttle: faultproxy.Fault{Rate: 0.2}})
+	bakes := make([]*bake, n)
+	errs := make(chan error, n)
+	for i := range bakes {
+		bakes[i] = newBake(t, "true")
+	}
+	start := time.Now()
+	for _, b := range bakes {
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+			defer cancel()
+			out, err := b.cmd(ctx).CombinedOutput()
+			if err != nil {
+				err = fmt.Errorf("%s: %w\n%s", b.amiName, err, out)
+			}
+			errs <- err
+		}()
+	}
+	failed := 0
+	for range bakes {
+		if err := <-errs; err != nil {
+			failed++
+			t.Error(err)
+		}
+	}
+	t.Logf("%d/%d bakes succeeded in %s; faults injected: %v", n-failed, n, time.Since(start).Round(time.Second), proxy.Injected())
+	if proxy.Injected()[faultproxy.KindThrottle] == 0 {
+		t.Fatal("no call was throttled: the test proved nothing")
+	}
+	if err := proxy.SetConfig(faultproxy.Config{}); err != nil {
+		t.Fatal(err)
+	}
+	client := ec2Client(t)
+	if got := len(buildInstances(t, client)); got != n {
+		t.Errorf("%d instances launched by %d bakes, want exactly one each", got, n)
+	}
+	for _, b := range bakes {
+		if got := len(imagesNamed(t, client, b.amiName)); got != 1 {
+			t.Errorf("%d AMIs named %s, want 1", got, b.amiName)
+		}
+	}
+	assertNothingLeft(t, client)
 }

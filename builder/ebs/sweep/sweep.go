@@ -30,6 +30,9 @@ type EC2 interface {
 	DeleteSecurityGroup(context.Context, *ec2.DeleteSecurityGroupInput, ...func(*ec2.Options)) (*ec2.DeleteSecurityGroupOutput, error)
 	DescribeKeyPairs(context.Context, *ec2.DescribeKeyPairsInput, ...func(*ec2.Options)) (*ec2.DescribeKeyPairsOutput, error)
 	DeleteKeyPair(context.Context, *ec2.DeleteKeyPairInput, ...func(*ec2.Options)) (*ec2.DeleteKeyPairOutput, error)
+	DescribeImages(context.Context, *ec2.DescribeImagesInput, ...func(*ec2.Options)) (*ec2.DescribeImagesOutput, error)
+	DeregisterImage(context.Context, *ec2.DeregisterImageInput, ...func(*ec2.Options)) (*ec2.DeregisterImageOutput, error)
+	DeleteSnapshot(context.Context, *ec2.DeleteSnapshotInput, ...func(*ec2.Options)) (*ec2.DeleteSnapshotOutput, error)
 }
 
 // Options say what to sweep.
@@ -69,6 +72,9 @@ func Run(ctx context.Context, out io.Writer, client func(region string) EC2, jou
 		if err != nil {
 			return fmt.Errorf("%s: %w", region, err)
 		}
+		// A dead build's half-made AMI carries only the user's tags; its
+		// journal knows it.
+		resources = append(resources, journalImages(journals, region)...)
 		builds := groupByBuild(resources)
 		for _, id := range sortedKeys(builds) {
 			if opts.BuildID != "" && id != opts.BuildID {
@@ -201,6 +207,10 @@ func remove(ctx context.Context, out io.Writer, c EC2, res []found, poll bakery.
 	}
 	for _, r := range res {
 		switch r.kind {
+		case "image":
+			if err := deleteImage(ctx, c, r.id); err != nil {
+				failures = append(failures, err.Error())
+			}
 		case "security-group":
 			id := r.id
 			err := bakery.Wait(ctx, say, "security group "+id+" to be deleted", poll, func(ctx context.Context) (bool, string, error) {
@@ -271,4 +281,42 @@ func sortedKeys(m map[string][]found) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// journalImages lists the AMIs that builds recorded in region and did not
+// hand over: only dead builds' reach the sweep (decide keeps live ones).
+func journalImages(journals []journal.Entry, region string) []found {
+	var out []found
+	for _, e := range journals {
+		for _, r := range e.Resources {
+			if r.Kind == "image" && r.Region == region {
+				out = append(out, found{"image", r.ID, region, e.BuildID, e.Started})
+			}
+		}
+	}
+	return out
+}
+
+// deleteImage deregisters an AMI and deletes its snapshots; one already
+// gone is fine.
+func deleteImage(ctx context.Context, c EC2, id string) error {
+	out, err := c.DescribeImages(ctx, &ec2.DescribeImagesInput{ImageIds: []string{id}})
+	if code(err) == "InvalidAMIID.NotFound" || (err == nil && len(out.Images) == 0) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("describing AMI %s: %w", id, err)
+	}
+	if _, err := c.DeregisterImage(ctx, &ec2.DeregisterImageInput{ImageId: aws.String(id)}); err != nil && code(err) != "InvalidAMIID.NotFound" {
+		return fmt.Errorf("deregistering AMI %s: %w", id, err)
+	}
+	for _, bdm := range out.Images[0].BlockDeviceMappings {
+		if bdm.Ebs == nil || bdm.Ebs.SnapshotId == nil {
+			continue
+		}
+		if _, err := c.DeleteSnapshot(ctx, &ec2.DeleteSnapshotInput{SnapshotId: bdm.Ebs.SnapshotId}); err != nil && code(err) != "InvalidSnapshot.NotFound" {
+			return fmt.Errorf("deleting snapshot %s of AMI %s: %w", *bdm.Ebs.SnapshotId, id, err)
+		}
+	}
+	return nil
 }

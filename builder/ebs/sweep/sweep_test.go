@@ -93,11 +93,28 @@ func (f *fakeEC2) DeleteKeyPair(_ context.Context, in *ec2.DeleteKeyPairInput, _
 	return &ec2.DeleteKeyPairOutput{}, nil
 }
 
+func (f *fakeEC2) DescribeImages(_ context.Context, in *ec2.DescribeImagesInput, _ ...func(*ec2.Options)) (*ec2.DescribeImagesOutput, error) {
+	return &ec2.DescribeImagesOutput{Images: []types.Image{{ImageId: aws.String(in.ImageIds[0]),
+		BlockDeviceMappings: []types.BlockDeviceMapping{{Ebs: &types.EbsBlockDevice{SnapshotId: aws.String("snap-" + in.ImageIds[0])}}}}}}, nil
+}
+
+func (f *fakeEC2) DeregisterImage(_ context.Context, in *ec2.DeregisterImageInput, _ ...func(*ec2.Options)) (*ec2.DeregisterImageOutput, error) {
+	f.calls = append(f.calls, "deregister "+*in.ImageId)
+	return &ec2.DeregisterImageOutput{}, nil
+}
+
+func (f *fakeEC2) DeleteSnapshot(_ context.Context, in *ec2.DeleteSnapshotInput, _ ...func(*ec2.Options)) (*ec2.DeleteSnapshotOutput, error) {
+	f.calls = append(f.calls, "delete "+*in.SnapshotId)
+	return &ec2.DeleteSnapshotOutput{}, nil
+}
+
 func TestSweep(t *testing.T) {
 	now := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
 	host, _ := os.Hostname()
-	alive := journal.Entry{BuildID: "live", Host: host, PID: os.Getpid()}
-	dead := journal.Entry{BuildID: "dead", Host: host, PID: 0}
+	alive := journal.Entry{BuildID: "live", Host: host, PID: os.Getpid(),
+		Resources: []journal.Resource{{Kind: "image", ID: "ami-live", Region: "us-east-1"}}}
+	dead := journal.Entry{BuildID: "dead", Host: host, PID: 0,
+		Resources: []journal.Resource{{Kind: "image", ID: "ami-dead", Region: "us-east-1"}}}
 	tests := []struct {
 		name      string
 		opts      Options
@@ -108,7 +125,7 @@ func TestSweep(t *testing.T) {
 			name: "dead builds go, live and young ones stay",
 			opts: Options{OlderThan: time.Hour},
 			wantCalls: []string{
-				"terminate i-dead", "delete sg-dead", "delete key-dead",
+				"terminate i-dead", "delete sg-dead", "delete key-dead", "deregister ami-dead", "delete snap-ami-dead",
 				"terminate i-old", "delete sg-old", "delete key-old",
 			},
 			wantOut: []string{"build live: still running", "build young: no journal here and only 10m0s old", "build dead: dead"},
