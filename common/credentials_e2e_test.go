@@ -10,12 +10,14 @@
 package common_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha1"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -231,6 +233,30 @@ func (r *credRun) assertNoSecrets(output string) {
 			r.t.Errorf("the terminal output shows access key ID %s unmasked", id)
 		}
 	}
+	for name, text := range map[string]string{"terminal output": output, "PACKER_LOG": string(log)} {
+		if strings.Contains(text, "PRIVATE KEY") {
+			r.t.Errorf("the %s shows a private key", name)
+		}
+	}
+	// Nothing with a secret or a private key stays in the build's TMPDIR.
+	_ = filepath.WalkDir(filepath.Join(r.home, "tmp"), func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return nil
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil
+		}
+		if bytes.Contains(data, []byte("PRIVATE KEY")) {
+			r.t.Errorf("%s, left in TMPDIR, holds a private key", path)
+		}
+		for _, s := range r.secrets {
+			if bytes.Contains(data, []byte(s)) {
+				r.t.Errorf("%s, left in TMPDIR, holds secret %s…", path, s[:6])
+			}
+		}
+		return nil
+	})
 }
 
 var sourceLine = regexp.MustCompile(`AWS credentials: (.*); region (\S+)`)
