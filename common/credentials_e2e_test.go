@@ -12,7 +12,6 @@ package common_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/sha1"
 	"encoding/hex"
 	"encoding/json"
@@ -122,7 +121,7 @@ func newCredRun(t *testing.T) *credRun {
 		t:       t,
 		home:    home,
 		logPath: filepath.Join(home, "packer.log"),
-		amiName: "bakery-cred-" + randomHex(4),
+		amiName: "bakery-cred-" + testbed.RandomHex(4),
 		env: map[string]string{
 			"HOME":                        home,
 			"AWS_CONFIG_FILE":             filepath.Join(home, ".aws", "config"),
@@ -156,14 +155,14 @@ func (r *credRun) write(rel, content string) string {
 
 // secret returns a fresh secret-looking string the run must never show.
 func (r *credRun) secret(prefix string) string {
-	s := prefix + randomHex(12)
+	s := prefix + testbed.RandomHex(12)
 	r.secrets = append(r.secrets, s)
 	return s
 }
 
 // keyID returns a fresh access key ID, which may show only masked.
 func (r *credRun) keyID() string {
-	id := "AKIA" + strings.ToUpper(randomHex(8))
+	id := "AKIA" + strings.ToUpper(testbed.RandomHex(8))
 	r.hidden = append(r.hidden, id)
 	return id
 }
@@ -320,14 +319,6 @@ func imagesNamed(t *testing.T, name string) []types.Image {
 		t.Fatal(err)
 	}
 	return out.Images
-}
-
-func randomHex(n int) string {
-	buf := make([]byte, n)
-	if _, err := rand.Read(buf); err != nil {
-		panic(err)
-	}
-	return hex.EncodeToString(buf)
 }
 
 func mask(id string) string { return id[:4] + "…" + id[len(id)-4:] }

@@ -9,8 +9,6 @@ package ebs_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io/fs"
@@ -20,7 +18,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -71,8 +68,8 @@ func newBake(t *testing.T, commands ...string) *bake {
 	dir := t.TempDir()
 	b := &bake{
 		t:        t,
-		amiName:  "bakery-e2e-" + randomHex(4),
-		secret:   "e2eSecret" + randomHex(16),
+		amiName:  "bakery-e2e-" + testbed.RandomHex(4),
+		secret:   "e2eSecret" + testbed.RandomHex(16),
 		tmp:      filepath.Join(dir, "tmp"),
 		logPath:  filepath.Join(dir, "packer.log"),
 		journals: filepath.Join(dir, "journal"),
@@ -162,14 +159,6 @@ func (b *bake) assertNoSecrets(output string) {
 	}
 }
 
-func randomHex(n int) string {
-	buf := make([]byte, n)
-	if _, err := rand.Read(buf); err != nil {
-		panic(err)
-	}
-	return hex.EncodeToString(buf)
-}
-
 func ec2Client(t *testing.T) *ec2.Client {
 	t.Helper()
 	client, err := suite.Bed.EC2(context.Background(), "us-east-1")
@@ -249,7 +238,7 @@ func assertNothingLeft(t *testing.T, client *ec2.Client) {
 }
 
 func TestE2EBakeCreatesTaggedAMIAndCleansUp(t *testing.T) {
-	marker := filepath.Join("/home", suite.Bed.SSHUser, "bakery-e2e-"+randomHex(4))
+	marker := filepath.Join("/home", suite.Bed.SSHUser, "bakery-e2e-"+testbed.RandomHex(4))
 	t.Cleanup(func() { os.Remove(marker) })
 	b := newBake(t,
 		"echo baked-by-$(id -un) > "+marker,
@@ -412,7 +401,7 @@ func (b *bake) interruptWhen(reached string, send func(pid int) error) string {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	cmd := b.cmd(ctx)
-	out := &syncBuffer{}
+	out := &testbed.Output{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -420,7 +409,7 @@ func (b *bake) interruptWhen(reached string, send func(pid int) error) string {
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 
-	if !waitFor(func() bool { return strings.Contains(out.String(), reached) }, done, 2*time.Minute) {
+	if !testbed.WaitFor(func() bool { return strings.Contains(out.String(), reached) }, done, 2*time.Minute) {
 		t.Fatalf("the build never reached %q:\n%s", reached, out.String())
 	}
 	interrupted := time.Now()
@@ -438,25 +427,6 @@ func (b *bake) interruptWhen(reached string, send func(pid int) error) string {
 	}
 	t.Logf("packer ended %s after the interrupt; output:\n%s", time.Since(interrupted).Round(time.Millisecond), out.String())
 	return out.String()
-}
-
-// syncBuffer is a bytes.Buffer that packer's output can be written to while
-// the test reads it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.String()
 }
 
 // closedPort is a loopback port nobody listens on.
@@ -488,25 +458,6 @@ func newestSourceAMI(t *testing.T, client *ec2.Client) string {
 		}
 	}
 	return aws.ToString(newest.ImageId)
-}
-
-// waitFor polls cond until it holds, the process ends, or limit passes.
-func waitFor(cond func() bool, done <-chan error, limit time.Duration) bool {
-	deadline := time.After(limit)
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		if cond() {
-			return true
-		}
-		select {
-		case <-done:
-			return false
-		case <-deadline:
-			return false
-		case <-tick.C:
-		}
-	}
 }
 
 func equalMaps(a, b map[string]string) bool {
@@ -627,14 +578,14 @@ func TestE2ESweepAfterKill(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	deadCmd := dead.cmd(ctx)
-	deadOut := &syncBuffer{}
+	deadOut := &testbed.Output{}
 	deadCmd.Stdout, deadCmd.Stderr = deadOut, deadOut
 	if err := deadCmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	deadDone := make(chan error, 1)
 	go func() { deadDone <- deadCmd.Wait() }()
-	if !waitFor(func() bool { return strings.Contains(deadOut.String(), "to run (now pending") }, deadDone, 2*time.Minute) {
+	if !testbed.WaitFor(func() bool { return strings.Contains(deadOut.String(), "to run (now pending") }, deadDone, 2*time.Minute) {
 		t.Fatalf("the first build never launched:\n%s", deadOut.String())
 	}
 	_ = syscall.Kill(-deadCmd.Process.Pid, syscall.SIGKILL)
@@ -652,7 +603,7 @@ func TestE2ESweepAfterKill(t *testing.T) {
 	live := newBake(t, "echo provisioning-started", sleeper)
 	live.journals = journals
 	liveCmd := live.cmd(ctx)
-	liveOut := &syncBuffer{}
+	liveOut := &testbed.Output{}
 	liveCmd.Stdout, liveCmd.Stderr = liveOut, liveOut
 	if err := liveCmd.Start(); err != nil {
 		t.Fatal(err)
@@ -660,7 +611,7 @@ func TestE2ESweepAfterKill(t *testing.T) {
 	liveDone := make(chan error, 1)
 	go func() { liveDone <- liveCmd.Wait() }()
 	defer func() { _ = syscall.Kill(-liveCmd.Process.Pid, syscall.SIGKILL) }()
-	if !waitFor(func() bool { return strings.Contains(liveOut.String(), "provisioning-started") }, liveDone, 2*time.Minute) {
+	if !testbed.WaitFor(func() bool { return strings.Contains(liveOut.String(), "provisioning-started") }, liveDone, 2*time.Minute) {
 		t.Fatalf("the second build never started provisioning:\n%s", liveOut.String())
 	}
 

@@ -19,6 +19,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"golang.org/x/crypto/ssh"
+
+	"github.com/packer-bakery/packer-plugin-bakery/testbed"
 )
 
 const benchTasks = 200
@@ -32,7 +34,7 @@ func writeBenchPlaybook(b *testing.B, n int) string {
 	for i := range n {
 		fmt.Fprintf(&sb, "    - name: Task %d\n      ansible.builtin.command: \"true\"\n      changed_when: false\n", i)
 	}
-	name := fmt.Sprintf("bench-%d-%s.yml", n, randomHex(4))
+	name := fmt.Sprintf("bench-%d-%s.yml", n, testbed.RandomHex(4))
 	path := filepath.Join(suite.Root, "provisioner/ansible/testdata/playbooks", name)
 	if err := os.WriteFile(path, []byte(sb.String()), 0o644); err != nil {
 		b.Fatal(err)
@@ -85,10 +87,10 @@ func newBenchBake(b *testing.B, playbook string) *bake {
 	b.Helper()
 	dir := b.TempDir()
 	bk := &bake{
-		marker:  randomHex(4),
-		secret:  "awsSecret" + randomHex(12),
-		pSecret: "playSecret" + randomHex(12),
-		amiName: "bakery-ansible-bench-" + randomHex(4),
+		marker:  testbed.RandomHex(4),
+		secret:  "awsSecret" + testbed.RandomHex(12),
+		pSecret: "playSecret" + testbed.RandomHex(12),
+		amiName: "bakery-ansible-bench-" + testbed.RandomHex(4),
 		tmp:     filepath.Join(dir, "tmp"),
 		logPath: filepath.Join(dir, "packer.log"),
 	}
@@ -120,7 +122,7 @@ func plainTarget(b *testing.B) (keyFile, inventory string) {
 		b.Fatal(err)
 	}
 	sshPub, _ := ssh.NewPublicKey(pub)
-	name := "bench-" + randomHex(4)
+	name := "bench-" + testbed.RandomHex(4)
 	if _, err := client.ImportKeyPair(ctx, &ec2.ImportKeyPairInput{KeyName: aws.String(name), PublicKeyMaterial: ssh.MarshalAuthorizedKey(sshPub)}); err != nil {
 		b.Fatal(err)
 	}

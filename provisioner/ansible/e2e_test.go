@@ -11,7 +11,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io/fs"
@@ -86,10 +85,10 @@ func newBake(t *testing.T, playbook, version string) *bake {
 	dir := t.TempDir()
 	b := &bake{
 		t:       t,
-		marker:  randomHex(4),
-		secret:  "awsSecret" + randomHex(12),
-		pSecret: "playSecret" + randomHex(12),
-		amiName: "bakery-ansible-e2e-" + randomHex(4),
+		marker:  testbed.RandomHex(4),
+		secret:  "awsSecret" + testbed.RandomHex(12),
+		pSecret: "playSecret" + testbed.RandomHex(12),
+		amiName: "bakery-ansible-e2e-" + testbed.RandomHex(4),
 		tmp:     filepath.Join(dir, "tmp"),
 		logPath: filepath.Join(dir, "packer.log"),
 	}
@@ -269,14 +268,6 @@ func (b *bake) assertAMI(want int) {
 	}
 }
 
-func randomHex(n int) string {
-	buf := make([]byte, n)
-	if _, err := rand.Read(buf); err != nil {
-		panic(err)
-	}
-	return hex.EncodeToString(buf)
-}
-
 // TestE2EDirect: the default connection, with each pinned ansible-core.
 // One play covers the login user default, task and play remote_user,
 // become_user to an unprivileged user (no allow_world_readable_tmpfiles),
@@ -408,7 +399,7 @@ func interrupt(t *testing.T, group bool, sig syscall.Signal) {
 	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
-	if !waitFor(func() bool { return exec.Command("pgrep", "-f", "^"+sleeper+"$").Run() == nil }, done, 2*time.Minute) {
+	if !testbed.WaitFor(func() bool { return exec.Command("pgrep", "-f", "^"+sleeper+"$").Run() == nil }, done, 2*time.Minute) {
 		t.Fatalf("the long task never started:\n%s", out.String())
 	}
 	// The orphan checks of assertClean match these processes now.
@@ -500,24 +491,6 @@ func writeFiles(t *testing.T, dir string, files map[string]string) {
 		}
 		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
 			t.Fatal(err)
-		}
-	}
-}
-
-func waitFor(cond func() bool, done <-chan error, limit time.Duration) bool {
-	deadline := time.After(limit)
-	tick := time.NewTicker(200 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		if cond() {
-			return true
-		}
-		select {
-		case <-done:
-			return false
-		case <-deadline:
-			return false
-		case <-tick.C:
 		}
 	}
 }
