@@ -11,14 +11,17 @@ import (
 	"github.com/packer-bakery/packer-plugin-bakery/testbed/faultproxy"
 )
 
-// TestE2EBakeSurvivesThrottlingAndErrors: 30 % throttling, 10 % 5xx and
-// 5 % dropped connections on every call.
+// TestE2EBakeSurvivesThrottlingAndErrors: 30 % throttling, 10 % 5xx, 5 %
+// dropped connections and 5 % lost replies (the call takes effect, the
+// reply never comes) on every call: the bake succeeds, launches exactly one
+// instance and leaves nothing.
 func TestE2EBakeSurvivesThrottlingAndErrors(t *testing.T) {
 	proxy := withFaults(t, faultproxy.Config{
 		Seed:        42,
 		Throttle:    faultproxy.Fault{Rate: 0.3},
 		ServerError: faultproxy.Fault{Rate: 0.1},
 		Drop:        faultproxy.Fault{Rate: 0.05},
+		LoseReply:   faultproxy.Fault{Rate: 0.05},
 	})
 	b := newBake(t, "true")
 	if _, err := b.run(); err != nil {
