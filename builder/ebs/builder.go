@@ -103,7 +103,7 @@ func (b *Builder) Run(ctx context.Context, ui packersdk.Ui, hook packersdk.Hook)
 	state.Put(keyUI, ui)
 
 	steps := []multistep.Step{
-		&stepCheckAMIName{ec2: client, name: b.config.AMIName, region: region},
+		&stepCheckAMIName{ec2: client, name: b.config.AMIName, region: region, force: b.config.AMIForceDeregister},
 		&stepSourceAMI{ec2: client, sourceAMI: b.config.SourceAMI, filter: b.config.SourceAMIFilter, region: region},
 		&stepNetwork{ec2: client, vpcID: b.config.VpcID, subnetID: b.config.SubnetID, availabilityZone: b.config.AvailabilityZone},
 		&stepKeyPair{ec2: client, comm: &b.config.Comm, name: tempName, tags: bakery.Tags{"Name": tempName}.Merge(temporary), journal: jrnl},
@@ -123,6 +123,8 @@ func (b *Builder) Run(ctx context.Context, ui packersdk.Ui, hook packersdk.Hook)
 		&commonsteps.StepProvision{},
 		&commonsteps.StepCleanupTempKeys{Comm: &b.config.Comm},
 		&stepStopInstance{ec2: client, poll: poll},
+		&stepDeregisterExisting{ec2: client, name: b.config.AMIName, force: b.config.AMIForceDeregister,
+			deleteSnapshots: b.config.AMIForceDeleteSnapshot},
 		&stepCreateImage{ec2: client, name: b.config.AMIName, description: b.config.AMIDescription,
 			tags: b.config.AMITags, region: region, poll: poll, journal: jrnl},
 		&stepTagSnapshots{ec2: client, tags: b.config.SnapshotTags},

@@ -80,6 +80,13 @@ type AMIConfig struct {
 	AMITags map[string]string `mapstructure:"tags" required:"false"`
 	// Tags for the AMI's snapshots.
 	SnapshotTags map[string]string `mapstructure:"snapshot_tags" required:"false"`
+	// Replace an AMI of the same name in the region: it is deregistered
+	// just before the new one is created, so a build that fails earlier
+	// leaves it in place. `packer build -force` sets this too.
+	AMIForceDeregister bool `mapstructure:"force_deregister" required:"false"`
+	// With `force_deregister`, also delete the replaced AMI's snapshots
+	// (DeregisterImage alone keeps them, and bills them).
+	AMIForceDeleteSnapshot bool `mapstructure:"force_delete_snapshot" required:"false"`
 }
 
 var (
@@ -107,6 +114,9 @@ func (c *Config) Prepare(raws ...interface{}) ([]string, error) {
 	}
 	for _, e := range c.RunConfig.prepare(&c.Comm) {
 		errs = packersdk.MultiErrorAppend(errs, e)
+	}
+	if c.PackerForce {
+		c.AMIForceDeregister = true
 	}
 	for _, e := range c.AMIConfig.prepare() {
 		errs = packersdk.MultiErrorAppend(errs, e)
@@ -205,6 +215,9 @@ func (a *AMIConfig) prepare() []error {
 		errs = append(errs, errors.New("`ami_name` is required: the name of the AMI to create, unique in the region"))
 	case known(a.AMIName) && !amiNamePattern.MatchString(a.AMIName):
 		errs = append(errs, fmt.Errorf("`ami_name` %q: use 3 to 128 letters, digits, spaces and ( ) [ ] . / - ' @ _ (for a date, formatdate(\"YYYYMMDD-hhmmss\", timestamp()) has no colons)", a.AMIName))
+	}
+	if a.AMIForceDeleteSnapshot && !a.AMIForceDeregister {
+		errs = append(errs, errors.New("`force_delete_snapshot` only applies with `force_deregister = true` (or `packer build -force`)"))
 	}
 	if len(a.AMIDescription) > 255 {
 		errs = append(errs, errors.New("`ami_description` is longer than EC2's limit of 255 characters: shorten it"))

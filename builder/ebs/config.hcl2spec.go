@@ -11,10 +11,12 @@ import (
 // FlatAMIConfig is an auto-generated flat version of AMIConfig.
 // Where the contents of a field with a `mapstructure:,squash` tag are bubbled up.
 type FlatAMIConfig struct {
-	AMIName        *string           `mapstructure:"ami_name" required:"true" cty:"ami_name" hcl:"ami_name"`
-	AMIDescription *string           `mapstructure:"ami_description" required:"false" cty:"ami_description" hcl:"ami_description"`
-	AMITags        map[string]string `mapstructure:"tags" required:"false" cty:"tags" hcl:"tags"`
-	SnapshotTags   map[string]string `mapstructure:"snapshot_tags" required:"false" cty:"snapshot_tags" hcl:"snapshot_tags"`
+	AMIName                *string           `mapstructure:"ami_name" required:"true" cty:"ami_name" hcl:"ami_name"`
+	AMIDescription         *string           `mapstructure:"ami_description" required:"false" cty:"ami_description" hcl:"ami_description"`
+	AMITags                map[string]string `mapstructure:"tags" required:"false" cty:"tags" hcl:"tags"`
+	SnapshotTags           map[string]string `mapstructure:"snapshot_tags" required:"false" cty:"snapshot_tags" hcl:"snapshot_tags"`
+	AMIForceDeregister     *bool             `mapstructure:"force_deregister" required:"false" cty:"force_deregister" hcl:"force_deregister"`
+	AMIForceDeleteSnapshot *bool             `mapstructure:"force_delete_snapshot" required:"false" cty:"force_delete_snapshot" hcl:"force_delete_snapshot"`
 }
 
 // FlatMapstructure returns a new FlatAMIConfig.
@@ -29,10 +31,12 @@ func (*AMIConfig) FlatMapstructure() interface{ HCL2Spec() map[string]hcldec.Spe
 // The decoded values from this spec will then be applied to a FlatAMIConfig.
 func (*FlatAMIConfig) HCL2Spec() map[string]hcldec.Spec {
 	s := map[string]hcldec.Spec{
-		"ami_name":        &hcldec.AttrSpec{Name: "ami_name", Type: cty.String, Required: false},
-		"ami_description": &hcldec.AttrSpec{Name: "ami_description", Type: cty.String, Required: false},
-		"tags":            &hcldec.AttrSpec{Name: "tags", Type: cty.Map(cty.String), Required: false},
-		"snapshot_tags":   &hcldec.AttrSpec{Name: "snapshot_tags", Type: cty.Map(cty.String), Required: false},
+		"ami_name":              &hcldec.AttrSpec{Name: "ami_name", Type: cty.String, Required: false},
+		"ami_description":       &hcldec.AttrSpec{Name: "ami_description", Type: cty.String, Required: false},
+		"tags":                  &hcldec.AttrSpec{Name: "tags", Type: cty.Map(cty.String), Required: false},
+		"snapshot_tags":         &hcldec.AttrSpec{Name: "snapshot_tags", Type: cty.Map(cty.String), Required: false},
+		"force_deregister":      &hcldec.AttrSpec{Name: "force_deregister", Type: cty.Bool, Required: false},
+		"force_delete_snapshot": &hcldec.AttrSpec{Name: "force_delete_snapshot", Type: cty.Bool, Required: false},
 	}
 	return s
 }
@@ -83,6 +87,8 @@ type FlatConfig struct {
 	AMIDescription            *string                      `mapstructure:"ami_description" required:"false" cty:"ami_description" hcl:"ami_description"`
 	AMITags                   map[string]string            `mapstructure:"tags" required:"false" cty:"tags" hcl:"tags"`
 	SnapshotTags              map[string]string            `mapstructure:"snapshot_tags" required:"false" cty:"snapshot_tags" hcl:"snapshot_tags"`
+	AMIForceDeregister        *bool                        `mapstructure:"force_deregister" required:"false" cty:"force_deregister" hcl:"force_deregister"`
+	AMIForceDeleteSnapshot    *bool                        `mapstructure:"force_delete_snapshot" required:"false" cty:"force_delete_snapshot" hcl:"force_delete_snapshot"`
 	Type                      *string                      `mapstructure:"communicator" cty:"communicator" hcl:"communicator"`
 	PauseBeforeConnect        *string                      `mapstructure:"pause_before_connecting" cty:"pause_before_connecting" hcl:"pause_before_connecting"`
 	SSHHost                   *string                      `mapstructure:"ssh_host" cty:"ssh_host" hcl:"ssh_host"`
@@ -189,6 +195,8 @@ func (*FlatConfig) HCL2Spec() map[string]hcldec.Spec {
 		"ami_description":                       &hcldec.AttrSpec{Name: "ami_description", Type: cty.String, Required: false},
 		"tags":                                  &hcldec.AttrSpec{Name: "tags", Type: cty.Map(cty.String), Required: false},
 		"snapshot_tags":                         &hcldec.AttrSpec{Name: "snapshot_tags", Type: cty.Map(cty.String), Required: false},
+		"force_deregister":                      &hcldec.AttrSpec{Name: "force_deregister", Type: cty.Bool, Required: false},
+		"force_delete_snapshot":                 &hcldec.AttrSpec{Name: "force_delete_snapshot", Type: cty.Bool, Required: false},
 		"communicator":                          &hcldec.AttrSpec{Name: "communicator", Type: cty.String, Required: false},
 		"pause_before_connecting":               &hcldec.AttrSpec{Name: "pause_before_connecting", Type: cty.String, Required: false},
 		"ssh_host":                              &hcldec.AttrSpec{Name: "ssh_host", Type: cty.String, Required: false},

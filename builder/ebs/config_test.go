@@ -343,3 +343,18 @@ func TestConfigPrepare_unknownValuesPassValidation(t *testing.T) {
 		t.Errorf("placeholders rejected: %v", err)
 	}
 }
+
+func TestConfigPrepare_force(t *testing.T) {
+	var c Config
+	if _, err := c.Prepare(validConfig(map[string]interface{}{"packer_force": true, "force_delete_snapshot": true})); err != nil {
+		t.Fatalf("-force with force_delete_snapshot: %v", err)
+	}
+	if !c.AMIForceDeregister {
+		t.Error("`packer build -force` did not turn on force_deregister")
+	}
+	var d Config
+	_, err := d.Prepare(validConfig(map[string]interface{}{"force_delete_snapshot": true}))
+	if err == nil || !strings.Contains(err.Error(), "`force_delete_snapshot` only applies with `force_deregister = true`") {
+		t.Errorf("force_delete_snapshot alone: %v", err)
+	}
+}

@@ -802,3 +802,54 @@ func TestE2EKillThenSweep(t *testing.T) {
 		})
 	}
 }
+
+// TestE2EForceReplacesTheAMI: a second bake of the same name with
+// `packer build -force` and `force_delete_snapshot` replaces the first AMI
+// and deletes its snapshot; without -force it fails before launching.
+func TestE2EForceReplacesTheAMI(t *testing.T) {
+	first := newBake(t, "true")
+	if _, err := first.run(); err != nil {
+		t.Fatalf("first bake: %v", err)
+	}
+	client := ec2Client(t)
+	old := imagesNamed(t, client, first.amiName)
+	if len(old) != 1 {
+		t.Fatalf("%d AMIs after the first bake", len(old))
+	}
+	oldSnap := aws.ToString(old[0].BlockDeviceMappings[0].Ebs.SnapshotId)
+
+	again := newBake(t, "true")
+	again.amiName = first.amiName
+	out, err := again.run()
+	if err == nil || !strings.Contains(out, "already exists") || !strings.Contains(out, "packer build -force") {
+		t.Fatalf("a taken name without -force: err %v; want a failure that names -force", err)
+	}
+	if n := len(buildInstances(t, client)); n != 1 {
+		t.Errorf("the refused bake launched an instance (%d in all)", n)
+	}
+
+	forced := newBake(t, "true")
+	forced.amiName = first.amiName
+	forced.vars = map[string]any{"force_delete_snapshot": true}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := forced.cmd(ctx)
+	cmd.Args = append(cmd.Args[:2], append([]string{"-force"}, cmd.Args[2:]...)...)
+	if raw, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("bake with -force: %v\n%s", err, raw)
+	}
+	now := imagesNamed(t, client, first.amiName)
+	if len(now) != 1 || aws.ToString(now[0].ImageId) == aws.ToString(old[0].ImageId) {
+		t.Fatalf("AMIs named %s after -force: %d, want the new one only", first.amiName, len(now))
+	}
+	snaps, err := client.DescribeSnapshots(context.Background(), &ec2.DescribeSnapshotsInput{OwnerIds: []string{"self"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range snaps.Snapshots {
+		if aws.ToString(s.SnapshotId) == oldSnap {
+			t.Errorf("the replaced AMI's snapshot %s is still there", oldSnap)
+		}
+	}
+	assertNothingLeft(t, client)
+}

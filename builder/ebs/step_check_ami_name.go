@@ -19,6 +19,7 @@ type stepCheckAMIName struct {
 	ec2    bakery.ImageDescriber
 	name   string
 	region string
+	force  bool // force_deregister: a taken name is replaced, later
 }
 
 var _ multistep.Step = (*stepCheckAMIName)(nil)
@@ -32,8 +33,13 @@ func (s *stepCheckAMIName) Run(ctx context.Context, state multistep.StateBag) mu
 	if err != nil {
 		return halt(state, fmt.Errorf("looking for an existing AMI named %q: %w", s.name, err))
 	}
+	if len(out.Images) > 0 && s.force {
+		getUI(state).Say(fmt.Sprintf("AMI %s has that name; `force_deregister` replaces it once the new one can be made",
+			aws.ToString(out.Images[0].ImageId)))
+		return multistep.ActionContinue
+	}
 	if len(out.Images) > 0 {
-		return halt(state, fmt.Errorf("an AMI named %q already exists in %s (%s): choose another `ami_name`, or deregister that AMI",
+		return halt(state, fmt.Errorf("an AMI named %q already exists in %s (%s): choose another `ami_name`, set `force_deregister = true`, or run `packer build -force`",
 			s.name, s.region, aws.ToString(out.Images[0].ImageId)))
 	}
 	return multistep.ActionContinue

@@ -52,3 +52,15 @@ func TestStepCheckAMIName_apiError(t *testing.T) {
 	wantAPICode(t, err, "UnauthorizedOperation")
 	step.Cleanup(state)
 }
+
+func TestStepCheckAMIName_nameTakenWithForce(t *testing.T) {
+	f := newFakeImages(t)
+	f.DescribeImagesCalls.Return(&ec2.DescribeImagesOutput{Images: []types.Image{{ImageId: aws.String("ami-0existing"), Name: aws.String("web")}}}, nil)
+	state, ui := newState(t)
+	step := &stepCheckAMIName{ec2: f, name: "web", region: "eu-west-1", force: true}
+
+	wantContinue(t, step.Run(t.Context(), state), state, ui)
+	if !strings.Contains(ui.Out.String(), "ami-0existing") || !strings.Contains(ui.Out.String(), "force_deregister") {
+		t.Errorf("the user was not told that ami-0existing will be replaced: %q", ui.Out.String())
+	}
+}

@@ -38,6 +38,11 @@ variable "commands" {
   type = list(string)
 }
 
+variable "force_delete_snapshot" {
+  type    = bool
+  default = false
+}
+
 variable "ssh_timeout" {
   type    = string
   default = "1m"
@@ -65,8 +70,9 @@ source "bakery-ebs" "e2e" {
   ssh_port     = var.ssh_port
   ssh_timeout  = var.ssh_timeout
 
-  ami_name        = var.ami_name
-  ami_description = "bakery e2e"
+  ami_name              = var.ami_name
+  ami_description       = "bakery e2e"
+  force_delete_snapshot = var.force_delete_snapshot
   tags = {
     Name  = var.ami_name
     Suite = "e2e"
