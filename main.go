@@ -1,6 +1,7 @@
 // Command packer-plugin-bakery is the Packer plugin that bakes AWS AMIs:
-// builder `bakery-ebs` and data source `bakery-ami`. Packer starts it; run it with `describe` to see what
-// it registers.
+// builder `bakery-ebs`, provisioner `bakery-ansible` and data source
+// `bakery-ami`. Packer starts it; `describe` lists what it registers, and
+// `sweep` removes what killed builds left behind.
 package main
 
 import (

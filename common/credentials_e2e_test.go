@@ -102,13 +102,7 @@ type credRun struct {
 
 func newCredRun(t *testing.T) *credRun {
 	t.Helper()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		if err := bed.Reset(ctx); err != nil {
-			t.Errorf("resetting the emulator: %v", err)
-		}
-	})
+	bed.ResetAfter(t)
 	bed.Faults().Reset()
 	// Not t.TempDir(): TMPDIR lives here, and packer's plugin sockets in it
 	// must stay under the 108-byte limit of a unix socket path.

@@ -63,3 +63,15 @@ func RunSuite(m *testing.M, opts Options, suite *Suite) int {
 		Plugin: filepath.Join(work, "packer-plugin-bakery")}
 	return m.Run()
 }
+
+// ResetAfter empties the emulator when the test ends, so that each test's
+// checks through the EC2 API see only what that test made.
+func (b *Bed) ResetAfter(t testing.TB) {
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := b.Reset(ctx); err != nil {
+			t.Errorf("resetting the emulator: %v", err)
+		}
+	})
+}

@@ -75,13 +75,7 @@ type bake struct {
 
 func newBake(t *testing.T, playbook, version string) *bake {
 	t.Helper()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		if err := suite.Bed.Reset(ctx); err != nil {
-			t.Errorf("resetting the emulator: %v", err)
-		}
-	})
+	suite.Bed.ResetAfter(t)
 	dir := t.TempDir()
 	b := &bake{
 		t:       t,
