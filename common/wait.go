@@ -14,6 +14,10 @@ type Poll struct {
 	Interval time.Duration // between checks; default 2s
 	Timeout  time.Duration // give up after; default 30m
 	Report   time.Duration // how often to say "still waiting"; default 30s
+	// Attempts, if set, also gives up after that many checks that were
+	// not done: amazon-ebs's `aws_polling.max_attempts`. Whichever of
+	// Timeout and Attempts comes first ends the wait.
+	Attempts int
 }
 
 // Check looks once: done when the wait is over, state for the user
@@ -43,7 +47,7 @@ func Wait(ctx context.Context, say func(string), what string, p Poll, check Chec
 	defer tick.Stop()
 
 	last, lastReport := "", start
-	for {
+	for attempt := 1; ; attempt++ {
 		done, state, err := check(ctx)
 		elapsed := time.Since(start).Round(time.Second)
 		if err != nil {
@@ -62,6 +66,9 @@ func Wait(ctx context.Context, say func(string), what string, p Poll, check Chec
 		case time.Since(lastReport) >= p.Report:
 			say(fmt.Sprintf("Still waiting for %s (now %s, %s elapsed)...", what, state, elapsed))
 			lastReport = time.Now()
+		}
+		if p.Attempts > 0 && attempt >= p.Attempts {
+			return fmt.Errorf("waiting for %s (last state %s): %w after %d checks in %s", what, state, ErrWaitTimeout, attempt, elapsed)
 		}
 		select {
 		case <-ctx.Done():

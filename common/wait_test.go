@@ -137,3 +137,42 @@ func TestWait_cancelledBeforeStart(t *testing.T) {
 		t.Errorf("err = %v, want context.Canceled", err)
 	}
 }
+
+func TestWait_givesUpAfterAttempts(t *testing.T) {
+	check, calls := states("pending")
+	say, _ := recordSay()
+	err := Wait(t.Context(), say, "AMI ami-1", Poll{Interval: time.Millisecond, Attempts: 3}, check)
+	if !errors.Is(err, ErrWaitTimeout) {
+		t.Fatalf("Wait = %v, want ErrWaitTimeout", err)
+	}
+	if *calls != 3 {
+		t.Errorf("checked %d times, want 3 (Attempts)", *calls)
+	}
+	if want := "waiting for AMI ami-1 (last state pending): timed out after 3 checks"; !strings.Contains(err.Error(), want) {
+		t.Errorf("error %q, want it to contain %q", err, want)
+	}
+}
+
+func TestWait_doneOnLastAttemptSucceeds(t *testing.T) {
+	check, calls := states("pending", "pending", "done")
+	say, _ := recordSay()
+	if err := Wait(t.Context(), say, "thing", Poll{Interval: time.Millisecond, Attempts: 3}, check); err != nil {
+		t.Fatalf("Wait: %v (the third check was done)", err)
+	}
+	if *calls != 3 {
+		t.Errorf("checked %d times, want 3", *calls)
+	}
+}
+
+func TestWait_timeoutBeforeAttempts(t *testing.T) {
+	check, calls := states("pending")
+	say, _ := recordSay()
+	start := time.Now()
+	err := Wait(t.Context(), say, "thing", Poll{Interval: 20 * time.Millisecond, Timeout: 50 * time.Millisecond, Attempts: 1000}, check)
+	if !errors.Is(err, ErrWaitTimeout) || time.Since(start) > time.Second {
+		t.Fatalf("Wait = %v after %s, want ErrWaitTimeout after ~50ms", err, time.Since(start))
+	}
+	if *calls >= 1000 {
+		t.Errorf("checked %d times: the timeout did not come first", *calls)
+	}
+}

@@ -41,8 +41,7 @@ func (b *Builder) Prepare(raws ...interface{}) ([]string, []string, error) {
 	if err != nil {
 		return nil, warnings, err
 	}
-	generated := []string{"SourceAMI", "SourceAMIName", "SourceAMIOwner", "SourceAMICreationDate", "BuildRegion"}
-	return generated, warnings, nil
+	return generatedDataNames, warnings, nil
 }
 
 func (b *Builder) Run(ctx context.Context, ui packersdk.Ui, hook packersdk.Hook) (packersdk.Artifact, error) {
@@ -95,8 +94,11 @@ func (b *Builder) Run(ctx context.Context, ui packersdk.Ui, hook packersdk.Hook)
 		}
 		_ = jrnl.Close()
 	}()
-	runTags := bakery.Tags{"Name": "Packer Builder"}.Merge(b.config.RunTags, temporary)
-	poll := bakery.Poll{Timeout: b.config.StateTimeout}
+	// Options that may use {{ .SourceAMIName }} and the like: their values
+	// are filled in by stepRenderTemplates (see buildTemplates).
+	templates := newBuildTemplates(b.config.ctx)
+	runTags := templates.TagsBetween("run_tags", bakery.Tags{"Name": "Packer Builder"}, b.config.RunTags, temporary)
+	poll := b.config.PollingConfig.poll(b.config.StateTimeout)
 
 	state := new(multistep.BasicStateBag)
 	state.Put("hook", hook)
@@ -105,6 +107,7 @@ func (b *Builder) Run(ctx context.Context, ui packersdk.Ui, hook packersdk.Hook)
 	steps := []multistep.Step{
 		&stepCheckAMIName{ec2: client, name: b.config.AMIName, region: region, force: b.config.AMIForceDeregister},
 		&stepSourceAMI{ec2: client, sourceAMI: b.config.SourceAMI, filter: b.config.SourceAMIFilter, region: region},
+		&stepRenderTemplates{templates: templates, region: region},
 		&stepNetwork{ec2: client, vpcID: b.config.VpcID, subnetID: b.config.SubnetID, availabilityZone: b.config.AvailabilityZone},
 		&stepKeyPair{ec2: client, comm: &b.config.Comm, name: tempName, tags: bakery.Tags{"Name": tempName}.Merge(temporary), journal: jrnl},
 		&stepSecurityGroup{ec2: client, ids: b.config.SecurityGroupIDs, name: "packer_bakery_" + buildID,
@@ -125,9 +128,9 @@ func (b *Builder) Run(ctx context.Context, ui packersdk.Ui, hook packersdk.Hook)
 		&stepStopInstance{ec2: client, poll: poll},
 		&stepDeregisterExisting{ec2: client, name: b.config.AMIName, force: b.config.AMIForceDeregister,
 			deleteSnapshots: b.config.AMIForceDeleteSnapshot},
-		&stepCreateImage{ec2: client, name: b.config.AMIName, description: b.config.AMIDescription,
-			tags: b.config.AMITags, region: region, poll: poll, journal: jrnl},
-		&stepTagSnapshots{ec2: client, tags: b.config.SnapshotTags},
+		&stepCreateImage{ec2: client, name: b.config.AMIName, description: templates.Text("ami_description", b.config.AMIDescription),
+			tags: templates.Tags("tags", b.config.AMITags), region: region, poll: poll, journal: jrnl},
+		&stepTagSnapshots{ec2: client, tags: templates.Tags("snapshot_tags", b.config.SnapshotTags)},
 	}
 
 	runner := commonsteps.NewRunner(steps, b.config.PackerConfig, ui)

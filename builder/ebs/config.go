@@ -27,6 +27,7 @@ type Config struct {
 	RunConfig           `mapstructure:",squash"`
 	AMIConfig           `mapstructure:",squash"`
 	Comm                communicator.Config `mapstructure:",squash"`
+	PollingConfig       `mapstructure:",squash"`
 
 	ctx interpolate.Context
 }
@@ -63,7 +64,9 @@ type RunConfig struct {
 	// Tags for the build instance and its volumes, applied at launch.
 	RunTags map[string]string `mapstructure:"run_tags" required:"false"`
 	// How long to wait for the instance or the image to reach the next
-	// state before failing, e.g. `45m`. Default `30m`.
+	// state before failing, e.g. `45m`. Unset: the AWS_TIMEOUT_SECONDS
+	// environment variable (amazon-ebs's), else `30m`. With
+	// `aws_polling.max_attempts` also set, whichever comes first ends a wait.
 	StateTimeout time.Duration `mapstructure:"state_timeout" required:"false"`
 
 	communicator.SSHInterface `mapstructure:",squash"`
@@ -99,10 +102,12 @@ func known(s string) bool { return bakery.Known(s) }
 
 // Prepare decodes the template and returns every problem at once.
 func (c *Config) Prepare(raws ...interface{}) ([]string, error) {
+	c.ctx.Funcs = templateFuncs
 	err := config.Decode(c, &config.DecodeOpts{
 		PluginType:         BuilderID,
 		Interpolate:        true,
 		InterpolateContext: &c.ctx,
+		InterpolateFilter:  &interpolate.RenderFilter{Exclude: buildTimeOptions},
 	}, raws...)
 	if err != nil {
 		return nil, err
@@ -112,6 +117,9 @@ func (c *Config) Prepare(raws ...interface{}) ([]string, error) {
 	for _, e := range c.AccessConfig.Prepare() {
 		errs = packersdk.MultiErrorAppend(errs, e)
 	}
+	for _, e := range c.PollingConfig.prepare(&c.StateTimeout) {
+		errs = packersdk.MultiErrorAppend(errs, e)
+	}
 	for _, e := range c.RunConfig.prepare(&c.Comm) {
 		errs = packersdk.MultiErrorAppend(errs, e)
 	}
@@ -119,6 +127,9 @@ func (c *Config) Prepare(raws ...interface{}) ([]string, error) {
 		c.AMIForceDeregister = true
 	}
 	for _, e := range c.AMIConfig.prepare() {
+		errs = packersdk.MultiErrorAppend(errs, e)
+	}
+	for _, e := range c.prepareTemplates() {
 		errs = packersdk.MultiErrorAppend(errs, e)
 	}
 	switch c.Comm.Type {

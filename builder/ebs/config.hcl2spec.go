@@ -138,6 +138,7 @@ type FlatConfig struct {
 	WinRMUseSSL               *bool                        `mapstructure:"winrm_use_ssl" cty:"winrm_use_ssl" hcl:"winrm_use_ssl"`
 	WinRMInsecure             *bool                        `mapstructure:"winrm_insecure" cty:"winrm_insecure" hcl:"winrm_insecure"`
 	WinRMUseNTLM              *bool                        `mapstructure:"winrm_use_ntlm" cty:"winrm_use_ntlm" hcl:"winrm_use_ntlm"`
+	AWSPolling                *FlatAWSPollingConfig        `mapstructure:"aws_polling" required:"false" cty:"aws_polling" hcl:"aws_polling"`
 }
 
 // FlatMapstructure returns a new FlatConfig.
@@ -246,6 +247,7 @@ func (*FlatConfig) HCL2Spec() map[string]hcldec.Spec {
 		"winrm_use_ssl":                         &hcldec.AttrSpec{Name: "winrm_use_ssl", Type: cty.Bool, Required: false},
 		"winrm_insecure":                        &hcldec.AttrSpec{Name: "winrm_insecure", Type: cty.Bool, Required: false},
 		"winrm_use_ntlm":                        &hcldec.AttrSpec{Name: "winrm_use_ntlm", Type: cty.Bool, Required: false},
+		"aws_polling":                           &hcldec.BlockSpec{TypeName: "aws_polling", Nested: hcldec.ObjectSpec((*FlatAWSPollingConfig)(nil).HCL2Spec())},
 	}
 	return s
 }

@@ -24,7 +24,7 @@ type imageCreator interface {
 type stepCreateImage struct {
 	ec2         imageCreator
 	name        string
-	description string
+	description *string // nil or empty: none
 	tags        bakery.Tags
 	region      string
 	poll        bakery.Poll
@@ -43,8 +43,8 @@ func (s *stepCreateImage) Run(ctx context.Context, state multistep.StateBag) mul
 		Name:              aws.String(s.name),
 		TagSpecifications: s.tags.Spec(types.ResourceTypeImage),
 	}
-	if s.description != "" {
-		in.Description = aws.String(s.description)
+	if aws.ToString(s.description) != "" {
+		in.Description = s.description
 	}
 	out, err := s.ec2.CreateImage(ctx, in)
 	switch {

@@ -17,7 +17,7 @@ import (
 var amiTags = bakery.Tags{"Name": "web", "version": "1.2"}
 
 func newCreateImageStep(f imageCreator) *stepCreateImage {
-	return &stepCreateImage{ec2: f, name: "web 1.2", description: "the web tier", tags: amiTags, region: "eu-west-1", poll: fastPoll}
+	return &stepCreateImage{ec2: f, name: "web 1.2", description: aws.String("the web tier"), tags: amiTags, region: "eu-west-1", poll: fastPoll}
 }
 
 // builtImage is an AMI with two EBS snapshots and an ephemeral disk.

@@ -133,6 +133,7 @@ func (s *stepRunInstance) Cleanup(state multistep.StateBag) {
 	}
 	poll := s.poll
 	poll.Timeout = cleanupTimeout
+	poll.Attempts = 0 // a small aws_polling.max_attempts must not leave the instance running
 	err := bakery.Wait(ctx, ui.Say, "instance "+s.instanceID+" to terminate", poll, func(ctx context.Context) (bool, string, error) {
 		inst, ok, err := describeInstance(ctx, s.ec2, s.instanceID)
 		if err != nil {

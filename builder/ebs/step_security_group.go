@@ -128,6 +128,7 @@ func (s *stepSecurityGroup) Cleanup(state multistep.StateBag) {
 	defer cancel()
 	ui.Say(fmt.Sprintf("Deleting temporary security group %s...", s.created))
 	poll := s.poll
+	poll.Attempts = 0 // cleanup is bounded by time only, so that the group is not left behind
 	if poll.Timeout == 0 || poll.Timeout > cleanupTimeout {
 		poll.Timeout = cleanupTimeout
 	}

@@ -40,11 +40,9 @@ func (s *stepSourceAMI) Run(ctx context.Context, state multistep.StateBag) multi
 	state.Put(keySourceImage, img)
 
 	data := packerbuilderdata.GeneratedData{State: state}
-	data.Put("SourceAMI", aws.ToString(img.ImageId))
-	data.Put("SourceAMIName", aws.ToString(img.Name))
-	data.Put("SourceAMIOwner", aws.ToString(img.OwnerId))
-	data.Put("SourceAMICreationDate", aws.ToString(img.CreationDate))
-	data.Put("BuildRegion", s.region)
+	for name, value := range newBuildInfo(img, s.region).generated() {
+		data.Put(name, value)
+	}
 	return multistep.ActionContinue
 }
 

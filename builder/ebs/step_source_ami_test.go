@@ -43,6 +43,7 @@ func TestStepSourceAMI_byID(t *testing.T) {
 		"SourceAMIOwner":        "123456789012",
 		"SourceAMICreationDate": "2024-03-01T10:00:00.000Z",
 		"BuildRegion":           "eu-west-1",
+		"SourceAMIOwnerName":    "",
 	}
 	if got := state.Get("generated_data"); !reflect.DeepEqual(got, want) {
 		t.Errorf("generated_data = %v, want %v", got, want)

@@ -1,0 +1,226 @@
+package ebs
+
+import (
+	"bytes"
+	"fmt"
+	"reflect"
+	"regexp"
+	"sort"
+	"strings"
+	"text/template"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/hashicorp/packer-plugin-sdk/template/interpolate"
+
+	bakery "github.com/packer-bakery/packer-plugin-bakery/common"
+)
+
+// buildTimeOptions may use the build's own variables ({{ .SourceAMIName }},
+// {{ .BuildRegion }}…), which exist only once the source AMI is found: as
+// in amazon-ebs, Prepare leaves them unrendered (it checks them, see
+// prepareTemplates) and stepRenderTemplates renders them. The list is
+// amazon-ebs's, so an option that another part of the plugin adds under one
+// of these names is covered from the start; its step only needs its value
+// from buildTemplates.
+var buildTimeOptions = []string{
+	"ami_description",
+	"tags", "tag",
+	"run_tags", "run_tag",
+	"run_volume_tags", "run_volume_tag",
+	"snapshot_tags", "snapshot_tag",
+	"spot_tags", "spot_tag",
+	"fleet_tags", "fleet_tag",
+}
+
+// templateFuncs are the functions this builder adds to packer's template
+// engine, as amazon-ebs does.
+var templateFuncs = map[string]interface{}{
+	"clean_resource_name": cleanResourceName,
+}
+
+// cleanResourceName makes s a valid AMI name by replacing each character
+// EC2 does not allow in one with "-", as amazon-ebs's function of the same
+// name does (it replaces each byte of a non-ASCII character; this, each
+// character). HCL2 templates have packer's clean_resource_name() function.
+func cleanResourceName(s string) string {
+	return strings.Map(func(r rune) rune {
+		if amiNameRune(r) {
+			return r
+		}
+		return '-'
+	}, s)
+}
+
+func amiNameRune(r rune) bool {
+	return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("()[] ./-'@_", r)
+}
+
+// buildInfo is the data build-time templates see, and what provisioners get
+// as `build.<Name>` (all but SourceAMITags, which is not a string).
+type buildInfo struct {
+	BuildRegion           string
+	SourceAMI             string
+	SourceAMICreationDate string
+	SourceAMIName         string
+	SourceAMIOwner        string
+	SourceAMIOwnerName    string
+	SourceAMITags         map[string]string
+}
+
+// generatedDataNames are the `build.<Name>` variables the builder gives
+// provisioners: amazon-ebs's list.
+var generatedDataNames = []string{"BuildRegion", "SourceAMI", "SourceAMICreationDate", "SourceAMIName", "SourceAMIOwner", "SourceAMIOwnerName"}
+
+func newBuildInfo(img types.Image, region string) buildInfo {
+	tags := make(map[string]string, len(img.Tags))
+	for _, t := range img.Tags {
+		tags[aws.ToString(t.Key)] = aws.ToString(t.Value)
+	}
+	return buildInfo{
+		BuildRegion:           region,
+		SourceAMI:             aws.ToString(img.ImageId),
+		SourceAMICreationDate: aws.ToString(img.CreationDate),
+		SourceAMIName:         aws.ToString(img.Name),
+		SourceAMIOwner:        aws.ToString(img.OwnerId),
+		SourceAMIOwnerName:    aws.ToString(img.ImageOwnerAlias),
+		SourceAMITags:         tags,
+	}
+}
+
+// generated returns the provisioners' `build.<Name>` values.
+func (b buildInfo) generated() map[string]string {
+	v := reflect.ValueOf(b)
+	out := make(map[string]string, len(generatedDataNames))
+	for _, name := range generatedDataNames {
+		out[name] = v.FieldByName(name).String()
+	}
+	return out
+}
+
+// sampleBuildInfo stands in for the real data when Prepare checks templates.
+var sampleBuildInfo = buildInfo{
+	BuildRegion: "us-east-1", SourceAMI: "ami-0123456789abcdef0", SourceAMICreationDate: "2024-01-01T00:00:00.000Z",
+	SourceAMIName: "sample", SourceAMIOwner: "123456789012", SourceAMIOwnerName: "amazon", SourceAMITags: map[string]string{},
+}
+
+var unknownField = regexp.MustCompile(`can't evaluate field (\w+)`)
+
+// renderTemplate renders one string of option with packer's functions
+// (timestamp, user, clean_resource_name…) and info as data. A tag the
+// source AMI lacks ({{ .SourceAMITags.Team }}) renders empty; amazon-ebs
+// writes "<no value>".
+func renderTemplate(option, text string, ictx *interpolate.Context, info buildInfo) (string, error) {
+	if !strings.Contains(text, "{{") {
+		return text, nil
+	}
+	tpl, err := template.New(option).Funcs(interpolate.Funcs(ictx)).Option("missingkey=zero").Parse(text)
+	if err != nil {
+		return "", fmt.Errorf("`%s`: %q is not a valid template: %w", option, text, err)
+	}
+	var out bytes.Buffer
+	if err := tpl.Execute(&out, info); err != nil {
+		if m := unknownField.FindStringSubmatch(err.Error()); m != nil {
+			return "", fmt.Errorf("`%s`: %q uses .%s, which is not a build variable: use .BuildRegion, .SourceAMI, .SourceAMIName, .SourceAMIOwner, .SourceAMIOwnerName, .SourceAMICreationDate or .SourceAMITags.<Key>", option, text, m[1])
+		}
+		return "", fmt.Errorf("`%s`: rendering %q: %w", option, text, err)
+	}
+	return out.String(), nil
+}
+
+// renderTags renders the keys and values of one tag option.
+func renderTags(option string, tmpl map[string]string, ictx *interpolate.Context, info buildInfo) (bakery.Tags, error) {
+	keys := make([]string, 0, len(tmpl))
+	for k := range tmpl {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	out := make(bakery.Tags, len(tmpl))
+	from := make(map[string]string, len(tmpl))
+	var errs []string
+	for _, k := range keys {
+		key, err := renderTemplate(option, k, ictx, info)
+		if err != nil {
+			errs = append(errs, err.Error())
+			continue
+		}
+		value, err := renderTemplate(option, tmpl[k], ictx, info)
+		if err != nil {
+			errs = append(errs, err.Error())
+			continue
+		}
+		switch prev, dup := from[key]; {
+		case strings.TrimSpace(key) == "":
+			errs = append(errs, fmt.Sprintf("`%s`: the key %q renders to an empty tag key", option, k))
+		case dup:
+			errs = append(errs, fmt.Sprintf("`%s`: the keys %q and %q both render to %q: one would overwrite the other", option, prev, k, key))
+		default:
+			from[key] = k
+			out[key] = value
+		}
+	}
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("%s", strings.Join(errs, "; "))
+	}
+	return out, nil
+}
+
+// prepareTemplates checks every build-time option's templates at Prepare,
+// with sample data: a syntax error, an unknown variable or function fails
+// `packer validate` instead of the build after launch.
+func (c *Config) prepareTemplates() []error {
+	var errs []error
+	check := func(option, text string) {
+		if !bakery.Known(text) {
+			return
+		}
+		if _, err := renderTemplate(option, text, &c.ctx, sampleBuildInfo); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	forEachBuildTimeOption(reflect.ValueOf(c).Elem(), func(option string, v reflect.Value) {
+		switch v.Kind() {
+		case reflect.String:
+			check(option, v.String())
+		case reflect.Map:
+			if v.Type().Key().Kind() != reflect.String || v.Type().Elem().Kind() != reflect.String {
+				return
+			}
+			iter := v.MapRange()
+			for iter.Next() {
+				check(option, iter.Key().String())
+				check(option, iter.Value().String())
+			}
+		}
+	})
+	sort.Slice(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
+	// ami_name is rendered at Prepare (for timestamp() and the like), when
+	// the build variables have no value yet; amazon-ebs then fails on the
+	// "<no value>" it gets.
+	if strings.Contains(c.AMIName, "<no value>") {
+		errs = append(errs, fmt.Errorf("`ami_name` %q: the build variables ({{ .SourceAMIName }}…) are not known when the name is checked, before the build; use them in `ami_description` or `tags`", c.AMIName))
+	}
+	return errs
+}
+
+// forEachBuildTimeOption calls fn with each field of v (squashed structs
+// included) that is a build-time option.
+func forEachBuildTimeOption(v reflect.Value, fn func(option string, field reflect.Value)) {
+	t := v.Type()
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		name, opts, _ := strings.Cut(f.Tag.Get("mapstructure"), ",")
+		if opts == "squash" && f.Type.Kind() == reflect.Struct {
+			forEachBuildTimeOption(v.Field(i), fn)
+			continue
+		}
+		for _, option := range buildTimeOptions {
+			if name == option {
+				fn(option, v.Field(i))
+			}
+		}
+	}
+}
