@@ -63,7 +63,7 @@ func TestBuilderPrepare(t *testing.T) {
 	if len(warnings) != 0 {
 		t.Errorf("warnings = %v, want none", warnings)
 	}
-	want := []string{"SourceAMI", "SourceAMIName", "SourceAMIOwner", "SourceAMICreationDate", "BuildRegion"}
+	want := []string{"BuildRegion", "SourceAMI", "SourceAMICreationDate", "SourceAMIName", "SourceAMIOwner", "SourceAMIOwnerName"}
 	if !reflect.DeepEqual(generated, want) {
 		t.Errorf("generated data = %v, want %v (what stepSourceAMI puts)", generated, want)
 	}
