@@ -1,0 +1,289 @@
+//go:build e2e
+
+package ebs_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+
+	"github.com/packer-bakery/packer-plugin-bakery/testbed/faultproxy"
+)
+
+// tagsBake is one `packer build` of testdata/tags: the bake of e2e_test.go
+// with that template instead of testdata/bake.
+type tagsBake struct {
+	*bake
+	generated string // where the shell-local provisioner writes build.*
+}
+
+func newTagsBake(t *testing.T, vars map[string]any) *tagsBake {
+	t.Helper()
+	b := newBake(t)
+	tb := &tagsBake{bake: b, generated: filepath.Join(t.TempDir(), "generated.txt")}
+	b.vars = map[string]any{"generated_file": tb.generated}
+	for k, v := range vars {
+		b.vars[k] = v
+	}
+	return tb
+}
+
+func (b *tagsBake) run() (string, error) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := b.cmd(ctx)
+	if last := len(cmd.Args) - 1; cmd.Args[last] == "testdata/bake" {
+		cmd.Args[last] = "testdata/tags"
+	} else {
+		b.t.Fatalf("the bake's command line changed (%q): update tagsBake", cmd.Args)
+	}
+	out, err := cmd.CombinedOutput()
+	b.t.Logf("packer build output:\n%s", out)
+	return string(out), err
+}
+
+// sourceAMIWithTeamTag tags the AMI source_ami_filter picks with Team, so
+// that {{ .SourceAMITags.Team }} has something to read, and returns it as
+// EC2 describes it.
+func sourceAMIWithTeamTag(t *testing.T, client *ec2.Client, team string) types.Image {
+	t.Helper()
+	id := newestSourceAMI(t, client)
+	ctx := context.Background()
+	if _, err := client.CreateTags(ctx, &ec2.CreateTagsInput{Resources: []string{id}, Tags: []types.Tag{{Key: aws.String("Team"), Value: aws.String(team)}}}); err != nil {
+		t.Fatalf("tagging the source AMI %s: %v", id, err)
+	}
+	out, err := client.DescribeImages(ctx, &ec2.DescribeImagesInput{ImageIds: []string{id}})
+	if err != nil || len(out.Images) != 1 {
+		t.Fatalf("describing the source AMI %s: %v", id, err)
+	}
+	img := out.Images[0]
+	if tagMap(img.Tags)["Team"] != team {
+		t.Fatalf("the source AMI's tags are %v after tagging it", tagMap(img.Tags))
+	}
+	return img
+}
+
+// TestE2ETemplateVariablesInTags: tags, run_tags, snapshot_tags and
+// ami_description name the source AMI, its owner, date and tags and the
+// region; EC2 shows them rendered with the real source AMI's values, on the
+// AMI, its snapshots and the build instance; and a provisioner gets the same
+// values as build.* generated data.
+func TestE2ETemplateVariablesInTags(t *testing.T) {
+	client := ec2Client(t)
+	src := sourceAMIWithTeamTag(t, client, "platform")
+	t.Logf("source AMI: %s %q owner %s alias %q created %s", aws.ToString(src.ImageId), aws.ToString(src.Name),
+		aws.ToString(src.OwnerId), aws.ToString(src.ImageOwnerAlias), aws.ToString(src.CreationDate))
+
+	b := newTagsBake(t, nil)
+	out, err := b.run()
+	if err != nil {
+		t.Fatalf("packer build failed: %v", err)
+	}
+	b.assertNoSecrets(out)
+
+	id, name := aws.ToString(src.ImageId), aws.ToString(src.Name)
+	owner, alias, created := aws.ToString(src.OwnerId), aws.ToString(src.ImageOwnerAlias), aws.ToString(src.CreationDate)
+	if id == "" || name == "" || owner == "" || created == "" {
+		t.Fatalf("the source AMI lacks a field the test compares: %+v", src)
+	}
+	rendered := func(kind string) map[string]string {
+		return map[string]string{
+			"Every":                 strings.Join([]string{"us-east-1", id, name, owner, alias, created, "platform"}, "|"),
+			"Region":                "us-east-1",
+			"SourceAMI":             id,
+			"SourceAMIName":         name,
+			"SourceAMIOwner":        owner,
+			"SourceAMIOwnerName":    alias,
+			"SourceAMICreationDate": created,
+			"SourceTeam":            "platform",
+			"SourceMissing":         "",
+			"CleanName":             cleanName(name),
+			"built-in-us-east-1":    "yes",
+			"from-platform":         id,
+			"Kind":                  kind,
+		}
+	}
+
+	images := imagesNamed(t, client, b.amiName)
+	if len(images) != 1 {
+		t.Fatalf("found %d AMIs named %s, want 1", len(images), b.amiName)
+	}
+	img := images[0]
+	if got, want := tagMap(img.Tags), rendered("ami"); !equalMaps(got, want) {
+		t.Errorf("AMI tags (DescribeImages):\n got %v\nwant %v", got, want)
+	}
+	if got, want := aws.ToString(img.Description), "built from "+name+" ("+id+") in us-east-1"; got != want {
+		t.Errorf("AMI description %q, want %q", got, want)
+	}
+	// DescribeTags, as `aws ec2 describe-tags` shows them.
+	described, err := client.DescribeTags(context.Background(), &ec2.DescribeTagsInput{
+		Filters: []types.Filter{{Name: aws.String("resource-id"), Values: []string{aws.ToString(img.ImageId)}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	viaDescribeTags := map[string]string{}
+	for _, d := range described.Tags {
+		viaDescribeTags[aws.ToString(d.Key)] = aws.ToString(d.Value)
+	}
+	if want := rendered("ami"); !equalMaps(viaDescribeTags, want) {
+		t.Errorf("AMI tags (DescribeTags):\n got %v\nwant %v", viaDescribeTags, want)
+	}
+
+	var snapshots []string
+	for _, bdm := range img.BlockDeviceMappings {
+		if bdm.Ebs != nil && bdm.Ebs.SnapshotId != nil {
+			snapshots = append(snapshots, *bdm.Ebs.SnapshotId)
+		}
+	}
+	if len(snapshots) == 0 {
+		t.Fatal("the AMI has no EBS snapshot")
+	}
+	snaps, err := client.DescribeSnapshots(context.Background(), &ec2.DescribeSnapshotsInput{SnapshotIds: snapshots})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range snaps.Snapshots {
+		if got, want := tagMap(s.Tags), rendered("snapshot"); !equalMaps(got, want) {
+			t.Errorf("snapshot %s tags:\n got %v\nwant %v", aws.ToString(s.SnapshotId), got, want)
+		}
+	}
+
+	instances := buildInstances(t, client)
+	if len(instances) != 1 {
+		t.Fatalf("%d instances launched, want 1", len(instances))
+	}
+	instTags := tagMap(instances[0].Tags)
+	want := rendered("instance")
+	want["Name"] = "Packer Builder"
+	for k := range instTags {
+		if strings.HasPrefix(k, "bakery:") {
+			want[k] = instTags[k] // the build's own tags, checked elsewhere
+		}
+	}
+	if !equalMaps(instTags, want) {
+		t.Errorf("instance tags (DescribeInstances):\n got %v\nwant %v", instTags, want)
+	}
+
+	data, err := os.ReadFile(b.generated)
+	if err != nil {
+		t.Fatalf("the shell-local provisioner wrote no file: %v", err)
+	}
+	wantGenerated := strings.Join([]string{
+		"BuildRegion=us-east-1",
+		"SourceAMI=" + id,
+		"SourceAMIName=" + name,
+		"SourceAMIOwner=" + owner,
+		"SourceAMIOwnerName=" + alias,
+		"SourceAMICreationDate=" + created,
+	}, "\n")
+	if got := strings.TrimSpace(string(data)); got != wantGenerated {
+		t.Errorf("the provisioner got build.* =\n%s\nwant\n%s", got, wantGenerated)
+	}
+	assertNothingLeft(t, client)
+}
+
+// cleanName is what clean_resource_name makes of an AMI name.
+func cleanName(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("()[] ./-'@_", r) {
+			return r
+		}
+		return '-'
+	}, s)
+}
+
+// checksDuringImageWait runs the bake and counts the DescribeImages calls
+// made after StopInstances: the AMI wait's checks, and the describe of a
+// failed build's cleanup. The instance stays `stopping` for a few seconds,
+// so the count is read before CreateImage.
+func checksDuringImageWait(t *testing.T, proxy *faultproxy.Proxy, b *tagsBake) (string, int, error) {
+	t.Helper()
+	var before atomic.Int64
+	before.Store(-1)
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-done:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+			if proxy.Count("ec2", "StopInstances") > 0 && proxy.Count("ec2", "CreateImage") == 0 {
+				before.CompareAndSwap(-1, int64(proxy.Count("ec2", "DescribeImages")))
+			}
+		}
+	}()
+	out, err := b.run()
+	close(done)
+	if before.Load() < 0 {
+		t.Fatalf("the DescribeImages count was never read between StopInstances and CreateImage (counts %v)", proxy.Counts())
+	}
+	return out, proxy.Count("ec2", "DescribeImages") - int(before.Load()), err
+}
+
+// TestE2EAWSPollingDelay: with the AMI pending for 12 s and
+// aws_polling.delay_seconds = 5, the AMI wait checks at 0, 5, 10 and 15 s:
+// 4 DescribeImages calls, where the default 2 s would make 7 or 8.
+func TestE2EAWSPollingDelay(t *testing.T) {
+	client := ec2Client(t)
+	sourceAMIWithTeamTag(t, client, "platform")
+	proxy := withFaults(t, faultproxy.Config{Readiness: faultproxy.Readiness{InstanceStopping: 3 * time.Second, ImagePending: 12 * time.Second}})
+	b := newTagsBake(t, map[string]any{"delay_seconds": 5})
+	start := time.Now()
+	out, checks, err := checksDuringImageWait(t, proxy, b)
+	if err != nil {
+		t.Fatalf("packer build failed: %v", err)
+	}
+	t.Logf("the AMI wait made %d DescribeImages calls; bake took %s", checks, time.Since(start).Round(time.Second))
+	if checks < 4 || checks > 5 {
+		t.Errorf("the AMI wait made %d DescribeImages calls, want 4 (every 5 s over 12 s pending)", checks)
+	}
+	if !strings.Contains(out, "Waiting for AMI") || !strings.Contains(out, "now pending") {
+		t.Errorf("the bake did not show that it waited for the pending AMI")
+	}
+	assertOneBake(t, client, b.amiName)
+}
+
+// TestE2EAWSPollingMaxAttempts: with the AMI pending for 10 minutes and
+// max_attempts = 3, the build gives up after 3 checks (not after
+// state_timeout), says so, and removes the half-made AMI.
+func TestE2EAWSPollingMaxAttempts(t *testing.T) {
+	client := ec2Client(t)
+	sourceAMIWithTeamTag(t, client, "platform")
+	proxy := withFaults(t, faultproxy.Config{Readiness: faultproxy.Readiness{InstanceStopping: 3 * time.Second, ImagePending: 10 * time.Minute}})
+	b := newTagsBake(t, map[string]any{"delay_seconds": 1, "max_attempts": 3})
+	start := time.Now()
+	out, calls, err := checksDuringImageWait(t, proxy, b)
+	took := time.Since(start)
+	if err == nil {
+		t.Fatal("packer build succeeded although the AMI stayed pending beyond max_attempts")
+	}
+	if !strings.Contains(out, "timed out after 3 checks") {
+		t.Errorf("the output does not say the wait gave up after 3 checks")
+	}
+	// 3 checks, then the cleanup's describe before DeregisterImage.
+	if proxy.Count("ec2", "DeregisterImage") != 1 || calls != 3+1 {
+		t.Errorf("%d DescribeImages calls after StopInstances and %d DeregisterImage, want 3 checks + 1 cleanup describe and 1 deregister",
+			calls, proxy.Count("ec2", "DeregisterImage"))
+	}
+	if took > 2*time.Minute {
+		t.Errorf("the build took %s: it did not stop at max_attempts", took)
+	}
+	if err := proxy.SetConfig(faultproxy.Config{}); err != nil {
+		t.Fatal(err)
+	}
+	if imgs := imagesNamed(t, client, b.amiName); len(imgs) != 0 {
+		t.Errorf("the half-made AMI %s was left behind", aws.ToString(imgs[0].ImageId))
+	}
+	assertNothingLeft(t, client)
+}
