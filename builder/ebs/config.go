@@ -102,16 +102,19 @@ func known(s string) bool { return bakery.Known(s) }
 
 // Prepare decodes the template and returns every problem at once.
 func (c *Config) Prepare(raws ...interface{}) ([]string, error) {
-	c.ctx.Funcs = templateFuncs
+	// Not c.ctx: Decode zeroes c before it decodes an HCL2 body, and the
+	// functions with it.
+	ictx := interpolate.Context{Funcs: templateFuncs}
 	err := config.Decode(c, &config.DecodeOpts{
 		PluginType:         BuilderID,
 		Interpolate:        true,
-		InterpolateContext: &c.ctx,
+		InterpolateContext: &ictx,
 		InterpolateFilter:  &interpolate.RenderFilter{Exclude: buildTimeOptions},
 	}, raws...)
 	if err != nil {
 		return nil, err
 	}
+	c.ctx = ictx
 
 	var errs *packersdk.MultiError
 	for _, e := range c.AccessConfig.Prepare() {
