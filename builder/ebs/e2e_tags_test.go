@@ -260,7 +260,9 @@ func TestE2EAWSPollingDelay(t *testing.T) {
 func TestE2EAWSPollingMaxAttempts(t *testing.T) {
 	client := ec2Client(t)
 	sourceAMIWithTeamTag(t, client, "platform")
-	proxy := withFaults(t, faultproxy.Config{Readiness: faultproxy.Readiness{InstanceStopping: 3 * time.Second, ImagePending: 10 * time.Minute}})
+	// The instance stops within the 3 checks (at 0, 1 and 2 s) that the
+	// stop wait gets too; the AMI does not.
+	proxy := withFaults(t, faultproxy.Config{Readiness: faultproxy.Readiness{InstanceStopping: 1500 * time.Millisecond, ImagePending: 10 * time.Minute}})
 	b := newTagsBake(t, map[string]any{"delay_seconds": 1, "max_attempts": 3})
 	start := time.Now()
 	out, calls, err := checksDuringImageWait(t, proxy, b)
