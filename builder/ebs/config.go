@@ -61,7 +61,9 @@ type RunConfig struct {
 	// Whether the instance gets a public IP address. Unset: the subnet's
 	// setting.
 	AssociatePublicIpAddress *bool `mapstructure:"associate_public_ip_address" required:"false"`
-	// Tags for the build instance and its volumes, applied at launch.
+	// Tags for the build instance and its volumes, applied at launch. Keys
+	// and values may use the build variables ({{ .SourceAMIName }}…, see
+	// "Template variables in tags").
 	RunTags map[string]string `mapstructure:"run_tags" required:"false"`
 	// How long to wait for the instance or the image to reach the next
 	// state before failing, e.g. `45m`. Unset: the AWS_TIMEOUT_SECONDS
@@ -76,12 +78,17 @@ type RunConfig struct {
 type AMIConfig struct {
 	// The name of the AMI: 3 to 128 characters of letters, digits and
 	// `( ) [ ] . / - ' @ _` and space. It must be unique in the region.
+	// Rendered before the build, so `timestamp` and `clean_resource_name`
+	// work in it, the build variables do not.
 	AMIName string `mapstructure:"ami_name" required:"true"`
-	// The description of the AMI.
+	// The description of the AMI, at most 255 characters once rendered. It
+	// may use the build variables ({{ .SourceAMIName }}…).
 	AMIDescription string `mapstructure:"ami_description" required:"false"`
-	// Tags for the AMI, set when it is created.
+	// Tags for the AMI, set when it is created. Keys and values may use the
+	// build variables ({{ .SourceAMI }}, {{ .SourceAMITags.Team }}…).
 	AMITags map[string]string `mapstructure:"tags" required:"false"`
-	// Tags for the AMI's snapshots.
+	// Tags for the AMI's snapshots. Keys and values may use the build
+	// variables.
 	SnapshotTags map[string]string `mapstructure:"snapshot_tags" required:"false"`
 	// Replace an AMI of the same name in the region: it is deregistered
 	// just before the new one is created, so a build that fails earlier

@@ -265,23 +265,6 @@ func TestNewBuildInfo(t *testing.T) {
 	}
 }
 
-func TestBuilderPrepare_declaresGeneratedData(t *testing.T) {
-	var b Builder
-	generated, _, err := b.Prepare(validConfig(nil))
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := map[string]bool{"BuildRegion": true, "SourceAMI": true, "SourceAMICreationDate": true, "SourceAMIName": true, "SourceAMIOwner": true, "SourceAMIOwnerName": true}
-	if len(generated) != len(want) {
-		t.Errorf("Prepare declares %v, want %v", generated, want)
-	}
-	for _, g := range generated {
-		if !want[g] {
-			t.Errorf("Prepare declares %q, which amazon-ebs does not", g)
-		}
-	}
-}
-
 // Every build-time option the config has must be left to the build: a new
 // tag option added under a name missing from buildTimeOptions would be
 // rendered at Prepare, with no source AMI.
