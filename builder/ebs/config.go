@@ -62,7 +62,7 @@ type RunConfig struct {
 	// setting.
 	AssociatePublicIpAddress *bool `mapstructure:"associate_public_ip_address" required:"false"`
 	// Tags for the build instance and its volumes, applied at launch. Keys
-	// and values may use the build variables ({{ .SourceAMIName }}…, see
+	// and values may use the build variables (`{{ .SourceAMIName }}`…, see
 	// "Template variables in tags").
 	RunTags map[string]string `mapstructure:"run_tags" required:"false"`
 	// How long to wait for the instance or the image to reach the next
@@ -82,10 +82,10 @@ type AMIConfig struct {
 	// work in it, the build variables do not.
 	AMIName string `mapstructure:"ami_name" required:"true"`
 	// The description of the AMI, at most 255 characters once rendered. It
-	// may use the build variables ({{ .SourceAMIName }}…).
+	// may use the build variables (`{{ .SourceAMIName }}`…).
 	AMIDescription string `mapstructure:"ami_description" required:"false"`
 	// Tags for the AMI, set when it is created. Keys and values may use the
-	// build variables ({{ .SourceAMI }}, {{ .SourceAMITags.Team }}…).
+	// build variables (`{{ .SourceAMI }}`, `{{ .SourceAMITags.Team }}`…).
 	AMITags map[string]string `mapstructure:"tags" required:"false"`
 	// Tags for the AMI's snapshots. Keys and values may use the build
 	// variables.
