@@ -1,6 +1,9 @@
 package ebs
 
 import (
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hcldec"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"maps"
 	"strings"
 	"testing"
@@ -279,5 +282,38 @@ func TestBuildTimeOptionsCoverEveryTagOption(t *testing.T) {
 				t.Errorf("option %q is a tag map but not in buildTimeOptions", key)
 			}
 		}
+	}
+}
+
+// An HCL2 template reaches Prepare as a cty value, which the SDK's Decode
+// decodes into a zeroed Config: the template functions must survive that.
+func TestConfigPrepare_templateFunctionsInHCL2(t *testing.T) {
+	src := `
+source_ami    = "ami-0123456789abcdef0"
+instance_type = "t3.micro"
+ssh_username  = "ec2-user"
+region        = "us-east-1"
+ami_name      = "web {{ isotime | clean_resource_name }}"
+tags          = { Name = "{{ .SourceAMIName | clean_resource_name }}" }
+`
+	file, diags := hclsyntax.ParseConfig([]byte(src), "source.pkr.hcl", hcl.Pos{Line: 1, Column: 1})
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	val, diags := hcldec.Decode(file.Body, hcldec.ObjectSpec((&Config{}).FlatMapstructure().HCL2Spec()), nil)
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	var c Config
+	if _, err := c.Prepare(val); err != nil {
+		t.Fatalf("Prepare of the HCL2 body: %v", err)
+	}
+	if strings.ContainsAny(c.AMIName, ":{") || c.AMITags["Name"] != "{{ .SourceAMIName | clean_resource_name }}" {
+		t.Errorf("ami_name %q, tags %v: want the name cleaned now and the tag left for the build", c.AMIName, c.AMITags)
+	}
+	bt := newBuildTemplates(c.ctx)
+	tags := bt.Tags("tags", c.AMITags)
+	if err := bt.render(testInfo); err != nil || tags["Name"] != "al2023- base" {
+		t.Errorf("rendered tags %v, %v; want Name = al2023- base", tags, err)
 	}
 }
