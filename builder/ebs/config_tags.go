@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"text/template"
+	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
@@ -128,6 +129,25 @@ func renderTemplate(option, text string, ictx *interpolate.Context, info buildIn
 	return out.String(), nil
 }
 
+// tagKeyProblem says why EC2 would refuse a tag key, if it would.
+func tagKeyProblem(key string) string {
+	switch {
+	case strings.HasPrefix(strings.ToLower(key), "aws:"):
+		return "starts with aws:, a prefix EC2 keeps for AWS's own tags"
+	case utf8.RuneCountInString(key) > 128:
+		return "is longer than EC2's limit of 128 characters"
+	}
+	return ""
+}
+
+// tagValueProblem says why EC2 would refuse a tag value, if it would.
+func tagValueProblem(value string) string {
+	if utf8.RuneCountInString(value) > 256 {
+		return "is more than EC2's limit of 256"
+	}
+	return ""
+}
+
 // renderTags renders the keys and values of one tag option.
 func renderTags(option string, tmpl map[string]string, ictx *interpolate.Context, info buildInfo) (bakery.Tags, error) {
 	keys := make([]string, 0, len(tmpl))
@@ -152,6 +172,10 @@ func renderTags(option string, tmpl map[string]string, ictx *interpolate.Context
 		switch prev, dup := from[key]; {
 		case strings.TrimSpace(key) == "":
 			errs = append(errs, fmt.Sprintf("`%s`: the key %q renders to an empty tag key", option, k))
+		case tagKeyProblem(key) != "":
+			errs = append(errs, fmt.Sprintf("`%s`: the key %q renders to %q, which %s", option, k, key, tagKeyProblem(key)))
+		case tagValueProblem(value) != "":
+			errs = append(errs, fmt.Sprintf("`%s`: the value of %q renders to %d characters, which %s", option, key, utf8.RuneCountInString(value), tagValueProblem(value)))
 		case dup:
 			errs = append(errs, fmt.Sprintf("`%s`: the keys %q and %q both render to %q: one would overwrite the other", option, prev, k, key))
 		default:
@@ -188,8 +212,16 @@ func (c *Config) prepareTemplates() []error {
 			}
 			iter := v.MapRange()
 			for iter.Next() {
-				check(option, iter.Key().String())
-				check(option, iter.Value().String())
+				key, value := iter.Key().String(), iter.Value().String()
+				check(option, key)
+				check(option, value)
+				// What has no template is final: check it as EC2 will.
+				if p := tagKeyProblem(key); p != "" && !strings.Contains(key, "{{") && bakery.Known(key) {
+					errs = append(errs, fmt.Errorf("`%s`: the tag key %q %s", option, key, p))
+				}
+				if p := tagValueProblem(value); p != "" && !strings.Contains(value, "{{") && bakery.Known(value) {
+					errs = append(errs, fmt.Errorf("`%s`: the value of tag %q has %d characters, which %s", option, key, utf8.RuneCountInString(value), p))
+				}
 			}
 		}
 	})

@@ -97,6 +97,25 @@ func TestConfigPrepare_templates(t *testing.T) {
 			wantErr: []string{"run_tags", `function "shout" not defined`},
 		},
 		{
+			name:    "a tag key with the aws: prefix",
+			input:   validConfig(map[string]interface{}{"tags": map[string]interface{}{"AWS:Team": "x"}}),
+			wantErr: []string{"`tags`: the tag key \"AWS:Team\" starts with aws:"},
+		},
+		{
+			name:    "a run_tags key over 128 characters",
+			input:   validConfig(map[string]interface{}{"run_tags": map[string]interface{}{strings.Repeat("k", 129): "x"}}),
+			wantErr: []string{"`run_tags`: the tag key", "is longer than EC2's limit of 128 characters"},
+		},
+		{
+			name:    "a snapshot_tags value over 256 characters",
+			input:   validConfig(map[string]interface{}{"snapshot_tags": map[string]interface{}{"Notes": strings.Repeat("v", 257)}}),
+			wantErr: []string{"`snapshot_tags`: the value of tag \"Notes\" has 257 characters, which is more than EC2's limit of 256"},
+		},
+		{
+			name:  "128-character key and 256-character value",
+			input: validConfig(map[string]interface{}{"tags": map[string]interface{}{strings.Repeat("k", 128): strings.Repeat("v", 256)}}),
+		},
+		{
 			name:    "build variables in ami_name",
 			input:   validConfig(map[string]interface{}{"ami_name": "web-{{ .SourceAMIName }}"}),
 			wantErr: []string{"`ami_name` \"web-<no value>\": the build variables", "use them in `ami_description` or `tags`"},
@@ -146,7 +165,7 @@ func TestCleanResourceName(t *testing.T) {
 var testInfo = buildInfo{
 	BuildRegion: "eu-west-1", SourceAMI: "ami-0abc", SourceAMICreationDate: "2024-03-01T10:00:00.000Z",
 	SourceAMIName: "al2023: base", SourceAMIOwner: "137112412989", SourceAMIOwnerName: "amazon",
-	SourceAMITags: map[string]string{"Team": "platform", "aws:name": "x"},
+	SourceAMITags: map[string]string{"Team": "platform", "aws:name": "x", "aws_prefix": "aws:"},
 }
 
 func TestRenderTemplate(t *testing.T) {
@@ -221,6 +240,12 @@ func TestBuildTemplates_renderErrors(t *testing.T) {
 		{"key renders empty", func(bt *buildTemplates) {
 			bt.Tags("tags", map[string]string{"{{ .SourceAMITags.Missing }}": "x"})
 		}, []string{"`tags`: the key \"{{ .SourceAMITags.Missing }}\" renders to an empty tag key"}},
+		{"key renders with the aws: prefix", func(bt *buildTemplates) {
+			bt.Tags("tags", map[string]string{"{{ .SourceAMITags.aws_prefix }}Team": "x"})
+		}, []string{"`tags`: the key \"{{ .SourceAMITags.aws_prefix }}Team\" renders to \"aws:Team\", which starts with aws:"}},
+		{"value renders too long", func(bt *buildTemplates) {
+			bt.Tags("run_tags", map[string]string{"Long": strings.Repeat("{{ .SourceAMIName }}", 30)})
+		}, []string{"`run_tags`: the value of \"Long\" renders to 360 characters, which is more than EC2's limit of 256"}},
 		{"two keys render the same", func(bt *buildTemplates) {
 			bt.Tags("run_tags", map[string]string{"{{ .BuildRegion }}": "a", "eu-west-1": "b"})
 		}, []string{"`run_tags`: the keys", "both render to \"eu-west-1\""}},
