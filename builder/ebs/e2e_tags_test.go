@@ -22,7 +22,8 @@ import (
 // with that template instead of testdata/bake.
 type tagsBake struct {
 	*bake
-	generated string // where the shell-local provisioner writes build.*
+	generated string   // where the shell-local provisioner writes build.*
+	env       []string // more environment for packer and the plugin
 }
 
 func newTagsBake(t *testing.T, vars map[string]any) *tagsBake {
@@ -46,6 +47,7 @@ func (b *tagsBake) run() (string, error) {
 	} else {
 		b.t.Fatalf("the bake's command line changed (%q): update tagsBake", cmd.Args)
 	}
+	cmd.Env = append(cmd.Env, b.env...)
 	out, err := cmd.CombinedOutput()
 	b.t.Logf("packer build output:\n%s", out)
 	return string(out), err
@@ -250,6 +252,24 @@ func TestE2EAWSPollingDelay(t *testing.T) {
 	}
 	if !strings.Contains(out, "Waiting for AMI") || !strings.Contains(out, "now pending") {
 		t.Errorf("the bake did not show that it waited for the pending AMI")
+	}
+	assertOneBake(t, client, b.amiName)
+}
+
+// TestE2EAWSPollingDelayFromEnvironment: amazon-ebs's
+// AWS_POLL_DELAY_SECONDS sets the delay when the template does not.
+func TestE2EAWSPollingDelayFromEnvironment(t *testing.T) {
+	client := ec2Client(t)
+	sourceAMIWithTeamTag(t, client, "platform")
+	proxy := withFaults(t, faultproxy.Config{Readiness: faultproxy.Readiness{InstanceStopping: 3 * time.Second, ImagePending: 12 * time.Second}})
+	b := newTagsBake(t, nil)
+	b.env = []string{"AWS_POLL_DELAY_SECONDS=5"}
+	_, checks, err := checksDuringImageWait(t, proxy, b)
+	if err != nil {
+		t.Fatalf("packer build failed: %v", err)
+	}
+	if checks < 4 || checks > 5 {
+		t.Errorf("the AMI wait made %d DescribeImages calls, want 4 (every 5 s over 12 s pending)", checks)
 	}
 	assertOneBake(t, client, b.amiName)
 }
