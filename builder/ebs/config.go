@@ -26,6 +26,7 @@ type Config struct {
 	bakery.AccessConfig `mapstructure:",squash"`
 	RunConfig           `mapstructure:",squash"`
 	NetworkConfig       `mapstructure:",squash"`
+	UnsupportedConfig   `mapstructure:",squash"`
 	AMIConfig           `mapstructure:",squash"`
 	Comm                communicator.Config `mapstructure:",squash"`
 
@@ -117,6 +118,9 @@ func (c *Config) Prepare(raws ...interface{}) ([]string, error) {
 		errs = packersdk.MultiErrorAppend(errs, e)
 	}
 	for _, e := range c.RunConfig.prepare(&c.Comm) {
+		errs = packersdk.MultiErrorAppend(errs, e)
+	}
+	for _, e := range c.UnsupportedConfig.prepare() {
 		errs = packersdk.MultiErrorAppend(errs, e)
 	}
 	if c.PackerForce {
