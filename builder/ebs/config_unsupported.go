@@ -146,7 +146,8 @@ var unsupportedOptions = []struct{ Name, Why string }{
 	{"run_volume_tag", "use the map `run_volume_tags = { … }`; for a computed key write `run_volume_tags = { (var.key) = \"value\" }`"},
 }
 
-// prepare refuses every option that was set, whatever its value.
+// prepare refuses every option that was set, whatever its value (false and
+// 0 included: the template says something bakery-ebs would not do).
 func (u *UnsupportedConfig) prepare() []error {
 	why := map[string]string{}
 	for _, o := range unsupportedOptions {
@@ -155,7 +156,10 @@ func (u *UnsupportedConfig) prepare() []error {
 	var errs []error
 	v := reflect.ValueOf(u).Elem()
 	for i := 0; i < v.NumField(); i++ {
-		if v.Field(i).IsZero() {
+		// HCL hands over an absent list of blocks as an empty list; an
+		// empty list sets nothing, so it is not refused either.
+		f := v.Field(i)
+		if f.IsZero() || (f.Kind() == reflect.Slice && f.Len() == 0) {
 			continue
 		}
 		name := mapstructureName(v.Type().Field(i))

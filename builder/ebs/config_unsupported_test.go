@@ -201,3 +201,15 @@ func TestUnsupportedConfigPrepare_unsetIsFine(t *testing.T) {
 		t.Fatalf("Prepare of a template without unsupported options: %v", err)
 	}
 }
+
+func TestUnsupportedConfigPrepare_emptyListsAreUnset(t *testing.T) {
+	// What HCL hands over for a template without these blocks.
+	var c Config
+	_, err := c.Prepare(validConfig(map[string]interface{}{
+		"tag": []map[string]interface{}{}, "run_volume_tag": []map[string]interface{}{},
+		"license_specifications": []map[string]interface{}{}, "ami_product_codes": []string{},
+	}))
+	if err != nil {
+		t.Fatalf("Prepare: %v", err)
+	}
+}
