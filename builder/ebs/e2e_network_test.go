@@ -64,6 +64,9 @@ func (b *bake) runTemplate(name string, env ...string) (string, error) {
 }
 
 func tagSpec(rt types.ResourceType, tags map[string]string) []types.TagSpecification {
+	if len(tags) == 0 {
+		return nil // EC2 refuses a tag specification without tags
+	}
 	spec := types.TagSpecification{ResourceType: rt}
 	for k, v := range tags {
 		spec.Tags = append(spec.Tags, types.Tag{Key: aws.String(k), Value: aws.String(v)})
