@@ -9,8 +9,8 @@ source "bakery-ebs" "in-build-vpc" {
 
   vpc_filter {
     filters = {
-      "tag:Class" = "build"
-      "isDefault" = "false"
+      "tag:Class"  = "build"
+      "is-default" = "false"
     }
   }
   subnet_filter {
