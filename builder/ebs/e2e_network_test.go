@@ -337,3 +337,47 @@ func TestE2EBastion(t *testing.T) {
 	assertNothingLeft(t, client)
 	b.assertNoSecrets(out)
 }
+
+// TestE2ESecurityGroupID: amazon-ebs's singular `security_group_id` is
+// folded into security_group_ids: the instance gets exactly that group and
+// no temporary group is made.
+func TestE2ESecurityGroupID(t *testing.T) {
+	client := ec2Client(t)
+	ctx := context.Background()
+	b := newBake(t, "true")
+	vpcs, err := client.DescribeVpcs(ctx, &ec2.DescribeVpcsInput{Filters: []types.Filter{{Name: aws.String("is-default"), Values: []string{"true"}}}})
+	if err != nil || len(vpcs.Vpcs) != 1 {
+		t.Fatalf("no default VPC: %v", err)
+	}
+	g, err := client.CreateSecurityGroup(ctx, &ec2.CreateSecurityGroupInput{GroupName: aws.String("e2e-existing-" + testbed.RandomHex(3)),
+		Description: aws.String("e2e"), VpcId: vpcs.Vpcs[0].VpcId})
+	if err != nil {
+		t.Fatal(err)
+	}
+	group := aws.ToString(g.GroupId)
+
+	b.vars = map[string]any{"security_group_id": group}
+	out, err := b.runTemplate("security-group-id")
+	if err != nil {
+		t.Fatalf("packer build: %v", err)
+	}
+	instances := buildInstances(t, client)
+	if len(instances) != 1 {
+		t.Fatalf("%d build instances, want 1", len(instances))
+	}
+	var sgs []string
+	for _, sg := range instances[0].SecurityGroups {
+		sgs = append(sgs, aws.ToString(sg.GroupId))
+	}
+	if !slices.Equal(sgs, []string{group}) {
+		t.Errorf("instance security groups %v, want [%s]", sgs, group)
+	}
+	if strings.Contains(out, "Creating temporary security group") {
+		t.Error("a temporary security group was created")
+	}
+	if _, err := client.DeleteSecurityGroup(ctx, &ec2.DeleteSecurityGroupInput{GroupId: aws.String(group)}); err != nil {
+		t.Fatal(err)
+	}
+	assertNothingLeft(t, client)
+	b.assertNoSecrets(out)
+}

@@ -49,12 +49,17 @@ type stepSecurityGroup struct {
 var _ multistep.Step = (*stepSecurityGroup)(nil)
 
 func (s *stepSecurityGroup) Run(ctx context.Context, state multistep.StateBag) multistep.StepAction {
+	ui := getUI(state)
+	vpc := getNetwork(state).VpcID
 	if len(s.ids) > 0 {
+		// Checked before the launch, as amazon-ebs does: RunInstances would
+		// refuse too, but later and with a vaguer message.
+		if err := s.checkGroups(ctx, vpc); err != nil {
+			return halt(state, err)
+		}
 		state.Put(keySGIDs, s.ids)
 		return multistep.ActionContinue
 	}
-	ui := getUI(state)
-	vpc := getNetwork(state).VpcID
 	if !s.filter.Empty() {
 		ids, err := s.findGroups(ctx, vpc)
 		if err != nil {
@@ -132,6 +137,34 @@ func (s *stepSecurityGroup) Run(ctx context.Context, state multistep.StateBag) m
 	ui.Say(fmt.Sprintf("Security group %s admits port %d from %v", s.created, s.port, cidrs))
 	state.Put(keySGIDs, []string{s.created})
 	return multistep.ActionContinue
+}
+
+// checkGroups makes sure the configured groups exist and are in vpc.
+func (s *stepSecurityGroup) checkGroups(ctx context.Context, vpc string) error {
+	out, err := s.ec2.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{GroupIds: s.ids})
+	if apiErrorCode(err) == "InvalidGroup.NotFound" || apiErrorCode(err) == "InvalidGroupId.Malformed" {
+		return fmt.Errorf("`security_group_ids` %v: %w", s.ids, err)
+	}
+	if err != nil {
+		return fmt.Errorf("checking `security_group_ids` %v: %w", s.ids, err)
+	}
+	found := map[string]string{}
+	for _, g := range out.SecurityGroups {
+		found[aws.ToString(g.GroupId)] = aws.ToString(g.VpcId)
+	}
+	var problems []string
+	for _, id := range s.ids {
+		switch groupVpc, ok := found[id]; {
+		case !ok:
+			problems = append(problems, id+" does not exist")
+		case groupVpc != vpc:
+			problems = append(problems, fmt.Sprintf("%s is in %s", id, groupVpc))
+		}
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("`security_group_ids`: %s; the build runs in %s: give groups of that VPC", strings.Join(problems, ", "), vpc)
+	}
+	return nil
 }
 
 // findGroups returns the IDs of the groups in vpc that security_group_filter

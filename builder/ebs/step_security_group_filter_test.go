@@ -172,3 +172,35 @@ func TestCheckPublicIP_defaultURL(t *testing.T) {
 		t.Errorf("err = %v, want a cancelled request to https://checkip.amazonaws.com", err)
 	}
 }
+
+func TestStepSecurityGroup_existingGroupsChecked(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		reply *ec2.DescribeSecurityGroupsOutput
+		err   error
+		want  []string
+		code  string
+	}{
+		{name: "group of another VPC", reply: &ec2.DescribeSecurityGroupsOutput{SecurityGroups: []types.SecurityGroup{
+			{GroupId: aws.String("sg-1"), VpcId: aws.String("vpc-1")}, {GroupId: aws.String("sg-2"), VpcId: aws.String("vpc-9")}}},
+			want: []string{"`security_group_ids`: sg-2 is in vpc-9; the build runs in vpc-1"}},
+		{name: "group missing from the reply", reply: &ec2.DescribeSecurityGroupsOutput{SecurityGroups: []types.SecurityGroup{
+			{GroupId: aws.String("sg-1"), VpcId: aws.String("vpc-1")}}},
+			want: []string{"`security_group_ids`: sg-2 does not exist"}},
+		{name: "not found", err: apiErr("InvalidGroup.NotFound"), want: []string{"`security_group_ids` [sg-1 sg-2]"}, code: "InvalidGroup.NotFound"},
+		{name: "describe fails", err: apiErr("UnauthorizedOperation"), want: []string{"checking `security_group_ids` [sg-1 sg-2]"}, code: "UnauthorizedOperation"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFakeSecurityGroups(t)
+			f.DescribeGroupsCalls.Return(tt.reply, tt.err)
+			state, ui := stateWithNetwork(t)
+			step := &stepSecurityGroup{ec2: f, ids: []string{"sg-1", "sg-2"}, port: 22, poll: fastPoll}
+			err := wantHalt(t, step.Run(t.Context(), state), state, ui, tt.want...)
+			if tt.code != "" {
+				wantAPICode(t, err, tt.code)
+			}
+			wantNoKeys(t, state, keySGIDs)
+			step.Cleanup(state)
+		})
+	}
+}
