@@ -25,7 +25,10 @@ type Config struct {
 	common.PackerConfig `mapstructure:",squash"`
 	bakery.AccessConfig `mapstructure:",squash"`
 	RunConfig           `mapstructure:",squash"`
+	NetworkConfig       `mapstructure:",squash"`
+	UnsupportedConfig   `mapstructure:",squash"`
 	AMIConfig           `mapstructure:",squash"`
+	InstanceConfig      `mapstructure:",squash"`
 	Comm                communicator.Config `mapstructure:",squash"`
 	PollingConfig       `mapstructure:",squash"`
 
@@ -61,9 +64,10 @@ type RunConfig struct {
 	// Whether the instance gets a public IP address. Unset: the subnet's
 	// setting.
 	AssociatePublicIpAddress *bool `mapstructure:"associate_public_ip_address" required:"false"`
-	// Tags for the build instance and its volumes, applied at launch. Keys
-	// and values may use the build variables (`{{ .SourceAMIName }}`…, see
-	// "Template variables in tags").
+	// Tags for the build instance, applied at launch. Its volumes get
+	// `run_volume_tags` instead, as in amazon-ebs. Keys and values may use
+	// the build variables (`{{ .SourceAMIName }}`…, see "Template variables
+	// in tags").
 	RunTags map[string]string `mapstructure:"run_tags" required:"false"`
 	// How long to wait for the instance or the image to reach the next
 	// state before failing, e.g. `45m`. Unset: the AWS_TIMEOUT_SECONDS
@@ -124,13 +128,20 @@ func (c *Config) Prepare(raws ...interface{}) ([]string, error) {
 	c.ctx = ictx
 
 	var errs *packersdk.MultiError
+	warnings, instanceErrs := c.InstanceConfig.prepare(c.InstanceType)
 	for _, e := range c.AccessConfig.Prepare() {
 		errs = packersdk.MultiErrorAppend(errs, e)
 	}
 	for _, e := range c.PollingConfig.prepare(&c.StateTimeout) {
 		errs = packersdk.MultiErrorAppend(errs, e)
 	}
+	for _, e := range c.NetworkConfig.prepare(&c.RunConfig) { // before RunConfig's: it folds security_group_id
+		errs = packersdk.MultiErrorAppend(errs, e)
+	}
 	for _, e := range c.RunConfig.prepare(&c.Comm) {
+		errs = packersdk.MultiErrorAppend(errs, e)
+	}
+	for _, e := range c.UnsupportedConfig.prepare() {
 		errs = packersdk.MultiErrorAppend(errs, e)
 	}
 	if c.PackerForce {
@@ -152,11 +163,14 @@ func (c *Config) Prepare(raws ...interface{}) ([]string, error) {
 		// neither the option nor the choices.
 		errs = packersdk.MultiErrorAppend(errs, fmt.Errorf("`communicator` %q: use \"ssh\" (the default), \"winrm\" or \"none\"", c.Comm.Type))
 	}
+	for _, e := range instanceErrs {
+		errs = packersdk.MultiErrorAppend(errs, e)
+	}
 	if errs != nil && len(errs.Errors) > 0 {
-		return nil, errs
+		return warnings, errs
 	}
 	packersdk.LogSecretFilter.Set(c.Comm.SSHPassword, c.Comm.WinRMPassword, c.Comm.SSHBastionPassword, c.Comm.SSHProxyPassword)
-	return nil, nil
+	return warnings, nil
 }
 
 func (r *RunConfig) prepare(comm *communicator.Config) []error {
@@ -184,9 +198,6 @@ func (r *RunConfig) prepare(comm *communicator.Config) []error {
 	}
 	if len(r.SecurityGroupIDs) > 0 && len(r.TemporarySGSourceCidrs) > 0 {
 		errs = append(errs, errors.New("`temporary_security_group_source_cidrs` only applies to the temporary security group; remove it or `security_group_ids`"))
-	}
-	if len(r.TemporarySGSourceCidrs) == 0 {
-		r.TemporarySGSourceCidrs = []string{"0.0.0.0/0"}
 	}
 	switch r.SSHInterface.SSHInterface {
 	case "", "public_ip", "private_ip", "public_dns", "private_dns":

@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/hashicorp/packer-plugin-sdk/hcl2helper"
 	"github.com/hashicorp/packer-plugin-sdk/template/interpolate"
+	"github.com/zclconf/go-cty/cty"
 
 	bakery "github.com/packer-bakery/packer-plugin-bakery/common"
 )
@@ -297,8 +298,9 @@ func TestNewBuildInfo(t *testing.T) {
 // tag option added under a name missing from buildTimeOptions would be
 // rendered at Prepare, with no source AMI.
 func TestBuildTimeOptionsCoverEveryTagOption(t *testing.T) {
-	for key := range (&Config{}).FlatMapstructure().HCL2Spec() {
-		if strings.HasSuffix(key, "_tags") || key == "tags" {
+	for key, spec := range (&Config{}).FlatMapstructure().HCL2Spec() {
+		attr, ok := spec.(*hcldec.AttrSpec)
+		if ok && attr.Type.Equals(cty.Map(cty.String)) && strings.Contains(key, "tag") {
 			found := false
 			for _, o := range buildTimeOptions {
 				found = found || o == key

@@ -4,6 +4,8 @@ package ebs_test
 
 import (
 	"context"
+	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -74,8 +76,8 @@ func sourceAMIWithTeamTag(t *testing.T, client *ec2.Client, team string) types.I
 	return img
 }
 
-// TestE2ETemplateVariablesInTags: tags, run_tags, snapshot_tags and
-// ami_description name the source AMI, its owner, date and tags and the
+// TestE2ETemplateVariablesInTags: tags, run_tags, run_volume_tags,
+// snapshot_tags and ami_description name the source AMI, its owner, date and tags and the
 // region; EC2 shows them rendered with the real source AMI's values, on the
 // AMI, its snapshots and the build instance; and a provisioner gets the same
 // values as build.* generated data.
@@ -176,6 +178,23 @@ func TestE2ETemplateVariablesInTags(t *testing.T) {
 		t.Errorf("instance tags (DescribeInstances):\n got %v\nwant %v", instTags, want)
 	}
 
+	// moto deletes the volumes with the terminated instance: what the
+	// launch asked for is in its request.
+	launches := suite.Bed.Faults().Requests("ec2", "RunInstances")
+	if len(launches) != 1 {
+		t.Fatalf("%d RunInstances requests, want 1", len(launches))
+	}
+	volTags := requestedTags(launches[0], "volume")
+	wantVol := rendered("volume")
+	for k := range volTags {
+		if strings.HasPrefix(k, "bakery:") {
+			wantVol[k] = volTags[k]
+		}
+	}
+	if !equalMaps(volTags, wantVol) {
+		t.Errorf("volume tags in RunInstances:\n got %v\nwant %v", volTags, wantVol)
+	}
+
 	data, err := os.ReadFile(b.generated)
 	if err != nil {
 		t.Fatalf("the shell-local provisioner wrote no file: %v", err)
@@ -192,6 +211,22 @@ func TestE2ETemplateVariablesInTags(t *testing.T) {
 		t.Errorf("the provisioner got build.* =\n%s\nwant\n%s", got, wantGenerated)
 	}
 	assertNothingLeft(t, client)
+}
+
+// requestedTags reads the tags of a TagSpecification for resourceType from
+// an EC2 query request.
+func requestedTags(params url.Values, resourceType string) map[string]string {
+	tags := map[string]string{}
+	for n := 1; params.Has(fmt.Sprintf("TagSpecification.%d.ResourceType", n)); n++ {
+		prefix := fmt.Sprintf("TagSpecification.%d.", n)
+		if params.Get(prefix+"ResourceType") != resourceType {
+			continue
+		}
+		for m := 1; params.Has(fmt.Sprintf("%sTag.%d.Key", prefix, m)); m++ {
+			tags[params.Get(fmt.Sprintf("%sTag.%d.Key", prefix, m))] = params.Get(fmt.Sprintf("%sTag.%d.Value", prefix, m))
+		}
+	}
+	return tags
 }
 
 // cleanName is what clean_resource_name makes of an AMI name.

@@ -1,5 +1,5 @@
 # The template of e2e_tags_test.go: a bake whose tags, run_tags,
-# snapshot_tags and ami_description use every build variable, a shell-local
+# run_volume_tags, snapshot_tags and ami_description use every build variable, a shell-local
 # provisioner that writes the build.* generated data to a file, and the
 # aws_polling block.
 packer {
@@ -100,6 +100,7 @@ source "bakery-ebs" "tags" {
   tags            = merge(local.tags_with_every_variable, { Kind = "ami" })
   run_tags        = merge(local.tags_with_every_variable, { Kind = "instance" })
   snapshot_tags   = merge(local.tags_with_every_variable, { Kind = "snapshot" })
+  run_volume_tags = merge(local.tags_with_every_variable, { Kind = "volume" })
 
   aws_polling {
     delay_seconds = var.delay_seconds
