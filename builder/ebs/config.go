@@ -26,6 +26,7 @@ type Config struct {
 	bakery.AccessConfig `mapstructure:",squash"`
 	RunConfig           `mapstructure:",squash"`
 	AMIConfig           `mapstructure:",squash"`
+	IAMConfig           `mapstructure:",squash"`
 	Comm                communicator.Config `mapstructure:",squash"`
 
 	ctx interpolate.Context
@@ -119,6 +120,9 @@ func (c *Config) Prepare(raws ...interface{}) ([]string, error) {
 		c.AMIForceDeregister = true
 	}
 	for _, e := range c.AMIConfig.prepare() {
+		errs = packersdk.MultiErrorAppend(errs, e)
+	}
+	for _, e := range c.IAMConfig.prepare() {
 		errs = packersdk.MultiErrorAppend(errs, e)
 	}
 	switch c.Comm.Type {

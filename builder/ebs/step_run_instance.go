@@ -96,6 +96,7 @@ func (s *stepRunInstance) input(state multistep.StateBag) *ec2.RunInstancesInput
 		},
 		TagSpecifications: append(s.tags.Spec(types.ResourceTypeInstance), s.tags.Spec(types.ResourceTypeVolume)...),
 	}
+	in.IamInstanceProfile = getInstanceProfileSpec(state)
 	if name := getKeyPairName(state); name != "" {
 		in.KeyName = aws.String(name)
 	}
