@@ -340,7 +340,7 @@ func holdCommands(t *testing.T) (commands []string, release func()) {
 	t.Cleanup(func() { os.Remove(gate) })
 	return []string{
 			"echo iam-check-now",
-			fmt.Sprintf("for i in $(seq 1200); do [ -e %s ] && exit 0; sleep 0.1; done; echo gave up waiting; exit 1", gate),
+			fmt.Sprintf("for i in $(seq 1200); do [ -e %[1]s ] && break; sleep 0.1; done; [ -e %[1]s ] || { echo gave up waiting; exit 1; }", gate),
 		}, func() {
 			if err := os.WriteFile(gate, nil, 0o644); err != nil {
 				t.Fatal(err)
@@ -395,12 +395,15 @@ func TestE2EIAMTemporaryProfile(t *testing.T) {
 	}
 }
 
-func TestE2EIAMTemporaryProfileRemovedAfterFailureAndInterrupt(t *testing.T) {
+// TestE2EIAMProfileGone: the temporary profile is removed after a failed
+// and an interrupted bake too. (Short names: packer's plugin socket lives in
+// TMPDIR, under the test's temp folder, and a unix socket path is short.)
+func TestE2EIAMProfileGone(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
 		interrupt bool
 	}{
-		{name: "provisioner fails"},
+		{name: "failed"},
 		{name: "ctrl-c", interrupt: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
