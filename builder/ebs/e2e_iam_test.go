@@ -563,3 +563,107 @@ func TestE2EIAMMissingProfileFailsBeforeLaunch(t *testing.T) {
 		}
 	}
 }
+
+// TestE2EIAMSweepAfterKill kills a bake (SIGKILL) while its instance runs
+// with a temporary profile, while a second bake of the same kind is
+// provisioning, and an untagged role and profile of the builder's name
+// pattern exist. The sweep removes the dead bake's role, policy and
+// profile, and leaves the live bake's and the untagged ones alone.
+func TestE2EIAMSweepAfterKill(t *testing.T) {
+	journals := filepath.Join(t.TempDir(), "journal")
+	c := iamClient(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+
+	startHeld := func() (*iamBake, *exec.Cmd, chan error, func()) {
+		commands, release := holdCommands(t)
+		t.Cleanup(release)
+		b := newIAMBake(t, "seeds", 0, nil, commands...)
+		b.journals = journals
+		cmd, out, done := b.start(ctx)
+		t.Cleanup(func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) })
+		if !testbed.WaitFor(func() bool { return strings.Contains(out.String(), "iam-check-now") }, done, 3*time.Minute) {
+			t.Fatalf("the bake never reached provisioning:\n%s", out.String())
+		}
+		return b, cmd, done, release
+	}
+	_, deadCmd, deadDone, _ := startHeld()
+	roles, _ := bakeryIAM(t, c)
+	if len(roles) != 1 {
+		t.Fatalf("temporary roles %v, want the first bake's", roles)
+	}
+	dead := roles[0]
+	_ = syscall.Kill(-deadCmd.Process.Pid, syscall.SIGKILL)
+	<-deadDone
+
+	_, liveCmd, liveDone, _ := startHeld()
+	roles, _ = bakeryIAM(t, c)
+	var live string
+	for _, r := range roles {
+		if r != dead {
+			live = r
+		}
+	}
+	if len(roles) != 2 || live == "" {
+		t.Fatalf("temporary roles %v, want the dead and the live bake's", roles)
+	}
+	untagged := "packer_bakery_untagged_" + testbed.RandomHex(3)
+	createProfile(t, c, untagged)
+
+	sweep := func(args ...string) string {
+		cmd := exec.Command(suite.Plugin, append([]string{"sweep", "--region", "us-east-1"}, args...)...)
+		cmd.Env = append(suite.Bed.Env(), "PACKER_BAKERY_JOURNAL_DIR="+journals)
+		out, err := cmd.CombinedOutput()
+		t.Logf("sweep %v:\n%s", args, out)
+		if err != nil {
+			t.Fatalf("sweep %v: %v", args, err)
+		}
+		return string(out)
+	}
+	exists := func(name string) (role, profile bool) {
+		_, errRole := c.GetRole(context.Background(), &iam.GetRoleInput{RoleName: aws.String(name)})
+		_, errProfile := c.GetInstanceProfile(context.Background(), &iam.GetInstanceProfileInput{InstanceProfileName: aws.String(name)})
+		return errRole == nil, errProfile == nil
+	}
+
+	out := sweep("--dry-run")
+	if !strings.Contains(out, "iam-role "+dead) || !strings.Contains(out, "iam-instance-profile "+dead) || !strings.Contains(out, "would be removed (dry run)") {
+		t.Errorf("the dry run does not list the dead bake's role and profile for removal")
+	}
+	if r, p := exists(dead); !r || !p {
+		t.Fatalf("a dry run removed the dead bake's role (%v) or profile (%v)", !r, !p)
+	}
+
+	sweep()
+	assertIAMGoneNamed(t, c, dead)
+	for _, name := range []string{live, untagged} {
+		if r, p := exists(name); !r || !p {
+			t.Errorf("the sweep removed %s (role gone: %v, profile gone: %v): it is a live bake's or untagged", name, !r, !p)
+		}
+	}
+
+	// The live bake ends (interrupted here) and removes its own.
+	_ = syscall.Kill(-liveCmd.Process.Pid, syscall.SIGINT)
+	select {
+	case <-liveDone:
+	case <-time.After(90 * time.Second):
+		t.Fatal("the live bake did not end")
+	}
+	assertIAMGoneNamed(t, c, live)
+	if r, p := exists(untagged); !r || !p {
+		t.Error("the untagged role or profile is gone")
+	}
+}
+
+// assertIAMGoneNamed checks one temporary role, its policy and profile are
+// deleted.
+func assertIAMGoneNamed(t *testing.T, c *iam.Client, name string) {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := c.GetInstanceProfile(ctx, &iam.GetInstanceProfileInput{InstanceProfileName: aws.String(name)}); !isNoSuchEntity(err) {
+		t.Errorf("instance profile %s: GetInstanceProfile = %v, want NoSuchEntity", name, err)
+	}
+	if _, err := c.GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String(name)}); !isNoSuchEntity(err) {
+		t.Errorf("role %s: GetRole = %v, want NoSuchEntity", name, err)
+	}
+}
