@@ -71,6 +71,10 @@ type stepIAMInstanceProfile struct {
 	policy     bool   // the inline policy is on the role
 	profileARN string // created (or adopted) profile
 	roleAdded  bool   // the role is in the profile
+
+	// Creates sent whose reply never came (Ctrl-C mid-call): what they
+	// made is found by name and tags at cleanup.
+	roleAttempted, profileAttempted, addAttempted bool
 }
 
 var _ multistep.Step = (*stepIAMInstanceProfile)(nil)
@@ -116,12 +120,14 @@ func (s *stepIAMInstanceProfile) createTemporary(ctx context.Context, state mult
 	}
 
 	ui.Say(fmt.Sprintf("Creating temporary IAM role %s...", s.name))
+	s.roleAttempted = true
 	role, err := s.iam.CreateRole(ctx, &iam.CreateRoleInput{
 		RoleName:                 aws.String(s.name),
 		AssumeRolePolicyDocument: aws.String(ec2TrustPolicy),
 		Description:              aws.String("Temporary role of a Packer bakery-ebs build instance"),
 		Tags:                     s.iamTags(),
 	})
+	s.roleAttempted = unanswered(ctx, err)
 	switch {
 	case apiErrorCode(err) == "EntityAlreadyExists":
 		// A lost reply: the SDK's retry meets the role the first attempt made.
@@ -151,10 +157,12 @@ func (s *stepIAMInstanceProfile) createTemporary(ctx context.Context, state mult
 	s.policy = true
 
 	ui.Say(fmt.Sprintf("Creating temporary instance profile %s...", s.name))
+	s.profileAttempted = true
 	profile, err := s.iam.CreateInstanceProfile(ctx, &iam.CreateInstanceProfileInput{
 		InstanceProfileName: aws.String(s.name),
 		Tags:                s.iamTags(),
 	})
+	s.profileAttempted = unanswered(ctx, err)
 	var roles []string
 	switch {
 	case apiErrorCode(err) == "EntityAlreadyExists":
@@ -175,10 +183,12 @@ func (s *stepIAMInstanceProfile) createTemporary(ctx context.Context, state mult
 	_ = s.journal.Record(JournalKindIAMInstanceProfile, s.profileARN, "")
 
 	if !slices.Contains(roles, s.name) {
+		s.addAttempted = true
 		_, err = s.iam.AddRoleToInstanceProfile(ctx, &iam.AddRoleToInstanceProfileInput{
 			InstanceProfileName: aws.String(s.name),
 			RoleName:            aws.String(s.name),
 		})
+		s.addAttempted = unanswered(ctx, err)
 		// A profile holds one role: LimitExceeded after a lost reply means
 		// the role went in; the wait below checks it is ours.
 		if code := apiErrorCode(err); code == "LimitExceeded" || code == "EntityAlreadyExists" {
@@ -255,12 +265,16 @@ func profileRoles(p *types.InstanceProfile) []string {
 // Cleanup undoes what Run made, in the order IAM allows: the role leaves
 // the profile, the profile goes, then the role's policy and the role.
 func (s *stepIAMInstanceProfile) Cleanup(state multistep.StateBag) {
-	if s.roleARN == "" && s.profileARN == "" {
+	if s.roleARN == "" && s.profileARN == "" && !s.roleAttempted && !s.profileAttempted {
 		return
 	}
 	ui := getUI(state)
 	ctx, cancel := cleanupContext()
 	defer cancel()
+	s.findUnanswered(ctx)
+	if s.roleARN == "" && s.profileARN == "" {
+		return
+	}
 	name := aws.String(s.name)
 	cmdRemove := fmt.Sprintf("aws iam remove-role-from-instance-profile --instance-profile-name %s --role-name %s", s.name, s.name)
 	cmdProfile := "aws iam delete-instance-profile --instance-profile-name " + s.name
@@ -307,6 +321,37 @@ func (s *stepIAMInstanceProfile) Cleanup(state multistep.StateBag) {
 	}
 	_ = s.journal.Forget(s.roleARN)
 	s.roleARN = ""
+}
+
+// unanswered is true when a call may have taken effect without its reply
+// reaching us: the build was cancelled while it was in flight.
+func unanswered(ctx context.Context, err error) bool {
+	return err != nil && ctx.Err() != nil
+}
+
+// findUnanswered looks for what creates cut short by Ctrl-C may have made
+// although their reply never came: entities of this build's name that carry
+// its build id are this build's to delete.
+func (s *stepIAMInstanceProfile) findUnanswered(ctx context.Context) {
+	if s.roleAttempted && s.roleARN == "" {
+		got, err := s.iam.GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String(s.name)})
+		if err == nil && s.ours("role", got.Role.Tags) == nil {
+			s.roleARN = aws.ToString(got.Role.Arn)
+			s.policy = true // maybe: deleting a policy that is not there is fine
+			_ = s.journal.Record(JournalKindIAMRole, s.roleARN, "")
+		}
+	}
+	if (s.profileAttempted && s.profileARN == "") || (s.addAttempted && !s.roleAdded) {
+		got, err := s.iam.GetInstanceProfile(ctx, &iam.GetInstanceProfileInput{InstanceProfileName: aws.String(s.name)})
+		if err == nil && s.ours("instance profile", got.InstanceProfile.Tags) == nil {
+			if s.profileARN == "" {
+				s.profileARN = aws.ToString(got.InstanceProfile.Arn)
+				_ = s.journal.Record(JournalKindIAMInstanceProfile, s.profileARN, "")
+			}
+			s.roleAdded = slices.Contains(profileRoles(got.InstanceProfile), s.name)
+		}
+	}
+	s.roleAttempted, s.profileAttempted, s.addAttempted = false, false, false
 }
 
 // profileLaunchTimeout bounds how long IAM may take to show a new profile,

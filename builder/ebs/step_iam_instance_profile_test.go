@@ -716,3 +716,116 @@ func TestProfileLauncher_stopsOnCancel(t *testing.T) {
 	_, err := l.RunInstances(ctx, profileLaunch(tmpProfile))
 	wantErrorIs(t, err, context.Canceled)
 }
+
+// Ctrl-C while a create is in flight: the create may have taken effect
+// without its reply arriving. Cleanup finds this build's entity by name and
+// tags and deletes it, and leaves one that is not this build's.
+func TestStepIAMInstanceProfile_cancelledMidCreate(t *testing.T) {
+	ours := iamTagList(iamStepTags)
+	others := iamTagList(bakery.Tags{bakery.TagBuildID: "other"})
+	tests := []struct {
+		name      string
+		setup     func(f *fakeIAM, cancel func())
+		wantCalls []string // Cleanup's
+		wantLeft  []string // journal kinds after Cleanup
+	}{
+		{
+			name: "role created, reply lost",
+			setup: func(f *fakeIAM, cancel func()) {
+				f.CreateRoleCalls.ReturnFunc(func(*iam.CreateRoleInput) (*iam.CreateRoleOutput, error) {
+					cancel()
+					return nil, context.Canceled
+				})
+				f.GetRoleCalls.Return(&iam.GetRoleOutput{Role: &types.Role{Arn: aws.String(tmpRoleARN), Tags: ours}}, nil)
+				f.DeleteRolePolicyCalls.Return(nil, apiErr("NoSuchEntity"))
+				f.DeleteRoleCalls.Return(nil, nil)
+			},
+			wantCalls: []string{"GetRole", "DeleteRolePolicy", "DeleteRole"},
+		},
+		{
+			name: "role never made",
+			setup: func(f *fakeIAM, cancel func()) {
+				f.CreateRoleCalls.ReturnFunc(func(*iam.CreateRoleInput) (*iam.CreateRoleOutput, error) {
+					cancel()
+					return nil, context.Canceled
+				})
+				f.GetRoleCalls.Return(nil, apiErr("NoSuchEntity"))
+			},
+			wantCalls: []string{"GetRole"},
+		},
+		{
+			name: "a role of that name that is not ours",
+			setup: func(f *fakeIAM, cancel func()) {
+				f.CreateRoleCalls.ReturnFunc(func(*iam.CreateRoleInput) (*iam.CreateRoleOutput, error) {
+					cancel()
+					return nil, context.Canceled
+				})
+				f.GetRoleCalls.Return(&iam.GetRoleOutput{Role: &types.Role{Arn: aws.String(tmpRoleARN), Tags: others}}, nil)
+			},
+			wantCalls: []string{"GetRole"},
+		},
+		{
+			name: "profile created, reply lost",
+			setup: func(f *fakeIAM, cancel func()) {
+				f.CreateRoleCalls.Return(&iam.CreateRoleOutput{Role: &types.Role{Arn: aws.String(tmpRoleARN)}}, nil)
+				f.PutRolePolicyCalls.Return(nil, nil)
+				f.CreateInstanceProfileCalls.ReturnFunc(func(*iam.CreateInstanceProfileInput) (*iam.CreateInstanceProfileOutput, error) {
+					cancel()
+					return nil, context.Canceled
+				})
+				f.GetInstanceProfileCalls.Return(profileWithRole(), nil)
+				f.DeleteInstanceProfileCalls.Return(nil, nil)
+				f.DeleteRolePolicyCalls.Return(nil, nil)
+				f.DeleteRoleCalls.Return(nil, nil)
+			},
+			wantCalls: []string{"GetInstanceProfile", "DeleteInstanceProfile", "DeleteRolePolicy", "DeleteRole"},
+		},
+		{
+			name: "role added to the profile, reply lost",
+			setup: func(f *fakeIAM, cancel func()) {
+				f.CreateRoleCalls.Return(&iam.CreateRoleOutput{Role: &types.Role{Arn: aws.String(tmpRoleARN)}}, nil)
+				f.PutRolePolicyCalls.Return(nil, nil)
+				f.CreateInstanceProfileCalls.Return(&iam.CreateInstanceProfileOutput{InstanceProfile: &types.InstanceProfile{Arn: aws.String(tmpProfileARN)}}, nil)
+				f.AddRoleCalls.ReturnFunc(func(*iam.AddRoleToInstanceProfileInput) (*iam.AddRoleToInstanceProfileOutput, error) {
+					cancel()
+					return nil, context.Canceled
+				})
+				f.GetInstanceProfileCalls.Return(profileWithRole(tmpProfile), nil)
+				scriptDelete(f)
+			},
+			wantCalls: []string{"GetInstanceProfile", "RemoveRoleFromInstanceProfile", "DeleteInstanceProfile", "DeleteRolePolicy", "DeleteRole"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFakeIAM(t)
+			ctx, cancel := context.WithCancel(t.Context())
+			tt.setup(f, cancel)
+			j := testJournal(t)
+			state, ui := newState(t)
+			step := newTempProfileStep(f, j)
+
+			if got := step.Run(ctx, state); got != multistep.ActionHalt {
+				t.Fatalf("action = %v, want ActionHalt", got)
+			}
+			wantNoKeys(t, state, keyInstanceProfile)
+			state.Put(multistep.StateCancelled, true)
+			f.Order = nil
+			step.Cleanup(state)
+			if !reflect.DeepEqual(f.Order, tt.wantCalls) {
+				t.Errorf("cleanup calls %v, want %v", f.Order, tt.wantCalls)
+			}
+			if ui.Err.Len() > 0 {
+				t.Errorf("cleanup showed an error: %s", ui.Err.String())
+			}
+			if left := j.Remaining(); len(left) != 0 {
+				t.Errorf("journal holds %v after cleanup", left)
+			}
+			f.Order = nil
+			step.Cleanup(state) // a second cleanup looks no more
+			if len(f.Order) != 0 {
+				t.Errorf("second cleanup called %v", f.Order)
+			}
+		})
+	}
+}
