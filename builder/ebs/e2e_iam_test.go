@@ -667,3 +667,28 @@ func assertIAMGoneNamed(t *testing.T, c *iam.Client, name string) {
 		t.Errorf("role %s: GetRole = %v, want NoSuchEntity", name, err)
 	}
 }
+
+// TestE2EIAMTemplatesValidate runs `packer validate` and `packer fmt
+// -check` on the IAM templates, the seeds example among them.
+func TestE2EIAMTemplatesValidate(t *testing.T) {
+	vars, err := json.Marshal(map[string]any{"access_key": "AKIDBAKERYE2E", "secret_key": "e2eSecret" + testbed.RandomHex(8),
+		"ami_name": "bakery-e2e-validate", "profile_name": "build-readers"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	varFile := filepath.Join(t.TempDir(), "vars.pkrvars.json")
+	if err := os.WriteFile(varFile, vars, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, dir := range []string{"testdata/iam/seeds", "testdata/iam/existing"} {
+		t.Run(dir, func(t *testing.T) {
+			// -var-file gives both templates' variables; each declares only
+			// its own, and packer warns, not fails, on the others in a file.
+			for _, args := range [][]string{{"validate", "-var-file=" + varFile, dir}, {"fmt", "-check", "-diff", dir}} {
+				if out, err := runPacker(t, args...); err != nil {
+					t.Errorf("packer %s: %v\n%s", strings.Join(args, " "), err, out)
+				}
+			}
+		})
+	}
+}
