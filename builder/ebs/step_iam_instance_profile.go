@@ -99,7 +99,7 @@ func (s *stepIAMInstanceProfile) useExisting(ctx context.Context, state multiste
 	out, err := s.iam.GetInstanceProfile(ctx, &iam.GetInstanceProfileInput{InstanceProfileName: aws.String(s.existing)})
 	switch {
 	case apiErrorCode(err) == "NoSuchEntity":
-		return halt(state, fmt.Errorf("`iam_instance_profile` %q: no instance profile of that name in this account (iam:GetInstanceProfile says NoSuchEntity): create it, or fix the name; nothing was launched", s.existing))
+		return halt(state, fmt.Errorf("`iam_instance_profile` %q: no instance profile of that name in this account: create it, or fix the name (nothing was launched): %w", s.existing, err))
 	case err != nil:
 		return halt(state, fmt.Errorf("checking `iam_instance_profile` %q with iam:GetInstanceProfile (set `skip_profile_validation = true` if these credentials may not read it): %w", s.existing, err))
 	}
@@ -120,7 +120,6 @@ func (s *stepIAMInstanceProfile) createTemporary(ctx context.Context, state mult
 	}
 
 	ui.Say(fmt.Sprintf("Creating temporary IAM role %s...", s.name))
-	s.roleAttempted = true
 	role, err := s.iam.CreateRole(ctx, &iam.CreateRoleInput{
 		RoleName:                 aws.String(s.name),
 		AssumeRolePolicyDocument: aws.String(ec2TrustPolicy),
@@ -157,7 +156,6 @@ func (s *stepIAMInstanceProfile) createTemporary(ctx context.Context, state mult
 	s.policy = true
 
 	ui.Say(fmt.Sprintf("Creating temporary instance profile %s...", s.name))
-	s.profileAttempted = true
 	profile, err := s.iam.CreateInstanceProfile(ctx, &iam.CreateInstanceProfileInput{
 		InstanceProfileName: aws.String(s.name),
 		Tags:                s.iamTags(),
@@ -183,7 +181,6 @@ func (s *stepIAMInstanceProfile) createTemporary(ctx context.Context, state mult
 	_ = s.journal.Record(JournalKindIAMInstanceProfile, s.profileARN, "")
 
 	if !slices.Contains(roles, s.name) {
-		s.addAttempted = true
 		_, err = s.iam.AddRoleToInstanceProfile(ctx, &iam.AddRoleToInstanceProfileInput{
 			InstanceProfileName: aws.String(s.name),
 			RoleName:            aws.String(s.name),

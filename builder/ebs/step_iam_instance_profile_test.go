@@ -248,9 +248,7 @@ func TestStepIAMInstanceProfile_existingCheckFails(t *testing.T) {
 			step := &stepIAMInstanceProfile{iam: f, existing: "build-readers", name: tmpProfile, poll: fastPoll}
 
 			err := wantHalt(t, step.Run(t.Context(), state), state, ui, tt.want...)
-			if code := apiErrorCode(tt.err); code != "NoSuchEntity" {
-				wantAPICode(t, err, code)
-			}
+			wantAPICode(t, err, apiErrorCode(tt.err))
 			wantNoKeys(t, state, keyInstanceProfile)
 			step.Cleanup(state)
 		})
