@@ -40,7 +40,8 @@ type IAMConfig struct {
 	// The build creates a role that EC2 may assume, puts this document on
 	// it as an inline policy, and makes an instance profile holding the
 	// role, all named `packer_bakery_<build id>` and tagged at creation with
-	// `run_tags` and the build's `bakery:` tags. It waits until IAM shows
+	// `run_tags` and the build's `bakery:` tags (a character IAM does not
+	// take in tags becomes `_`). It waits until IAM shows
 	// the profile and retries the launch while EC2 does not know it yet,
 	// and removes all of it when the build ends, also after a failure or
 	// Ctrl-C; `packer-plugin-bakery sweep` removes what a killed build

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -231,9 +232,21 @@ func (s *stepIAMInstanceProfile) createTemporary(ctx context.Context, state mult
 func (s *stepIAMInstanceProfile) iamTags() []types.Tag {
 	out := make([]types.Tag, 0, len(s.tags))
 	for _, t := range s.tags.EC2() {
-		out = append(out, types.Tag{Key: t.Key, Value: t.Value})
+		out = append(out, types.Tag{Key: aws.String(iamTagText(aws.ToString(t.Key))), Value: aws.String(iamTagText(aws.ToString(t.Value)))})
 	}
 	return out
+}
+
+// iamTagText replaces what IAM refuses in tags, where EC2 takes anything:
+// a Windows user in bakery:created-by (DOMAIN\user) would otherwise
+// fail the build.
+func iamTagText(s string) string {
+	return strings.Map(func(r rune) rune {
+		if unicode.IsLetter(r) || unicode.IsNumber(r) || unicode.Is(unicode.Z, r) || strings.ContainsRune("_.:/=+-@", r) {
+			return r
+		}
+		return '_'
+	}, s)
 }
 
 // ours fails unless tags carry this build's id: an entity of our name that

@@ -827,3 +827,16 @@ func TestStepIAMInstanceProfile_cancelledMidCreate(t *testing.T) {
 		})
 	}
 }
+
+func TestIAMTagText(t *testing.T) {
+	for in, want := range map[string]string{
+		"packer-plugin-bakery 0.1.0-dev root@vm": "packer-plugin-bakery 0.1.0-dev root@vm",
+		`packer-plugin-bakery 0.1.0 CORP\me@pc`:  "packer-plugin-bakery 0.1.0 CORP_me@pc",
+		"2026-11-24T03:00:00Z":                   "2026-11-24T03:00:00Z",
+		"Équipe (seeds)!":                        "Équipe _seeds__",
+	} {
+		if got := iamTagText(in); got != want {
+			t.Errorf("iamTagText(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
