@@ -692,3 +692,38 @@ func TestE2EIAMTemplatesValidate(t *testing.T) {
 		})
 	}
 }
+
+// TestE2EIAMThrottledAndFlaky throttles and fails IAM calls at random
+// (creates, waits and deletes alike): the SDK's retries carry the bake,
+// and cleanup still removes everything.
+func TestE2EIAMThrottledAndFlaky(t *testing.T) {
+	var calls []string
+	for _, a := range []string{"CreateRole", "PutRolePolicy", "CreateInstanceProfile", "AddRoleToInstanceProfile", "GetInstanceProfile",
+		"RemoveRoleFromInstanceProfile", "DeleteInstanceProfile", "DeleteRolePolicy", "DeleteRole"} {
+		calls = append(calls, "iam:"+a)
+	}
+	proxy := withFaults(t, faultproxy.Config{
+		Seed:        7,
+		Throttle:    faultproxy.Fault{Rate: 0.3, Actions: calls},
+		ServerError: faultproxy.Fault{Rate: 0.1, Actions: calls},
+	})
+	b := newIAMBake(t, "seeds", 0, nil, "true")
+	out, err := b.runIAM()
+	if err != nil {
+		t.Fatalf("packer build failed: %v", err)
+	}
+	injected := proxy.Injected()
+	t.Logf("faults injected: %v", injected)
+	if injected[faultproxy.KindThrottle]+injected[faultproxy.KindServerError] == 0 {
+		t.Fatal("no fault was injected: the test proved nothing")
+	}
+	if strings.Contains(out, "Could not delete") {
+		t.Error("a cleanup failed")
+	}
+	launches := b.gate.launches()
+	if len(launches) != 1 {
+		t.Fatalf("launches %v, want 1", launches)
+	}
+	assertIAMGone(t, iamClient(t), launches[0])
+	assertOneBake(t, ec2Client(t), b.amiName)
+}
