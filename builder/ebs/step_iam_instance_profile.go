@@ -147,14 +147,15 @@ func (s *stepIAMInstanceProfile) createTemporary(ctx context.Context, state mult
 	_ = s.journal.Record(JournalKindIAMRole, s.roleARN, "")
 
 	// PutRolePolicy replaces a policy of the same name: a retry is harmless.
-	if _, err := s.iam.PutRolePolicy(ctx, &iam.PutRolePolicyInput{
+	_, err = s.iam.PutRolePolicy(ctx, &iam.PutRolePolicyInput{
 		RoleName:       aws.String(s.name),
 		PolicyName:     aws.String(s.name),
 		PolicyDocument: aws.String(policy),
-	}); err != nil {
+	})
+	s.policy = err == nil || unanswered(ctx, err)
+	if err != nil {
 		return halt(state, fmt.Errorf("putting the policy of `temporary_iam_instance_profile_policy_document` on role %q: %w", s.name, err))
 	}
-	s.policy = true
 
 	ui.Say(fmt.Sprintf("Creating temporary instance profile %s...", s.name))
 	profile, err := s.iam.CreateInstanceProfile(ctx, &iam.CreateInstanceProfileInput{

@@ -840,3 +840,26 @@ func TestIAMTagText(t *testing.T) {
 		}
 	}
 }
+
+func TestStepIAMInstanceProfile_cancelledDuringPutRolePolicy(t *testing.T) {
+	f := newFakeIAM(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	f.CreateRoleCalls.Return(&iam.CreateRoleOutput{Role: &types.Role{Arn: aws.String(tmpRoleARN)}}, nil)
+	f.PutRolePolicyCalls.ReturnFunc(func(*iam.PutRolePolicyInput) (*iam.PutRolePolicyOutput, error) {
+		cancel()
+		return nil, context.Canceled
+	})
+	state, _ := newState(t)
+	step := newTempProfileStep(f, nil)
+	if got := step.Run(ctx, state); got != multistep.ActionHalt {
+		t.Fatalf("action = %v, want ActionHalt", got)
+	}
+	// The policy may be on the role: IAM refuses to delete a role that has one.
+	f.DeleteRolePolicyCalls.Return(nil, nil)
+	f.DeleteRoleCalls.Return(nil, nil)
+	state.Put(multistep.StateCancelled, true)
+	step.Cleanup(state)
+	if want := []string{"CreateRole", "PutRolePolicy", "DeleteRolePolicy", "DeleteRole"}; !reflect.DeepEqual(f.Order, want) {
+		t.Errorf("calls %v, want %v", f.Order, want)
+	}
+}
