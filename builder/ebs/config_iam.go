@@ -17,7 +17,9 @@ type IAMConfig struct {
 	// The name of an existing IAM instance profile for the build instance,
 	// as amazon-ebs's option. It is checked with iam:GetInstanceProfile
 	// before anything is launched, so a misspelt name fails the build at
-	// once instead of at RunInstances. Give the name, not the ARN.
+	// once instead of at RunInstances. Give the name, not the ARN. While EC2
+	// answers that it does not know the profile (for a few seconds after
+	// it was made), the launch is retried for up to 2 minutes.
 	IamInstanceProfile string `mapstructure:"iam_instance_profile" required:"false"`
 	// Skip the iam:GetInstanceProfile check of `iam_instance_profile`, for
 	// credentials that may pass the profile to EC2 but not read it. As

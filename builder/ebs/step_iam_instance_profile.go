@@ -401,7 +401,7 @@ func (l *profileLauncher) RunInstances(ctx context.Context, in *ec2.RunInstances
 	})
 	switch {
 	case errors.Is(err, bakery.ErrWaitTimeout):
-		return nil, fmt.Errorf("EC2 still rejects instance profile %s after %s (IAM shows it): %w", profile, poll.Timeout, last)
+		return nil, fmt.Errorf("EC2 still rejects instance profile %s after %s: check that the profile exists: %w", profile, poll.Timeout, last)
 	case err != nil:
 		return nil, err
 	}
