@@ -105,15 +105,17 @@ func (b *Builder) Run(ctx context.Context, ui packersdk.Ui, hook packersdk.Hook)
 	steps := []multistep.Step{
 		&stepCheckAMIName{ec2: client, name: b.config.AMIName, region: region, force: b.config.AMIForceDeregister},
 		&stepSourceAMI{ec2: client, sourceAMI: b.config.SourceAMI, filter: b.config.SourceAMIFilter, region: region},
-		&stepNetwork{ec2: client, vpcID: b.config.VpcID, subnetID: b.config.SubnetID, availabilityZone: b.config.AvailabilityZone},
+		&stepNetwork{ec2: client, vpcID: b.config.VpcID, vpcFilter: b.config.VpcFilter, subnetID: b.config.SubnetID,
+			subnetFilter: b.config.SubnetFilter, availabilityZone: b.config.AvailabilityZone},
 		&stepKeyPair{ec2: client, comm: &b.config.Comm, name: tempName, tags: bakery.Tags{"Name": tempName}.Merge(temporary), journal: jrnl},
-		&stepSecurityGroup{ec2: client, ids: b.config.SecurityGroupIDs, name: "packer_bakery_" + buildID,
-			port: b.config.Comm.Port(), cidrs: b.config.TemporarySGSourceCidrs, tags: bakery.Tags{"Name": "packer_bakery_" + buildID}.Merge(temporary), poll: poll, journal: jrnl},
+		&stepSecurityGroup{ec2: client, ids: b.config.SecurityGroupIDs, filter: b.config.SecurityGroupFilter, name: "packer_bakery_" + buildID,
+			port: b.config.Comm.Port(), cidrs: b.config.TemporarySGSourceCidrs, publicIP: b.config.TemporarySGSourcePublicIP, tags: bakery.Tags{"Name": "packer_bakery_" + buildID}.Merge(temporary), poll: poll, journal: jrnl},
 		&stepIAMInstanceProfile{iam: sess.IAM(), existing: b.config.IamInstanceProfile, skipValidation: b.config.SkipProfileValidation,
 			document: b.config.TemporaryIamInstanceProfilePolicyDocument, name: "packer_bakery_" + buildID,
 			tags: bakery.Tags(b.config.RunTags).Merge(temporary), poll: poll, journal: jrnl},
 		&stepRunInstance{ec2: &profileLauncher{instanceRunner: client, say: ui.Say}, instanceType: b.config.InstanceType, associatePublicIP: b.config.AssociatePublicIpAddress,
-			tags: runTags, clientToken: "bakery-" + buildID, poll: poll, journal: jrnl},
+			tags: runTags, volumeTags: bakery.Tags(b.config.VolumeRunTags).Merge(temporary), options: b.config.InstanceConfig,
+			clientToken: "bakery-" + buildID, poll: poll, journal: jrnl},
 		&stepConnect{
 			inner: &communicator.StepConnect{
 				Config:    &b.config.Comm,
@@ -125,11 +127,11 @@ func (b *Builder) Run(ctx context.Context, ui packersdk.Ui, hook packersdk.Hook)
 		},
 		&commonsteps.StepProvision{},
 		&commonsteps.StepCleanupTempKeys{Comm: &b.config.Comm},
-		&stepStopInstance{ec2: client, poll: poll},
+		&stepStopInstance{ec2: client, poll: poll, disabled: b.config.DisableStopInstance},
 		&stepDeregisterExisting{ec2: client, name: b.config.AMIName, force: b.config.AMIForceDeregister,
 			deleteSnapshots: b.config.AMIForceDeleteSnapshot},
 		&stepCreateImage{ec2: client, name: b.config.AMIName, description: b.config.AMIDescription,
-			tags: b.config.AMITags, region: region, poll: poll, journal: jrnl},
+			tags: b.config.AMITags, mappings: b.config.AMIMappings.ec2(false), region: region, poll: poll, journal: jrnl},
 		&stepTagSnapshots{ec2: client, tags: b.config.SnapshotTags},
 	}
 

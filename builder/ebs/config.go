@@ -25,7 +25,10 @@ type Config struct {
 	common.PackerConfig `mapstructure:",squash"`
 	bakery.AccessConfig `mapstructure:",squash"`
 	RunConfig           `mapstructure:",squash"`
+	NetworkConfig       `mapstructure:",squash"`
+	UnsupportedConfig   `mapstructure:",squash"`
 	AMIConfig           `mapstructure:",squash"`
+	InstanceConfig      `mapstructure:",squash"`
 	IAMConfig           `mapstructure:",squash"`
 	Comm                communicator.Config `mapstructure:",squash"`
 
@@ -61,7 +64,8 @@ type RunConfig struct {
 	// Whether the instance gets a public IP address. Unset: the subnet's
 	// setting.
 	AssociatePublicIpAddress *bool `mapstructure:"associate_public_ip_address" required:"false"`
-	// Tags for the build instance and its volumes, applied at launch.
+	// Tags for the build instance, applied at launch. Its volumes get
+	// `run_volume_tags` instead, as in amazon-ebs.
 	RunTags map[string]string `mapstructure:"run_tags" required:"false"`
 	// How long to wait for the instance or the image to reach the next
 	// state before failing, e.g. `45m`. Default `30m`.
@@ -110,10 +114,17 @@ func (c *Config) Prepare(raws ...interface{}) ([]string, error) {
 	}
 
 	var errs *packersdk.MultiError
+	warnings, instanceErrs := c.InstanceConfig.prepare(c.InstanceType)
 	for _, e := range c.AccessConfig.Prepare() {
 		errs = packersdk.MultiErrorAppend(errs, e)
 	}
+	for _, e := range c.NetworkConfig.prepare(&c.RunConfig) { // before RunConfig's: it folds security_group_id
+		errs = packersdk.MultiErrorAppend(errs, e)
+	}
 	for _, e := range c.RunConfig.prepare(&c.Comm) {
+		errs = packersdk.MultiErrorAppend(errs, e)
+	}
+	for _, e := range c.UnsupportedConfig.prepare() {
 		errs = packersdk.MultiErrorAppend(errs, e)
 	}
 	if c.PackerForce {
@@ -135,11 +146,14 @@ func (c *Config) Prepare(raws ...interface{}) ([]string, error) {
 		// neither the option nor the choices.
 		errs = packersdk.MultiErrorAppend(errs, fmt.Errorf("`communicator` %q: use \"ssh\" (the default), \"winrm\" or \"none\"", c.Comm.Type))
 	}
+	for _, e := range instanceErrs {
+		errs = packersdk.MultiErrorAppend(errs, e)
+	}
 	if errs != nil && len(errs.Errors) > 0 {
-		return nil, errs
+		return warnings, errs
 	}
 	packersdk.LogSecretFilter.Set(c.Comm.SSHPassword, c.Comm.WinRMPassword, c.Comm.SSHBastionPassword, c.Comm.SSHProxyPassword)
-	return nil, nil
+	return warnings, nil
 }
 
 func (r *RunConfig) prepare(comm *communicator.Config) []error {
@@ -167,9 +181,6 @@ func (r *RunConfig) prepare(comm *communicator.Config) []error {
 	}
 	if len(r.SecurityGroupIDs) > 0 && len(r.TemporarySGSourceCidrs) > 0 {
 		errs = append(errs, errors.New("`temporary_security_group_source_cidrs` only applies to the temporary security group; remove it or `security_group_ids`"))
-	}
-	if len(r.TemporarySGSourceCidrs) == 0 {
-		r.TemporarySGSourceCidrs = []string{"0.0.0.0/0"}
 	}
 	switch r.SSHInterface.SSHInterface {
 	case "", "public_ip", "private_ip", "public_dns", "private_dns":
