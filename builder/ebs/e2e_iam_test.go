@@ -239,8 +239,9 @@ func checkLiveProfile(t *testing.T, b *iamBake) liveProfile {
 	if live.buildID == "" || "packer_bakery_"+live.buildID != name {
 		t.Errorf("role %s tags %v: want bakery:build-id naming this build", name, roleTags)
 	}
-	if roleTags["bakery:created-at"] == "" || roleTags["bakery:created-by"] == "" || roleTags["Suite"] != "e2e-iam" {
-		t.Errorf("role %s tags %v: want the build's bakery: tags and run_tags", name, roleTags)
+	if roleTags["bakery:created-at"] == "" || roleTags["bakery:created-by"] == "" || roleTags["Suite"] != "e2e-iam" ||
+		!strings.HasPrefix(roleTags["Source"], "ami-") {
+		t.Errorf("role %s tags %v: want the build's bakery: tags and run_tags, with Source rendered to the source AMI", name, roleTags)
 	}
 	trust, _ := url.QueryUnescape(aws.ToString(role.Role.AssumeRolePolicyDocument))
 	if !strings.Contains(trust, "ec2.amazonaws.com") || !strings.Contains(trust, "sts:AssumeRole") {

@@ -103,7 +103,8 @@ source "bakery-ebs" "seeds" {
 
   ami_name = var.ami_name
   run_tags = {
-    Suite = "e2e-iam"
+    Suite  = "e2e-iam"
+    Source = "{{ .SourceAMI }}"
   }
 }
 
