@@ -22,11 +22,12 @@ import (
 // Config is the whole `bakery-ebs` source block. Option names are
 // amazon-ebs's, so a template migrates by renaming its type.
 type Config struct {
-	common.PackerConfig `mapstructure:",squash"`
-	bakery.AccessConfig `mapstructure:",squash"`
-	RunConfig           `mapstructure:",squash"`
-	AMIConfig           `mapstructure:",squash"`
-	Comm                communicator.Config `mapstructure:",squash"`
+	common.PackerConfig   `mapstructure:",squash"`
+	bakery.AccessConfig   `mapstructure:",squash"`
+	RunConfig             `mapstructure:",squash"`
+	AMIConfig             `mapstructure:",squash"`
+	AMIDistributionConfig `mapstructure:",squash"`
+	Comm                  communicator.Config `mapstructure:",squash"`
 
 	ctx interpolate.Context
 }
@@ -121,6 +122,8 @@ func (c *Config) Prepare(raws ...interface{}) ([]string, error) {
 	for _, e := range c.AMIConfig.prepare() {
 		errs = packersdk.MultiErrorAppend(errs, e)
 	}
+	warnings, amiErrs := c.AMIDistributionConfig.prepare(time.Now())
+	errs = packersdk.MultiErrorAppend(errs, amiErrs...)
 	switch c.Comm.Type {
 	case "", "ssh", "winrm", "none":
 		for _, e := range c.Comm.Prepare(&c.ctx) {
@@ -132,10 +135,10 @@ func (c *Config) Prepare(raws ...interface{}) ([]string, error) {
 		errs = packersdk.MultiErrorAppend(errs, fmt.Errorf("`communicator` %q: use \"ssh\" (the default), \"winrm\" or \"none\"", c.Comm.Type))
 	}
 	if errs != nil && len(errs.Errors) > 0 {
-		return nil, errs
+		return warnings, errs
 	}
 	packersdk.LogSecretFilter.Set(c.Comm.SSHPassword, c.Comm.WinRMPassword, c.Comm.SSHBastionPassword, c.Comm.SSHProxyPassword)
-	return nil, nil
+	return warnings, nil
 }
 
 func (r *RunConfig) prepare(comm *communicator.Config) []error {
