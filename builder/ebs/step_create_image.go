@@ -29,6 +29,7 @@ type stepCreateImage struct {
 	region      string
 	poll        bakery.Poll
 	journal     *journal.Journal
+	bootMode    types.BootModeOverrideValues // `boot_mode = "uefi"`
 	imageID     string
 }
 
@@ -42,6 +43,7 @@ func (s *stepCreateImage) Run(ctx context.Context, state multistep.StateBag) mul
 		InstanceId:        aws.String(instanceID),
 		Name:              aws.String(s.name),
 		TagSpecifications: s.tags.Spec(types.ResourceTypeImage),
+		BootModeOverride:  s.bootMode,
 	}
 	if s.description != "" {
 		in.Description = aws.String(s.description)
