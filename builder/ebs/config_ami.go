@@ -173,9 +173,13 @@ func (a *AMIDistributionConfig) prepare(now time.Time) (warnings []string, errs 
 	if len(keys) > 0 && !a.AMIEncryptBootVolume.True() {
 		errs = append(errs, errors.New("`kms_key_id` and `region_kms_key_ids` only apply with `encrypt_boot = true`: set it, or remove the keys"))
 	}
-	for _, k := range keys {
-		if known(k) && !validKMSKey(k) {
-			errs = append(errs, fmt.Errorf("KMS key %q is not a key ID, `alias/…` name or KMS ARN (an alias needs the `alias/` prefix)", k))
+	const keyForms = "is not a key ID, `alias/…` name or KMS ARN (an alias needs the `alias/` prefix)"
+	if k := a.AMIKmsKeyId; k != "" && known(k) && !validKMSKey(k) {
+		errs = append(errs, fmt.Errorf("`kms_key_id` %q %s", k, keyForms))
+	}
+	for _, r := range sortedKeys(a.AMIRegionKMSKeyIDs) {
+		if k := a.AMIRegionKMSKeyIDs[r]; k != "" && known(k) && !validKMSKey(k) {
+			errs = append(errs, fmt.Errorf("`region_kms_key_ids` %s: %q %s", r, k, keyForms))
 		}
 	}
 	// A region's default EBS key (aws/ebs) cannot be used by other

@@ -45,7 +45,7 @@ func TestAMIDistributionConfigPrepare(t *testing.T) {
 		{name: "kms key forms", over: map[string]interface{}{"encrypt_boot": true, "kms_key_id": keyARN, "ami_regions": []string{"eu-west-1", "us-west-2", "ap-south-1"},
 			"region_kms_key_ids": map[string]string{"eu-west-1": "1234abcd-12ab-34cd-56ef-1234567890ab", "us-west-2": "mrk-1234abcd12ab34cd56ef1234567890ab", "ap-south-1": "arn:aws:kms:ap-south-1:123456789012:alias/images"}}},
 		{name: "alias without prefix", over: map[string]interface{}{"encrypt_boot": true, "kms_key_id": "images"},
-			wantErr: []string{"KMS key \"images\" is not a key ID, `alias/…` name or KMS ARN"}},
+			wantErr: []string{"`kms_key_id` \"images\" is not a key ID, `alias/…` name or KMS ARN"}},
 		{name: "share encrypted with default key", over: map[string]interface{}{"encrypt_boot": true, "ami_users": []string{"123456789012"}},
 			wantErr: []string{"the AMI would be encrypted with the default EBS key, which other accounts cannot use"}},
 		{name: "share with org, encrypted with default key", over: map[string]interface{}{"encrypt_boot": true, "ami_org_arns": []string{orgARN}},
