@@ -87,11 +87,15 @@ func (b *Builder) Run(ctx context.Context, ui packersdk.Ui, hook packersdk.Hook)
 		// what still exists and how to remove it.
 		if left := jrnl.Remaining(); len(left) > 0 {
 			names := make([]string, 0, len(left))
+			regions := []string{region}
 			for _, r := range left {
 				names = append(names, fmt.Sprintf("%s %s (%s)", r.Kind, r.ID, r.Region))
+				if !slices.Contains(regions, r.Region) { // copies in ami_regions
+					regions = append(regions, r.Region)
+				}
 			}
 			ui.Error(fmt.Sprintf("This build left in AWS: %s.\nRemove them with: packer-plugin-bakery sweep --region %s --build-id %s",
-				strings.Join(names, ", "), region, buildID))
+				strings.Join(names, ", "), strings.Join(regions, ","), buildID))
 		}
 		_ = jrnl.Close()
 	}()

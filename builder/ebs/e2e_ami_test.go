@@ -28,10 +28,13 @@ import (
 	"encoding/json"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"sort"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -39,7 +42,15 @@ import (
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+
+	"github.com/packer-bakery/packer-plugin-bakery/testbed"
+	"github.com/packer-bakery/packer-plugin-bakery/testbed/faultproxy"
 )
+
+// faultproxyReadiness keeps every new AMI pending for d, as AWS does.
+func faultproxyReadiness(d time.Duration) faultproxy.Config {
+	return faultproxy.Config{Readiness: faultproxy.Readiness{ImagePending: d}}
+}
 
 const (
 	amiBuildRegion = "us-east-1"
@@ -408,4 +419,161 @@ func TestE2EAMISkipCreate(t *testing.T) {
 		t.Error("the output does not say that no AMI was made")
 	}
 	assertNothingLeft(t, regionClient(t, amiBuildRegion))
+}
+
+// timedOutput records when each line of packer's output arrived.
+type timedOutput struct {
+	mu    sync.Mutex
+	buf   bytes.Buffer
+	lines []timedLine
+	part  string
+}
+
+type timedLine struct {
+	at   time.Time
+	text string
+}
+
+func (o *timedOutput) Write(p []byte) (int, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.buf.Write(p)
+	o.part += string(p)
+	for {
+		i := strings.IndexByte(o.part, '\n')
+		if i < 0 {
+			break
+		}
+		o.lines = append(o.lines, timedLine{time.Now(), o.part[:i]})
+		o.part = o.part[i+1:]
+	}
+	return len(p), nil
+}
+
+func (o *timedOutput) String() string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.buf.String()
+}
+
+// when is the arrival of the first line containing s.
+func (o *timedOutput) when(t *testing.T, s string) time.Time {
+	t.Helper()
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for _, l := range o.lines {
+		if strings.Contains(l.text, s) {
+			return l.at
+		}
+	}
+	t.Fatalf("the output has no line with %q", s)
+	return time.Time{}
+}
+
+// startAMIBake starts testdata/ami with vars in its own process group.
+func startAMIBake(ctx context.Context, b *bake, vars map[string]any) (*exec.Cmd, *timedOutput, <-chan error) {
+	b.t.Helper()
+	b.vars = vars
+	cmd := b.cmd(ctx)
+	cmd.Args[len(cmd.Args)-1] = "testdata/ami"
+	out := &timedOutput{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		b.t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	return cmd, out, done
+}
+
+var threeCopyRegions = []string{"eu-west-1", "us-west-2", "ap-southeast-2"}
+
+// TestE2EAMICopiesRunInParallel: with every AMI pending for 6 s (as AWS
+// keeps copies pending for minutes), three copies take about as long as
+// one, not three times as long.
+func TestE2EAMICopiesRunInParallel(t *testing.T) {
+	const pending = 6 * time.Second
+	withFaults(t, faultproxyReadiness(pending))
+	b := newBake(t, "true")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	_, out, done := startAMIBake(ctx, b, map[string]any{"ami_regions": threeCopyRegions})
+	if err := <-done; err != nil {
+		t.Fatalf("packer build failed: %v\n%s", err, out.String())
+	}
+	t.Logf("packer build output:\n%s", out.String())
+	copying := out.when(t, "at once...").Sub(out.when(t, "Copying AMI"))
+	phase := out.when(t, "Terminating instance").Sub(out.when(t, "Copying AMI"))
+	t.Logf("measured: %d copies, each pending %s, took %s together", len(threeCopyRegions), pending, phase.Round(100*time.Millisecond))
+	if phase < pending || phase >= 2*pending {
+		t.Errorf("the copies took %s (started in %s); one pending copy takes %s, three in a row %s: they did not run at once",
+			phase, copying, pending, 3*pending)
+	}
+	for _, r := range threeCopyRegions {
+		if imgs := selfImages(t, regionClient(t, r)); len(imgs) != 1 {
+			t.Errorf("%s: AMIs %v, want the one copy", r, names(imgs))
+		}
+	}
+}
+
+// TestE2EAMIInterruptedCopies: a build stopped while its copies are
+// pending. Ctrl-C: its cleanup removes the copies and the build region's
+// AMI. SIGKILL: no cleanup runs, but every copy is in the journal with its
+// region, and the sweep the journal feeds removes them all.
+func TestE2EAMIInterruptedCopies(t *testing.T) {
+	const pending = 10 * time.Second
+	for _, tc := range []struct {
+		name  string
+		send  func(pid int) error
+		sweep bool
+	}{
+		{"ctrl-c", func(pid int) error { return syscall.Kill(-pid, syscall.SIGINT) }, false},
+		{"sigkill-then-sweep", func(pid int) error { return syscall.Kill(-pid, syscall.SIGKILL) }, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			withFaults(t, faultproxyReadiness(pending))
+			b := newBake(t, "true")
+			before := takeSnapshotBaseline(t)
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+			defer cancel()
+			cmd, out, done := startAMIBake(ctx, b, map[string]any{"ami_regions": []string{amiCopyRegion}})
+			if !testbed.WaitFor(func() bool { return strings.Contains(out.String(), amiCopyRegion+": copy ami-") }, done, 2*time.Minute) {
+				t.Fatalf("the build never started its copy:\n%s", out.String())
+			}
+			if err := tc.send(cmd.Process.Pid); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case <-done:
+			case <-time.After(90 * time.Second):
+				_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+				t.Fatalf("packer did not end within 90 s:\n%s", out.String())
+			}
+			t.Logf("packer build output:\n%s", out.String())
+			if tc.sweep {
+				if n := len(selfImages(t, regionClient(t, amiCopyRegion))); n != 1 {
+					t.Fatalf("%d AMIs in %s after the kill, want the pending copy: the test tests nothing", n, amiCopyRegion)
+				}
+				sweep := exec.Command(suite.Plugin, "sweep", "--region", amiBuildRegion+","+amiCopyRegion)
+				sweep.Env = append(suite.Bed.Env(), "PACKER_BAKERY_JOURNAL_DIR="+b.journals)
+				sout, err := sweep.CombinedOutput()
+				t.Logf("sweep:\n%s", sout)
+				if err != nil {
+					t.Fatalf("sweep: %v", err)
+				}
+				if !strings.Contains(string(sout), amiCopyRegion+" build") {
+					t.Errorf("the sweep found nothing of the build in %s", amiCopyRegion)
+				}
+			}
+			for _, r := range []string{amiBuildRegion, amiCopyRegion} {
+				if imgs := selfImages(t, regionClient(t, r)); len(imgs) != 0 {
+					t.Errorf("%s: AMIs %v left", r, names(imgs))
+				}
+				if snaps := before.newSnapshots(t, r); len(snaps) != 0 {
+					t.Errorf("%s: snapshots %v left", r, snaps)
+				}
+			}
+			assertNothingLeft(t, regionClient(t, amiBuildRegion))
+		})
+	}
 }
