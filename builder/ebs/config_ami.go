@@ -28,9 +28,10 @@ type AMIDistributionConfig struct {
 	// Encrypt the AMI's snapshots. `true`: the image is made under a
 	// temporary name, copied encrypted (with `kms_key_id`, or the region's
 	// default EBS key) under `ami_name`, and the unencrypted image and its
-	// snapshots are removed, as amazon-ebs does. `false`: copies are made
-	// unencrypted (an encrypted source AMI cannot be). Unset: the
-	// snapshots keep the source AMI's encryption.
+	// snapshots are removed, as amazon-ebs does; copies in `ami_regions`
+	// are encrypted too (with `region_kms_key_ids`, or each region's
+	// default key). `false` or unset: the build encrypts nothing, and the
+	// AMI keeps the source AMI's encryption (EC2 cannot decrypt).
 	AMIEncryptBootVolume config.Trilean `mapstructure:"encrypt_boot" required:"false"`
 	// The KMS key (ID, `alias/…` or ARN) to encrypt the AMI with in the
 	// build region; needs `encrypt_boot = true`. Copies in `ami_regions` use
