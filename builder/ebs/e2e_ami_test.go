@@ -577,3 +577,25 @@ func TestE2EAMIInterruptedCopies(t *testing.T) {
 		})
 	}
 }
+
+// TestE2EAMILostCopyReplyMakesOneCopy: the reply to a CopyImage is lost
+// after EC2 started the copy; the SDK's retry carries the same ClientToken,
+// so EC2 (here the test-bed's proxy, since moto ignores the token) answers
+// with the first copy instead of making a second.
+func TestE2EAMILostCopyReplyMakesOneCopy(t *testing.T) {
+	proxy := withFaults(t, faultproxy.Config{LoseReply: faultproxy.Fault{Rate: 1, Actions: []string{"CopyImage"}, Max: 1}})
+	b := newBake(t, "true")
+	if _, err := runAMIBake(b, map[string]any{"ami_regions": []string{amiCopyRegion}}); err != nil {
+		t.Fatalf("packer build failed after one lost CopyImage reply: %v", err)
+	}
+	if got := proxy.Injected()[faultproxy.KindLoseReply]; got != 1 {
+		t.Fatalf("the proxy lost %d replies, want 1: the test tested nothing", got)
+	}
+	if n := proxy.Count("ec2", "CopyImage"); n != 2 {
+		t.Errorf("%d CopyImage calls, want 2 (the lost one and its retry)", n)
+	}
+	if imgs := selfImages(t, regionClient(t, amiCopyRegion)); len(imgs) != 1 {
+		t.Errorf("%s: AMIs %v, want exactly one copy", amiCopyRegion, names(imgs))
+	}
+	assertNothingLeft(t, regionClient(t, amiBuildRegion))
+}
