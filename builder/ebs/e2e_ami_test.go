@@ -599,3 +599,29 @@ func TestE2EAMILostCopyReplyMakesOneCopy(t *testing.T) {
 	}
 	assertNothingLeft(t, regionClient(t, amiBuildRegion))
 }
+
+// TestE2EAMIArtifactDestroy: packer destroys the builder's artifact when a
+// post-processor does not keep it; the AMIs and snapshots go in every
+// region.
+func TestE2EAMIArtifactDestroy(t *testing.T) {
+	b := newBake(t, "true")
+	before := takeSnapshotBaseline(t)
+	out, err := runAMIBake(b, map[string]any{"ami_regions": []string{amiCopyRegion}, "keep_input_artifact": false})
+	if err != nil {
+		t.Fatalf("packer build failed: %v", err)
+	}
+	if !strings.Contains(out, "Using these artifact files") {
+		t.Fatal("the post-processor did not run: the test tests nothing")
+	}
+	if n := suite.Bed.Faults().Count("ec2", "DeregisterImage"); n != 2 {
+		t.Errorf("%d DeregisterImage calls, want 2 (Destroy in each region)", n)
+	}
+	for _, r := range []string{amiBuildRegion, amiCopyRegion} {
+		if imgs := selfImages(t, regionClient(t, r)); len(imgs) != 0 {
+			t.Errorf("%s: AMIs %v left after Destroy", r, names(imgs))
+		}
+		if snaps := before.newSnapshots(t, r); len(snaps) != 0 {
+			t.Errorf("%s: snapshots %v left after Destroy", r, snaps)
+		}
+	}
+}

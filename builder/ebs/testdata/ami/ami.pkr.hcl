@@ -104,6 +104,11 @@ variable "skip_save_build_region" {
   default = null
 }
 
+variable "keep_input_artifact" {
+  type    = bool
+  default = true
+}
+
 variable "skip_create_ami" {
   type    = bool
   default = null
@@ -163,5 +168,12 @@ build {
 
   provisioner "shell" {
     inline = var.commands
+  }
+
+  # keep_input_artifact = false makes packer call the AMI artifact's
+  # Destroy (artifice, unlike shell-local, lets it).
+  post-processor "artifice" {
+    files               = ["${path.root}/ami.pkr.hcl"]
+    keep_input_artifact = var.keep_input_artifact
   }
 }
