@@ -625,3 +625,44 @@ func TestE2EAMIArtifactDestroy(t *testing.T) {
 		}
 	}
 }
+
+// TestE2EAMINameTakenInACopyRegion: ami_name must be free in every region
+// of ami_regions, checked before anything is launched; `packer build
+// -force` replaces the AMI of that name there.
+func TestE2EAMINameTakenInACopyRegion(t *testing.T) {
+	b := newBake(t, "true")
+	eu := regionClient(t, amiCopyRegion)
+	home := regionClient(t, amiBuildRegion)
+	src := newestSourceAMI(t, home)
+	taken, err := eu.CopyImage(context.Background(), &ec2.CopyImageInput{
+		SourceImageId: aws.String(src), SourceRegion: aws.String(amiBuildRegion), Name: aws.String(b.amiName),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vars := map[string]any{"ami_regions": []string{amiCopyRegion}}
+	out, err := runAMIBake(b, vars)
+	if err == nil || !strings.Contains(out, "already exists in "+amiCopyRegion) {
+		t.Fatalf("the build did not refuse a name taken in %s (err %v)", amiCopyRegion, err)
+	}
+	if n := len(buildInstances(t, home)); n != 0 {
+		t.Errorf("%d instances launched although the name was taken", n)
+	}
+
+	b.vars = vars
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := b.cmd(ctx)
+	cmd.Args[len(cmd.Args)-1] = "testdata/ami"
+	cmd.Args = append(cmd.Args[:2], append([]string{"-force"}, cmd.Args[2:]...)...)
+	if raw, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("packer build -force: %v\n%s", err, raw)
+	}
+	imgs := selfImages(t, eu)
+	if img, ok := imgs[b.amiName]; len(imgs) != 1 || !ok || aws.ToString(img.ImageId) == aws.ToString(taken.ImageId) {
+		t.Errorf("%s after -force: AMIs %v, want only the new %s", amiCopyRegion, names(imgs), b.amiName)
+	}
+	if _, ok := selfImages(t, home)[b.amiName]; !ok {
+		t.Errorf("%s: no AMI named %s after -force", amiBuildRegion, b.amiName)
+	}
+}
