@@ -125,6 +125,7 @@ func (b *Builder) Run(ctx context.Context, ui packersdk.Ui, hook packersdk.Hook)
 	}
 	steps = append(steps,
 		&stepSourceAMI{ec2: client, sourceAMI: b.config.SourceAMI, filter: b.config.SourceAMIFilter, region: region},
+		&stepCheckEnhancedNetworking{ena: dist.AMIENASupport, sriov: dist.AMISriovNetSupport, virtType: dist.AMIVirtType},
 		&stepNetwork{ec2: client, vpcID: b.config.VpcID, subnetID: b.config.SubnetID, availabilityZone: b.config.AvailabilityZone},
 		&stepKeyPair{ec2: client, comm: &b.config.Comm, name: tempName, tags: bakery.Tags{"Name": tempName}.Merge(temporary), journal: jrnl},
 		&stepSecurityGroup{ec2: client, ids: b.config.SecurityGroupIDs, name: "packer_bakery_" + buildID,

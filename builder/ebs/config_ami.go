@@ -88,8 +88,9 @@ type AMIDistributionConfig struct {
 	AMISkipBuildRegion bool `mapstructure:"skip_save_build_region" required:"false"`
 	// `hvm` or `paravirtual`. As with amazon-ebs's ebs builder, it does not
 	// change the AMI, which keeps the instance's virtualization type; it is
-	// accepted for migrated templates, and `paravirtual` cannot go with
-	// `ena_support` or `sriov_support`.
+	// accepted for migrated templates. `ena_support` and `sriov_support`
+	// need an HVM source AMI, checked as soon as it is chosen; `hvm` here
+	// vouches for it (as in amazon-ebs), `paravirtual` is refused with them.
 	AMIVirtType string `mapstructure:"ami_virtualization_type" required:"false"`
 }
 
