@@ -666,3 +666,29 @@ func TestE2EAMINameTakenInACopyRegion(t *testing.T) {
 		t.Errorf("%s: no AMI named %s after -force", amiBuildRegion, b.amiName)
 	}
 }
+
+// TestE2EAMITemplateValidates: testdata/ami is formatted and valid, with
+// every option of this file's tests set at once.
+func TestE2EAMITemplateValidates(t *testing.T) {
+	if out, err := runPacker(t, "fmt", "-check", "-diff", "testdata/ami"); err != nil {
+		t.Errorf("packer fmt -check testdata/ami: %v\n%s", err, out)
+	}
+	vars, err := json.Marshal(map[string]any{
+		"access_key": "AKIDBAKERYE2E", "secret_key": "e2eSecret", "ami_name": "bakery-validate", "commands": []string{"true"},
+		"ami_regions": []string{amiCopyRegion}, "encrypt_boot": true, "kms_key_id": "alias/home",
+		"region_kms_key_ids": map[string]string{amiCopyRegion: "alias/eu"}, "ami_users": []string{shareAccount},
+		"ami_org_arns": []string{shareOrgARN}, "ami_ou_arns": []string{shareOUARN}, "snapshot_users": []string{shareAccount},
+		"ena_support": true, "sriov_support": true, "imds_support": "v2.0",
+		"deprecate_at": time.Now().Add(24 * time.Hour).UTC().Format(time.RFC3339), "keep_input_artifact": false,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	varFile := filepath.Join(t.TempDir(), "vars.pkrvars.json")
+	if err := os.WriteFile(varFile, vars, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := runPacker(t, "validate", "-var-file="+varFile, "testdata/ami"); err != nil {
+		t.Errorf("packer validate testdata/ami: %v\n%s", err, out)
+	}
+}
