@@ -1,11 +1,14 @@
 package ebs
 
 import (
+	"maps"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/hashicorp/packer-plugin-sdk/template/interpolate"
+
+	bakery "github.com/packer-bakery/packer-plugin-bakery/common"
 )
 
 func TestStepRenderTemplates_fillsValuesHandedOutEarlier(t *testing.T) {
@@ -45,4 +48,49 @@ func TestStepRenderTemplates_errorHalts(t *testing.T) {
 		t.Errorf("tags = %v after a failed render, want none", tags)
 	}
 	wantNoKeys(t, state, keyBuildInfo)
+}
+
+// The AMI, its encrypted copy and its copies in ami_regions get the same
+// rendered tags, snapshot tags and description (amazon-ebs renders them
+// with the build region for every copy too).
+func TestBuilderImageSteps_renderedForEveryCopy(t *testing.T) {
+	b := preparedBuilder(t, map[string]interface{}{
+		"encrypt_boot":    true,
+		"ami_regions":     []string{"eu-west-1"},
+		"tags":            map[string]interface{}{"Base": "{{ .SourceAMI }}", "From": "{{ .BuildRegion }}"},
+		"snapshot_tags":   map[string]interface{}{"Team": "{{ .SourceAMITags.Team }}"},
+		"ami_description": "from {{ .SourceAMIName }}",
+	})
+	templates := newBuildTemplates(b.config.ctx)
+	sess := &bakery.Session{Config: aws.Config{Region: "us-east-1"}}
+	steps := b.imageSteps(sess, "b1", "us-east-1", b.config.copyRegions("us-east-1"), bakery.Tags{bakery.TagBuildID: "b1"}, templates, bakery.Poll{}, nil)
+	if err := templates.render(testInfo); err != nil {
+		t.Fatal(err)
+	}
+	wantTags := map[string]string{"Base": "ami-0abc", "From": "eu-west-1"}
+	wantSnap := map[string]string{"Team": "platform"}
+	const wantDesc = "from al2023: base"
+	seen := 0
+	for _, s := range steps {
+		switch s := s.(type) {
+		case *stepCreateImage: // the intermediate: temporary tags, but the description
+			seen++
+			if aws.ToString(s.description) != wantDesc {
+				t.Errorf("CreateImage description %q, want %q", aws.ToString(s.description), wantDesc)
+			}
+		case *stepEncryptImage:
+			seen++
+			if !maps.Equal(s.tags, wantTags) || !maps.Equal(s.snapshotTags, wantSnap) || aws.ToString(s.description) != wantDesc {
+				t.Errorf("encrypted copy: tags %v, snapshot tags %v, description %q", s.tags, s.snapshotTags, aws.ToString(s.description))
+			}
+		case *stepCopyImages:
+			seen++
+			if !maps.Equal(s.tags, wantTags) || !maps.Equal(s.snapshotTags, wantSnap) || aws.ToString(s.description) != wantDesc {
+				t.Errorf("ami_regions copies: tags %v, snapshot tags %v, description %q", s.tags, s.snapshotTags, aws.ToString(s.description))
+			}
+		}
+	}
+	if seen != 3 {
+		t.Errorf("found %d of the 3 image steps", seen)
+	}
 }
