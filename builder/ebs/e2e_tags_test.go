@@ -99,23 +99,7 @@ func TestE2ETemplateVariablesInTags(t *testing.T) {
 	if id == "" || name == "" || owner == "" || created == "" {
 		t.Fatalf("the source AMI lacks a field the test compares: %+v", src)
 	}
-	rendered := func(kind string) map[string]string {
-		return map[string]string{
-			"Every":                 strings.Join([]string{"us-east-1", id, name, owner, alias, created, "platform"}, "|"),
-			"Region":                "us-east-1",
-			"SourceAMI":             id,
-			"SourceAMIName":         name,
-			"SourceAMIOwner":        owner,
-			"SourceAMIOwnerName":    alias,
-			"SourceAMICreationDate": created,
-			"SourceTeam":            "platform",
-			"SourceMissing":         "",
-			"CleanName":             cleanName(name),
-			"built-in-us-east-1":    "yes",
-			"from-platform":         id,
-			"Kind":                  kind,
-		}
-	}
+	rendered := renderedTags(src)
 
 	images := imagesNamed(t, client, b.amiName)
 	if len(images) != 1 {
@@ -227,6 +211,74 @@ func requestedTags(params url.Values, resourceType string) map[string]string {
 		}
 	}
 	return tags
+}
+
+// renderedTags is what the template's tag options become for src, with
+// Kind set to kind: every build variable rendered.
+func renderedTags(src types.Image) func(kind string) map[string]string {
+	id, name := aws.ToString(src.ImageId), aws.ToString(src.Name)
+	owner, alias, created := aws.ToString(src.OwnerId), aws.ToString(src.ImageOwnerAlias), aws.ToString(src.CreationDate)
+	return func(kind string) map[string]string {
+		return map[string]string{
+			"Every":                 strings.Join([]string{"us-east-1", id, name, owner, alias, created, "platform"}, "|"),
+			"Region":                "us-east-1",
+			"SourceAMI":             id,
+			"SourceAMIName":         name,
+			"SourceAMIOwner":        owner,
+			"SourceAMIOwnerName":    alias,
+			"SourceAMICreationDate": created,
+			"SourceTeam":            "platform",
+			"SourceMissing":         "",
+			"CleanName":             cleanName(name),
+			"built-in-us-east-1":    "yes",
+			"from-platform":         id,
+			"Kind":                  kind,
+		}
+	}
+}
+
+// TestE2ETemplateVariablesInCopies: the copy in ami_regions gets the AMI's
+// rendered tags and description (with the build region, as amazon-ebs),
+// and its snapshots the rendered snapshot_tags.
+func TestE2ETemplateVariablesInCopies(t *testing.T) {
+	src := sourceAMIWithTeamTag(t, ec2Client(t), "platform")
+	b := newTagsBake(t, map[string]any{"ami_regions": []string{"eu-west-1"}})
+	out, err := b.run()
+	if err != nil {
+		t.Fatalf("packer build failed: %v", err)
+	}
+	b.assertNoSecrets(out)
+	rendered := renderedTags(src)
+	copies := imagesNamed(t, regionClient(t, "eu-west-1"), b.amiName)
+	if len(copies) != 1 {
+		t.Fatalf("%d AMIs named %s in eu-west-1, want the copy", len(copies), b.amiName)
+	}
+	c := copies[0]
+	if got, want := tagMap(c.Tags), rendered("ami"); !equalMaps(got, want) {
+		t.Errorf("the copy's tags:\n got %v\nwant %v", got, want)
+	}
+	wantDesc := "built from " + aws.ToString(src.Name) + " (" + aws.ToString(src.ImageId) + ") in us-east-1"
+	if got := aws.ToString(c.Description); got != wantDesc {
+		t.Errorf("the copy's description %q, want %q", got, wantDesc)
+	}
+	var snapshots []string
+	for _, bdm := range c.BlockDeviceMappings {
+		if bdm.Ebs != nil && bdm.Ebs.SnapshotId != nil {
+			snapshots = append(snapshots, *bdm.Ebs.SnapshotId)
+		}
+	}
+	if len(snapshots) == 0 {
+		t.Fatal("the copy has no EBS snapshot")
+	}
+	snaps, err := regionClient(t, "eu-west-1").DescribeSnapshots(context.Background(), &ec2.DescribeSnapshotsInput{SnapshotIds: snapshots})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range snaps.Snapshots {
+		if got, want := tagMap(s.Tags), rendered("snapshot"); !equalMaps(got, want) {
+			t.Errorf("the copy's snapshot %s tags:\n got %v\nwant %v", aws.ToString(s.SnapshotId), got, want)
+		}
+	}
 }
 
 // cleanName is what clean_resource_name makes of an AMI name.

@@ -55,6 +55,11 @@ variable "max_attempts" {
   default = 0
 }
 
+variable "ami_regions" {
+  type    = list(string)
+  default = []
+}
+
 locals {
   every_variable = "{{ .BuildRegion }}|{{ .SourceAMI }}|{{ .SourceAMIName }}|{{ .SourceAMIOwner }}|{{ .SourceAMIOwnerName }}|{{ .SourceAMICreationDate }}|{{ .SourceAMITags.Team }}"
   tags_with_every_variable = {
@@ -96,6 +101,7 @@ source "bakery-ebs" "tags" {
   ssh_timeout  = "1m"
 
   ami_name        = var.ami_name
+  ami_regions     = var.ami_regions
   ami_description = "built from {{ .SourceAMIName }} ({{ .SourceAMI }}) in {{ .BuildRegion }}"
   tags            = merge(local.tags_with_every_variable, { Kind = "ami" })
   run_tags        = merge(local.tags_with_every_variable, { Kind = "instance" })
