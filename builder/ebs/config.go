@@ -26,6 +26,7 @@ type Config struct {
 	bakery.AccessConfig `mapstructure:",squash"`
 	RunConfig           `mapstructure:",squash"`
 	AMIConfig           `mapstructure:",squash"`
+	SpotConfig          `mapstructure:",squash"`
 	Comm                communicator.Config `mapstructure:",squash"`
 
 	ctx interpolate.Context
@@ -115,6 +116,9 @@ func (c *Config) Prepare(raws ...interface{}) ([]string, error) {
 	for _, e := range c.RunConfig.prepare(&c.Comm) {
 		errs = packersdk.MultiErrorAppend(errs, e)
 	}
+	for _, e := range c.SpotConfig.prepare(c.InstanceType) {
+		errs = packersdk.MultiErrorAppend(errs, e)
+	}
 	if c.PackerForce {
 		c.AMIForceDeregister = true
 	}
@@ -150,10 +154,9 @@ func (r *RunConfig) prepare(comm *communicator.Config) []error {
 		errs = append(errs, fmt.Errorf("`source_ami` %q is not an AMI ID like ami-0123456789abcdef0: to choose an AMI by name, use `source_ami_filter`", r.SourceAMI))
 	}
 	errs = append(errs, r.SourceAMIFilter.Prepare("source_ami_filter")...)
-	switch {
-	case r.InstanceType == "":
-		errs = append(errs, errors.New("`instance_type` is required, e.g. \"t3.micro\""))
-	case known(r.InstanceType) && !instanceTypePattern.MatchString(r.InstanceType):
+	// Whether it is required is SpotConfig's to say: `spot_instance_types`
+	// replaces it.
+	if r.InstanceType != "" && known(r.InstanceType) && !instanceTypePattern.MatchString(r.InstanceType) {
 		errs = append(errs, fmt.Errorf("`instance_type` %q is not an EC2 instance type: write family.size, e.g. \"t3.micro\"", r.InstanceType))
 	}
 	for _, cidr := range r.TemporarySGSourceCidrs {

@@ -1,0 +1,105 @@
+//go:generate go tool packer-sdc struct-markdown
+//go:generate go tool packer-sdc mapstructure-to-hcl2 -type SpotConfig
+
+package ebs
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+)
+
+// SpotConfig launches the build instance as a spot instance, through a
+// temporary launch template and an EC2 Fleet of type `instant`, as
+// amazon-ebs does. Both are tagged with the build's id, and removed at the
+// end of the build.
+type SpotConfig struct {
+	// The maximum hourly price for the spot build instance, as a decimal
+	// string in US dollars (e.g. `"0.05"`), or `"auto"` to cap it at the
+	// on-demand price. Set, the instance is a spot instance; unset (or
+	// `"0"`, as in amazon-ebs), it is launched on demand. You pay the spot
+	// price in effect, never more than this cap. If the spot price is above
+	// the cap, or EC2 has no spot capacity, the build fails at once with
+	// EC2's reason (amazon-ebs retries a capacity shortage for about a
+	// minute first).
+	SpotPrice string `mapstructure:"spot_price" required:"false"`
+	// Instance types the spot instance may be, instead of `instance_type`
+	// (set one of the two, not both). EC2 picks among them by
+	// `spot_allocation_strategy`. Requires `spot_price`: amazon-ebs accepts
+	// it without, and then fails at launch.
+	SpotInstanceTypes []string `mapstructure:"spot_instance_types" required:"false"`
+	// How EC2 Fleet chooses among the spot capacity pools of
+	// `spot_instance_types`: `lowest-price`, `diversified`,
+	// `capacity-optimized`, `capacity-optimized-prioritized` or
+	// `price-capacity-optimized`. Unset: EC2's default (`lowest-price`).
+	// Only applies with `spot_price` (amazon-ebs ignores it silently
+	// without).
+	SpotAllocationStrategy string `mapstructure:"spot_allocation_strategy" required:"false"`
+	// Tags for the spot instance request and for the temporary launch
+	// template, set when they are created. Requires `spot_price`. The
+	// build's own `bakery:*` tags are added.
+	SpotTags map[string]string `mapstructure:"spot_tags" required:"false"`
+	// Tags for the temporary EC2 Fleet, set when it is created. Requires
+	// `spot_price`. The build's own `bakery:*` tags are added.
+	FleetTags map[string]string `mapstructure:"fleet_tags" required:"false"`
+}
+
+// spotPriceAuto caps the spot price at the on-demand price.
+const spotPriceAuto = "auto"
+
+// IsSpot says whether the build instance is a spot instance. "0" means on
+// demand, as it does for amazon-ebs.
+func (c *SpotConfig) IsSpot() bool { return c.SpotPrice != "" && c.SpotPrice != "0" }
+
+// prepare checks the spot options and, because `spot_instance_types`
+// replaces it, whether `instance_type` is given.
+func (c *SpotConfig) prepare(instanceType string) []error {
+	var errs []error
+	switch {
+	case instanceType == "" && len(c.SpotInstanceTypes) == 0:
+		errs = append(errs, errors.New("`instance_type` is required, e.g. \"t3.micro\" (or, for a spot build, `spot_instance_types`)"))
+	case instanceType != "" && len(c.SpotInstanceTypes) > 0:
+		errs = append(errs, errors.New("`instance_type` and `spot_instance_types` both set: keep one (`spot_instance_types` lists the types a spot instance may be)"))
+	}
+	if c.SpotPrice != "" && c.SpotPrice != spotPriceAuto && known(c.SpotPrice) {
+		if price, err := strconv.ParseFloat(c.SpotPrice, 64); err != nil || (price <= 0 && c.SpotPrice != "0") || strings.ContainsAny(c.SpotPrice, "eExXpP") {
+			errs = append(errs, fmt.Errorf("`spot_price` %q: give a maximum hourly price in US dollars such as \"0.05\", or \"auto\" for the on-demand price", c.SpotPrice))
+		}
+	}
+	if !c.IsSpot() {
+		for _, o := range []struct {
+			name string
+			set  bool
+		}{
+			{"spot_instance_types", len(c.SpotInstanceTypes) > 0},
+			{"spot_allocation_strategy", c.SpotAllocationStrategy != ""},
+			{"spot_tags", c.SpotTags != nil},
+			{"fleet_tags", c.FleetTags != nil},
+		} {
+			if o.set {
+				errs = append(errs, fmt.Errorf("`%s` only applies to a spot instance: set `spot_price` (\"auto\" caps it at the on-demand price), or remove `%s`", o.name, o.name))
+			}
+		}
+	}
+	for _, t := range c.SpotInstanceTypes {
+		if known(t) && !instanceTypePattern.MatchString(t) {
+			errs = append(errs, fmt.Errorf("`spot_instance_types`: %q is not an EC2 instance type: write family.size, e.g. \"t3.micro\"", t))
+		}
+	}
+	if s := c.SpotAllocationStrategy; s != "" && known(s) {
+		valid := types.SpotAllocationStrategy("").Values()
+		ok := false
+		names := make([]string, 0, len(valid))
+		for _, v := range valid {
+			ok = ok || string(v) == s
+			names = append(names, string(v))
+		}
+		if !ok {
+			errs = append(errs, fmt.Errorf("`spot_allocation_strategy` %q: use one of %s", s, strings.Join(names, ", ")))
+		}
+	}
+	return errs
+}
