@@ -130,6 +130,8 @@ func (b *Builder) Run(ctx context.Context, ui packersdk.Ui, hook packersdk.Hook)
 		&stepTagSnapshots{ec2: client, tags: b.config.SnapshotTags},
 	}
 
+	steps = withSpotLaunch(steps, &b.config.SpotConfig, client, "packer_bakery_"+buildID, temporary)
+
 	runner := commonsteps.NewRunner(steps, b.config.PackerConfig, ui)
 	runner.Run(ctx, state)
 

@@ -1,0 +1,311 @@
+package ebs
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/hashicorp/packer-plugin-sdk/multistep"
+
+	bakery "github.com/packer-bakery/packer-plugin-bakery/common"
+	"github.com/packer-bakery/packer-plugin-bakery/common/journal"
+)
+
+type spotLauncher interface {
+	CreateLaunchTemplate(context.Context, *ec2.CreateLaunchTemplateInput, ...func(*ec2.Options)) (*ec2.CreateLaunchTemplateOutput, error)
+	DescribeLaunchTemplates(context.Context, *ec2.DescribeLaunchTemplatesInput, ...func(*ec2.Options)) (*ec2.DescribeLaunchTemplatesOutput, error)
+	DeleteLaunchTemplate(context.Context, *ec2.DeleteLaunchTemplateInput, ...func(*ec2.Options)) (*ec2.DeleteLaunchTemplateOutput, error)
+	CreateFleet(context.Context, *ec2.CreateFleetInput, ...func(*ec2.Options)) (*ec2.CreateFleetOutput, error)
+	DeleteFleets(context.Context, *ec2.DeleteFleetsInput, ...func(*ec2.Options)) (*ec2.DeleteFleetsOutput, error)
+	CreateTags(context.Context, *ec2.CreateTagsInput, ...func(*ec2.Options)) (*ec2.CreateTagsOutput, error)
+	instanceTerminator
+}
+
+// stepRunSpotInstance launches the build instance as a spot instance, as
+// amazon-ebs does: a launch template made from exactly the request an
+// on-demand launch would send, and an EC2 Fleet of type instant for one
+// spot instance. Template, fleet, instance and volumes are tagged at
+// creation and journaled as AWS returns them; Cleanup terminates the
+// instance, deletes the fleet and then the template.
+type stepRunSpotInstance struct {
+	ec2 spotLauncher
+	// input is the on-demand launch request (stepRunInstance.input).
+	input              func(multistep.StateBag) *ec2.RunInstancesInput
+	price              string   // spot_price: "auto" or a maximum hourly price
+	instanceTypes      []string // spot_instance_types, instead of the request's type
+	allocationStrategy string
+	name               string      // the launch template's name, unique to the build
+	temporary          bakery.Tags // the build's bakery:* tags
+	spotTags           bakery.Tags
+	fleetTags          bakery.Tags
+	clientToken        string // base of the template's and the fleet's tokens
+	poll               bakery.Poll
+	journal            *journal.Journal
+
+	templateID string
+	fleetID    string
+	instanceID string
+}
+
+var _ multistep.Step = (*stepRunSpotInstance)(nil)
+
+func (s *stepRunSpotInstance) Run(ctx context.Context, state multistep.StateBag) multistep.StepAction {
+	ui := getUI(state)
+	in := s.input(state)
+	data, err := launchTemplateData(in)
+	if err != nil {
+		return halt(state, err)
+	}
+	// The fleet's capacity type and overrides make it spot; EC2 Fleet takes
+	// the price from the overrides, not from the template.
+	data.InstanceMarketOptions = nil
+	spotRequestTags := s.spotTags.Merge(s.temporary)
+	data.TagSpecifications = append(data.TagSpecifications, types.LaunchTemplateTagSpecificationRequest{
+		ResourceType: types.ResourceTypeSpotInstancesRequest, Tags: spotRequestTags.EC2(),
+	})
+
+	if err := s.createTemplate(ctx, state, data); err != nil {
+		return halt(state, err)
+	}
+
+	launchTypes := s.instanceTypes
+	if len(launchTypes) == 0 {
+		launchTypes = []string{string(in.InstanceType)}
+	}
+	ui.Say(fmt.Sprintf("Launching a spot instance (%s, maximum price %s) through an EC2 Fleet...", strings.Join(launchTypes, " or "), s.priceText()))
+	out, err := s.ec2.CreateFleet(ctx, s.fleetInput())
+	if err != nil {
+		return halt(state, fmt.Errorf("launching the spot build instance (CreateFleet): %w", err))
+	}
+	if id := aws.ToString(out.FleetId); id != "" {
+		s.fleetID = id
+		_ = s.journal.Record("fleet", id, "")
+	}
+	var ids []string
+	for _, fi := range out.Instances {
+		ids = append(ids, fi.InstanceIds...)
+	}
+	for _, id := range ids {
+		_ = s.journal.Record("instance", id, "")
+	}
+	if len(ids) == 0 {
+		return halt(state, fmt.Errorf("EC2 Fleet %s launched no spot instance: %s\nTry other `spot_instance_types`, a higher `spot_price`, or another `subnet_id`/`availability_zone`",
+			orNone(s.fleetID), fleetErrors(out.Errors)))
+	}
+	if len(out.Errors) > 0 {
+		ui.Say("EC2 Fleet reported, while still launching an instance: " + fleetErrors(out.Errors))
+	}
+	s.instanceID = ids[0]
+	ui.Say(fmt.Sprintf("Spot instance %s launched by EC2 Fleet %s", s.instanceID, s.fleetID))
+	state.Put(keyInstanceID, s.instanceID)
+
+	inst, err := waitUntilRunning(ctx, s.ec2, ui.Say, s.instanceID, s.poll)
+	if err != nil {
+		return halt(state, err)
+	}
+	putInstance(state, inst)
+	// EC2 Fleet may not pass the launch template's spot request tags on
+	// (amazon-ebs tags the request afterwards for that reason).
+	if req := aws.ToString(inst.SpotInstanceRequestId); req != "" {
+		if _, err := s.ec2.CreateTags(ctx, &ec2.CreateTagsInput{Resources: []string{req}, Tags: spotRequestTags.EC2()}); err != nil {
+			return halt(state, fmt.Errorf("tagging spot instance request %s: %w", req, err))
+		}
+	}
+	ui.Say(fmt.Sprintf("Instance %s is running (private IP %s, public IP %s)", s.instanceID,
+		orNone(aws.ToString(inst.PrivateIpAddress)), orNone(aws.ToString(inst.PublicIpAddress))))
+	return multistep.ActionContinue
+}
+
+// createTemplate creates the launch template, or adopts the one an attempt
+// whose reply was lost made.
+func (s *stepRunSpotInstance) createTemplate(ctx context.Context, state multistep.StateBag, data *types.RequestLaunchTemplateData) error {
+	ui := getUI(state)
+	out, err := s.ec2.CreateLaunchTemplate(ctx, &ec2.CreateLaunchTemplateInput{
+		LaunchTemplateName: aws.String(s.name),
+		LaunchTemplateData: data,
+		ClientToken:        aws.String(s.clientToken + "-lt"),
+		VersionDescription: aws.String("packer-plugin-bakery spot build instance"),
+		TagSpecifications:  bakery.Tags{"Name": s.name}.Merge(s.spotTags, s.temporary).Spec(types.ResourceTypeLaunchTemplate),
+	})
+	switch {
+	case err == nil && out.LaunchTemplate != nil:
+		s.templateID = aws.ToString(out.LaunchTemplate.LaunchTemplateId)
+	case apiErrorCode(err) == "InvalidLaunchTemplateName.AlreadyExistsException":
+		id, aerr := s.adoptTemplate(ctx)
+		if aerr != nil {
+			return aerr
+		}
+		s.templateID = id
+		ui.Say(fmt.Sprintf("Launch template %s was created by an attempt whose reply was lost; using it", id))
+	case err != nil:
+		return fmt.Errorf("creating launch template %q for the spot instance: %w", s.name, err)
+	default:
+		return fmt.Errorf("creating launch template %q for the spot instance: EC2 returned no template", s.name)
+	}
+	_ = s.journal.Record("launch-template", s.templateID, "")
+	ui.Say(fmt.Sprintf("Created launch template %s (%s)", s.templateID, s.name))
+	return nil
+}
+
+// adoptTemplate returns the ID of the template named s.name if it carries
+// this build's id; any other template of that name is not ours.
+func (s *stepRunSpotInstance) adoptTemplate(ctx context.Context) (string, error) {
+	out, err := s.ec2.DescribeLaunchTemplates(ctx, &ec2.DescribeLaunchTemplatesInput{LaunchTemplateNames: []string{s.name}})
+	if err != nil {
+		return "", fmt.Errorf("launch template %q already exists; describing it: %w", s.name, err)
+	}
+	build := s.temporary[bakery.TagBuildID]
+	for _, lt := range out.LaunchTemplates {
+		for _, tag := range lt.Tags {
+			if build != "" && aws.ToString(tag.Key) == bakery.TagBuildID && aws.ToString(tag.Value) == build {
+				return aws.ToString(lt.LaunchTemplateId), nil
+			}
+		}
+	}
+	return "", fmt.Errorf("launch template %q already exists and is not this build's: delete it (aws ec2 delete-launch-template --launch-template-name %s)", s.name, s.name)
+}
+
+func (s *stepRunSpotInstance) fleetInput() *ec2.CreateFleetInput {
+	var maxPrice *string
+	if s.price != spotPriceAuto {
+		maxPrice = aws.String(s.price)
+	}
+	var overrides []types.FleetLaunchTemplateOverridesRequest
+	for _, t := range s.instanceTypes {
+		overrides = append(overrides, types.FleetLaunchTemplateOverridesRequest{InstanceType: types.InstanceType(t), MaxPrice: maxPrice})
+	}
+	if len(overrides) == 0 && maxPrice != nil {
+		overrides = []types.FleetLaunchTemplateOverridesRequest{{MaxPrice: maxPrice}}
+	}
+	in := &ec2.CreateFleetInput{
+		Type:        types.FleetTypeInstant,
+		ClientToken: aws.String(s.clientToken + "-fleet"),
+		LaunchTemplateConfigs: []types.FleetLaunchTemplateConfigRequest{{
+			LaunchTemplateSpecification: &types.FleetLaunchTemplateSpecificationRequest{
+				LaunchTemplateId: aws.String(s.templateID),
+				Version:          aws.String("1"),
+			},
+			Overrides: overrides,
+		}},
+		TargetCapacitySpecification: &types.TargetCapacitySpecificationRequest{
+			TotalTargetCapacity:       aws.Int32(1),
+			DefaultTargetCapacityType: types.DefaultTargetCapacityTypeSpot,
+		},
+		ReplaceUnhealthyInstances: aws.Bool(false),
+		TagSpecifications:         s.fleetTags.Merge(s.temporary).Spec(types.ResourceTypeFleet),
+	}
+	if s.allocationStrategy != "" {
+		in.SpotOptions = &types.SpotOptionsRequest{AllocationStrategy: types.SpotAllocationStrategy(s.allocationStrategy)}
+	}
+	return in
+}
+
+func (s *stepRunSpotInstance) priceText() string {
+	if s.price == spotPriceAuto {
+		return "the on-demand price"
+	}
+	return "$" + s.price + "/hour"
+}
+
+// fleetErrors says why EC2 Fleet launched nothing, per instance type and
+// zone it tried.
+func fleetErrors(errs []types.CreateFleetError) string {
+	if len(errs) == 0 {
+		return "EC2 gave no reason"
+	}
+	var out []string
+	for _, e := range errs {
+		where := ""
+		if lt := e.LaunchTemplateAndOverrides; lt != nil && lt.Overrides != nil {
+			var parts []string
+			if t := lt.Overrides.InstanceType; t != "" {
+				parts = append(parts, string(t))
+			}
+			if z := aws.ToString(lt.Overrides.AvailabilityZone); z != "" {
+				parts = append(parts, "in "+z)
+			}
+			if len(parts) > 0 {
+				where = " (" + strings.Join(parts, " ") + ")"
+			}
+		}
+		out = append(out, fmt.Sprintf("%s: %s%s", aws.ToString(e.ErrorCode), aws.ToString(e.ErrorMessage), where))
+	}
+	return strings.Join(out, "; ")
+}
+
+func (s *stepRunSpotInstance) Cleanup(state multistep.StateBag) {
+	if s.instanceID == "" && s.fleetID == "" && s.templateID == "" {
+		return
+	}
+	ui := getUI(state)
+	ctx, cancel := cleanupContext()
+	defer cancel()
+	if s.instanceID != "" {
+		ui.Say(fmt.Sprintf("Terminating spot instance %s...", s.instanceID))
+		if err := terminateInstance(ctx, s.ec2, ui.Say, s.instanceID, s.poll); err != nil {
+			cleanupFailed(ui, "instance", s.instanceID, "aws ec2 terminate-instances --instance-ids "+s.instanceID, err)
+		} else {
+			_ = s.journal.Forget(s.instanceID)
+			s.instanceID = ""
+		}
+	}
+	if s.fleetID != "" {
+		ui.Say(fmt.Sprintf("Deleting EC2 Fleet %s...", s.fleetID))
+		// An instant fleet can only be deleted with its instances.
+		if err := s.deleteFleet(ctx); err != nil {
+			cleanupFailed(ui, "EC2 Fleet", s.fleetID, "aws ec2 delete-fleets --terminate-instances --fleet-ids "+s.fleetID, err)
+		} else {
+			_ = s.journal.Forget(s.fleetID)
+			s.fleetID = ""
+		}
+	}
+	if s.templateID != "" {
+		ui.Say(fmt.Sprintf("Deleting launch template %s...", s.templateID))
+		_, err := s.ec2.DeleteLaunchTemplate(ctx, &ec2.DeleteLaunchTemplateInput{LaunchTemplateId: aws.String(s.templateID)})
+		if err != nil && apiErrorCode(err) != "InvalidLaunchTemplateId.NotFound" {
+			cleanupFailed(ui, "launch template", s.templateID, "aws ec2 delete-launch-template --launch-template-id "+s.templateID, err)
+			return
+		}
+		_ = s.journal.Forget(s.templateID)
+		s.templateID = ""
+	}
+}
+
+func (s *stepRunSpotInstance) deleteFleet(ctx context.Context) error {
+	out, err := s.ec2.DeleteFleets(ctx, &ec2.DeleteFleetsInput{FleetIds: []string{s.fleetID}, TerminateInstances: aws.Bool(true)})
+	if err != nil {
+		return err
+	}
+	for _, u := range out.UnsuccessfulFleetDeletions {
+		if u.Error != nil && u.Error.Code == types.DeleteFleetErrorCodeFleetIdDoesNotExist {
+			continue // gone already
+		}
+		if u.Error != nil {
+			return fmt.Errorf("%s: %s", u.Error.Code, aws.ToString(u.Error.Message))
+		}
+		return fmt.Errorf("EC2 did not delete it and gave no reason")
+	}
+	return nil
+}
+
+// withSpotLaunch replaces the on-demand launch in steps, with `spot_price`,
+// by the spot launch built from the same request.
+func withSpotLaunch(steps []multistep.Step, c *SpotConfig, client spotLauncher, name string, temporary bakery.Tags) []multistep.Step {
+	if !c.IsSpot() {
+		return steps
+	}
+	for i, step := range steps {
+		if onDemand, ok := step.(*stepRunInstance); ok {
+			steps[i] = &stepRunSpotInstance{
+				ec2: client, input: onDemand.input, price: c.SpotPrice, instanceTypes: c.SpotInstanceTypes,
+				allocationStrategy: c.SpotAllocationStrategy, name: name, temporary: temporary,
+				spotTags: c.SpotTags, fleetTags: c.FleetTags, clientToken: onDemand.clientToken,
+				poll: onDemand.poll, journal: onDemand.journal,
+			}
+		}
+	}
+	return steps
+}

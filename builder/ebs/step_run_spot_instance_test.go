@@ -1,0 +1,516 @@
+package ebs
+
+import (
+	"context"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/hashicorp/packer-plugin-sdk/multistep"
+
+	bakery "github.com/packer-bakery/packer-plugin-bakery/common"
+	"github.com/packer-bakery/packer-plugin-bakery/common/journal"
+)
+
+// fakeSpot implements spotLauncher.
+type fakeSpot struct {
+	fake
+	CreateLaunchTemplateCalls    script[ec2.CreateLaunchTemplateInput, ec2.CreateLaunchTemplateOutput]
+	DescribeLaunchTemplatesCalls script[ec2.DescribeLaunchTemplatesInput, ec2.DescribeLaunchTemplatesOutput]
+	DeleteLaunchTemplateCalls    script[ec2.DeleteLaunchTemplateInput, ec2.DeleteLaunchTemplateOutput]
+	CreateFleetCalls             script[ec2.CreateFleetInput, ec2.CreateFleetOutput]
+	DeleteFleetsCalls            script[ec2.DeleteFleetsInput, ec2.DeleteFleetsOutput]
+	CreateTagsCalls              script[ec2.CreateTagsInput, ec2.CreateTagsOutput]
+	DescribeInstancesCalls       script[ec2.DescribeInstancesInput, ec2.DescribeInstancesOutput]
+	TerminateInstancesCalls      script[ec2.TerminateInstancesInput, ec2.TerminateInstancesOutput]
+}
+
+var _ spotLauncher = (*fakeSpot)(nil)
+
+func newFakeSpot(t *testing.T) *fakeSpot {
+	f := &fakeSpot{}
+	f.fake = newFake(t, map[string]pending{
+		"CreateLaunchTemplate":    &f.CreateLaunchTemplateCalls,
+		"DescribeLaunchTemplates": &f.DescribeLaunchTemplatesCalls,
+		"DeleteLaunchTemplate":    &f.DeleteLaunchTemplateCalls,
+		"CreateFleet":             &f.CreateFleetCalls,
+		"DeleteFleets":            &f.DeleteFleetsCalls,
+		"CreateTags":              &f.CreateTagsCalls,
+		"DescribeInstances":       &f.DescribeInstancesCalls,
+		"TerminateInstances":      &f.TerminateInstancesCalls,
+	})
+	return f
+}
+
+func (f *fakeSpot) CreateLaunchTemplate(ctx context.Context, in *ec2.CreateLaunchTemplateInput, _ ...func(*ec2.Options)) (*ec2.CreateLaunchTemplateOutput, error) {
+	return call(&f.fake, &f.CreateLaunchTemplateCalls, "CreateLaunchTemplate", ctx, in)
+}
+
+func (f *fakeSpot) DescribeLaunchTemplates(ctx context.Context, in *ec2.DescribeLaunchTemplatesInput, _ ...func(*ec2.Options)) (*ec2.DescribeLaunchTemplatesOutput, error) {
+	return call(&f.fake, &f.DescribeLaunchTemplatesCalls, "DescribeLaunchTemplates", ctx, in)
+}
+
+func (f *fakeSpot) DeleteLaunchTemplate(ctx context.Context, in *ec2.DeleteLaunchTemplateInput, _ ...func(*ec2.Options)) (*ec2.DeleteLaunchTemplateOutput, error) {
+	return call(&f.fake, &f.DeleteLaunchTemplateCalls, "DeleteLaunchTemplate", ctx, in)
+}
+
+func (f *fakeSpot) CreateFleet(ctx context.Context, in *ec2.CreateFleetInput, _ ...func(*ec2.Options)) (*ec2.CreateFleetOutput, error) {
+	return call(&f.fake, &f.CreateFleetCalls, "CreateFleet", ctx, in)
+}
+
+func (f *fakeSpot) DeleteFleets(ctx context.Context, in *ec2.DeleteFleetsInput, _ ...func(*ec2.Options)) (*ec2.DeleteFleetsOutput, error) {
+	return call(&f.fake, &f.DeleteFleetsCalls, "DeleteFleets", ctx, in)
+}
+
+func (f *fakeSpot) CreateTags(ctx context.Context, in *ec2.CreateTagsInput, _ ...func(*ec2.Options)) (*ec2.CreateTagsOutput, error) {
+	return call(&f.fake, &f.CreateTagsCalls, "CreateTags", ctx, in)
+}
+
+func (f *fakeSpot) DescribeInstances(ctx context.Context, in *ec2.DescribeInstancesInput, _ ...func(*ec2.Options)) (*ec2.DescribeInstancesOutput, error) {
+	return call(&f.fake, &f.DescribeInstancesCalls, "DescribeInstances", ctx, in)
+}
+
+func (f *fakeSpot) TerminateInstances(ctx context.Context, in *ec2.TerminateInstancesInput, _ ...func(*ec2.Options)) (*ec2.TerminateInstancesOutput, error) {
+	return call(&f.fake, &f.TerminateInstancesCalls, "TerminateInstances", ctx, in)
+}
+
+var spotTemporary = bakery.Tags{bakery.TagBuildID: "b1", bakery.TagCreatedAt: "2026-01-01T00:00:00Z", bakery.TagCreatedBy: "test"}
+
+// newSpotStep is a spot launch of what newRunStep would launch on demand,
+// journaled in a journal of its own.
+func newSpotStep(t *testing.T, f spotLauncher, price string) (*stepRunSpotInstance, *journal.Journal) {
+	t.Helper()
+	t.Setenv(journal.EnvDir, t.TempDir())
+	j, err := journal.Open("b1", "eu-west-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	onDemand := newRunStep(nil)
+	onDemand.journal = j
+	steps := withSpotLaunch([]multistep.Step{onDemand}, &SpotConfig{SpotPrice: price}, f, "packer_bakery_b1", spotTemporary)
+	step, ok := steps[0].(*stepRunSpotInstance)
+	if !ok {
+		t.Fatalf("withSpotLaunch kept %T with spot_price %q", steps[0], price)
+	}
+	step.spotTags = bakery.Tags{"team": "spot"}
+	step.fleetTags = bakery.Tags{"fleet": "yes"}
+	return step, j
+}
+
+func templateCreated(id string) *ec2.CreateLaunchTemplateOutput {
+	return &ec2.CreateLaunchTemplateOutput{LaunchTemplate: &types.LaunchTemplate{LaunchTemplateId: aws.String(id), LaunchTemplateName: aws.String("packer_bakery_b1")}}
+}
+
+func fleetLaunched(fleet string, instances ...string) *ec2.CreateFleetOutput {
+	out := &ec2.CreateFleetOutput{FleetId: aws.String(fleet)}
+	if len(instances) > 0 {
+		out.Instances = []types.CreateFleetInstance{{InstanceIds: instances, Lifecycle: types.InstanceLifecycleSpot}}
+	}
+	return out
+}
+
+func journaled(j *journal.Journal) map[string]string {
+	m := map[string]string{}
+	for _, r := range j.Remaining() {
+		m[r.ID] = r.Kind
+	}
+	return m
+}
+
+func specTags[T any](specs []T, rt types.ResourceType) map[string]string {
+	for _, s := range specs {
+		v := reflect.ValueOf(s)
+		if types.ResourceType(v.FieldByName("ResourceType").String()) == rt {
+			return tagMap(v.FieldByName("Tags").Interface().([]types.Tag))
+		}
+	}
+	return nil
+}
+
+func TestStepRunSpotInstance_launchAndCleanup(t *testing.T) {
+	running := instance("i-1", types.InstanceStateNameRunning)
+	running.SpotInstanceRequestId = aws.String("sir-1")
+	running.PublicIpAddress = aws.String("203.0.113.5")
+	f := newFakeSpot(t)
+	f.CreateLaunchTemplateCalls.Return(templateCreated("lt-1"), nil)
+	f.CreateFleetCalls.Return(fleetLaunched("fleet-1", "i-1"), nil)
+	f.DescribeInstancesCalls.
+		Return(nil, apiErr("InvalidInstanceID.NotFound")).
+		Return(described(running), nil)
+	f.CreateTagsCalls.Return(nil, nil)
+	state, ui := stateForLaunch(t, "packer_bakery_b1")
+	step, j := newSpotStep(t, f, "0.05")
+	step.allocationStrategy = "capacity-optimized"
+
+	wantContinue(t, step.Run(t.Context(), state), state, ui)
+
+	// The template: named for the build, tagged at creation, and holding
+	// exactly what the on-demand launch would have asked for.
+	lt := f.CreateLaunchTemplateCalls.Input(t)
+	if aws.ToString(lt.LaunchTemplateName) != "packer_bakery_b1" {
+		t.Errorf("template name %q, want packer_bakery_b1", aws.ToString(lt.LaunchTemplateName))
+	}
+	if tok := aws.ToString(lt.ClientToken); tok == "" || !strings.Contains(tok, "bakery-b1") {
+		t.Errorf("CreateLaunchTemplate ClientToken %q, want one derived from the build", tok)
+	}
+	wantLT := map[string]string{"Name": "packer_bakery_b1", "team": "spot", bakery.TagBuildID: "b1", bakery.TagCreatedAt: "2026-01-01T00:00:00Z", bakery.TagCreatedBy: "test"}
+	if got := specTags(lt.TagSpecifications, types.ResourceTypeLaunchTemplate); !reflect.DeepEqual(got, wantLT) || len(lt.TagSpecifications) != 1 {
+		t.Errorf("template tagged %s, want %v", jsonString(lt.TagSpecifications), wantLT)
+	}
+	onDemand, _ := launchTemplateData(newRunStep(nil).input(state))
+	data := *lt.LaunchTemplateData
+	if got := specTags(data.TagSpecifications, types.ResourceTypeSpotInstancesRequest); !reflect.DeepEqual(got, map[string]string{"team": "spot", bakery.TagBuildID: "b1", bakery.TagCreatedAt: "2026-01-01T00:00:00Z", bakery.TagCreatedBy: "test"}) {
+		t.Errorf("spot request tags %v, want spot_tags and the build's tags", got)
+	}
+	data.TagSpecifications = data.TagSpecifications[:len(data.TagSpecifications)-1]
+	if !reflect.DeepEqual(&data, onDemand) {
+		t.Errorf("template data differs from the on-demand launch:\n got %s\nwant %s", jsonString(data), jsonString(onDemand))
+	}
+	if data.InstanceMarketOptions != nil {
+		t.Errorf("template has market options %s: EC2 Fleet sets the market", jsonString(data.InstanceMarketOptions))
+	}
+
+	// The fleet: one spot instance, instant, from that template.
+	fl := f.CreateFleetCalls.Input(t)
+	if fl.Type != types.FleetTypeInstant || aws.ToInt32(fl.TargetCapacitySpecification.TotalTargetCapacity) != 1 ||
+		fl.TargetCapacitySpecification.DefaultTargetCapacityType != types.DefaultTargetCapacityTypeSpot {
+		t.Errorf("fleet %s, want an instant fleet of 1 spot instance", jsonString(fl))
+	}
+	if len(fl.LaunchTemplateConfigs) != 1 || aws.ToString(fl.LaunchTemplateConfigs[0].LaunchTemplateSpecification.LaunchTemplateId) != "lt-1" ||
+		aws.ToString(fl.LaunchTemplateConfigs[0].LaunchTemplateSpecification.Version) != "1" {
+		t.Fatalf("fleet launch templates %s, want lt-1 version 1", jsonString(fl.LaunchTemplateConfigs))
+	}
+	if ov := fl.LaunchTemplateConfigs[0].Overrides; len(ov) != 1 || aws.ToString(ov[0].MaxPrice) != "0.05" || ov[0].InstanceType != "" {
+		t.Errorf("overrides %s, want the maximum price 0.05 and the template's instance type", jsonString(ov))
+	}
+	if fl.SpotOptions == nil || fl.SpotOptions.AllocationStrategy != types.SpotAllocationStrategyCapacityOptimized {
+		t.Errorf("spot options %s, want capacity-optimized", jsonString(fl.SpotOptions))
+	}
+	if got := specTags(fl.TagSpecifications, types.ResourceTypeFleet); !reflect.DeepEqual(got, map[string]string{"fleet": "yes", bakery.TagBuildID: "b1", bakery.TagCreatedAt: "2026-01-01T00:00:00Z", bakery.TagCreatedBy: "test"}) {
+		t.Errorf("fleet tags %v, want fleet_tags and the build's tags", got)
+	}
+	if tl, tf := aws.ToString(lt.ClientToken), aws.ToString(fl.ClientToken); tf == "" || tf == tl || len(tf) > 64 {
+		t.Errorf("CreateFleet ClientToken %q: want its own token of at most 64 characters (template's %q)", tf, tl)
+	}
+
+	if tags := f.CreateTagsCalls.Input(t); !reflect.DeepEqual(tags.Resources, []string{"sir-1"}) || tagMap(tags.Tags)["team"] != "spot" {
+		t.Errorf("CreateTags %s, want the spot request sir-1 tagged with spot_tags", jsonString(tags))
+	}
+	if got := getInstance(state); aws.ToString(got.PublicIpAddress) != "203.0.113.5" || state.Get(keyInstanceID) != "i-1" {
+		t.Errorf("state instance %s / id %v, want the running i-1", jsonString(got), state.Get(keyInstanceID))
+	}
+	if got, want := journaled(j), map[string]string{"lt-1": "launch-template", "fleet-1": "fleet", "i-1": "instance"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("journal holds %v, want %v", got, want)
+	}
+	for _, said := range []string{"Created launch template lt-1", "maximum price $0.05/hour", "Spot instance i-1 launched by EC2 Fleet fleet-1", "Instance i-1 is running"} {
+		if !strings.Contains(ui.Out.String(), said) {
+			t.Errorf("user was not told %q:\n%s", said, ui.Out.String())
+		}
+	}
+
+	// Cleanup: instance, then fleet (with its instances: instant fleets
+	// allow nothing else), then template, each with a live context.
+	f.Order = nil
+	f.TerminateInstancesCalls.Return(nil, nil)
+	f.DescribeInstancesCalls.Return(described(instance("i-1", types.InstanceStateNameTerminated)), nil)
+	f.DeleteFleetsCalls.Return(&ec2.DeleteFleetsOutput{SuccessfulFleetDeletions: []types.DeleteFleetSuccessItem{{FleetId: aws.String("fleet-1")}}}, nil)
+	f.DeleteLaunchTemplateCalls.Return(nil, nil)
+	state.Put(multistep.StateCancelled, true)
+	step.Cleanup(state)
+	if want := []string{"TerminateInstances", "DescribeInstances", "DeleteFleets", "DeleteLaunchTemplate"}; !reflect.DeepEqual(f.Order, want) {
+		t.Errorf("cleanup calls %v, want %v", f.Order, want)
+	}
+	if d := f.DeleteFleetsCalls.Input(t); !reflect.DeepEqual(d.FleetIds, []string{"fleet-1"}) || !aws.ToBool(d.TerminateInstances) {
+		t.Errorf("DeleteFleets %s, want fleet-1 with its instances", jsonString(d))
+	}
+	if d := f.DeleteLaunchTemplateCalls.Input(t); aws.ToString(d.LaunchTemplateId) != "lt-1" {
+		t.Errorf("deleted template %s, want lt-1", jsonString(d))
+	}
+	wantLiveCleanupContexts(t, "DeleteFleets", f.DeleteFleetsCalls.CtxErrs, f.DeleteFleetsCalls.HadDeadline)
+	wantLiveCleanupContexts(t, "DeleteLaunchTemplate", f.DeleteLaunchTemplateCalls.CtxErrs, f.DeleteLaunchTemplateCalls.HadDeadline)
+	if ui.Err.Len() > 0 {
+		t.Errorf("cleanup showed an error: %s", ui.Err.String())
+	}
+	if left := j.Remaining(); len(left) != 0 {
+		t.Errorf("journal still holds %v after cleanup", left)
+	}
+	step.Cleanup(state) // nothing left: no call
+}
+
+func TestStepRunSpotInstance_instanceTypesAndAutoPrice(t *testing.T) {
+	f := newFakeSpot(t)
+	f.CreateLaunchTemplateCalls.Return(templateCreated("lt-1"), nil)
+	f.CreateFleetCalls.Return(fleetLaunched("fleet-1", "i-1"), nil)
+	f.DescribeInstancesCalls.Return(described(instance("i-1", types.InstanceStateNameRunning)), nil)
+	state, ui := stateForLaunch(t, "k")
+	step, _ := newSpotStep(t, f, "auto")
+	step.input = func(state multistep.StateBag) *ec2.RunInstancesInput {
+		s := newRunStep(nil)
+		s.instanceType = "" // spot_instance_types replaces instance_type
+		return s.input(state)
+	}
+	step.instanceTypes = []string{"t3.micro", "t3a.micro"}
+
+	wantContinue(t, step.Run(t.Context(), state), state, ui)
+
+	if it := f.CreateLaunchTemplateCalls.Input(t).LaunchTemplateData.InstanceType; it != "" {
+		t.Errorf("template instance type %q, want none: the overrides give the types", it)
+	}
+	fl := f.CreateFleetCalls.Input(t)
+	var got []string
+	for _, ov := range fl.LaunchTemplateConfigs[0].Overrides {
+		got = append(got, string(ov.InstanceType))
+		if ov.MaxPrice != nil {
+			t.Errorf("override %s has a maximum price: \"auto\" leaves it at the on-demand price", jsonString(ov))
+		}
+	}
+	if !reflect.DeepEqual(got, []string{"t3.micro", "t3a.micro"}) {
+		t.Errorf("overrides for %v, want t3.micro and t3a.micro", got)
+	}
+	if fl.SpotOptions != nil {
+		t.Errorf("spot options %s without spot_allocation_strategy, want EC2's default", jsonString(fl.SpotOptions))
+	}
+	if !strings.Contains(ui.Out.String(), "t3.micro or t3a.micro, maximum price the on-demand price") {
+		t.Errorf("user was not told the types and price:\n%s", ui.Out.String())
+	}
+	f.TerminateInstancesCalls.Return(nil, nil)
+	f.DescribeInstancesCalls.Return(nil, apiErr("InvalidInstanceID.NotFound"))
+	f.DeleteFleetsCalls.Return(nil, nil)
+	f.DeleteLaunchTemplateCalls.Return(nil, nil)
+	step.Cleanup(state)
+}
+
+func TestStepRunSpotInstance_fleetLaunchesNothing(t *testing.T) {
+	tests := []struct {
+		name      string
+		out       *ec2.CreateFleetOutput
+		err       error
+		want      []string
+		wantFleet bool
+	}{
+		{
+			name: "no spot capacity",
+			out: &ec2.CreateFleetOutput{FleetId: aws.String("fleet-1"), Errors: []types.CreateFleetError{{
+				ErrorCode:    aws.String("InsufficientInstanceCapacity"),
+				ErrorMessage: aws.String("There is no Spot capacity available that matches your request."),
+				LaunchTemplateAndOverrides: &types.LaunchTemplateAndOverridesResponse{Overrides: &types.FleetLaunchTemplateOverrides{
+					InstanceType: types.InstanceTypeT3Micro, AvailabilityZone: aws.String("eu-west-1a")}},
+			}, {
+				ErrorCode:    aws.String("SpotMaxPriceTooLow"),
+				ErrorMessage: aws.String("Your Spot request price of 0.001 is lower than the minimum required Spot request fulfillment price of 0.0035."),
+			}}},
+			want: []string{"EC2 Fleet fleet-1 launched no spot instance", "InsufficientInstanceCapacity: There is no Spot capacity available that matches your request. (t3.micro in eu-west-1a)",
+				"SpotMaxPriceTooLow: Your Spot request price of 0.001", "`spot_instance_types`", "`spot_price`"},
+			wantFleet: true,
+		},
+		{
+			name: "no reason given", out: &ec2.CreateFleetOutput{FleetId: aws.String("fleet-1")},
+			want: []string{"EC2 Fleet fleet-1 launched no spot instance: EC2 gave no reason"}, wantFleet: true,
+		},
+		{
+			name: "CreateFleet refused", err: apiErr("InvalidFleetConfig"),
+			want: []string{"launching the spot build instance (CreateFleet)"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFakeSpot(t)
+			f.CreateLaunchTemplateCalls.Return(templateCreated("lt-1"), nil)
+			f.CreateFleetCalls.Return(tt.out, tt.err)
+			state, ui := stateForLaunch(t, "k")
+			step, j := newSpotStep(t, f, "0.001")
+
+			err := wantHalt(t, step.Run(t.Context(), state), state, ui, tt.want...)
+			if tt.err != nil {
+				wantAPICode(t, err, "InvalidFleetConfig")
+			}
+			wantNoKeys(t, state, keyInstance, keyInstanceID)
+
+			// The fleet (if any) and the template go; there is no instance.
+			if tt.wantFleet {
+				f.DeleteFleetsCalls.Return(nil, nil)
+			}
+			f.DeleteLaunchTemplateCalls.Return(nil, nil)
+			state.Put(multistep.StateHalted, true)
+			step.Cleanup(state)
+			if left := j.Remaining(); len(left) != 0 {
+				t.Errorf("journal still holds %v", left)
+			}
+			if ui.Err.String() != err.Error()+"\n" {
+				t.Errorf("cleanup showed more errors: %s", ui.Err.String())
+			}
+		})
+	}
+}
+
+func TestStepRunSpotInstance_templateAlreadyExists(t *testing.T) {
+	ours := &ec2.DescribeLaunchTemplatesOutput{LaunchTemplates: []types.LaunchTemplate{{
+		LaunchTemplateId: aws.String("lt-first"), LaunchTemplateName: aws.String("packer_bakery_b1"),
+		Tags: []types.Tag{{Key: aws.String(bakery.TagBuildID), Value: aws.String("b1")}},
+	}}}
+	theirs := &ec2.DescribeLaunchTemplatesOutput{LaunchTemplates: []types.LaunchTemplate{{
+		LaunchTemplateId: aws.String("lt-other"), LaunchTemplateName: aws.String("packer_bakery_b1"),
+		Tags: []types.Tag{{Key: aws.String(bakery.TagBuildID), Value: aws.String("b2")}},
+	}}}
+
+	t.Run("ours, after a lost reply: adopted", func(t *testing.T) {
+		f := newFakeSpot(t)
+		f.CreateLaunchTemplateCalls.Return(nil, apiErr("InvalidLaunchTemplateName.AlreadyExistsException"))
+		f.DescribeLaunchTemplatesCalls.Return(ours, nil)
+		f.CreateFleetCalls.Return(fleetLaunched("fleet-1", "i-1"), nil)
+		f.DescribeInstancesCalls.Return(described(instance("i-1", types.InstanceStateNameRunning)), nil)
+		state, ui := stateForLaunch(t, "k")
+		step, j := newSpotStep(t, f, "auto")
+
+		wantContinue(t, step.Run(t.Context(), state), state, ui)
+		if got := f.DescribeLaunchTemplatesCalls.Input(t).LaunchTemplateNames; !reflect.DeepEqual(got, []string{"packer_bakery_b1"}) {
+			t.Errorf("described templates %v, want packer_bakery_b1", got)
+		}
+		if id := aws.ToString(f.CreateFleetCalls.Input(t).LaunchTemplateConfigs[0].LaunchTemplateSpecification.LaunchTemplateId); id != "lt-first" {
+			t.Errorf("fleet launched from %s, want the adopted lt-first", id)
+		}
+		if journaled(j)["lt-first"] != "launch-template" {
+			t.Errorf("adopted template not journaled: %v", journaled(j))
+		}
+		if !strings.Contains(ui.Out.String(), "Launch template lt-first was created by an attempt whose reply was lost") {
+			t.Errorf("user not told of the adoption:\n%s", ui.Out.String())
+		}
+		f.TerminateInstancesCalls.Return(nil, nil)
+		f.DescribeInstancesCalls.Return(nil, apiErr("InvalidInstanceID.NotFound"))
+		f.DeleteFleetsCalls.Return(nil, nil)
+		f.DeleteLaunchTemplateCalls.Return(nil, nil)
+		step.Cleanup(state)
+	})
+
+	t.Run("another build's: refused, left alone", func(t *testing.T) {
+		f := newFakeSpot(t)
+		f.CreateLaunchTemplateCalls.Return(nil, apiErr("InvalidLaunchTemplateName.AlreadyExistsException"))
+		f.DescribeLaunchTemplatesCalls.Return(theirs, nil)
+		state, ui := stateForLaunch(t, "k")
+		step, j := newSpotStep(t, f, "auto")
+
+		wantHalt(t, step.Run(t.Context(), state), state, ui, `launch template "packer_bakery_b1" already exists and is not this build's`)
+		step.Cleanup(state) // deletes nothing: a call would fail the fake
+		if left := j.Remaining(); len(left) != 0 {
+			t.Errorf("journal holds %v", left)
+		}
+	})
+}
+
+// A retried call must not make a second template or fleet: every attempt
+// of the same build sends the same tokens.
+func TestStepRunSpotInstance_clientTokensAreStablePerBuild(t *testing.T) {
+	tokens := func() (string, string) {
+		f := newFakeSpot(t)
+		f.CreateLaunchTemplateCalls.Return(templateCreated("lt-1"), nil)
+		f.CreateFleetCalls.Return(nil, apiErr("RequestLimitExceeded"))
+		state, _ := stateForLaunch(t, "k")
+		step, _ := newSpotStep(t, f, "auto")
+		step.Run(t.Context(), state)
+		f.DeleteLaunchTemplateCalls.Return(nil, nil)
+		step.Cleanup(state)
+		return aws.ToString(f.CreateLaunchTemplateCalls.Input(t).ClientToken), aws.ToString(f.CreateFleetCalls.Input(t).ClientToken)
+	}
+	lt1, fl1 := tokens()
+	lt2, fl2 := tokens()
+	if lt1 == "" || fl1 == "" || lt1 != lt2 || fl1 != fl2 {
+		t.Errorf("tokens differ between attempts of one build: template %q/%q, fleet %q/%q", lt1, lt2, fl1, fl2)
+	}
+}
+
+func TestStepRunSpotInstance_cleanupFailuresSayWhatToDelete(t *testing.T) {
+	f := newFakeSpot(t)
+	f.CreateLaunchTemplateCalls.Return(templateCreated("lt-1"), nil)
+	f.CreateFleetCalls.Return(fleetLaunched("fleet-1", "i-1"), nil)
+	f.DescribeInstancesCalls.Return(described(instance("i-1", types.InstanceStateNameRunning)), nil)
+	state, ui := stateForLaunch(t, "k")
+	step, j := newSpotStep(t, f, "auto")
+	wantContinue(t, step.Run(t.Context(), state), state, ui)
+
+	f.TerminateInstancesCalls.Return(nil, apiErr("UnauthorizedOperation"))
+	f.DeleteFleetsCalls.Return(&ec2.DeleteFleetsOutput{UnsuccessfulFleetDeletions: []types.DeleteFleetErrorItem{{
+		FleetId: aws.String("fleet-1"),
+		Error:   &types.DeleteFleetError{Code: types.DeleteFleetErrorCodeUnexpectedError, Message: aws.String("try again")},
+	}}}, nil)
+	f.DeleteLaunchTemplateCalls.Return(nil, apiErr("UnauthorizedOperation"))
+	step.Cleanup(state)
+
+	for _, want := range []string{
+		"Could not delete instance i-1", "aws ec2 terminate-instances --instance-ids i-1",
+		"Could not delete EC2 Fleet fleet-1: unexpectedError: try again", "aws ec2 delete-fleets --terminate-instances --fleet-ids fleet-1",
+		"Could not delete launch template lt-1", "aws ec2 delete-launch-template --launch-template-id lt-1",
+	} {
+		if !strings.Contains(ui.Err.String(), want) {
+			t.Errorf("user was not told %q:\n%s", want, ui.Err.String())
+		}
+	}
+	if got, want := journaled(j), map[string]string{"lt-1": "launch-template", "fleet-1": "fleet", "i-1": "instance"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("journal holds %v, want what is left (%v) for the sweep", got, want)
+	}
+}
+
+func TestStepRunSpotInstance_goneAlreadyIsFine(t *testing.T) {
+	f := newFakeSpot(t)
+	f.CreateLaunchTemplateCalls.Return(templateCreated("lt-1"), nil)
+	f.CreateFleetCalls.Return(fleetLaunched("fleet-1", "i-1"), nil)
+	f.DescribeInstancesCalls.Return(described(instance("i-1", types.InstanceStateNameRunning)), nil)
+	state, ui := stateForLaunch(t, "k")
+	step, j := newSpotStep(t, f, "auto")
+	wantContinue(t, step.Run(t.Context(), state), state, ui)
+
+	f.TerminateInstancesCalls.Return(nil, apiErr("InvalidInstanceID.NotFound"))
+	f.DescribeInstancesCalls.Return(nil, apiErr("InvalidInstanceID.NotFound"))
+	f.DeleteFleetsCalls.Return(&ec2.DeleteFleetsOutput{UnsuccessfulFleetDeletions: []types.DeleteFleetErrorItem{{
+		FleetId: aws.String("fleet-1"), Error: &types.DeleteFleetError{Code: types.DeleteFleetErrorCodeFleetIdDoesNotExist},
+	}}}, nil)
+	f.DeleteLaunchTemplateCalls.Return(nil, apiErr("InvalidLaunchTemplateId.NotFound"))
+	step.Cleanup(state)
+	if ui.Err.Len() > 0 {
+		t.Errorf("cleanup of things already gone showed errors: %s", ui.Err.String())
+	}
+	if left := j.Remaining(); len(left) != 0 {
+		t.Errorf("journal holds %v", left)
+	}
+}
+
+func TestStepRunSpotInstance_instanceDiesWhileStarting(t *testing.T) {
+	dead := instance("i-1", types.InstanceStateNameTerminated)
+	dead.StateReason = &types.StateReason{Message: aws.String("Server.SpotInstanceTermination: Spot instance termination")}
+	f := newFakeSpot(t)
+	f.CreateLaunchTemplateCalls.Return(templateCreated("lt-1"), nil)
+	f.CreateFleetCalls.Return(fleetLaunched("fleet-1", "i-1"), nil)
+	f.DescribeInstancesCalls.Return(described(dead), nil)
+	state, ui := stateForLaunch(t, "k")
+	step, _ := newSpotStep(t, f, "auto")
+
+	wantHalt(t, step.Run(t.Context(), state), state, ui, "instance i-1 is terminated instead of running: Server.SpotInstanceTermination")
+	f.TerminateInstancesCalls.Return(nil, nil)
+	f.DescribeInstancesCalls.Return(described(dead), nil)
+	f.DeleteFleetsCalls.Return(nil, nil)
+	f.DeleteLaunchTemplateCalls.Return(nil, nil)
+	step.Cleanup(state)
+}
+
+func TestWithSpotLaunch(t *testing.T) {
+	onDemand := newRunStep(nil)
+	other := &stepStopInstance{}
+	steps := withSpotLaunch([]multistep.Step{other, onDemand}, &SpotConfig{}, nil, "n", nil)
+	if steps[1] != onDemand {
+		t.Errorf("without spot_price the launch is %T, want the on-demand step", steps[1])
+	}
+	steps = withSpotLaunch([]multistep.Step{other, onDemand}, &SpotConfig{SpotPrice: "0"}, nil, "n", nil)
+	if steps[1] != onDemand {
+		t.Errorf("with spot_price 0 the launch is %T, want the on-demand step", steps[1])
+	}
+	steps = withSpotLaunch([]multistep.Step{other, onDemand}, &SpotConfig{SpotPrice: "auto", SpotInstanceTypes: []string{"t3.micro"}}, nil, "n", spotTemporary)
+	spot, ok := steps[1].(*stepRunSpotInstance)
+	if !ok || steps[0] != other {
+		t.Fatalf("with spot_price the steps are %T, %T", steps[0], steps[1])
+	}
+	if spot.clientToken != onDemand.clientToken || spot.price != "auto" || !reflect.DeepEqual(spot.instanceTypes, []string{"t3.micro"}) || spot.name != "n" {
+		t.Errorf("spot step %+v does not carry the build's settings", spot)
+	}
+}
