@@ -17,7 +17,8 @@ import (
 const usage = `Usage: packer-plugin-bakery sweep [options]
 
 Removes what killed bakery-ebs builds left behind: instances, security
-groups and key pairs tagged bakery:build-id whose build is not running.
+groups, key pairs, launch templates and EC2 Fleets tagged bakery:build-id
+whose build is not running.
 A build this machine's journal shows running is never touched; a build
 with no journal here is swept only when older than --older-than.
 Credentials and endpoints come from the environment and profiles, as

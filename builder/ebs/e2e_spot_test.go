@@ -1,0 +1,316 @@
+//go:build e2e
+
+package ebs_test
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+
+	"github.com/packer-bakery/packer-plugin-bakery/testbed"
+	"github.com/packer-bakery/packer-plugin-bakery/testbed/faultproxy"
+)
+
+// What moto 5.2.5 does with spot launches, read in its source
+// (moto/ec2/models/fleets.py, spot_requests.py, launch_templates.py) and
+// seen here:
+//   - CreateFleet of type instant makes one spot instance request per
+//     instance and launches its instance; the reply lists it as "spot".
+//   - The instance gets the template's ImageId, InstanceType (or an
+//     override's), KeyName and instance/volume/spot-instances-request tags.
+//     It ignores the template's NetworkInterfaces and SecurityGroupIds: the
+//     instance lands in the default subnet with the default group. The
+//     test-bed's sshd does not care; AWS uses them.
+//   - DescribeInstances does not report InstanceLifecycle or
+//     SpotInstanceRequestId; DescribeSpotInstanceRequests does name the
+//     instance, so the tests ask it whether the instance was spot.
+//   - DeleteFleets keeps the fleet visible as deleted_terminating, as AWS
+//     keeps deleted fleets visible for a while: "gone" means deleted.
+//   - ClientToken is ignored; the test-bed's proxy gives it EC2's
+//     idempotency, as for RunInstances.
+
+// spotCmd is `packer build` of testdata/spot for b.
+func (b *bake) spotCmd(ctx context.Context) *exec.Cmd {
+	b.t.Helper()
+	values := map[string]any{"access_key": "AKIDBAKERYE2E", "secret_key": b.secret, "ami_name": b.amiName, "commands": b.commands}
+	for k, v := range b.vars {
+		values[k] = v
+	}
+	vars, err := json.Marshal(values)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	varFile := filepath.Join(filepath.Dir(b.tmp), "vars.pkrvars.json")
+	if err := os.WriteFile(varFile, vars, 0o600); err != nil {
+		b.t.Fatal(err)
+	}
+	cmd := exec.CommandContext(ctx, suite.Packer, "build", "-color=false", "-var-file="+varFile, "testdata/spot")
+	cmd.Env = append(suite.Bed.PackerEnv(suite.PluginPath, filepath.Join(filepath.Dir(b.tmp), "packer-config")),
+		"PACKER_LOG=1",
+		"PACKER_BAKERY_JOURNAL_DIR="+b.journals,
+		"PACKER_LOG_PATH="+b.logPath,
+		"TMPDIR="+b.tmp,
+	)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	return cmd
+}
+
+func (b *bake) runSpot() (string, error) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	out, err := b.spotCmd(ctx).CombinedOutput()
+	b.t.Logf("packer build output:\n%s", out)
+	return string(out), err
+}
+
+// buildTemplates returns the launch templates carrying the build-id tag.
+func buildTemplates(t *testing.T, client *ec2.Client) []types.LaunchTemplate {
+	t.Helper()
+	out, err := client.DescribeLaunchTemplates(context.Background(), &ec2.DescribeLaunchTemplatesInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ours []types.LaunchTemplate
+	for _, lt := range out.LaunchTemplates {
+		if _, ok := tagMap(lt.Tags)["bakery:build-id"]; ok {
+			ours = append(ours, lt)
+		}
+	}
+	return ours
+}
+
+// buildFleets returns the fleets carrying the build-id tag, deleted ones
+// included.
+func buildFleets(t *testing.T, client *ec2.Client) []types.FleetData {
+	t.Helper()
+	out, err := client.DescribeFleets(context.Background(), &ec2.DescribeFleetsInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ours []types.FleetData
+	for _, f := range out.Fleets {
+		if _, ok := tagMap(f.Tags)["bakery:build-id"]; ok {
+			ours = append(ours, f)
+		}
+	}
+	return ours
+}
+
+func deleted(f types.FleetData) bool {
+	switch f.FleetState {
+	case types.FleetStateCodeDeleted, types.FleetStateCodeDeletedTerminatingInstances:
+		return true
+	}
+	return false
+}
+
+// spotRequestOf returns the spot instance request that launched instance.
+func spotRequestOf(t *testing.T, client *ec2.Client, instance string) (types.SpotInstanceRequest, bool) {
+	t.Helper()
+	out, err := client.DescribeSpotInstanceRequests(context.Background(), &ec2.DescribeSpotInstanceRequestsInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range out.SpotInstanceRequests {
+		if aws.ToString(r.InstanceId) == instance {
+			return r, true
+		}
+	}
+	return types.SpotInstanceRequest{}, false
+}
+
+// assertSpotBake checks what a successful spot bake leaves: one spot
+// instance, tagged and terminated; its fleet deleted; no launch template;
+// one AMI; nothing else temporary.
+func assertSpotBake(t *testing.T, client *ec2.Client, amiName string) {
+	t.Helper()
+	assertOneBake(t, client, amiName)
+	if lts := buildTemplates(t, client); len(lts) != 0 {
+		t.Errorf("launch template %s (%s) was left behind", aws.ToString(lts[0].LaunchTemplateId), aws.ToString(lts[0].LaunchTemplateName))
+	}
+	all, err := client.DescribeLaunchTemplates(context.Background(), &ec2.DescribeLaunchTemplatesInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, lt := range all.LaunchTemplates {
+		t.Errorf("launch template %s (%s) exists after the bake", aws.ToString(lt.LaunchTemplateId), aws.ToString(lt.LaunchTemplateName))
+	}
+	fleets := buildFleets(t, client)
+	if len(fleets) != 1 {
+		t.Fatalf("%d fleets carry the build's tag, want exactly 1", len(fleets))
+	}
+	fleet := fleets[0]
+	if !deleted(fleet) {
+		t.Errorf("fleet %s is %s after the bake, want deleted", aws.ToString(fleet.FleetId), fleet.FleetState)
+	}
+	if got := tagMap(fleet.Tags)["FleetTag"]; got != "fleet-e2e" {
+		t.Errorf("fleet tags %v, want fleet_tags FleetTag=fleet-e2e", tagMap(fleet.Tags))
+	}
+	if fleet.Type != types.FleetTypeInstant {
+		t.Errorf("fleet type %s, want instant", fleet.Type)
+	}
+
+	inst := buildInstances(t, client)[0]
+	if aws.ToString(inst.KeyName) == "" {
+		t.Error("the fleet's instance has no key pair: the template lost KeyName")
+	}
+	if it := inst.InstanceType; it != types.InstanceTypeT3Micro && it != types.InstanceTypeT3aMicro {
+		t.Errorf("instance type %s, want one of spot_instance_types", it)
+	}
+	if tags := tagMap(inst.Tags); tags["Suite"] != "spot-e2e" || tags["Name"] != "Packer Builder" || tags["bakery:build-id"] == "" {
+		t.Errorf("instance tags %v, want run_tags, the default Name and the build id", tags)
+	}
+	req, ok := spotRequestOf(t, client, aws.ToString(inst.InstanceId))
+	switch {
+	case inst.InstanceLifecycle == types.InstanceLifecycleTypeSpot:
+	case ok:
+		// moto names spot instances only through their requests.
+	default:
+		t.Errorf("instance %s is not a spot instance: no lifecycle, no spot request", aws.ToString(inst.InstanceId))
+	}
+	if ok {
+		if tags := tagMap(req.Tags); tags["SpotTag"] != "spot-e2e" || tags["bakery:build-id"] != tagMap(inst.Tags)["bakery:build-id"] {
+			t.Errorf("spot request %s tags %v, want spot_tags and the build id", aws.ToString(req.SpotInstanceRequestId), tags)
+		}
+	}
+}
+
+func TestE2ESpotBake(t *testing.T) {
+	marker := filepath.Join("/home", suite.Bed.SSHUser, "bakery-spot-e2e-"+testbed.RandomHex(4))
+	t.Cleanup(func() { os.Remove(marker) })
+	b := newBake(t, "echo spot > "+marker)
+	out, err := b.runSpot()
+	if err != nil {
+		t.Fatalf("spot bake failed: %v", err)
+	}
+	b.assertNoSecrets(out)
+	for _, said := range []string{"Created launch template lt-", "through an EC2 Fleet", "launched by EC2 Fleet fleet-", "Deleting EC2 Fleet", "Deleting launch template"} {
+		if !strings.Contains(out, said) {
+			t.Errorf("the build did not say %q", said)
+		}
+	}
+	if _, err := os.Stat(marker); err != nil {
+		t.Errorf("the provisioner did not run on the spot instance: %v", err)
+	}
+	assertSpotBake(t, ec2Client(t), b.amiName)
+	if entries, _ := filepath.Glob(filepath.Join(b.journals, "*.json")); len(entries) != 0 {
+		t.Errorf("journal left after a clean spot bake: %v", entries)
+	}
+}
+
+// A price cap is passed on; moto does not compare it with a spot price, so
+// this shows the bake works with one, not that AWS would honour it.
+func TestE2ESpotBakeWithMaxPrice(t *testing.T) {
+	b := newBake(t, "true")
+	b.vars = map[string]any{"spot_price": "0.05"}
+	out, err := b.runSpot()
+	if err != nil {
+		t.Fatalf("spot bake failed: %v", err)
+	}
+	if !strings.Contains(out, "maximum price $0.05/hour") {
+		t.Error("the build did not report its price cap")
+	}
+	assertSpotBake(t, ec2Client(t), b.amiName)
+}
+
+// A lost reply to CreateLaunchTemplate and to CreateFleet: the SDK retries
+// with the same ClientToken and EC2 (here, the test-bed's proxy) answers
+// with the first result: one template, one fleet, one instance.
+func TestE2ESpotLostRepliesMakeOneOfEach(t *testing.T) {
+	p := withFaults(t, faultproxy.Config{LoseReply: faultproxy.Fault{Rate: 1, Max: 2, Actions: []string{"CreateLaunchTemplate", "CreateFleet"}}})
+	p.Reset()
+	b := newBake(t, "true")
+	if _, err := b.runSpot(); err != nil {
+		t.Fatalf("spot bake failed: %v", err)
+	}
+	if n := p.Count("ec2", "CreateLaunchTemplate"); n != 2 {
+		t.Errorf("%d CreateLaunchTemplate attempts, want 2 (one lost reply, one retry)", n)
+	}
+	if n := p.Count("ec2", "CreateFleet"); n != 2 {
+		t.Errorf("%d CreateFleet attempts, want 2 (one lost reply, one retry)", n)
+	}
+	assertSpotBake(t, ec2Client(t), b.amiName)
+}
+
+// A spot build killed while its instance starts leaves a tagged template,
+// fleet and instance; the sweep removes them all.
+func TestE2ESpotSweepAfterKill(t *testing.T) {
+	withFaults(t, faultproxy.Config{Readiness: faultproxy.Readiness{InstancePending: time.Minute}})
+	b := newBake(t, "true")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := b.spotCmd(ctx)
+	out := &testbed.Output{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	if !testbed.WaitFor(func() bool { return strings.Contains(out.String(), "to run (now pending") }, done, 2*time.Minute) {
+		t.Fatalf("the spot build never launched:\n%s", out.String())
+	}
+	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	<-done
+	t.Logf("killed build:\n%s", out.String())
+	ids := regexp.MustCompile(`Spot instance (i-[0-9a-f]+) launched by EC2 Fleet (fleet-[0-9a-f-]+)`).FindStringSubmatch(out.String())
+	if ids == nil {
+		t.Fatal("no instance and fleet in the killed build's output")
+	}
+
+	client := ec2Client(t)
+	lts := buildTemplates(t, client)
+	if len(lts) != 1 {
+		t.Fatalf("%d tagged launch templates after the kill, want the build's 1", len(lts))
+	}
+	ltTags := tagMap(lts[0].Tags)
+	for k, v := range map[string]string{"SpotTag": "spot-e2e", "Name": aws.ToString(lts[0].LaunchTemplateName)} {
+		if ltTags[k] != v {
+			t.Errorf("launch template tag %s = %q, want %q (all: %v)", k, ltTags[k], v, ltTags)
+		}
+	}
+	for _, k := range []string{"bakery:build-id", "bakery:created-at", "bakery:created-by"} {
+		if ltTags[k] == "" {
+			t.Errorf("launch template lacks the %s tag: %v", k, ltTags)
+		}
+	}
+	fleets := buildFleets(t, client)
+	if len(fleets) != 1 || deleted(fleets[0]) || aws.ToString(fleets[0].FleetId) != ids[2] {
+		t.Fatalf("fleets after the kill %v, want %s active", fleets, ids[2])
+	}
+	if tagMap(fleets[0].Tags)["bakery:build-id"] != ltTags["bakery:build-id"] {
+		t.Errorf("fleet and template carry different build ids")
+	}
+
+	cmdSweep := exec.Command(suite.Plugin, "sweep", "--region", "us-east-1")
+	cmdSweep.Env = append(suite.Bed.Env(), "PACKER_BAKERY_JOURNAL_DIR="+b.journals)
+	sweepOut, err := cmdSweep.CombinedOutput()
+	t.Logf("sweep:\n%s", sweepOut)
+	if err != nil {
+		t.Fatalf("sweep: %v", err)
+	}
+	for _, want := range []string{"launch-template " + aws.ToString(lts[0].LaunchTemplateId), "fleet " + ids[2], "instance " + ids[1]} {
+		if !strings.Contains(string(sweepOut), want) {
+			t.Errorf("the sweep did not list %s", want)
+		}
+	}
+	if lts := buildTemplates(t, client); len(lts) != 0 {
+		t.Errorf("launch template %s survived the sweep", aws.ToString(lts[0].LaunchTemplateId))
+	}
+	if fleets := buildFleets(t, client); len(fleets) != 1 || !deleted(fleets[0]) {
+		t.Errorf("fleet after the sweep: %v, want deleted", fleets)
+	}
+	assertNothingLeft(t, client)
+}
