@@ -5,6 +5,7 @@ package ebs_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -225,30 +226,37 @@ func TestE2ESpotBakeWithMaxPrice(t *testing.T) {
 	assertSpotBake(t, ec2Client(t), b.amiName)
 }
 
-// A lost reply to CreateLaunchTemplate and to CreateFleet: the SDK retries
+// A lost reply to CreateLaunchTemplate or to CreateFleet: the SDK retries
 // with the same ClientToken and EC2 (here, the test-bed's proxy) answers
 // with the first result: one template, one fleet, one instance.
 func TestE2ESpotLostRepliesMakeOneOfEach(t *testing.T) {
-	p := withFaults(t, faultproxy.Config{LoseReply: faultproxy.Fault{Rate: 1, Max: 2, Actions: []string{"CreateLaunchTemplate", "CreateFleet"}}})
-	p.Reset()
-	b := newBake(t, "true")
-	if _, err := b.runSpot(); err != nil {
-		t.Fatalf("spot bake failed: %v", err)
+	for _, action := range []string{"CreateLaunchTemplate", "CreateFleet", "DeleteFleets", "DeleteLaunchTemplate"} {
+		t.Run(action, func(t *testing.T) {
+			p := withFaults(t, faultproxy.Config{LoseReply: faultproxy.Fault{Rate: 1, Max: 1, Actions: []string{action}}})
+			p.Reset()
+			b := newBake(t, "true")
+			if _, err := b.runSpot(); err != nil {
+				t.Fatalf("spot bake failed: %v", err)
+			}
+			if n := p.Count("ec2", action); n < 2 {
+				t.Errorf("%d %s attempts: the lost reply was not retried", n, action)
+			}
+			assertSpotBake(t, ec2Client(t), b.amiName)
+			if entries, _ := filepath.Glob(filepath.Join(b.journals, "*.json")); len(entries) != 0 {
+				t.Errorf("journal left: %v", entries)
+			}
+		})
 	}
-	if n := p.Count("ec2", "CreateLaunchTemplate"); n != 2 {
-		t.Errorf("%d CreateLaunchTemplate attempts, want 2 (one lost reply, one retry)", n)
-	}
-	if n := p.Count("ec2", "CreateFleet"); n != 2 {
-		t.Errorf("%d CreateFleet attempts, want 2 (one lost reply, one retry)", n)
-	}
-	assertSpotBake(t, ec2Client(t), b.amiName)
 }
 
-// A spot build killed while its instance starts leaves a tagged template,
+// A spot build killed while it provisions leaves a tagged template,
 // fleet and instance; the sweep removes them all.
 func TestE2ESpotSweepAfterKill(t *testing.T) {
-	withFaults(t, faultproxy.Config{Readiness: faultproxy.Readiness{InstancePending: time.Minute}})
-	b := newBake(t, "true")
+	// The proxy's readiness delays follow RunInstances only, so the build
+	// is killed while it provisions.
+	sleeper := fmt.Sprintf("sleep 120.%d", time.Now().UnixNano()%1e6)
+	t.Cleanup(func() { _ = exec.Command("pkill", "-u", suite.Bed.SSHUser, "-f", "^"+sleeper+"$").Run() })
+	b := newBake(t, "echo spot-provisioning-started", sleeper)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	cmd := b.spotCmd(ctx)
@@ -259,7 +267,7 @@ func TestE2ESpotSweepAfterKill(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
-	if !testbed.WaitFor(func() bool { return strings.Contains(out.String(), "to run (now pending") }, done, 2*time.Minute) {
+	if !testbed.WaitFor(func() bool { return strings.Contains(out.String(), "spot-provisioning-started") }, done, 2*time.Minute) {
 		t.Fatalf("the spot build never launched:\n%s", out.String())
 	}
 	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)

@@ -28,8 +28,9 @@ type spotLauncher interface {
 // amazon-ebs does: a launch template made from exactly the request an
 // on-demand launch would send, and an EC2 Fleet of type instant for one
 // spot instance. Template, fleet, instance and volumes are tagged at
-// creation and journaled as AWS returns them; Cleanup terminates the
-// instance, deletes the fleet and then the template.
+// creation and journaled as AWS returns them; Cleanup deletes the fleet
+// with its instance, waits until the instance is gone, and deletes the
+// template.
 type stepRunSpotInstance struct {
 	ec2 spotLauncher
 	// input is the on-demand launch request (stepRunInstance.input).
@@ -243,6 +244,18 @@ func (s *stepRunSpotInstance) Cleanup(state multistep.StateBag) {
 	ui := getUI(state)
 	ctx, cancel := cleanupContext()
 	defer cancel()
+	if s.fleetID != "" {
+		ui.Say(fmt.Sprintf("Deleting EC2 Fleet %s...", s.fleetID))
+		// An instant fleet can only be deleted with its instances, so the
+		// fleet goes first and terminates the instance; the instance is
+		// then waited for (and terminated directly if that failed).
+		if err := s.deleteFleet(ctx); err != nil {
+			cleanupFailed(ui, "EC2 Fleet", s.fleetID, "aws ec2 delete-fleets --terminate-instances --fleet-ids "+s.fleetID, err)
+		} else {
+			_ = s.journal.Forget(s.fleetID)
+			s.fleetID = ""
+		}
+	}
 	if s.instanceID != "" {
 		ui.Say(fmt.Sprintf("Terminating spot instance %s...", s.instanceID))
 		if err := terminateInstance(ctx, s.ec2, ui.Say, s.instanceID, s.poll); err != nil {
@@ -250,16 +263,6 @@ func (s *stepRunSpotInstance) Cleanup(state multistep.StateBag) {
 		} else {
 			_ = s.journal.Forget(s.instanceID)
 			s.instanceID = ""
-		}
-	}
-	if s.fleetID != "" {
-		ui.Say(fmt.Sprintf("Deleting EC2 Fleet %s...", s.fleetID))
-		// An instant fleet can only be deleted with its instances.
-		if err := s.deleteFleet(ctx); err != nil {
-			cleanupFailed(ui, "EC2 Fleet", s.fleetID, "aws ec2 delete-fleets --terminate-instances --fleet-ids "+s.fleetID, err)
-		} else {
-			_ = s.journal.Forget(s.fleetID)
-			s.fleetID = ""
 		}
 	}
 	if s.templateID != "" {

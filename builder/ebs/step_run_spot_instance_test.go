@@ -211,8 +211,9 @@ func TestStepRunSpotInstance_launchAndCleanup(t *testing.T) {
 		}
 	}
 
-	// Cleanup: instance, then fleet (with its instances: instant fleets
-	// allow nothing else), then template, each with a live context.
+	// Cleanup: the fleet with its instances (instant fleets allow nothing
+	// else), the instance until it is gone, then the template, each with a
+	// live context.
 	f.Order = nil
 	f.TerminateInstancesCalls.Return(nil, nil)
 	f.DescribeInstancesCalls.Return(described(instance("i-1", types.InstanceStateNameTerminated)), nil)
@@ -220,7 +221,7 @@ func TestStepRunSpotInstance_launchAndCleanup(t *testing.T) {
 	f.DeleteLaunchTemplateCalls.Return(nil, nil)
 	state.Put(multistep.StateCancelled, true)
 	step.Cleanup(state)
-	if want := []string{"TerminateInstances", "DescribeInstances", "DeleteFleets", "DeleteLaunchTemplate"}; !reflect.DeepEqual(f.Order, want) {
+	if want := []string{"DeleteFleets", "TerminateInstances", "DescribeInstances", "DeleteLaunchTemplate"}; !reflect.DeepEqual(f.Order, want) {
 		t.Errorf("cleanup calls %v, want %v", f.Order, want)
 	}
 	if d := f.DeleteFleetsCalls.Input(t); !reflect.DeepEqual(d.FleetIds, []string{"fleet-1"}) || !aws.ToBool(d.TerminateInstances) {

@@ -95,7 +95,7 @@ func TestSweepSpotBuilds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "terminate i-dead, delete sg-dead, delete key-dead, delete fleet-dead, delete lt-dead"
+	want := "delete fleet-dead, terminate i-dead, delete sg-dead, delete key-dead, delete lt-dead"
 	if got := strings.Join(f.calls, ", "); got != want {
 		t.Errorf("calls:\n  %s\nwant\n  %s", got, want)
 	}

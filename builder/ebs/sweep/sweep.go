@@ -176,16 +176,22 @@ func list(ctx context.Context, c EC2, region string) ([]found, error) {
 	return append(out, spot...), nil
 }
 
-// remove deletes a build's resources in the order AWS allows: instances
-// first (their network interfaces hold the security group), then groups,
-// then key pairs, fleets and launch templates.
+// remove deletes a build's resources in the order AWS allows: fleets
+// (with their instances) and instances first (their network interfaces hold
+// the security group), then groups, key pairs and launch templates.
 func remove(ctx context.Context, out io.Writer, c EC2, res []found, poll bakery.Poll) []string {
 	say := func(s string) { fmt.Fprintln(out, "  "+s) }
 	var failures []string
 	var instances []string
 	for _, r := range res {
-		if r.kind == "instance" {
+		switch r.kind {
+		case "instance":
 			instances = append(instances, r.id)
+		case "fleet":
+			// First: deleting an instant fleet terminates its instances.
+			if err := removeSpot(ctx, c, r); err != nil {
+				failures = append(failures, err.Error())
+			}
 		}
 	}
 	if len(instances) > 0 {
@@ -231,7 +237,7 @@ func remove(ctx context.Context, out io.Writer, c EC2, res []found, poll bakery.
 			if err != nil {
 				failures = append(failures, err.Error())
 			}
-		case "fleet", "launch-template":
+		case "launch-template":
 			if err := removeSpot(ctx, c, r); err != nil {
 				failures = append(failures, err.Error())
 			}
