@@ -20,6 +20,7 @@ type spotLauncher interface {
 	DeleteLaunchTemplate(context.Context, *ec2.DeleteLaunchTemplateInput, ...func(*ec2.Options)) (*ec2.DeleteLaunchTemplateOutput, error)
 	CreateFleet(context.Context, *ec2.CreateFleetInput, ...func(*ec2.Options)) (*ec2.CreateFleetOutput, error)
 	DeleteFleets(context.Context, *ec2.DeleteFleetsInput, ...func(*ec2.Options)) (*ec2.DeleteFleetsOutput, error)
+	DescribeFleets(context.Context, *ec2.DescribeFleetsInput, ...func(*ec2.Options)) (*ec2.DescribeFleetsOutput, error)
 	CreateTags(context.Context, *ec2.CreateTagsInput, ...func(*ec2.Options)) (*ec2.CreateTagsOutput, error)
 	instanceTerminator
 }
@@ -268,7 +269,7 @@ func (s *stepRunSpotInstance) Cleanup(state multistep.StateBag) {
 	if s.templateID != "" {
 		ui.Say(fmt.Sprintf("Deleting launch template %s...", s.templateID))
 		_, err := s.ec2.DeleteLaunchTemplate(ctx, &ec2.DeleteLaunchTemplateInput{LaunchTemplateId: aws.String(s.templateID)})
-		if err != nil && apiErrorCode(err) != "InvalidLaunchTemplateId.NotFound" {
+		if err != nil && !templateGone(err) {
 			cleanupFailed(ui, "launch template", s.templateID, "aws ec2 delete-launch-template --launch-template-id "+s.templateID, err)
 			return
 		}
@@ -278,6 +279,24 @@ func (s *stepRunSpotInstance) Cleanup(state multistep.StateBag) {
 }
 
 func (s *stepRunSpotInstance) deleteFleet(ctx context.Context) error {
+	err := s.deleteFleetOnce(ctx)
+	if err == nil {
+		return nil
+	}
+	// A retry after a lost reply meets a fleet already deleted, and EC2
+	// may refuse it then: what counts is the fleet's state.
+	out, derr := s.ec2.DescribeFleets(ctx, &ec2.DescribeFleetsInput{FleetIds: []string{s.fleetID}})
+	if derr == nil {
+		for _, f := range out.Fleets {
+			if aws.ToString(f.FleetId) == s.fleetID && (f.FleetState == types.FleetStateCodeDeleted || f.FleetState == types.FleetStateCodeDeletedTerminatingInstances) {
+				return nil
+			}
+		}
+	}
+	return err
+}
+
+func (s *stepRunSpotInstance) deleteFleetOnce(ctx context.Context) error {
 	out, err := s.ec2.DeleteFleets(ctx, &ec2.DeleteFleetsInput{FleetIds: []string{s.fleetID}, TerminateInstances: aws.Bool(true)})
 	if err != nil {
 		return err
@@ -311,4 +330,14 @@ func withSpotLaunch(steps []multistep.Step, c *SpotConfig, client spotLauncher, 
 		}
 	}
 	return steps
+}
+
+// templateGone is true for the errors EC2 gives for a template that no
+// longer exists (moto answers the by-name code for an ID too).
+func templateGone(err error) bool {
+	switch apiErrorCode(err) {
+	case "InvalidLaunchTemplateId.NotFound", "InvalidLaunchTemplateName.NotFoundException":
+		return true
+	}
+	return false
 }

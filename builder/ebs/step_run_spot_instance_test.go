@@ -23,6 +23,7 @@ type fakeSpot struct {
 	DeleteLaunchTemplateCalls    script[ec2.DeleteLaunchTemplateInput, ec2.DeleteLaunchTemplateOutput]
 	CreateFleetCalls             script[ec2.CreateFleetInput, ec2.CreateFleetOutput]
 	DeleteFleetsCalls            script[ec2.DeleteFleetsInput, ec2.DeleteFleetsOutput]
+	DescribeFleetsCalls          script[ec2.DescribeFleetsInput, ec2.DescribeFleetsOutput]
 	CreateTagsCalls              script[ec2.CreateTagsInput, ec2.CreateTagsOutput]
 	DescribeInstancesCalls       script[ec2.DescribeInstancesInput, ec2.DescribeInstancesOutput]
 	TerminateInstancesCalls      script[ec2.TerminateInstancesInput, ec2.TerminateInstancesOutput]
@@ -38,6 +39,7 @@ func newFakeSpot(t *testing.T) *fakeSpot {
 		"DeleteLaunchTemplate":    &f.DeleteLaunchTemplateCalls,
 		"CreateFleet":             &f.CreateFleetCalls,
 		"DeleteFleets":            &f.DeleteFleetsCalls,
+		"DescribeFleets":          &f.DescribeFleetsCalls,
 		"CreateTags":              &f.CreateTagsCalls,
 		"DescribeInstances":       &f.DescribeInstancesCalls,
 		"TerminateInstances":      &f.TerminateInstancesCalls,
@@ -63,6 +65,10 @@ func (f *fakeSpot) CreateFleet(ctx context.Context, in *ec2.CreateFleetInput, _ 
 
 func (f *fakeSpot) DeleteFleets(ctx context.Context, in *ec2.DeleteFleetsInput, _ ...func(*ec2.Options)) (*ec2.DeleteFleetsOutput, error) {
 	return call(&f.fake, &f.DeleteFleetsCalls, "DeleteFleets", ctx, in)
+}
+
+func (f *fakeSpot) DescribeFleets(ctx context.Context, in *ec2.DescribeFleetsInput, _ ...func(*ec2.Options)) (*ec2.DescribeFleetsOutput, error) {
+	return call(&f.fake, &f.DescribeFleetsCalls, "DescribeFleets", ctx, in)
 }
 
 func (f *fakeSpot) CreateTags(ctx context.Context, in *ec2.CreateTagsInput, _ ...func(*ec2.Options)) (*ec2.CreateTagsOutput, error) {
@@ -436,6 +442,7 @@ func TestStepRunSpotInstance_cleanupFailuresSayWhatToDelete(t *testing.T) {
 		FleetId: aws.String("fleet-1"),
 		Error:   &types.DeleteFleetError{Code: types.DeleteFleetErrorCodeUnexpectedError, Message: aws.String("try again")},
 	}}}, nil)
+	f.DescribeFleetsCalls.Return(&ec2.DescribeFleetsOutput{Fleets: []types.FleetData{{FleetId: aws.String("fleet-1"), FleetState: types.FleetStateCodeActive}}}, nil)
 	f.DeleteLaunchTemplateCalls.Return(nil, apiErr("UnauthorizedOperation"))
 	step.Cleanup(state)
 
@@ -471,6 +478,34 @@ func TestStepRunSpotInstance_goneAlreadyIsFine(t *testing.T) {
 	step.Cleanup(state)
 	if ui.Err.Len() > 0 {
 		t.Errorf("cleanup of things already gone showed errors: %s", ui.Err.String())
+	}
+	if left := j.Remaining(); len(left) != 0 {
+		t.Errorf("journal holds %v", left)
+	}
+}
+
+// A DeleteFleets retried after a lost reply may be refused (moto answers
+// InvalidParameterCombination): the fleet's state says it is deleted.
+func TestStepRunSpotInstance_fleetDeletedByALostCall(t *testing.T) {
+	f := newFakeSpot(t)
+	f.CreateLaunchTemplateCalls.Return(templateCreated("lt-1"), nil)
+	f.CreateFleetCalls.Return(fleetLaunched("fleet-1", "i-1"), nil)
+	f.DescribeInstancesCalls.Return(described(instance("i-1", types.InstanceStateNameRunning)), nil)
+	state, ui := stateForLaunch(t, "k")
+	step, j := newSpotStep(t, f, "auto")
+	wantContinue(t, step.Run(t.Context(), state), state, ui)
+
+	f.DeleteFleetsCalls.Return(nil, apiErr("InvalidParameterCombination"))
+	f.DescribeFleetsCalls.Return(&ec2.DescribeFleetsOutput{Fleets: []types.FleetData{{FleetId: aws.String("fleet-1"), FleetState: types.FleetStateCodeDeletedTerminatingInstances}}}, nil)
+	f.TerminateInstancesCalls.Return(nil, nil)
+	f.DescribeInstancesCalls.Return(described(instance("i-1", types.InstanceStateNameTerminated)), nil)
+	f.DeleteLaunchTemplateCalls.Return(nil, apiErr("InvalidLaunchTemplateName.NotFoundException"))
+	step.Cleanup(state)
+	if ui.Err.Len() > 0 {
+		t.Errorf("cleanup showed errors: %s", ui.Err.String())
+	}
+	if got := f.DescribeFleetsCalls.Input(t).FleetIds; !reflect.DeepEqual(got, []string{"fleet-1"}) {
+		t.Errorf("described fleets %v, want fleet-1", got)
 	}
 	if left := j.Remaining(); len(left) != 0 {
 		t.Errorf("journal holds %v", left)

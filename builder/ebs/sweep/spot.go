@@ -73,25 +73,42 @@ func listSpot(ctx context.Context, c spotEC2, region string) ([]found, error) {
 func removeSpot(ctx context.Context, c spotEC2, r found) error {
 	switch r.kind {
 	case "fleet":
-		out, err := c.DeleteFleets(ctx, &ec2.DeleteFleetsInput{FleetIds: []string{r.id}, TerminateInstances: aws.Bool(true)})
-		if err != nil {
-			return fmt.Errorf("deleting EC2 Fleet %s: %w", r.id, err)
+		err := deleteFleet(ctx, c, r.id)
+		if err == nil {
+			return nil
 		}
-		for _, u := range out.UnsuccessfulFleetDeletions {
-			if u.Error != nil && u.Error.Code == types.DeleteFleetErrorCodeFleetIdDoesNotExist {
-				continue
+		// A retry after a lost reply meets a fleet already deleted, and
+		// EC2 may refuse it then: what counts is the fleet's state.
+		if out, derr := c.DescribeFleets(ctx, &ec2.DescribeFleetsInput{FleetIds: []string{r.id}}); derr == nil {
+			for _, f := range out.Fleets {
+				if aws.ToString(f.FleetId) == r.id && (f.FleetState == types.FleetStateCodeDeleted || f.FleetState == types.FleetStateCodeDeletedTerminatingInstances) {
+					return nil
+				}
 			}
-			msg := "no reason given"
-			if u.Error != nil {
-				msg = fmt.Sprintf("%s: %s", u.Error.Code, aws.ToString(u.Error.Message))
-			}
-			return fmt.Errorf("deleting EC2 Fleet %s: %s", r.id, msg)
 		}
+		return fmt.Errorf("deleting EC2 Fleet %s: %w", r.id, err)
 	case "launch-template":
 		_, err := c.DeleteLaunchTemplate(ctx, &ec2.DeleteLaunchTemplateInput{LaunchTemplateId: aws.String(r.id)})
-		if err != nil && code(err) != "InvalidLaunchTemplateId.NotFound" {
+		if c := code(err); err != nil && c != "InvalidLaunchTemplateId.NotFound" && c != "InvalidLaunchTemplateName.NotFoundException" {
 			return fmt.Errorf("deleting launch template %s: %w", r.id, err)
 		}
+	}
+	return nil
+}
+
+func deleteFleet(ctx context.Context, c spotEC2, id string) error {
+	out, err := c.DeleteFleets(ctx, &ec2.DeleteFleetsInput{FleetIds: []string{id}, TerminateInstances: aws.Bool(true)})
+	if err != nil {
+		return err
+	}
+	for _, u := range out.UnsuccessfulFleetDeletions {
+		if u.Error != nil && u.Error.Code == types.DeleteFleetErrorCodeFleetIdDoesNotExist {
+			continue
+		}
+		if u.Error != nil {
+			return fmt.Errorf("%s: %s", u.Error.Code, aws.ToString(u.Error.Message))
+		}
+		return fmt.Errorf("EC2 did not delete it and gave no reason")
 	}
 	return nil
 }
