@@ -176,8 +176,10 @@ func assertSpotBake(t *testing.T, client *ec2.Client, amiName string) {
 	req, ok := spotRequestOf(t, client, aws.ToString(inst.InstanceId))
 	switch {
 	case inst.InstanceLifecycle == types.InstanceLifecycleTypeSpot:
+		t.Logf("instance %s: lifecycle spot", aws.ToString(inst.InstanceId))
 	case ok:
 		// moto names spot instances only through their requests.
+		t.Logf("instance %s: launched by spot request %s", aws.ToString(inst.InstanceId), aws.ToString(req.SpotInstanceRequestId))
 	default:
 		t.Errorf("instance %s is not a spot instance: no lifecycle, no spot request", aws.ToString(inst.InstanceId))
 	}
@@ -321,4 +323,72 @@ func TestE2ESpotSweepAfterKill(t *testing.T) {
 		t.Errorf("fleet after the sweep: %v, want deleted", fleets)
 	}
 	assertNothingLeft(t, client)
+}
+
+// Ctrl-C and SIGTERM while a spot build provisions: the fleet, the
+// instance and the launch template go like everything else.
+func TestE2ESpotInterruptCleansUp(t *testing.T) {
+	for _, sig := range []struct {
+		name string
+		send func(pid int) error
+	}{
+		{"ctrl-c", func(pid int) error { return syscall.Kill(-pid, syscall.SIGINT) }},
+		{"sigterm", func(pid int) error { return syscall.Kill(pid, syscall.SIGTERM) }},
+	} {
+		t.Run(sig.name, func(t *testing.T) {
+			sleeper := fmt.Sprintf("sleep 120.%d", time.Now().UnixNano()%1e6)
+			t.Cleanup(func() { _ = exec.Command("pkill", "-u", suite.Bed.SSHUser, "-f", "^"+sleeper+"$").Run() })
+			b := newBake(t, "echo spot-provisioning-started", sleeper)
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+			defer cancel()
+			cmd := b.spotCmd(ctx)
+			out := &testbed.Output{}
+			cmd.Stdout, cmd.Stderr = out, out
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() { done <- cmd.Wait() }()
+			if !testbed.WaitFor(func() bool { return strings.Contains(out.String(), "spot-provisioning-started") }, done, 2*time.Minute) {
+				t.Fatalf("the spot build never provisioned:\n%s", out.String())
+			}
+			if err := sig.send(cmd.Process.Pid); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case err := <-done:
+				if err == nil {
+					t.Error("packer build exited 0 after an interrupt")
+				}
+			case <-time.After(90 * time.Second):
+				_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+				t.Fatalf("packer did not finish within 90 s of the interrupt:\n%s", out.String())
+			}
+			t.Logf("output:\n%s", out.String())
+
+			client := ec2Client(t)
+			if imgs := imagesNamed(t, client, b.amiName); len(imgs) != 0 {
+				t.Errorf("the interrupted build left AMI %s", aws.ToString(imgs[0].ImageId))
+			}
+			assertNothingLeft(t, client)
+			if lts := buildTemplates(t, client); len(lts) != 0 {
+				t.Errorf("launch template %s was left behind", aws.ToString(lts[0].LaunchTemplateId))
+			}
+			if fleets := buildFleets(t, client); len(fleets) != 1 || !deleted(fleets[0]) {
+				t.Errorf("fleets after the interrupt: %v, want the build's one deleted", fleets)
+			}
+			if entries, _ := filepath.Glob(filepath.Join(b.journals, "*.json")); len(entries) != 0 {
+				t.Errorf("journal left: %v", entries)
+			}
+			b.assertNoSecrets(out.String())
+		})
+	}
+}
+
+func TestE2ESpotTemplateIsFormatted(t *testing.T) {
+	cmd := exec.Command(suite.Packer, "fmt", "-check", "-diff", "testdata/spot")
+	cmd.Env = suite.Bed.PackerEnv(suite.PluginPath, t.TempDir())
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("packer fmt -check testdata/spot: %v\n%s", err, out)
+	}
 }

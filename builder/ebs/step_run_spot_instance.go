@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -112,7 +113,16 @@ func (s *stepRunSpotInstance) Run(ctx context.Context, state multistep.StateBag)
 	// EC2 Fleet may not pass the launch template's spot request tags on
 	// (amazon-ebs tags the request afterwards for that reason).
 	if req := aws.ToString(inst.SpotInstanceRequestId); req != "" {
-		if _, err := s.ec2.CreateTags(ctx, &ec2.CreateTagsInput{Resources: []string{req}, Tags: spotRequestTags.EC2()}); err != nil {
+		poll := s.poll
+		poll.Timeout = 2 * time.Minute
+		err := bakery.Wait(ctx, ui.Say, "spot instance request "+req+" to be tagged", poll, func(ctx context.Context) (bool, string, error) {
+			_, err := s.ec2.CreateTags(ctx, &ec2.CreateTagsInput{Resources: []string{req}, Tags: spotRequestTags.EC2()})
+			if apiErrorCode(err) == "InvalidSpotInstanceRequestID.NotFound" {
+				return false, "not visible yet", nil // EC2 is eventually consistent
+			}
+			return err == nil, "tagged", err
+		})
+		if err != nil {
 			return halt(state, fmt.Errorf("tagging spot instance request %s: %w", req, err))
 		}
 	}

@@ -146,7 +146,7 @@ func TestStepRunSpotInstance_launchAndCleanup(t *testing.T) {
 	f.DescribeInstancesCalls.
 		Return(nil, apiErr("InvalidInstanceID.NotFound")).
 		Return(described(running), nil)
-	f.CreateTagsCalls.Return(nil, nil)
+	f.CreateTagsCalls.Return(nil, apiErr("InvalidSpotInstanceRequestID.NotFound")).Return(nil, nil)
 	state, ui := stateForLaunch(t, "packer_bakery_b1")
 	step, j := newSpotStep(t, f, "0.05")
 	step.allocationStrategy = "capacity-optimized"
@@ -202,7 +202,10 @@ func TestStepRunSpotInstance_launchAndCleanup(t *testing.T) {
 		t.Errorf("CreateFleet ClientToken %q: want its own token of at most 64 characters (template's %q)", tf, tl)
 	}
 
-	if tags := f.CreateTagsCalls.Input(t); !reflect.DeepEqual(tags.Resources, []string{"sir-1"}) || tagMap(tags.Tags)["team"] != "spot" {
+	if n := f.CreateTagsCalls.Called(); n != 2 {
+		t.Errorf("%d CreateTags calls, want a retry after the request was not visible yet", n)
+	}
+	if tags := f.CreateTagsCalls.Inputs[1]; !reflect.DeepEqual(tags.Resources, []string{"sir-1"}) || tagMap(tags.Tags)["team"] != "spot" {
 		t.Errorf("CreateTags %s, want the spot request sir-1 tagged with spot_tags", jsonString(tags))
 	}
 	if got := getInstance(state); aws.ToString(got.PublicIpAddress) != "203.0.113.5" || state.Get(keyInstanceID) != "i-1" {
@@ -510,6 +513,26 @@ func TestStepRunSpotInstance_fleetDeletedByALostCall(t *testing.T) {
 	if left := j.Remaining(); len(left) != 0 {
 		t.Errorf("journal holds %v", left)
 	}
+}
+
+func TestStepRunSpotInstance_spotRequestCannotBeTagged(t *testing.T) {
+	running := instance("i-1", types.InstanceStateNameRunning)
+	running.SpotInstanceRequestId = aws.String("sir-1")
+	f := newFakeSpot(t)
+	f.CreateLaunchTemplateCalls.Return(templateCreated("lt-1"), nil)
+	f.CreateFleetCalls.Return(fleetLaunched("fleet-1", "i-1"), nil)
+	f.DescribeInstancesCalls.Return(described(running), nil)
+	f.CreateTagsCalls.Return(nil, apiErr("UnauthorizedOperation"))
+	state, ui := stateForLaunch(t, "k")
+	step, _ := newSpotStep(t, f, "auto")
+
+	err := wantHalt(t, step.Run(t.Context(), state), state, ui, "tagging spot instance request sir-1")
+	wantAPICode(t, err, "UnauthorizedOperation")
+	f.DeleteFleetsCalls.Return(nil, nil)
+	f.TerminateInstancesCalls.Return(nil, nil)
+	f.DescribeInstancesCalls.Return(described(instance("i-1", types.InstanceStateNameTerminated)), nil)
+	f.DeleteLaunchTemplateCalls.Return(nil, nil)
+	step.Cleanup(state)
 }
 
 func TestStepRunSpotInstance_instanceDiesWhileStarting(t *testing.T) {
