@@ -39,7 +39,8 @@ type RunConfig struct {
 	SourceAMI string `mapstructure:"source_ami" required:"false"`
 	// Selects the source AMI by DescribeImages filters instead of by ID.
 	SourceAMIFilter bakery.AMIFilterOptions `mapstructure:"source_ami_filter" required:"false"`
-	// The EC2 instance type of the build instance, e.g. `t3.micro`.
+	// The EC2 instance type of the build instance, e.g. `t3.micro`. A spot
+	// build may give `spot_instance_types` instead.
 	InstanceType string `mapstructure:"instance_type" required:"true"`
 	// The subnet to launch in. Unset: the default VPC's default subnet in
 	// `availability_zone` (or any zone).
