@@ -21,10 +21,10 @@ type SpotConfig struct {
 	// string in US dollars (e.g. `"0.05"`), or `"auto"` to cap it at the
 	// on-demand price. Set, the instance is a spot instance; unset (or
 	// `"0"`, as in amazon-ebs), it is launched on demand. You pay the spot
-	// price in effect, never more than this cap. If the spot price is above
-	// the cap, or EC2 has no spot capacity, the build fails at once with
-	// EC2's reason (amazon-ebs retries a capacity shortage for about a
-	// minute first).
+	// price in effect, never more than this cap. While EC2 has no spot
+	// capacity the build asks again for about 30 seconds, as amazon-ebs
+	// does; then, or at once for any other reason (the price is below the
+	// spot price…), it fails with EC2's reason for each type and zone.
 	SpotPrice string `mapstructure:"spot_price" required:"false"`
 	// Instance types the spot instance may be, instead of `instance_type`
 	// (set one of the two, not both). EC2 picks among them by

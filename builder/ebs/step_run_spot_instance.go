@@ -47,11 +47,19 @@ type stepRunSpotInstance struct {
 	clientToken        string // base of the template's and the fleet's tokens
 	poll               bakery.Poll
 	journal            *journal.Journal
+	// capacityRetryDelay is the first pause before asking EC2 Fleet again
+	// while EC2 has no spot capacity; it doubles each time. Default 2s.
+	capacityRetryDelay time.Duration
 
 	templateID string
-	fleetID    string
+	fleetIDs   []string // every fleet made; an instant fleet is made per attempt
 	instanceID string
 }
+
+// capacityAttempts: how often to ask EC2 Fleet while EC2 has no spot
+// capacity. With the doubling pause from 2s, that is about 30s, as long as
+// amazon-ebs keeps asking.
+const capacityAttempts = 5
 
 var _ multistep.Step = (*stepRunSpotInstance)(nil)
 
@@ -79,30 +87,19 @@ func (s *stepRunSpotInstance) Run(ctx context.Context, state multistep.StateBag)
 		launchTypes = []string{string(in.InstanceType)}
 	}
 	ui.Say(fmt.Sprintf("Launching a spot instance (%s, maximum price %s) through an EC2 Fleet...", strings.Join(launchTypes, " or "), s.priceText()))
-	out, err := s.ec2.CreateFleet(ctx, s.fleetInput())
+	out, ids, err := s.launchFleet(ctx, ui.Say)
 	if err != nil {
-		return halt(state, fmt.Errorf("launching the spot build instance (CreateFleet): %w", err))
-	}
-	if id := aws.ToString(out.FleetId); id != "" {
-		s.fleetID = id
-		_ = s.journal.Record("fleet", id, "")
-	}
-	var ids []string
-	for _, fi := range out.Instances {
-		ids = append(ids, fi.InstanceIds...)
-	}
-	for _, id := range ids {
-		_ = s.journal.Record("instance", id, "")
+		return halt(state, err)
 	}
 	if len(ids) == 0 {
 		return halt(state, fmt.Errorf("EC2 Fleet %s launched no spot instance: %s\nTry other `spot_instance_types`, a higher `spot_price`, or another `subnet_id`/`availability_zone`",
-			orNone(s.fleetID), fleetErrors(out.Errors)))
+			orNone(aws.ToString(out.FleetId)), fleetErrors(out.Errors)))
 	}
 	if len(out.Errors) > 0 {
 		ui.Say("EC2 Fleet reported, while still launching an instance: " + fleetErrors(out.Errors))
 	}
 	s.instanceID = ids[0]
-	ui.Say(fmt.Sprintf("Spot instance %s launched by EC2 Fleet %s", s.instanceID, s.fleetID))
+	ui.Say(fmt.Sprintf("Spot instance %s launched by EC2 Fleet %s", s.instanceID, aws.ToString(out.FleetId)))
 	state.Put(keyInstanceID, s.instanceID)
 
 	inst, err := waitUntilRunning(ctx, s.ec2, ui.Say, s.instanceID, s.poll)
@@ -129,6 +126,60 @@ func (s *stepRunSpotInstance) Run(ctx context.Context, state multistep.StateBag)
 	ui.Say(fmt.Sprintf("Instance %s is running (private IP %s, public IP %s)", s.instanceID,
 		orNone(aws.ToString(inst.PrivateIpAddress)), orNone(aws.ToString(inst.PublicIpAddress))))
 	return multistep.ActionContinue
+}
+
+// launchFleet asks EC2 Fleet for the spot instance, again after a pause
+// while EC2 has no spot capacity, and returns the last reply and the
+// instances it launched. Each attempt is a fleet of its own, with a token
+// of its own (a retry of one call keeps its token).
+func (s *stepRunSpotInstance) launchFleet(ctx context.Context, say func(string)) (*ec2.CreateFleetOutput, []string, error) {
+	delay := s.capacityRetryDelay
+	if delay <= 0 {
+		delay = 2 * time.Second
+	}
+	for attempt := 1; ; attempt++ {
+		in := s.fleetInput()
+		if attempt > 1 {
+			in.ClientToken = aws.String(fmt.Sprintf("%s-%d", aws.ToString(in.ClientToken), attempt))
+		}
+		out, err := s.ec2.CreateFleet(ctx, in)
+		if err != nil {
+			return nil, nil, fmt.Errorf("launching the spot build instance (CreateFleet): %w", err)
+		}
+		if id := aws.ToString(out.FleetId); id != "" {
+			s.fleetIDs = append(s.fleetIDs, id)
+			_ = s.journal.Record("fleet", id, "")
+		}
+		var ids []string
+		for _, fi := range out.Instances {
+			ids = append(ids, fi.InstanceIds...)
+		}
+		for _, id := range ids {
+			_ = s.journal.Record("instance", id, "")
+		}
+		if len(ids) > 0 || !noCapacity(out.Errors) || attempt == capacityAttempts {
+			return out, ids, nil
+		}
+		say(fmt.Sprintf("EC2 has no spot capacity for this request (%s); asking again in %s (attempt %d of %d)...",
+			fleetErrors(out.Errors), delay, attempt+1, capacityAttempts))
+		select {
+		case <-ctx.Done():
+			return nil, nil, ctx.Err()
+		case <-time.After(delay):
+		}
+		delay *= 2
+	}
+}
+
+// noCapacity is true when every reason EC2 Fleet gave is a (passing) lack
+// of spot capacity, the one failure amazon-ebs asks again for.
+func noCapacity(errs []types.CreateFleetError) bool {
+	for _, e := range errs {
+		if aws.ToString(e.ErrorCode) != "InsufficientInstanceCapacity" {
+			return false
+		}
+	}
+	return len(errs) > 0
 }
 
 // createTemplate creates the launch template, or adopts the one an attempt
@@ -249,24 +300,26 @@ func fleetErrors(errs []types.CreateFleetError) string {
 }
 
 func (s *stepRunSpotInstance) Cleanup(state multistep.StateBag) {
-	if s.instanceID == "" && s.fleetID == "" && s.templateID == "" {
+	if s.instanceID == "" && len(s.fleetIDs) == 0 && s.templateID == "" {
 		return
 	}
 	ui := getUI(state)
 	ctx, cancel := cleanupContext()
 	defer cancel()
-	if s.fleetID != "" {
-		ui.Say(fmt.Sprintf("Deleting EC2 Fleet %s...", s.fleetID))
+	var kept []string
+	for _, id := range s.fleetIDs {
+		ui.Say(fmt.Sprintf("Deleting EC2 Fleet %s...", id))
 		// An instant fleet can only be deleted with its instances, so the
 		// fleet goes first and terminates the instance; the instance is
 		// then waited for (and terminated directly if that failed).
-		if err := s.deleteFleet(ctx); err != nil {
-			cleanupFailed(ui, "EC2 Fleet", s.fleetID, "aws ec2 delete-fleets --terminate-instances --fleet-ids "+s.fleetID, err)
+		if err := s.deleteFleet(ctx, id); err != nil {
+			cleanupFailed(ui, "EC2 Fleet", id, "aws ec2 delete-fleets --terminate-instances --fleet-ids "+id, err)
+			kept = append(kept, id)
 		} else {
-			_ = s.journal.Forget(s.fleetID)
-			s.fleetID = ""
+			_ = s.journal.Forget(id)
 		}
 	}
+	s.fleetIDs = kept
 	if s.instanceID != "" {
 		ui.Say(fmt.Sprintf("Terminating spot instance %s...", s.instanceID))
 		if err := terminateInstance(ctx, s.ec2, ui.Say, s.instanceID, s.poll); err != nil {
@@ -288,17 +341,17 @@ func (s *stepRunSpotInstance) Cleanup(state multistep.StateBag) {
 	}
 }
 
-func (s *stepRunSpotInstance) deleteFleet(ctx context.Context) error {
-	err := s.deleteFleetOnce(ctx)
+func (s *stepRunSpotInstance) deleteFleet(ctx context.Context, id string) error {
+	err := s.deleteFleetOnce(ctx, id)
 	if err == nil {
 		return nil
 	}
 	// A retry after a lost reply meets a fleet already deleted, and EC2
 	// may refuse it then: what counts is the fleet's state.
-	out, derr := s.ec2.DescribeFleets(ctx, &ec2.DescribeFleetsInput{FleetIds: []string{s.fleetID}})
+	out, derr := s.ec2.DescribeFleets(ctx, &ec2.DescribeFleetsInput{FleetIds: []string{id}})
 	if derr == nil {
 		for _, f := range out.Fleets {
-			if aws.ToString(f.FleetId) == s.fleetID && (f.FleetState == types.FleetStateCodeDeleted || f.FleetState == types.FleetStateCodeDeletedTerminatingInstances) {
+			if aws.ToString(f.FleetId) == id && (f.FleetState == types.FleetStateCodeDeleted || f.FleetState == types.FleetStateCodeDeletedTerminatingInstances) {
 				return nil
 			}
 		}
@@ -306,8 +359,8 @@ func (s *stepRunSpotInstance) deleteFleet(ctx context.Context) error {
 	return err
 }
 
-func (s *stepRunSpotInstance) deleteFleetOnce(ctx context.Context) error {
-	out, err := s.ec2.DeleteFleets(ctx, &ec2.DeleteFleetsInput{FleetIds: []string{s.fleetID}, TerminateInstances: aws.Bool(true)})
+func (s *stepRunSpotInstance) deleteFleetOnce(ctx context.Context, id string) error {
+	out, err := s.ec2.DeleteFleets(ctx, &ec2.DeleteFleetsInput{FleetIds: []string{id}, TerminateInstances: aws.Bool(true)})
 	if err != nil {
 		return err
 	}

@@ -2,9 +2,11 @@ package ebs
 
 import (
 	"context"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -103,6 +105,7 @@ func newSpotStep(t *testing.T, f spotLauncher, price string) (*stepRunSpotInstan
 	}
 	step.spotTags = bakery.Tags{"team": "spot"}
 	step.fleetTags = bakery.Tags{"fleet": "yes"}
+	step.capacityRetryDelay = time.Millisecond
 	return step, j
 }
 
@@ -353,6 +356,103 @@ func TestStepRunSpotInstance_fleetLaunchesNothing(t *testing.T) {
 				t.Errorf("cleanup showed more errors: %s", ui.Err.String())
 			}
 		})
+	}
+}
+
+func noCapacityFleet(id string) *ec2.CreateFleetOutput {
+	return &ec2.CreateFleetOutput{FleetId: aws.String(id), Errors: []types.CreateFleetError{{
+		ErrorCode:    aws.String("InsufficientInstanceCapacity"),
+		ErrorMessage: aws.String("There is no Spot capacity available that matches your request."),
+	}}}
+}
+
+// As amazon-ebs does, a lack of spot capacity is asked about again for a
+// while; each attempt is a new fleet with a token of its own.
+func TestStepRunSpotInstance_capacityComesBack(t *testing.T) {
+	f := newFakeSpot(t)
+	f.CreateLaunchTemplateCalls.Return(templateCreated("lt-1"), nil)
+	f.CreateFleetCalls.Return(noCapacityFleet("fleet-1"), nil).Return(fleetLaunched("fleet-2", "i-1"), nil)
+	f.DescribeInstancesCalls.Return(described(instance("i-1", types.InstanceStateNameRunning)), nil)
+	state, ui := stateForLaunch(t, "k")
+	step, j := newSpotStep(t, f, "auto")
+
+	wantContinue(t, step.Run(t.Context(), state), state, ui)
+	t1, t2 := aws.ToString(f.CreateFleetCalls.Inputs[0].ClientToken), aws.ToString(f.CreateFleetCalls.Inputs[1].ClientToken)
+	if t1 == t2 || t2 != t1+"-2" {
+		t.Errorf("fleet tokens %q then %q, want a new one per attempt", t1, t2)
+	}
+	if !strings.Contains(ui.Out.String(), "EC2 has no spot capacity for this request (InsufficientInstanceCapacity: There is no Spot capacity") ||
+		!strings.Contains(ui.Out.String(), "attempt 2 of 5") {
+		t.Errorf("user was not told of the retry:\n%s", ui.Out.String())
+	}
+	if got, want := journaled(j), map[string]string{"lt-1": "launch-template", "fleet-1": "fleet", "fleet-2": "fleet", "i-1": "instance"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("journal holds %v, want %v", got, want)
+	}
+	f.DeleteFleetsCalls.Return(nil, nil).Return(nil, nil)
+	f.TerminateInstancesCalls.Return(nil, nil)
+	f.DescribeInstancesCalls.Return(described(instance("i-1", types.InstanceStateNameTerminated)), nil)
+	f.DeleteLaunchTemplateCalls.Return(nil, nil)
+	step.Cleanup(state)
+	var deleted []string
+	for _, in := range f.DeleteFleetsCalls.Inputs {
+		deleted = append(deleted, in.FleetIds...)
+	}
+	if !reflect.DeepEqual(deleted, []string{"fleet-1", "fleet-2"}) {
+		t.Errorf("deleted fleets %v, want both attempts' fleets", deleted)
+	}
+	if left := j.Remaining(); len(left) != 0 {
+		t.Errorf("journal holds %v", left)
+	}
+}
+
+func TestStepRunSpotInstance_capacityNeverComes(t *testing.T) {
+	f := newFakeSpot(t)
+	f.CreateLaunchTemplateCalls.Return(templateCreated("lt-1"), nil)
+	for i := 1; i <= capacityAttempts; i++ {
+		f.CreateFleetCalls.Return(noCapacityFleet(fmt.Sprintf("fleet-%d", i)), nil)
+	}
+	state, ui := stateForLaunch(t, "k")
+	step, j := newSpotStep(t, f, "auto")
+
+	wantHalt(t, step.Run(t.Context(), state), state, ui, "EC2 Fleet fleet-5 launched no spot instance: InsufficientInstanceCapacity")
+	if n := f.CreateFleetCalls.Called(); n != capacityAttempts {
+		t.Errorf("%d CreateFleet calls, want %d", n, capacityAttempts)
+	}
+	for i := 0; i < capacityAttempts; i++ {
+		f.DeleteFleetsCalls.Return(nil, nil)
+	}
+	f.DeleteLaunchTemplateCalls.Return(nil, nil)
+	step.Cleanup(state)
+	if left := j.Remaining(); len(left) != 0 {
+		t.Errorf("journal holds %v", left)
+	}
+}
+
+func TestStepRunSpotInstance_interruptedWhileWaitingForCapacity(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	f := newFakeSpot(t)
+	f.CreateLaunchTemplateCalls.Return(templateCreated("lt-1"), nil)
+	f.CreateFleetCalls.ReturnFunc(func(*ec2.CreateFleetInput) (*ec2.CreateFleetOutput, error) {
+		cancel() // Ctrl-C
+		return noCapacityFleet("fleet-1"), nil
+	})
+	state, ui := stateForLaunch(t, "k")
+	step, j := newSpotStep(t, f, "auto")
+	step.capacityRetryDelay = time.Hour
+
+	if got := step.Run(ctx, state); got != multistep.ActionHalt {
+		t.Errorf("action %v, want halt", got)
+	}
+	wantNoKeys(t, state, keyError, keyInstance)
+	if journaled(j)["fleet-1"] != "fleet" {
+		t.Errorf("the fleet is not journaled: %v", journaled(j))
+	}
+	f.DeleteFleetsCalls.Return(nil, nil)
+	f.DeleteLaunchTemplateCalls.Return(nil, nil)
+	step.Cleanup(state)
+	if ui.Err.Len() > 0 {
+		t.Errorf("errors shown: %s", ui.Err.String())
 	}
 }
 
