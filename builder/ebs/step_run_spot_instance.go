@@ -74,9 +74,11 @@ func (s *stepRunSpotInstance) Run(ctx context.Context, state multistep.StateBag)
 	// the price from the overrides, not from the template.
 	data.InstanceMarketOptions = nil
 	spotRequestTags := s.spotTags.Merge(s.temporary)
-	data.TagSpecifications = append(data.TagSpecifications, types.LaunchTemplateTagSpecificationRequest{
-		ResourceType: types.ResourceTypeSpotInstancesRequest, Tags: spotRequestTags.EC2(),
-	})
+	if len(spotRequestTags) > 0 { // EC2 rejects a specification without tags
+		data.TagSpecifications = append(data.TagSpecifications, types.LaunchTemplateTagSpecificationRequest{
+			ResourceType: types.ResourceTypeSpotInstancesRequest, Tags: spotRequestTags.EC2(),
+		})
+	}
 
 	if err := s.createTemplate(ctx, state, data); err != nil {
 		return halt(state, err)
@@ -109,7 +111,7 @@ func (s *stepRunSpotInstance) Run(ctx context.Context, state multistep.StateBag)
 	putInstance(state, inst)
 	// EC2 Fleet may not pass the launch template's spot request tags on
 	// (amazon-ebs tags the request afterwards for that reason).
-	if req := aws.ToString(inst.SpotInstanceRequestId); req != "" {
+	if req := aws.ToString(inst.SpotInstanceRequestId); req != "" && len(spotRequestTags) > 0 {
 		poll := s.poll
 		poll.Timeout = 2 * time.Minute
 		err := bakery.Wait(ctx, ui.Say, "spot instance request "+req+" to be tagged", poll, func(ctx context.Context) (bool, string, error) {
