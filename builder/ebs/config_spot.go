@@ -55,8 +55,9 @@ const spotPriceAuto = "auto"
 func (c *SpotConfig) IsSpot() bool { return c.SpotPrice != "" && c.SpotPrice != "0" }
 
 // prepare checks the spot options and, because `spot_instance_types`
-// replaces it, whether `instance_type` is given.
-func (c *SpotConfig) prepare(instanceType string) []error {
+// replaces it, whether `instance_type` is given; unlimitedCredits is
+// `enable_unlimited_credits`, which T2 spot instances cannot have.
+func (c *SpotConfig) prepare(instanceType string, unlimitedCredits bool) []error {
 	var errs []error
 	switch {
 	case instanceType == "" && len(c.SpotInstanceTypes) == 0:
@@ -87,6 +88,20 @@ func (c *SpotConfig) prepare(instanceType string) []error {
 	for _, t := range c.SpotInstanceTypes {
 		if known(t) && !instanceTypePattern.MatchString(t) {
 			errs = append(errs, fmt.Errorf("`spot_instance_types`: %q is not an EC2 instance type: write family.size, e.g. \"t3.micro\"", t))
+		}
+	}
+	if unlimitedCredits && c.IsSpot() {
+		for _, t := range append([]string{instanceType}, c.SpotInstanceTypes...) {
+			family, _, _ := strings.Cut(t, ".")
+			switch {
+			case t == "" || !known(t):
+			case family == "t2":
+				// As amazon-ebs: EC2 has no unlimited mode for T2 spot instances.
+				errs = append(errs, fmt.Errorf("`enable_unlimited_credits` cannot be used with a T2 spot instance (%s): remove it, launch on demand, or use t3, t3a or t4g", t))
+			case len(c.SpotInstanceTypes) > 0 && !contains(burstableFamilies, family):
+				errs = append(errs, fmt.Errorf("`enable_unlimited_credits` only applies to burstable instance types (%s), not %q of `spot_instance_types`",
+					strings.Join(burstableFamilies, ", "), t))
+			}
 		}
 	}
 	if s := c.SpotAllocationStrategy; s != "" && known(s) {

@@ -80,6 +80,25 @@ func TestSpotConfigPrepare(t *testing.T) {
 			wantErr: []string{"`spot_allocation_strategy` \"cheapest\": use one of lowest-price, diversified, capacity-optimized, capacity-optimized-prioritized, price-capacity-optimized"}},
 		{name: "spot_allocation_strategy in amazon's old camel case", input: validConfig(map[string]interface{}{"spot_price": "auto", "spot_allocation_strategy": "lowestPrice"}),
 			wantErr: []string{"`spot_allocation_strategy` \"lowestPrice\""}},
+		{name: "unlimited credits with a T2 spot instance, as amazon-ebs refuses", input: validConfig(map[string]interface{}{
+			"instance_type": "t2.micro", "spot_price": "auto", "enable_unlimited_credits": true}),
+			wantErr: []string{"`enable_unlimited_credits` cannot be used with a T2 spot instance (t2.micro)"}},
+		{name: "unlimited credits with a T2 among spot_instance_types", input: validConfig(map[string]interface{}{
+			"instance_type": unset, "spot_price": "auto", "spot_instance_types": []interface{}{"t3.micro", "t2.micro"}, "enable_unlimited_credits": true}),
+			wantErr: []string{"`enable_unlimited_credits` cannot be used with a T2 spot instance (t2.micro)"}},
+		{name: "unlimited credits with a non-burstable spot type", input: validConfig(map[string]interface{}{
+			"instance_type": unset, "spot_price": "auto", "spot_instance_types": []interface{}{"t3.micro", "m5.large"}, "enable_unlimited_credits": true}),
+			wantErr: []string{"`enable_unlimited_credits` only applies to burstable instance types (t2, t3, t3a, t4g), not \"m5.large\" of `spot_instance_types`"}},
+		{name: "unlimited credits with a T3 spot instance", input: validConfig(map[string]interface{}{
+			"instance_type": "t3.micro", "spot_price": "auto", "enable_unlimited_credits": true}), check: func(t *testing.T, c *Config) {
+			if !c.IsSpot() || !c.EnableUnlimitedCredits {
+				t.Error("a T3 spot instance with unlimited credits was not kept")
+			}
+		}},
+		{name: "unlimited credits with T3 spot_instance_types", input: validConfig(map[string]interface{}{
+			"instance_type": unset, "spot_price": "auto", "spot_instance_types": []interface{}{"t3.micro", "t3a.micro"}, "enable_unlimited_credits": true})},
+		{name: "unlimited credits on a T2 on demand", input: validConfig(map[string]interface{}{
+			"instance_type": "t2.micro", "enable_unlimited_credits": true})},
 		{name: "every spot problem at once", input: validConfig(map[string]interface{}{
 			"spot_price": "0", "spot_instance_types": types, "spot_tags": map[string]interface{}{"a": "b"},
 			"fleet_tags": map[string]interface{}{"a": "b"}, "spot_allocation_strategy": "cheapest",

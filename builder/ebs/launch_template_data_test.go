@@ -202,8 +202,8 @@ func TestLaunchTemplateDataFromTheBuildsLaunch(t *testing.T) {
 		for _, s := range data.TagSpecifications {
 			specs[s.ResourceType] = tagMap(s.Tags)
 		}
-		if !reflect.DeepEqual(specs[types.ResourceTypeInstance], map[string]string(runTags)) || !reflect.DeepEqual(specs[types.ResourceTypeVolume], map[string]string(runTags)) {
-			t.Errorf("tag specifications %s, want instance and volume tagged %v", jsonString(data.TagSpecifications), runTags)
+		if !reflect.DeepEqual(specs[types.ResourceTypeInstance], map[string]string(runTags)) || !reflect.DeepEqual(specs[types.ResourceTypeVolume], map[string]string(volumeTags)) {
+			t.Errorf("tag specifications %s, want instance tagged %v and volumes %v", jsonString(data.TagSpecifications), runTags, volumeTags)
 		}
 	}
 }
