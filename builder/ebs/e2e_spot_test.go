@@ -4,6 +4,7 @@ package ebs_test
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -46,6 +47,11 @@ import (
 // spotCmd is `packer build` of testdata/spot for b.
 func (b *bake) spotCmd(ctx context.Context) *exec.Cmd {
 	b.t.Helper()
+	return b.spotCmdIn(ctx, "testdata/spot")
+}
+
+func (b *bake) spotCmdIn(ctx context.Context, dir string) *exec.Cmd {
+	b.t.Helper()
 	values := map[string]any{"access_key": "AKIDBAKERYE2E", "secret_key": b.secret, "ami_name": b.amiName, "commands": b.commands}
 	for k, v := range b.vars {
 		values[k] = v
@@ -58,7 +64,7 @@ func (b *bake) spotCmd(ctx context.Context) *exec.Cmd {
 	if err := os.WriteFile(varFile, vars, 0o600); err != nil {
 		b.t.Fatal(err)
 	}
-	cmd := exec.CommandContext(ctx, suite.Packer, "build", "-color=false", "-var-file="+varFile, "testdata/spot")
+	cmd := exec.CommandContext(ctx, suite.Packer, "build", "-color=false", "-var-file="+varFile, dir)
 	cmd.Env = append(suite.Bed.PackerEnv(suite.PluginPath, filepath.Join(filepath.Dir(b.tmp), "packer-config")),
 		"PACKER_LOG=1",
 		"PACKER_BAKERY_JOURNAL_DIR="+b.journals,
@@ -382,10 +388,88 @@ func TestE2ESpotInterruptCleansUp(t *testing.T) {
 	}
 }
 
+// The launch template holds what an on-demand launch would send: the
+// instance options reach EC2 in the CreateLaunchTemplate request (moto
+// keeps little of them, so the request is what is checked), and the fleet
+// carries the price cap.
+func TestE2ESpotBakeCarriesInstanceOptions(t *testing.T) {
+	proxy := suite.Bed.Faults()
+	proxy.Reset()
+	root := sourceRootDevice(t)
+	b := newBake(t, "true")
+	b.vars = map[string]any{"root_device": root}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	out, err := b.spotCmdIn(ctx, "testdata/spot/options").CombinedOutput()
+	t.Logf("packer build output:\n%s", out)
+	if err != nil {
+		t.Fatalf("spot bake failed: %v", err)
+	}
+	if n := len(proxy.Requests("ec2", "RunInstances")); n != 0 {
+		t.Errorf("%d RunInstances requests in a spot bake, want none", n)
+	}
+	lts := proxy.Requests("ec2", "CreateLaunchTemplate")
+	if len(lts) != 1 {
+		t.Fatalf("%d CreateLaunchTemplate requests, want 1", len(lts))
+	}
+	lt := lts[0]
+	wantParams(t, "CreateLaunchTemplate", lt, map[string]string{
+		"LaunchTemplateData.InstanceType":                                "t3.micro",
+		"LaunchTemplateData.UserData":                                    base64.StdEncoding.EncodeToString([]byte("#!/bin/sh\necho spot-user-data\n")),
+		"LaunchTemplateData.MetadataOptions.HttpTokens":                  "required",
+		"LaunchTemplateData.MetadataOptions.HttpPutResponseHopLimit":     "2",
+		"LaunchTemplateData.MetadataOptions.InstanceMetadataTags":        "enabled",
+		"LaunchTemplateData.EbsOptimized":                                "true",
+		"LaunchTemplateData.CreditSpecification.CpuCredits":              "unlimited",
+		"LaunchTemplateData.InstanceInitiatedShutdownBehavior":           "terminate",
+		"LaunchTemplateData.Placement.Tenancy":                           "dedicated",
+		"LaunchTemplateData.BlockDeviceMapping.1.DeviceName":             root,
+		"LaunchTemplateData.BlockDeviceMapping.1.Ebs.VolumeSize":         "20",
+		"LaunchTemplateData.BlockDeviceMapping.1.Ebs.Iops":               "4000",
+		"LaunchTemplateData.BlockDeviceMapping.1.Ebs.Throughput":         "250",
+		"LaunchTemplateData.NetworkInterface.1.DeviceIndex":              "0",
+		"LaunchTemplateData.NetworkInterface.1.AssociatePublicIpAddress": "true",
+	})
+	if lt.Get("LaunchTemplateData.KeyName") == "" || lt.Get("LaunchTemplateData.NetworkInterface.1.SubnetId") == "" ||
+		lt.Get("LaunchTemplateData.NetworkInterface.1.SecurityGroupId.1") == "" {
+		t.Errorf("the template lacks the key pair, subnet or security group: %v", lt)
+	}
+	if _, ok := lt["LaunchTemplateData.InstanceMarketOptions.MarketType"]; ok {
+		t.Error("the template sets a market type: the fleet does")
+	}
+	specs := map[string]map[string]string{}
+	for i := 1; lt.Get(fmt.Sprintf("LaunchTemplateData.TagSpecification.%d.ResourceType", i)) != ""; i++ {
+		tags := map[string]string{}
+		for j := 1; lt.Get(fmt.Sprintf("LaunchTemplateData.TagSpecification.%d.Tag.%d.Key", i, j)) != ""; j++ {
+			tags[lt.Get(fmt.Sprintf("LaunchTemplateData.TagSpecification.%d.Tag.%d.Key", i, j))] = lt.Get(fmt.Sprintf("LaunchTemplateData.TagSpecification.%d.Tag.%d.Value", i, j))
+		}
+		specs[lt.Get(fmt.Sprintf("LaunchTemplateData.TagSpecification.%d.ResourceType", i))] = tags
+	}
+	if specs["instance"]["Suite"] != "spot-e2e" || specs["volume"]["Disk"] != "spot-volume" || specs["spot-instances-request"]["SpotTag"] != "spot-e2e" {
+		t.Errorf("template tag specifications %v: want run_tags on the instance, run_volume_tags on volumes, spot_tags on the request", specs)
+	}
+	fleets := proxy.Requests("ec2", "CreateFleet")
+	if len(fleets) != 1 {
+		t.Fatalf("%d CreateFleet requests, want 1", len(fleets))
+	}
+	wantParams(t, "CreateFleet", fleets[0], map[string]string{
+		"Type": "instant",
+		"TargetCapacitySpecification.TotalTargetCapacity":             "1",
+		"TargetCapacitySpecification.DefaultTargetCapacityType":       "spot",
+		"LaunchTemplateConfigs.1.LaunchTemplateSpecification.Version": "1",
+		"LaunchTemplateConfigs.1.Overrides.1.MaxPrice":                "0.05",
+	})
+	client := ec2Client(t)
+	assertOneBake(t, client, b.amiName)
+	if lts := buildTemplates(t, client); len(lts) != 0 {
+		t.Errorf("launch template %s was left behind", aws.ToString(lts[0].LaunchTemplateId))
+	}
+}
+
 func TestE2ESpotTemplateIsFormatted(t *testing.T) {
-	cmd := exec.Command(suite.Packer, "fmt", "-check", "-diff", "testdata/spot")
+	cmd := exec.Command(suite.Packer, "fmt", "-check", "-diff", "-recursive", "testdata/spot")
 	cmd.Env = suite.Bed.PackerEnv(suite.PluginPath, t.TempDir())
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Errorf("packer fmt -check testdata/spot: %v\n%s", err, out)
+		t.Errorf("packer fmt -check -recursive testdata/spot: %v\n%s", err, out)
 	}
 }
