@@ -6,6 +6,7 @@ package ebs
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -50,6 +51,9 @@ type SpotConfig struct {
 // spotPriceAuto caps the spot price at the on-demand price.
 const spotPriceAuto = "auto"
 
+// pricePattern is a plain decimal: no sign, exponent, NaN or Inf.
+var pricePattern = regexp.MustCompile(`^([0-9]+(\.[0-9]*)?|\.[0-9]+)$`)
+
 // IsSpot says whether the build instance is a spot instance. "0" means on
 // demand, as it does for amazon-ebs.
 func (c *SpotConfig) IsSpot() bool { return c.SpotPrice != "" && c.SpotPrice != "0" }
@@ -66,7 +70,8 @@ func (c *SpotConfig) prepare(instanceType string, unlimitedCredits bool) []error
 		errs = append(errs, errors.New("`instance_type` and `spot_instance_types` both set: keep one (`spot_instance_types` lists the types a spot instance may be)"))
 	}
 	if c.SpotPrice != "" && c.SpotPrice != spotPriceAuto && known(c.SpotPrice) {
-		if price, err := strconv.ParseFloat(c.SpotPrice, 64); err != nil || (price <= 0 && c.SpotPrice != "0") || strings.ContainsAny(c.SpotPrice, "eExXpP") {
+		price, err := strconv.ParseFloat(c.SpotPrice, 64)
+		if err != nil || !pricePattern.MatchString(c.SpotPrice) || (price <= 0 && c.SpotPrice != "0") {
 			errs = append(errs, fmt.Errorf("`spot_price` %q: give a maximum hourly price in US dollars such as \"0.05\", or \"auto\" for the on-demand price", c.SpotPrice))
 		}
 	}

@@ -58,6 +58,17 @@ func TestSpotConfigPrepare(t *testing.T) {
 			wantErr: []string{"`spot_price` \"0.00\""}},
 		{name: "spot_price in exponent notation", input: validConfig(map[string]interface{}{"spot_price": "5e-2"}),
 			wantErr: []string{"`spot_price` \"5e-2\""}},
+		{name: "spot_price NaN", input: validConfig(map[string]interface{}{"spot_price": "NaN"}),
+			wantErr: []string{"`spot_price` \"NaN\""}},
+		{name: "spot_price Inf", input: validConfig(map[string]interface{}{"spot_price": "Inf"}),
+			wantErr: []string{"`spot_price` \"Inf\""}},
+		{name: "spot_price hexadecimal", input: validConfig(map[string]interface{}{"spot_price": "0x1p-4"}),
+			wantErr: []string{"`spot_price` \"0x1p-4\""}},
+		{name: "spot_price with a leading dot", input: validConfig(map[string]interface{}{"spot_price": ".05"}), check: func(t *testing.T, c *Config) {
+			if !c.IsSpot() {
+				t.Error("spot_price .05 is not a spot build")
+			}
+		}},
 		{name: "spot_price Auto in capitals", input: validConfig(map[string]interface{}{"spot_price": "Auto"}),
 			wantErr: []string{"`spot_price` \"Auto\""}},
 		{name: "neither instance_type nor spot_instance_types", input: validConfig(map[string]interface{}{"instance_type": unset, "spot_price": "auto"}),
