@@ -48,18 +48,14 @@ type stepRunSpotInstance struct {
 	poll               bakery.Poll
 	journal            *journal.Journal
 	// capacityRetryDelay is the first pause before asking EC2 Fleet again
-	// while EC2 has no spot capacity; it doubles each time. Default 2s.
+	// (no spot capacity, or an instance profile EC2 does not know yet); it
+	// doubles each time. Default 2s.
 	capacityRetryDelay time.Duration
 
 	templateID string
 	fleetIDs   []string // every fleet made; an instant fleet is made per attempt
 	instanceID string
 }
-
-// capacityAttempts: how often to ask EC2 Fleet while EC2 has no spot
-// capacity. With the doubling pause from 2s, that is about 30s, as long as
-// amazon-ebs keeps asking.
-const capacityAttempts = 5
 
 var _ multistep.Step = (*stepRunSpotInstance)(nil)
 
@@ -130,54 +126,87 @@ func (s *stepRunSpotInstance) Run(ctx context.Context, state multistep.StateBag)
 	return multistep.ActionContinue
 }
 
-// launchFleet asks EC2 Fleet for the spot instance, again after a pause
-// while EC2 has no spot capacity, and returns the last reply and the
-// instances it launched. Each attempt is a fleet of its own, with a token
+// launchFleet asks EC2 Fleet for the spot instance and returns the last
+// reply and the instances it launched. As amazon-ebs does, it asks again,
+// after a doubling pause, while EC2 has no spot capacity (for about 30 s)
+// or does not know a just-made instance profile yet (for about 2 min, as
+// the on-demand launch). Each attempt is a fleet of its own, with a token
 // of its own (a retry of one call keeps its token).
 func (s *stepRunSpotInstance) launchFleet(ctx context.Context, say func(string)) (*ec2.CreateFleetOutput, []string, error) {
-	delay := s.capacityRetryDelay
-	if delay <= 0 {
-		delay = 2 * time.Second
+	first := s.capacityRetryDelay
+	if first <= 0 {
+		first = 2 * time.Second
 	}
+	delay, waited := first, time.Duration(0)
 	for attempt := 1; ; attempt++ {
 		in := s.fleetInput()
 		if attempt > 1 {
 			in.ClientToken = aws.String(fmt.Sprintf("%s-%d", aws.ToString(in.ClientToken), attempt))
 		}
 		out, err := s.ec2.CreateFleet(ctx, in)
-		if err != nil {
-			return nil, nil, fmt.Errorf("launching the spot build instance (CreateFleet): %w", err)
-		}
-		if id := aws.ToString(out.FleetId); id != "" {
-			s.fleetIDs = append(s.fleetIDs, id)
-			_ = s.journal.Record("fleet", id, "")
-		}
 		var ids []string
-		for _, fi := range out.Instances {
-			ids = append(ids, fi.InstanceIds...)
+		if err == nil {
+			if id := aws.ToString(out.FleetId); id != "" {
+				s.fleetIDs = append(s.fleetIDs, id)
+				_ = s.journal.Record("fleet", id, "")
+			}
+			for _, fi := range out.Instances {
+				ids = append(ids, fi.InstanceIds...)
+			}
+			for _, id := range ids {
+				_ = s.journal.Record("instance", id, "")
+			}
 		}
-		for _, id := range ids {
-			_ = s.journal.Record("instance", id, "")
-		}
-		if len(ids) > 0 || !noCapacity(out.Errors) || attempt == capacityAttempts {
+		var reason string
+		var budget time.Duration
+		switch {
+		case err != nil && unknownProfile(err):
+			reason, budget = "EC2 does not know the instance profile yet", 60*first
+		case err != nil:
+			return nil, nil, fmt.Errorf("launching the spot build instance (CreateFleet): %w", err)
+		case len(ids) > 0:
 			return out, ids, nil
+		case noCapacity(out.Errors):
+			reason, budget = "EC2 has no spot capacity for this request ("+fleetErrors(out.Errors)+")", 15*first
+		case profileNotYet(out.Errors):
+			reason, budget = "EC2 does not know the instance profile yet ("+fleetErrors(out.Errors)+")", 60*first
+		default:
+			return out, nil, nil
 		}
-		say(fmt.Sprintf("EC2 has no spot capacity for this request (%s); asking again in %s (attempt %d of %d)...",
-			fleetErrors(out.Errors), delay, attempt+1, capacityAttempts))
+		if waited+delay > budget {
+			if err != nil {
+				return nil, nil, fmt.Errorf("launching the spot build instance (CreateFleet): %w", err)
+			}
+			return out, nil, nil
+		}
+		say(fmt.Sprintf("%s; asking again in %s...", reason, delay))
 		select {
 		case <-ctx.Done():
 			return nil, nil, ctx.Err()
 		case <-time.After(delay):
 		}
-		delay *= 2
+		waited += delay
+		delay = min(2*delay, 8*first)
 	}
 }
 
 // noCapacity is true when every reason EC2 Fleet gave is a (passing) lack
-// of spot capacity, the one failure amazon-ebs asks again for.
+// of spot capacity.
 func noCapacity(errs []types.CreateFleetError) bool {
 	for _, e := range errs {
 		if aws.ToString(e.ErrorCode) != "InsufficientInstanceCapacity" {
+			return false
+		}
+	}
+	return len(errs) > 0
+}
+
+// profileNotYet is true when every reason EC2 Fleet gave is an instance
+// profile it does not know (yet): IAM's changes reach EC2 late.
+func profileNotYet(errs []types.CreateFleetError) bool {
+	for _, e := range errs {
+		msg := strings.ToLower(aws.ToString(e.ErrorMessage))
+		if !strings.Contains(msg, "iam instance profile") && !strings.Contains(msg, "iaminstanceprofile") {
 			return false
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/smithy-go"
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
 
 	bakery "github.com/packer-bakery/packer-plugin-bakery/common"
@@ -382,7 +383,7 @@ func TestStepRunSpotInstance_capacityComesBack(t *testing.T) {
 		t.Errorf("fleet tokens %q then %q, want a new one per attempt", t1, t2)
 	}
 	if !strings.Contains(ui.Out.String(), "EC2 has no spot capacity for this request (InsufficientInstanceCapacity: There is no Spot capacity") ||
-		!strings.Contains(ui.Out.String(), "attempt 2 of 5") {
+		!strings.Contains(ui.Out.String(), "asking again in 1ms") {
 		t.Errorf("user was not told of the retry:\n%s", ui.Out.String())
 	}
 	if got, want := journaled(j), map[string]string{"lt-1": "launch-template", "fleet-1": "fleet", "fleet-2": "fleet", "i-1": "instance"}; !reflect.DeepEqual(got, want) {
@@ -405,9 +406,46 @@ func TestStepRunSpotInstance_capacityComesBack(t *testing.T) {
 	}
 }
 
+// A temporary instance profile reaches EC2 a little after IAM made it:
+// EC2 Fleet then fails the launch (in its errors, or the call itself), and
+// is asked again, as the on-demand launch asks RunInstances again.
+func TestStepRunSpotInstance_instanceProfileNotKnownYet(t *testing.T) {
+	f := newFakeSpot(t)
+	f.CreateLaunchTemplateCalls.Return(templateCreated("lt-1"), nil)
+	f.CreateFleetCalls.
+		Return(&ec2.CreateFleetOutput{FleetId: aws.String("fleet-1"), Errors: []types.CreateFleetError{{
+			ErrorCode: aws.String("InvalidParameterValue"), ErrorMessage: aws.String("Value (packer_bakery_b1) for parameter iamInstanceProfile.name is invalid. Invalid IAM Instance Profile name"),
+		}}}, nil).
+		Return(nil, &smithy.OperationError{ServiceID: "EC2", OperationName: "CreateFleet", Err: &smithy.GenericAPIError{
+			Code: "InvalidParameterValue", Message: "Invalid IAM Instance Profile name"}}).
+		Return(fleetLaunched("fleet-3", "i-1"), nil)
+	f.DescribeInstancesCalls.Return(described(instance("i-1", types.InstanceStateNameRunning)), nil)
+	state, ui := stateForLaunch(t, "k")
+	step, j := newSpotStep(t, f, "auto")
+
+	wantContinue(t, step.Run(t.Context(), state), state, ui)
+	if n := f.CreateFleetCalls.Called(); n != 3 {
+		t.Errorf("%d CreateFleet calls, want 3", n)
+	}
+	if !strings.Contains(ui.Out.String(), "EC2 does not know the instance profile yet") {
+		t.Errorf("user was not told why the launch is retried:\n%s", ui.Out.String())
+	}
+	if got := journaled(j); got["fleet-1"] != "fleet" || got["fleet-3"] != "fleet" {
+		t.Errorf("journal %v, want both fleets", got)
+	}
+	f.DeleteFleetsCalls.Return(nil, nil).Return(nil, nil)
+	f.TerminateInstancesCalls.Return(nil, nil)
+	f.DescribeInstancesCalls.Return(described(instance("i-1", types.InstanceStateNameTerminated)), nil)
+	f.DeleteLaunchTemplateCalls.Return(nil, nil)
+	step.Cleanup(state)
+}
+
 func TestStepRunSpotInstance_capacityNeverComes(t *testing.T) {
 	f := newFakeSpot(t)
 	f.CreateLaunchTemplateCalls.Return(templateCreated("lt-1"), nil)
+	// Pauses of 1, 2, 4 and 8 times the first: 5 attempts, as 2+4+8+16 s
+	// are about amazon-ebs's 30 s.
+	const capacityAttempts = 5
 	for i := 1; i <= capacityAttempts; i++ {
 		f.CreateFleetCalls.Return(noCapacityFleet(fmt.Sprintf("fleet-%d", i)), nil)
 	}
