@@ -126,7 +126,7 @@ func (c *Config) Prepare(raws ...interface{}) ([]string, error) {
 	for _, e := range c.RunConfig.prepare(&c.Comm) {
 		errs = packersdk.MultiErrorAppend(errs, e)
 	}
-	for _, e := range c.SpotConfig.prepare(c.InstanceType, c.EnableUnlimitedCredits) {
+	for _, e := range c.SpotConfig.prepare(c.InstanceType, c.EnableUnlimitedCredits, c.DisableStopInstance) {
 		errs = packersdk.MultiErrorAppend(errs, e)
 	}
 	for _, e := range c.UnsupportedConfig.prepare() {

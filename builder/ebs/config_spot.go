@@ -45,6 +45,10 @@ type SpotConfig struct {
 	SpotTags map[string]string `mapstructure:"spot_tags" required:"false"`
 	// Tags for the temporary EC2 Fleet, set when it is created. Requires
 	// `spot_price`. The build's own `bakery:*` tags are added.
+	//
+	// A spot instance is not stopped before the AMI is made (EC2 cannot
+	// stop it; CreateImage reboots it instead), as in amazon-ebs; so
+	// `disable_stop_instance` is refused with `spot_price`.
 	FleetTags map[string]string `mapstructure:"fleet_tags" required:"false"`
 }
 
@@ -60,9 +64,15 @@ func (c *SpotConfig) IsSpot() bool { return c.SpotPrice != "" && c.SpotPrice != 
 
 // prepare checks the spot options and, because `spot_instance_types`
 // replaces it, whether `instance_type` is given; unlimitedCredits is
-// `enable_unlimited_credits`, which T2 spot instances cannot have.
-func (c *SpotConfig) prepare(instanceType string, unlimitedCredits bool) []error {
+// `enable_unlimited_credits`, which T2 spot instances cannot have, and
+// disableStop `disable_stop_instance`, which spot instances cannot have.
+func (c *SpotConfig) prepare(instanceType string, unlimitedCredits, disableStop bool) []error {
 	var errs []error
+	if disableStop && c.IsSpot() {
+		// amazon-ebs ignores it for spot instances; a provisioner that shuts
+		// a one-time spot instance down loses it.
+		errs = append(errs, errors.New("`disable_stop_instance` does not apply to a spot instance: EC2 cannot stop it, so the AMI is made from the running instance (CreateImage reboots it); remove it, or launch on demand"))
+	}
 	switch {
 	case instanceType == "" && len(c.SpotInstanceTypes) == 0:
 		errs = append(errs, errors.New("`instance_type` is required, e.g. \"t3.micro\" (or, for a spot build, `spot_instance_types`)"))

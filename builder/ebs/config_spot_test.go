@@ -110,6 +110,8 @@ func TestSpotConfigPrepare(t *testing.T) {
 			"instance_type": unset, "spot_price": "auto", "spot_instance_types": []interface{}{"t3.micro", "t3a.micro"}, "enable_unlimited_credits": true})},
 		{name: "unlimited credits on a T2 on demand", input: validConfig(map[string]interface{}{
 			"instance_type": "t2.micro", "enable_unlimited_credits": true})},
+		{name: "disable_stop_instance with a spot instance", input: validConfig(map[string]interface{}{"spot_price": "auto", "disable_stop_instance": true}),
+			wantErr: []string{"`disable_stop_instance` does not apply to a spot instance"}},
 		{name: "every spot problem at once", input: validConfig(map[string]interface{}{
 			"spot_price": "0", "spot_instance_types": types, "spot_tags": map[string]interface{}{"a": "b"},
 			"fleet_tags": map[string]interface{}{"a": "b"}, "spot_allocation_strategy": "cheapest",

@@ -202,7 +202,7 @@ func TestE2ESpotBake(t *testing.T) {
 		t.Fatalf("spot bake failed: %v", err)
 	}
 	b.assertNoSecrets(out)
-	for _, said := range []string{"Created launch template lt-", "through an EC2 Fleet", "launched by EC2 Fleet fleet-", "Deleting EC2 Fleet", "Deleting launch template"} {
+	for _, said := range []string{"Created launch template lt-", "through an EC2 Fleet", "launched by EC2 Fleet fleet-", "Not stopping spot instance", "Deleting EC2 Fleet", "Deleting launch template"} {
 		if !strings.Contains(out, said) {
 			t.Errorf("the build did not say %q", said)
 		}
@@ -407,6 +407,14 @@ func TestE2ESpotBakeCarriesInstanceOptions(t *testing.T) {
 	}
 	if n := len(proxy.Requests("ec2", "RunInstances")); n != 0 {
 		t.Errorf("%d RunInstances requests in a spot bake, want none", n)
+	}
+	// EC2 refuses to stop the one-time spot instance of an instant fleet
+	// (moto does not): the AMI is made from the running instance.
+	if n := len(proxy.Requests("ec2", "StopInstances")); n != 0 {
+		t.Errorf("%d StopInstances requests in a spot bake, want none", n)
+	}
+	if images := proxy.Requests("ec2", "CreateImage"); len(images) != 1 || images[0].Get("NoReboot") == "true" {
+		t.Errorf("CreateImage requests %v: want one that reboots the running spot instance", images)
 	}
 	lts := proxy.Requests("ec2", "CreateLaunchTemplate")
 	if len(lts) != 1 {

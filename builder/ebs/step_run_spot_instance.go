@@ -408,12 +408,16 @@ func (s *stepRunSpotInstance) deleteFleetOnce(ctx context.Context, id string) er
 }
 
 // withSpotLaunch replaces the on-demand launch in steps, with `spot_price`,
-// by the spot launch built from the same request.
+// by the spot launch built from the same request, and the stop, which EC2
+// refuses for such an instance, by stepSpotNoStop.
 func withSpotLaunch(steps []multistep.Step, c *SpotConfig, client spotLauncher, name string, temporary bakery.Tags) []multistep.Step {
 	if !c.IsSpot() {
 		return steps
 	}
 	for i, step := range steps {
+		if _, ok := step.(*stepStopInstance); ok {
+			steps[i] = &stepSpotNoStop{}
+		}
 		if onDemand, ok := step.(*stepRunInstance); ok {
 			steps[i] = &stepRunSpotInstance{
 				ec2: client, input: onDemand.input, price: c.SpotPrice, instanceTypes: c.SpotInstanceTypes,

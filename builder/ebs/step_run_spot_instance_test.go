@@ -693,7 +693,7 @@ func TestStepRunSpotInstance_instanceDiesWhileStarting(t *testing.T) {
 
 func TestWithSpotLaunch(t *testing.T) {
 	onDemand := newRunStep(nil)
-	other := &stepStopInstance{}
+	other := &stepTagSnapshots{}
 	steps := withSpotLaunch([]multistep.Step{other, onDemand}, &SpotConfig{}, nil, "n", nil)
 	if steps[1] != onDemand {
 		t.Errorf("without spot_price the launch is %T, want the on-demand step", steps[1])
