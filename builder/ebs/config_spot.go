@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/hashicorp/packer-plugin-sdk/template/config"
 )
 
 // SpotConfig launches the build instance as a spot instance, through a
@@ -48,7 +49,8 @@ type SpotConfig struct {
 	//
 	// A spot instance is not stopped before the AMI is made (EC2 cannot
 	// stop it; CreateImage reboots it instead), as in amazon-ebs; so
-	// `disable_stop_instance` is refused with `spot_price`.
+	// `disable_stop_instance`, `ena_support` and `sriov_support` are refused
+	// with `spot_price`.
 	FleetTags map[string]string `mapstructure:"fleet_tags" required:"false"`
 }
 
@@ -63,15 +65,21 @@ var pricePattern = regexp.MustCompile(`^([0-9]+(\.[0-9]*)?|\.[0-9]+)$`)
 func (c *SpotConfig) IsSpot() bool { return c.SpotPrice != "" && c.SpotPrice != "0" }
 
 // prepare checks the spot options and, because `spot_instance_types`
-// replaces it, whether `instance_type` is given; unlimitedCredits is
-// `enable_unlimited_credits`, which T2 spot instances cannot have, and
-// disableStop `disable_stop_instance`, which spot instances cannot have.
-func (c *SpotConfig) prepare(instanceType string, unlimitedCredits, disableStop bool) []error {
+// replaces it, whether `instance_type` is given, and the options of cfg
+// that a spot instance cannot have.
+func (c *SpotConfig) prepare(cfg *Config) []error {
+	instanceType, unlimitedCredits := cfg.InstanceType, cfg.EnableUnlimitedCredits
 	var errs []error
-	if disableStop && c.IsSpot() {
-		// amazon-ebs ignores it for spot instances; a provisioner that shuts
-		// a one-time spot instance down loses it.
-		errs = append(errs, errors.New("`disable_stop_instance` does not apply to a spot instance: EC2 cannot stop it, so the AMI is made from the running instance (CreateImage reboots it); remove it, or launch on demand"))
+	if c.IsSpot() {
+		// The instance is never stopped (EC2 cannot stop it): amazon-ebs
+		// skips these silently, and a provisioner that shuts a one-time
+		// spot instance down loses it.
+		if cfg.DisableStopInstance {
+			errs = append(errs, errors.New("`disable_stop_instance` does not apply to a spot instance: EC2 cannot stop it, so the AMI is made from the running instance (CreateImage reboots it); remove it, or launch on demand"))
+		}
+		if cfg.AMIENASupport != config.TriUnset || cfg.AMISriovNetSupport {
+			errs = append(errs, errors.New("`ena_support` and `sriov_support` are set on the stopped build instance, and a spot instance cannot be stopped: remove them (the AMI keeps the source AMI's), or launch on demand"))
+		}
 	}
 	switch {
 	case instanceType == "" && len(c.SpotInstanceTypes) == 0:

@@ -112,6 +112,11 @@ func TestSpotConfigPrepare(t *testing.T) {
 			"instance_type": "t2.micro", "enable_unlimited_credits": true})},
 		{name: "disable_stop_instance with a spot instance", input: validConfig(map[string]interface{}{"spot_price": "auto", "disable_stop_instance": true}),
 			wantErr: []string{"`disable_stop_instance` does not apply to a spot instance"}},
+		{name: "ena_support with a spot instance", input: validConfig(map[string]interface{}{"spot_price": "auto", "ena_support": true}),
+			wantErr: []string{"`ena_support` and `sriov_support` are set on the stopped build instance, and a spot instance cannot be stopped"}},
+		{name: "sriov_support with a spot instance", input: validConfig(map[string]interface{}{"spot_price": "auto", "sriov_support": true}),
+			wantErr: []string{"`ena_support` and `sriov_support`"}},
+		{name: "ena_support on demand", input: validConfig(map[string]interface{}{"ena_support": true})},
 		{name: "every spot problem at once", input: validConfig(map[string]interface{}{
 			"spot_price": "0", "spot_instance_types": types, "spot_tags": map[string]interface{}{"a": "b"},
 			"fleet_tags": map[string]interface{}{"a": "b"}, "spot_allocation_strategy": "cheapest",

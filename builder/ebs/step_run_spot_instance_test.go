@@ -122,7 +122,7 @@ func fleetLaunched(fleet string, instances ...string) *ec2.CreateFleetOutput {
 	return out
 }
 
-func journaled(j *journal.Journal) map[string]string {
+func journaledKinds(j *journal.Journal) map[string]string {
 	m := map[string]string{}
 	for _, r := range j.Remaining() {
 		m[r.ID] = r.Kind
@@ -215,7 +215,7 @@ func TestStepRunSpotInstance_launchAndCleanup(t *testing.T) {
 	if got := getInstance(state); aws.ToString(got.PublicIpAddress) != "203.0.113.5" || state.Get(keyInstanceID) != "i-1" {
 		t.Errorf("state instance %s / id %v, want the running i-1", jsonString(got), state.Get(keyInstanceID))
 	}
-	if got, want := journaled(j), map[string]string{"lt-1": "launch-template", "fleet-1": "fleet", "i-1": "instance"}; !reflect.DeepEqual(got, want) {
+	if got, want := journaledKinds(j), map[string]string{"lt-1": "launch-template", "fleet-1": "fleet", "i-1": "instance"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("journal holds %v, want %v", got, want)
 	}
 	for _, said := range []string{"Created launch template lt-1", "maximum price $0.05/hour", "Spot instance i-1 launched by EC2 Fleet fleet-1", "Instance i-1 is running"} {
@@ -386,7 +386,7 @@ func TestStepRunSpotInstance_capacityComesBack(t *testing.T) {
 		!strings.Contains(ui.Out.String(), "asking again in 1ms") {
 		t.Errorf("user was not told of the retry:\n%s", ui.Out.String())
 	}
-	if got, want := journaled(j), map[string]string{"lt-1": "launch-template", "fleet-1": "fleet", "fleet-2": "fleet", "i-1": "instance"}; !reflect.DeepEqual(got, want) {
+	if got, want := journaledKinds(j), map[string]string{"lt-1": "launch-template", "fleet-1": "fleet", "fleet-2": "fleet", "i-1": "instance"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("journal holds %v, want %v", got, want)
 	}
 	f.DeleteFleetsCalls.Return(nil, nil).Return(nil, nil)
@@ -430,7 +430,7 @@ func TestStepRunSpotInstance_instanceProfileNotKnownYet(t *testing.T) {
 	if !strings.Contains(ui.Out.String(), "EC2 does not know the instance profile yet") {
 		t.Errorf("user was not told why the launch is retried:\n%s", ui.Out.String())
 	}
-	if got := journaled(j); got["fleet-1"] != "fleet" || got["fleet-3"] != "fleet" {
+	if got := journaledKinds(j); got["fleet-1"] != "fleet" || got["fleet-3"] != "fleet" {
 		t.Errorf("journal %v, want both fleets", got)
 	}
 	f.DeleteFleetsCalls.Return(nil, nil).Return(nil, nil)
@@ -483,8 +483,8 @@ func TestStepRunSpotInstance_interruptedWhileWaitingForCapacity(t *testing.T) {
 		t.Errorf("action %v, want halt", got)
 	}
 	wantNoKeys(t, state, keyError, keyInstance)
-	if journaled(j)["fleet-1"] != "fleet" {
-		t.Errorf("the fleet is not journaled: %v", journaled(j))
+	if journaledKinds(j)["fleet-1"] != "fleet" {
+		t.Errorf("the fleet is not journaled: %v", journaledKinds(j))
 	}
 	f.DeleteFleetsCalls.Return(nil, nil)
 	f.DeleteLaunchTemplateCalls.Return(nil, nil)
@@ -520,8 +520,8 @@ func TestStepRunSpotInstance_templateAlreadyExists(t *testing.T) {
 		if id := aws.ToString(f.CreateFleetCalls.Input(t).LaunchTemplateConfigs[0].LaunchTemplateSpecification.LaunchTemplateId); id != "lt-first" {
 			t.Errorf("fleet launched from %s, want the adopted lt-first", id)
 		}
-		if journaled(j)["lt-first"] != "launch-template" {
-			t.Errorf("adopted template not journaled: %v", journaled(j))
+		if journaledKinds(j)["lt-first"] != "launch-template" {
+			t.Errorf("adopted template not journaled: %v", journaledKinds(j))
 		}
 		if !strings.Contains(ui.Out.String(), "Launch template lt-first was created by an attempt whose reply was lost") {
 			t.Errorf("user not told of the adoption:\n%s", ui.Out.String())
@@ -596,7 +596,7 @@ func TestStepRunSpotInstance_cleanupFailuresSayWhatToDelete(t *testing.T) {
 			t.Errorf("user was not told %q:\n%s", want, ui.Err.String())
 		}
 	}
-	if got, want := journaled(j), map[string]string{"lt-1": "launch-template", "fleet-1": "fleet", "i-1": "instance"}; !reflect.DeepEqual(got, want) {
+	if got, want := journaledKinds(j), map[string]string{"lt-1": "launch-template", "fleet-1": "fleet", "i-1": "instance"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("journal holds %v, want what is left (%v) for the sweep", got, want)
 	}
 }
