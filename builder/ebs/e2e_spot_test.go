@@ -43,6 +43,16 @@ import (
 //     keeps deleted fleets visible for a while: "gone" means deleted.
 //   - ClientToken is ignored; the test-bed's proxy gives it EC2's
 //     idempotency, as for RunInstances.
+//   - DeleteFleets repeated for a deleted fleet (a retry after a lost
+//     reply) fails with InvalidParameterCombination "No instances
+//     specified"; the build then reads the fleet's state, which says
+//     deleted.
+//   - StopInstances stops a spot instance, where AWS refuses for the
+//     one-time spot instance of an instant fleet: the tests check that a
+//     spot bake never asks.
+//   - The template's IamInstanceProfile, block devices, placement and
+//     credits are stored but not applied to the fleet's instance: the tests
+//     check the CreateLaunchTemplate request instead.
 
 // spotCmd is `packer build` of testdata/spot for b.
 func (b *bake) spotCmd(ctx context.Context) *exec.Cmd {
