@@ -1,7 +1,8 @@
 // Package sweep removes what killed bakery-ebs builds left behind: the
 // instances, security groups, key pairs, launch templates and EC2 Fleets
-// tagged with a build id whose build is no longer running. It never touches an untagged resource, and
-// never a build the local journal shows alive.
+// tagged with a build id whose build is no longer running. It never
+// touches an untagged resource, and never a build the local journal shows
+// alive.
 package sweep
 
 import (
