@@ -158,6 +158,10 @@ func (b *Builder) Run(ctx context.Context, ui packersdk.Ui, hook packersdk.Hook)
 		steps = append(steps, b.imageSteps(sess, buildID, region, copyRegions, temporary, templates, poll, jrnl)...)
 	}
 
+	spot := b.config.SpotConfig
+	spot.SpotTags, spot.FleetTags = templates.Tags("spot_tags", spot.SpotTags), templates.Tags("fleet_tags", spot.FleetTags)
+	steps = withSpotLaunch(steps, &spot, client, "packer_bakery_"+buildID, temporary)
+
 	runner := commonsteps.NewRunner(steps, b.config.PackerConfig, ui)
 	runner.Run(ctx, state)
 
