@@ -174,8 +174,8 @@ func assertSpotBake(t *testing.T, client *ec2.Client, amiName string) {
 	if !deleted(fleet) {
 		t.Errorf("fleet %s is %s after the bake, want deleted", aws.ToString(fleet.FleetId), fleet.FleetState)
 	}
-	if got := tagMap(fleet.Tags)["FleetTag"]; got != "fleet-e2e" {
-		t.Errorf("fleet tags %v, want fleet_tags FleetTag=fleet-e2e", tagMap(fleet.Tags))
+	if got := tagMap(fleet.Tags); got["FleetTag"] != "fleet-e2e" || !strings.HasPrefix(got["FleetSource"], "ami-") {
+		t.Errorf("fleet tags %v, want fleet_tags FleetTag=fleet-e2e and FleetSource rendered to the source AMI", got)
 	}
 	if fleet.Type != types.FleetTypeInstant {
 		t.Errorf("fleet type %s, want instant", fleet.Type)
@@ -198,7 +198,8 @@ func assertSpotBake(t *testing.T, client *ec2.Client, amiName string) {
 	if !ok {
 		t.Fatalf("no spot instance request launched instance %s", aws.ToString(inst.InstanceId))
 	}
-	if tags := tagMap(req.Tags); tags["SpotTag"] != "spot-e2e" || tags["bakery:build-id"] != tagMap(inst.Tags)["bakery:build-id"] {
+	if tags := tagMap(req.Tags); tags["SpotTag"] != "spot-e2e" || tags["SpotSource"] != aws.ToString(inst.ImageId) ||
+		tags["bakery:build-id"] != tagMap(inst.Tags)["bakery:build-id"] {
 		t.Errorf("spot request %s tags %v, want spot_tags and the build id", aws.ToString(req.SpotInstanceRequestId), tags)
 	}
 }

@@ -63,10 +63,12 @@ source "bakery-ebs" "spot" {
   spot_instance_types      = ["t3.micro", "t3a.micro"]
   spot_allocation_strategy = "price-capacity-optimized"
   spot_tags = {
-    SpotTag = "spot-e2e"
+    SpotTag    = "spot-e2e"
+    SpotSource = "{{ .SourceAMI }}"
   }
   fleet_tags = {
-    FleetTag = "fleet-e2e"
+    FleetTag    = "fleet-e2e"
+    FleetSource = "{{ .SourceAMI }}"
   }
 
   ssh_username = "ec2-user"
