@@ -43,7 +43,8 @@ var templateFuncs = map[string]interface{}{
 // cleanResourceName makes s a valid AMI name by replacing each character
 // EC2 does not allow in one with "-", as amazon-ebs's function of the same
 // name does (it replaces each byte of a non-ASCII character; this, each
-// character). HCL2 templates have packer's clean_resource_name() function.
+// character). Packer has no HCL function of that name: in HCL2 templates
+// it is used in a template string, "web {{ isotime | clean_resource_name }}".
 func cleanResourceName(s string) string {
 	return strings.Map(func(r rune) rune {
 		if amiNameRune(r) {
