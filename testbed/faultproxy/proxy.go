@@ -78,6 +78,7 @@ type Proxy struct {
 	tokens    map[tokenKey]*tokenEntry
 	instances map[string]transition
 	images    map[string]time.Time
+	waits     map[string]*Wait // by id and transition; see Waits
 	requestN  uint64
 
 	closeOnce sync.Once
@@ -254,6 +255,7 @@ func (p *Proxy) Reset() {
 	p.tokens = map[tokenKey]*tokenEntry{}
 	p.instances = map[string]transition{}
 	p.images = map[string]time.Time{}
+	p.waits = map[string]*Wait{}
 }
 
 // reply is a complete HTTP reply, buffered so it can be rewritten,
