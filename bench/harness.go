@@ -136,7 +136,11 @@ type bakeResult struct {
 	OK      bool           `json:"ok"`
 	Error   string         `json:"error,omitempty"`
 	Calls   map[string]int `json:"calls,omitempty"`
-	Log     string         `json:"log"`
+	// ProvisionSeconds is the span from "Connected to SSH!" to the play's
+	// recap in packer's timestamped output (1 s resolution); the rest of
+	// Seconds is packer, the builder and cleanup.
+	ProvisionSeconds float64 `json:"provision_seconds,omitempty"`
+	Log              string  `json:"log"`
 }
 
 // packerBuild runs `packer build` of dir with vars, with PACKER_LOG on,
@@ -188,7 +192,38 @@ func (h *harness) packerBuild(ctx context.Context, s *side, dir, name string, va
 		return fail(fmt.Errorf("%w; %s", err, lastLines(filepath.Join(runDir, "output.txt"), 3)))
 	}
 	res.OK = true
+	res.ProvisionSeconds = provisionSpan(filepath.Join(runDir, "output.txt"))
 	return res
+}
+
+// provisionSpan reads `packer build -timestamp-ui` output: seconds from
+// the SSH connection to the Ansible play's recap; 0 if either is missing.
+func provisionSpan(path string) float64 {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return 0
+	}
+	var from, to time.Time
+	for _, line := range strings.Split(string(data), "\n") {
+		stamp, rest, ok := strings.Cut(line, ": ")
+		if !ok {
+			continue
+		}
+		t, err := time.Parse(time.RFC3339, stamp)
+		if err != nil {
+			continue
+		}
+		switch {
+		case from.IsZero() && strings.Contains(rest, "Connected to SSH!"):
+			from = t
+		case !from.IsZero() && strings.Contains(rest, "PLAY RECAP"):
+			to = t
+		}
+	}
+	if from.IsZero() || to.IsZero() {
+		return 0
+	}
+	return to.Sub(from).Seconds()
 }
 
 // bakeVars are the variables of bench/testdata/{ours,stock}.

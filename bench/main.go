@@ -26,6 +26,8 @@ func main() {
 	var o options
 	flag.IntVar(&o.runs, "runs", 5, "P1: bakes per plugin, alternating A/B")
 	flag.IntVar(&o.waitBakes, "wait-bakes", 2, "P2: concurrent bakes per plugin with delayed readiness")
+	flag.DurationVar(&o.instancePending, "instance-pending", 30*time.Second, "P2: how long the proxy shows a launched instance as pending")
+	flag.DurationVar(&o.imagePending, "image-pending", 120*time.Second, "P2: how long the proxy shows a new AMI as pending")
 	flag.IntVar(&o.ansibleRuns, "ansible-runs", 2, "P3: runs of each variant (plain, ours, stock), alternating")
 	flag.IntVar(&o.playTasks, "tasks", 200, "P3: tasks in the playbook")
 	flag.IntVar(&o.copyMB, "copy-mb", 100, "P3: size of the copied file in MB")
@@ -47,9 +49,9 @@ func main() {
 
 type options struct {
 	runs, waitBakes, ansibleRuns, playTasks, copyMB, concurrent int
-	throttle                                                   float64
-	concurrentTimeout                                          time.Duration
-	only, sides, out                                           string
+	throttle                                                    float64
+	concurrentTimeout, instancePending, imagePending            time.Duration
+	only, sides, out                                            string
 }
 
 func (o options) wants(part string) bool {

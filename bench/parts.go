@@ -45,7 +45,7 @@ func (h *harness) p1(ctx context.Context) error {
 	return nil
 }
 
-// p2 holds instances pending for 30 s and AMIs for 120 s and runs every
+// p2 holds instances pending for 30 s and AMIs for 120 s (flags) and runs every
 // side's bakes at once; the proxy's Waits say when each resource became
 // ready, when a describe reply first showed it so, and how often it was
 // described meanwhile.
@@ -54,7 +54,7 @@ func (h *harness) p2(ctx context.Context) error {
 		return err
 	}
 	if err := h.bed.Faults().SetConfig(faultproxy.Config{Readiness: faultproxy.Readiness{
-		InstancePending: 30 * time.Second, ImagePending: 120 * time.Second}}); err != nil {
+		InstancePending: h.opts.instancePending, ImagePending: h.opts.imagePending}}); err != nil {
 		return err
 	}
 	defer h.bed.Faults().SetConfig(faultproxy.Config{})

@@ -128,7 +128,19 @@ func (r *Results) summarise() {
 	ours, of := okSeconds(r.P1, "ours")
 	stock, sf := okSeconds(r.P1, "stock")
 	if len(ours)+len(stock)+of+sf > 0 {
-		row := Row{Part: "P1", Figure: "bake wall time, median", Ours: secs(ours, of), Stock: secs(stock, sf),
+		split := func(side string, xs []float64) string {
+			var prov []float64
+			for _, b := range r.P1 {
+				if b.Side == side && b.OK && b.ProvisionSeconds > 0 {
+					prov = append(prov, b.ProvisionSeconds)
+				}
+			}
+			if len(prov) == 0 || len(xs) == 0 {
+				return ""
+			}
+			return fmt.Sprintf("; Ansible %.0f s, rest %.0f s", median(prov), median(xs)-median(prov))
+		}
+		row := Row{Part: "P1", Figure: "bake wall time, median", Ours: secs(ours, of) + split("ours", ours), Stock: secs(stock, sf) + split("stock", stock),
 			Target: "ours ≤ 0.5× stock", Met: "n/a"}
 		if len(ours) > 0 && len(stock) > 0 {
 			ratio := median(ours) / median(stock)
@@ -160,7 +172,7 @@ func (r *Results) summarise() {
 			if len(lags[side]) == 0 {
 				return "-"
 			}
-			s := fmt.Sprintf("lag %.1f s, %.2f calls/2 s (n=%d)", median(lags[side]), maxOf(rates[side]), len(lags[side]))
+			s := fmt.Sprintf("lag %.2f s, %.2f calls/2 s (n=%d)", median(lags[side]), maxOf(rates[side]), len(lags[side]))
 			if unseen[side] > 0 {
 				s += fmt.Sprintf(", %d never seen", unseen[side])
 			}
