@@ -54,6 +54,7 @@ type side struct {
 	pluginPath string
 	bakeDir    string // bench/testdata/<name>
 	nullDir    string // bench/testdata/<name>-null
+	apiDir     string // bench/testdata/<name>-api: no provisioner
 }
 
 // setupSides builds our plugin and the stock ones (cached in
@@ -63,7 +64,8 @@ func (h *harness) setupSides(ctx context.Context, names []string) error {
 	for _, name := range names {
 		name = strings.TrimSpace(name)
 		s := &side{Name: name, bakeDir: filepath.Join(h.root, "bench/testdata", name),
-			nullDir: filepath.Join(h.root, "bench/testdata", name+"-null")}
+			nullDir: filepath.Join(h.root, "bench/testdata", name+"-null"),
+			apiDir:  filepath.Join(h.root, "bench/testdata", name+"-api")}
 		dir := filepath.Join(h.work, "plugins-"+name)
 		switch name {
 		case "ours":
