@@ -29,6 +29,7 @@ func main() {
 	flag.DurationVar(&o.instancePending, "instance-pending", 30*time.Second, "P2: how long the proxy shows a launched instance as pending")
 	flag.DurationVar(&o.imagePending, "image-pending", 120*time.Second, "P2: how long the proxy shows a new AMI as pending")
 	flag.IntVar(&o.ansibleRuns, "ansible-runs", 2, "P3: runs of each variant (plain, ours, stock), alternating")
+	flag.IntVar(&o.stockAnsibleRuns, "stock-ansible-runs", 1, "P3: runs of the stock provisioner (for reference; it is no target)")
 	flag.IntVar(&o.playTasks, "tasks", 200, "P3: tasks in the playbook")
 	flag.IntVar(&o.copyMB, "copy-mb", 100, "P3: size of the copied file in MB")
 	flag.IntVar(&o.concurrent, "concurrent", 20, "P5: concurrent bakes per plugin")
@@ -48,10 +49,10 @@ func main() {
 }
 
 type options struct {
-	runs, waitBakes, ansibleRuns, playTasks, copyMB, concurrent int
-	throttle                                                    float64
-	concurrentTimeout, instancePending, imagePending            time.Duration
-	only, sides, out                                            string
+	runs, waitBakes, ansibleRuns, stockAnsibleRuns, playTasks, copyMB, concurrent int
+	throttle                                                                      float64
+	concurrentTimeout, instancePending, imagePending                              time.Duration
+	only, sides, out                                                              string
 }
 
 func (o options) wants(part string) bool {
