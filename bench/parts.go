@@ -135,6 +135,7 @@ func (h *harness) p3(ctx context.Context) error {
 	if err := writeRandomFile(src, h.opts.copyMB<<20); err != nil {
 		return err
 	}
+	defer os.Remove(src)
 	dest := fmt.Sprintf("/tmp/bakery-bench-copy-%s.bin", randomHex(4))
 	copyPB := filepath.Join(h.work, "copy.yml")
 	if err := os.WriteFile(copyPB, fmt.Appendf(nil,
