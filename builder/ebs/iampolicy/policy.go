@@ -1,0 +1,162 @@
+// Package iampolicy writes the least-privilege IAM policy a bakery-ebs build
+// needs, from the build's own Config: every option that makes the build call
+// AWS adds its statements (see rules.go), and nothing else is granted.
+package iampolicy
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/packer-bakery/packer-plugin-bakery/builder/ebs"
+)
+
+// Policy is an IAM policy document, ready for `aws iam put-user-policy` or
+// an `aws_iam_policy` resource.
+type Policy struct {
+	Version   string      `json:"Version"`
+	Statement []Statement `json:"Statement"`
+}
+
+// Statement is one policy statement. Sid says what it is for; the docs
+// (docs/iam-policy.md) explain each.
+type Statement struct {
+	Sid       string     `json:"Sid"`
+	Effect    string     `json:"Effect"`
+	Action    []string   `json:"Action"`
+	Resource  []string   `json:"Resource"`
+	Condition Conditions `json:"Condition,omitempty"`
+}
+
+// Conditions is operator → key → values, as in a policy document.
+type Conditions map[string]map[string][]string
+
+// Scope is where the build runs: the policy names only these regions and
+// this account.
+type Scope struct {
+	Partition string   // "aws" unless the region says otherwise
+	Account   string   // 12 digits, or "*" when unknown
+	Regions   []string // the build region first
+}
+
+// NewScope derives the partition from the build region.
+func NewScope(account string, regions ...string) Scope {
+	if account == "" {
+		account = "*"
+	}
+	p := "aws"
+	if len(regions) > 0 {
+		switch r := regions[0]; {
+		case strings.HasPrefix(r, "cn-"):
+			p = "aws-cn"
+		case strings.HasPrefix(r, "us-gov-"):
+			p = "aws-us-gov"
+		}
+	}
+	return Scope{Partition: p, Account: account, Regions: regions}
+}
+
+// arns returns the ARN of resource (e.g. "instance/*") in every region.
+// Images and snapshots have no account in their ARN.
+func (s Scope) arns(resource string) []string {
+	account := s.Account
+	if strings.HasPrefix(resource, "image/") || strings.HasPrefix(resource, "snapshot/") {
+		account = ""
+	}
+	out := make([]string, 0, len(s.Regions))
+	for _, r := range s.Regions {
+		out = append(out, fmt.Sprintf("arn:%s:ec2:%s:%s:%s", s.Partition, r, account, resource))
+	}
+	return out
+}
+
+// ec2ARNs is arns for several resources.
+func (s Scope) ec2ARNs(resources ...string) []string {
+	var out []string
+	for _, r := range resources {
+		out = append(out, s.arns(r)...)
+	}
+	return out
+}
+
+// Generate returns the policy cfg's build needs in scope. cfg must have been
+// through Prepare (defaults filled in).
+func Generate(cfg *ebs.Config, scope Scope) Policy {
+	var stmts []Statement
+	for _, r := range Rules {
+		if r.When != nil && !r.When(cfg) {
+			continue
+		}
+		if r.Statements != nil {
+			stmts = append(stmts, r.Statements(cfg, scope)...)
+		}
+	}
+	return Policy{Version: "2012-10-17", Statement: merge(stmts)}
+}
+
+// merge joins statements of the same Sid (their resources and conditions
+// agree by construction: one Sid, one purpose), keeping first-seen order,
+// and sorts and de-duplicates actions and resources.
+func merge(stmts []Statement) []Statement {
+	var out []Statement
+	index := map[string]int{}
+	for _, s := range stmts {
+		if i, ok := index[s.Sid]; ok {
+			out[i].Action = append(out[i].Action, s.Action...)
+			out[i].Resource = append(out[i].Resource, s.Resource...)
+			continue
+		}
+		index[s.Sid] = len(out)
+		s.Action = slices.Clone(s.Action)
+		s.Resource = slices.Clone(s.Resource)
+		out = append(out, s)
+	}
+	for i := range out {
+		out[i].Action = sortedUnique(out[i].Action)
+		out[i].Resource = sortedUnique(out[i].Resource)
+		if out[i].Effect == "" {
+			out[i].Effect = "Allow"
+		}
+	}
+	return out
+}
+
+func sortedUnique(in []string) []string {
+	out := slices.Clone(in)
+	sort.Strings(out)
+	return slices.Compact(out)
+}
+
+// Actions lists every action the policy allows, sorted.
+func (p Policy) Actions() []string {
+	var out []string
+	for _, s := range p.Statement {
+		out = append(out, s.Action...)
+	}
+	return sortedUnique(out)
+}
+
+// Without returns a copy of p with action removed from every statement
+// (statements left with no action are dropped): what the proofs use to show
+// that each action is needed.
+func (p Policy) Without(action string) Policy {
+	out := Policy{Version: p.Version}
+	for _, s := range p.Statement {
+		s.Action = slices.DeleteFunc(slices.Clone(s.Action), func(a string) bool { return a == action })
+		if len(s.Action) > 0 {
+			out.Statement = append(out.Statement, s)
+		}
+	}
+	return out
+}
+
+// JSON is the policy as indented JSON, as users paste it.
+func (p Policy) JSON() string {
+	b, err := json.MarshalIndent(p, "", "  ")
+	if err != nil {
+		panic(err) // only strings, slices and maps: cannot fail
+	}
+	return string(b) + "\n"
+}

@@ -1,0 +1,256 @@
+package iampolicy
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/packer-bakery/packer-plugin-bakery/builder/ebs"
+)
+
+func prepared(t *testing.T, over map[string]interface{}) *ebs.Config {
+	t.Helper()
+	raw := map[string]interface{}{
+		"source_ami":    "ami-0123456789abcdef0",
+		"instance_type": "t3.micro",
+		"ami_name":      "bakery-test-1",
+		"ssh_username":  "ec2-user",
+		"region":        "eu-west-1",
+	}
+	for k, v := range over {
+		raw[k] = v
+	}
+	var cfg ebs.Config
+	if _, err := cfg.Prepare(raw); err != nil {
+		t.Fatalf("Prepare: %v", err)
+	}
+	return &cfg
+}
+
+func statement(t *testing.T, p Policy, sid string) Statement {
+	t.Helper()
+	for _, s := range p.Statement {
+		if s.Sid == sid {
+			return s
+		}
+	}
+	t.Fatalf("no statement %s in\n%s", sid, p.JSON())
+	return Statement{}
+}
+
+func hasStatement(p Policy, sid string) bool {
+	return slices.ContainsFunc(p.Statement, func(s Statement) bool { return s.Sid == sid })
+}
+
+func TestPlainBakePolicy(t *testing.T) {
+	p := Generate(prepared(t, nil), NewScope("111122223333", "eu-west-1"))
+	want := []string{
+		"ec2:AuthorizeSecurityGroupIngress", "ec2:CreateImage", "ec2:CreateSecurityGroup", "ec2:CreateTags",
+		"ec2:DeleteKeyPair", "ec2:DeleteSecurityGroup", "ec2:DeleteSnapshot", "ec2:DeregisterImage",
+		"ec2:DescribeImages", "ec2:DescribeInstances", "ec2:DescribeKeyPairs", "ec2:DescribeRegions",
+		"ec2:DescribeSecurityGroups", "ec2:DescribeSubnets", "ec2:DescribeVpcs", "ec2:ImportKeyPair",
+		"ec2:RunInstances", "ec2:StopInstances", "ec2:TerminateInstances",
+	}
+	if got := p.Actions(); !slices.Equal(got, want) {
+		t.Errorf("actions:\n got %v\nwant %v", got, want)
+	}
+	for _, s := range p.Statement {
+		for _, a := range s.Action {
+			if strings.HasPrefix(a, "iam:") || strings.HasPrefix(a, "kms:") || strings.Contains(a, "*") {
+				t.Errorf("statement %s grants %s, which a plain bake never needs", s.Sid, a)
+			}
+		}
+		for _, r := range s.Resource {
+			if r != "*" && !strings.HasPrefix(r, "arn:aws:ec2:eu-west-1:111122223333:") && !strings.HasPrefix(r, "arn:aws:ec2:eu-west-1::") {
+				t.Errorf("statement %s: resource %s is outside the region and account", s.Sid, r)
+			}
+		}
+		if slices.Contains(s.Resource, "*") && s.Condition["StringEquals"]["aws:RequestedRegion"] == nil && s.Sid != "DecodeAuthorizationMessages" {
+			t.Errorf("statement %s allows every resource in every region", s.Sid)
+		}
+	}
+	// Destructive calls only on what the build tagged.
+	for _, sid := range []string{"StopAndTerminateOwnInstance", "DeleteOwnKeyPair", "ChangeOwnSecurityGroup", "ImageFromOwnInstance"} {
+		if got := statement(t, p, sid).Condition["Null"]["aws:ResourceTag/bakery:build-id"]; !slices.Equal(got, []string{"false"}) {
+			t.Errorf("%s is not conditioned on the build's tag: %v", sid, got)
+		}
+	}
+	for _, sid := range []string{"LaunchTaggedInstance", "ImportTaggedKeyPair", "CreateTaggedSecurityGroup"} {
+		if got := statement(t, p, sid).Condition["Null"]["aws:RequestTag/bakery:build-id"]; !slices.Equal(got, []string{"false"}) {
+			t.Errorf("%s does not require the build's tag in the request: %v", sid, got)
+		}
+	}
+	if got := statement(t, p, "LaunchFrom").Resource; !slices.Contains(got, "arn:aws:ec2:eu-west-1::image/ami-0123456789abcdef0") || slices.Contains(got, "arn:aws:ec2:eu-west-1::image/*") {
+		t.Errorf("LaunchFrom should name only the source AMI: %v", got)
+	}
+	if got := statement(t, p, "TagOnCreate").Condition["StringEquals"]["ec2:CreateAction"]; !slices.Equal(got, []string{"CreateSecurityGroup", "ImportKeyPair", "RunInstances"}) {
+		t.Errorf("TagOnCreate create actions: %v", got)
+	}
+}
+
+func TestOptionsChangeThePolicy(t *testing.T) {
+	cases := []struct {
+		name      string
+		over      map[string]interface{}
+		with      []string // statements present
+		without   []string // statements absent
+		noActions []string
+	}{
+		{name: "own security groups", over: map[string]interface{}{"security_group_ids": []string{"sg-0123456789abcdef0"}},
+			without: []string{"CreateTaggedSecurityGroup", "ChangeOwnSecurityGroup"}, noActions: []string{"ec2:CreateSecurityGroup", "ec2:DeleteSecurityGroup", "ec2:AuthorizeSecurityGroupIngress"}},
+		{name: "own key pair", over: map[string]interface{}{"ssh_keypair_name": "mine", "ssh_agent_auth": true},
+			without: []string{"ImportTaggedKeyPair", "DeleteOwnKeyPair"}, noActions: []string{"ec2:ImportKeyPair", "ec2:DeleteKeyPair", "ec2:DescribeKeyPairs"}},
+		{name: "snapshot tags", over: map[string]interface{}{"snapshot_tags": map[string]string{"Team": "x"}}, with: []string{"TagSnapshots"}},
+		{name: "no snapshot tags", without: []string{"TagSnapshots"}},
+		{name: "skip region validation", over: map[string]interface{}{"skip_region_validation": true}, noActions: []string{"ec2:DescribeRegions"}},
+		{name: "decode messages", over: map[string]interface{}{"decode_authorization_messages": true}, with: []string{"DecodeAuthorizationMessages"}},
+		{name: "no decode", without: []string{"DecodeAuthorizationMessages"}, noActions: []string{"sts:DecodeAuthorizationMessage"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			p := Generate(prepared(t, tc.over), NewScope("111122223333", "eu-west-1"))
+			for _, sid := range tc.with {
+				statement(t, p, sid)
+			}
+			for _, sid := range tc.without {
+				if hasStatement(p, sid) {
+					t.Errorf("statement %s should not be there:\n%s", sid, p.JSON())
+				}
+			}
+			for _, a := range tc.noActions {
+				if slices.Contains(p.Actions(), a) {
+					t.Errorf("action %s should not be granted", a)
+				}
+			}
+		})
+	}
+}
+
+func TestSnapshotTagKeysAreTheConfiguredOnes(t *testing.T) {
+	p := Generate(prepared(t, map[string]interface{}{"snapshot_tags": map[string]string{"b": "1", "a": "2"}}), NewScope("111122223333", "eu-west-1"))
+	if got := statement(t, p, "TagSnapshots").Condition["ForAllValues:StringEquals"]["aws:TagKeys"]; !slices.Equal(got, []string{"a", "b"}) {
+		t.Errorf("tag keys %v", got)
+	}
+}
+
+func TestPartitionFromRegion(t *testing.T) {
+	p := Generate(prepared(t, map[string]interface{}{"region": "cn-north-1"}), NewScope("111122223333", "cn-north-1"))
+	for _, r := range statement(t, p, "StopAndTerminateOwnInstance").Resource {
+		if !strings.HasPrefix(r, "arn:aws-cn:ec2:cn-north-1:") {
+			t.Errorf("resource %s not in the aws-cn partition", r)
+		}
+	}
+}
+
+func TestWithout(t *testing.T) {
+	p := Generate(prepared(t, nil), NewScope("111122223333", "eu-west-1"))
+	q := p.Without("ec2:RunInstances")
+	if slices.Contains(q.Actions(), "ec2:RunInstances") {
+		t.Error("RunInstances still there")
+	}
+	if len(q.Actions()) != len(p.Actions())-1 {
+		t.Errorf("Without removed more than one action: %v", q.Actions())
+	}
+	if hasStatement(q, "LaunchTaggedInstance") {
+		t.Error("a statement with no action left should be dropped")
+	}
+}
+
+// apiCall finds the AWS operations the code makes requests for: every
+// `ec2.XInput`, `sts.XInput` and `iam.XInput` in the non-test sources.
+var apiCall = regexp.MustCompile(`\b(ec2|sts|iam)\.([A-Z][A-Za-z0-9]*)Input\b`)
+
+// notForThePolicy are calls made before the build's identity exists: the
+// credential chain uses them to become the principal the policy is for, so
+// they belong to the caller's (or the role's trust) policy.
+var notForThePolicy = map[string]string{
+	"sts:AssumeRole":                "assume_role: the caller's permission to become the role",
+	"sts:AssumeRoleWithWebIdentity": "web identity credentials: the role's trust policy",
+}
+
+func TestEveryCallIsCovered(t *testing.T) {
+	// What the build's code calls: builder/ebs and what it uses from common.
+	called := map[string][]string{}
+	for _, dir := range []string{"..", "../../../common"} {
+		files, err := filepath.Glob(filepath.Join(dir, "*.go"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range files {
+			if strings.HasSuffix(f, "_test.go") {
+				continue
+			}
+			src, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, m := range apiCall.FindAllStringSubmatch(string(src), -1) {
+				action := m[1] + ":" + m[2]
+				called[action] = append(called[action], filepath.Base(f))
+			}
+		}
+	}
+	if len(called) < 15 {
+		t.Fatalf("found only %d calls; is the scan looking at the right folders? %v", len(called), called)
+	}
+
+	// What the table can grant, over configurations that bring in every rule.
+	granted := map[string]bool{}
+	for _, a := range NoPermissionNeeded {
+		granted[a] = true
+	}
+	for _, over := range []map[string]interface{}{
+		nil,
+		{"snapshot_tags": map[string]string{"a": "b"}, "decode_authorization_messages": true, "tags": map[string]string{"a": "b"}},
+	} {
+		for _, a := range Generate(prepared(t, over), NewScope("111122223333", "eu-west-1")).Actions() {
+			granted[a] = true
+		}
+	}
+
+	var missing []string
+	for action, files := range called {
+		if _, ok := notForThePolicy[action]; ok || granted[action] {
+			continue
+		}
+		missing = append(missing, action+" (called in "+strings.Join(slices.Compact(files), ", ")+")")
+	}
+	sort.Strings(missing)
+	if len(missing) > 0 {
+		t.Errorf("the build calls AWS operations no rule in rules.go grants; add a Rule for the option that makes the call:\n  %s", strings.Join(missing, "\n  "))
+	}
+	// And nothing is granted that no code calls.
+	var stale []string
+	for action := range granted {
+		if _, ok := called[action]; !ok {
+			stale = append(stale, action)
+		}
+	}
+	sort.Strings(stale)
+	if len(stale) > 0 {
+		t.Errorf("rules.go grants actions no code calls (remove them): %v", stale)
+	}
+}
+
+func TestEveryRuleIsDocumented(t *testing.T) {
+	doc, err := os.ReadFile("../../../docs/iam-policy.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, over := range []map[string]interface{}{
+		nil,
+		{"snapshot_tags": map[string]string{"a": "b"}, "decode_authorization_messages": true},
+	} {
+		for _, s := range Generate(prepared(t, over), NewScope("111122223333", "eu-west-1")).Statement {
+			if !seen[s.Sid] && !strings.Contains(string(doc), "`"+s.Sid+"`") {
+				t.Errorf("docs/iam-policy.md does not explain statement `%s`", s.Sid)
+			}
+			seen[s.Sid] = true
+		}
+	}
+}

@@ -1,0 +1,246 @@
+package iampolicy
+
+import (
+	"sort"
+
+	"github.com/packer-bakery/packer-plugin-bakery/builder/ebs"
+	bakery "github.com/packer-bakery/packer-plugin-bakery/common"
+)
+
+// Rule is one row of the table: when the build's configuration has Option,
+// it needs Statements. An option that makes the build call AWS is one more
+// Rule here; TestEveryCallIsCovered fails until it is.
+type Rule struct {
+	// Option names what brings the rule in, as users write it ("always"
+	// for every build).
+	Option string
+	// When says whether cfg needs the rule; nil means always.
+	When func(cfg *ebs.Config) bool
+	// Statements are what the rule grants.
+	Statements func(cfg *ebs.Config, s Scope) []Statement
+}
+
+// NoPermissionNeeded are calls the build makes that IAM always allows.
+var NoPermissionNeeded = []string{"sts:GetCallerIdentity"}
+
+// Condition keys the rules use. Creation requires the build's id tag in the
+// request; changing or deleting requires it on the resource, so the policy
+// cannot touch anything a build did not create.
+var (
+	requestTagged  = Conditions{"Null": {"aws:RequestTag/" + bakery.TagBuildID: {"false"}}}
+	resourceTagged = Conditions{"Null": {"aws:ResourceTag/" + bakery.TagBuildID: {"false"}}}
+)
+
+func regionOnly(s Scope) Conditions {
+	return Conditions{"StringEquals": {"aws:RequestedRegion": s.Regions}}
+}
+
+// Rules is the table. Order is the order statements appear in the policy.
+var Rules = []Rule{
+	{
+		Option: "always",
+		Statements: func(cfg *ebs.Config, s Scope) []Statement {
+			// Describe calls cannot be limited to resources; they are
+			// limited to the build's regions.
+			return []Statement{{
+				Sid: "Describe",
+				Action: []string{"ec2:DescribeImages", "ec2:DescribeInstances", "ec2:DescribeSecurityGroups",
+					"ec2:DescribeSubnets", "ec2:DescribeVpcs"},
+				Resource:  []string{"*"},
+				Condition: regionOnly(s),
+			}}
+		},
+	},
+	{
+		Option: "skip_region_validation = false (the default)",
+		When:   func(cfg *ebs.Config) bool { return !cfg.SkipRegionValidation },
+		Statements: func(cfg *ebs.Config, s Scope) []Statement {
+			return []Statement{{Sid: "Describe", Action: []string{"ec2:DescribeRegions"}, Resource: []string{"*"}, Condition: regionOnly(s)}}
+		},
+	},
+	{
+		Option: "always",
+		Statements: func(cfg *ebs.Config, s Scope) []Statement {
+			return []Statement{
+				{
+					// The instance and its volumes are created with the
+					// build's tags, and only so.
+					Sid:       "LaunchTaggedInstance",
+					Action:    []string{"ec2:RunInstances"},
+					Resource:  s.ec2ARNs("instance/*", "volume/*"),
+					Condition: requestTagged,
+				},
+				{
+					// What the instance is launched from and into; these
+					// resources carry no request tags.
+					Sid:      "LaunchFrom",
+					Action:   []string{"ec2:RunInstances"},
+					Resource: s.ec2ARNs(launchResources(cfg)...),
+				},
+				{
+					// Tags can be written only as part of a create call.
+					Sid:       "TagOnCreate",
+					Action:    []string{"ec2:CreateTags"},
+					Resource:  s.ec2ARNs(tagOnCreateResources(cfg)...),
+					Condition: Conditions{"StringEquals": {"ec2:CreateAction": createActions(cfg)}},
+				},
+				{
+					Sid:       "StopAndTerminateOwnInstance",
+					Action:    []string{"ec2:StopInstances", "ec2:TerminateInstances"},
+					Resource:  s.ec2ARNs("instance/*"),
+					Condition: resourceTagged,
+				},
+				{
+					Sid:       "ImageFromOwnInstance",
+					Action:    []string{"ec2:CreateImage"},
+					Resource:  s.ec2ARNs("instance/*"),
+					Condition: resourceTagged,
+				},
+				{
+					Sid:      "CreateImage",
+					Action:   []string{"ec2:CreateImage"},
+					Resource: s.ec2ARNs("image/*", "snapshot/*"),
+				},
+				{
+					// A failed build removes the AMI it started, and
+					// force_deregister the same-named one. The AMI carries
+					// only the user's tags, so this cannot be conditioned on
+					// the build's; EC2 lets only the owner deregister.
+					Sid:      "RemoveImage",
+					Action:   []string{"ec2:DeregisterImage", "ec2:DeleteSnapshot"},
+					Resource: s.ec2ARNs("image/*", "snapshot/*"),
+				},
+			}
+		},
+	},
+	{
+		Option: "no ssh_keypair_name, ssh_private_key_file, ssh_password or ssh_agent_auth (temporary key pair)",
+		When:   temporaryKeyPair,
+		Statements: func(cfg *ebs.Config, s Scope) []Statement {
+			return []Statement{
+				{Sid: "ImportTaggedKeyPair", Action: []string{"ec2:ImportKeyPair"}, Resource: s.ec2ARNs("key-pair/*"), Condition: requestTagged},
+				{Sid: "DeleteOwnKeyPair", Action: []string{"ec2:DeleteKeyPair"}, Resource: s.ec2ARNs("key-pair/*"), Condition: resourceTagged},
+				// A retry after a lost reply checks the pair it meets.
+				{Sid: "Describe", Action: []string{"ec2:DescribeKeyPairs"}, Resource: []string{"*"}, Condition: regionOnly(s)},
+			}
+		},
+	},
+	{
+		Option: "no security_group_ids (temporary security group)",
+		When:   func(cfg *ebs.Config) bool { return len(cfg.SecurityGroupIDs) == 0 },
+		Statements: func(cfg *ebs.Config, s Scope) []Statement {
+			vpc := "vpc/*"
+			if cfg.VpcID != "" && bakery.Known(cfg.VpcID) {
+				vpc = "vpc/" + cfg.VpcID
+			}
+			return []Statement{
+				{Sid: "CreateTaggedSecurityGroup", Action: []string{"ec2:CreateSecurityGroup"}, Resource: s.ec2ARNs("security-group/*"), Condition: requestTagged},
+				{Sid: "CreateSecurityGroupInVpc", Action: []string{"ec2:CreateSecurityGroup"}, Resource: s.ec2ARNs(vpc)},
+				{Sid: "ChangeOwnSecurityGroup", Action: []string{"ec2:AuthorizeSecurityGroupIngress", "ec2:DeleteSecurityGroup"},
+					Resource: s.ec2ARNs("security-group/*"), Condition: resourceTagged},
+			}
+		},
+	},
+	{
+		Option: "snapshot_tags",
+		When:   func(cfg *ebs.Config) bool { return len(cfg.SnapshotTags) > 0 },
+		Statements: func(cfg *ebs.Config, s Scope) []Statement {
+			st := Statement{Sid: "TagSnapshots", Action: []string{"ec2:CreateTags"}, Resource: s.ec2ARNs("snapshot/*")}
+			if keys := knownKeys(cfg.SnapshotTags); len(keys) == len(cfg.SnapshotTags) {
+				// Only the configured tag keys may be written.
+				st.Condition = Conditions{"ForAllValues:StringEquals": {"aws:TagKeys": keys}}
+			}
+			return []Statement{st}
+		},
+	},
+	{
+		Option: "decode_authorization_messages",
+		When:   func(cfg *ebs.Config) bool { return cfg.DecodeAuthzMessages },
+		Statements: func(cfg *ebs.Config, s Scope) []Statement {
+			return []Statement{{Sid: "DecodeAuthorizationMessages", Action: []string{"sts:DecodeAuthorizationMessage"}, Resource: []string{"*"}}}
+		},
+	},
+}
+
+// temporaryKeyPair mirrors stepKeyPair: the build imports a key pair of its
+// own only when the template brings no way in.
+func temporaryKeyPair(cfg *ebs.Config) bool {
+	c := &cfg.Comm
+	return (c.Type == "ssh" || c.Type == "") && c.SSHKeyPairName == "" && c.SSHPassword == "" &&
+		c.SSHPrivateKeyFile == "" && !c.SSHAgentAuth
+}
+
+// launchResources are the resources RunInstances names besides the instance
+// and its volumes: as narrow as the configuration allows.
+func launchResources(cfg *ebs.Config) []string {
+	res := []string{"network-interface/*"}
+	if cfg.SourceAMI != "" && bakery.Known(cfg.SourceAMI) {
+		res = append(res, "image/"+cfg.SourceAMI)
+	} else {
+		res = append(res, "image/*")
+	}
+	if cfg.SubnetID != "" && bakery.Known(cfg.SubnetID) {
+		res = append(res, "subnet/"+cfg.SubnetID)
+	} else {
+		res = append(res, "subnet/*")
+	}
+	groups := []string{"security-group/*"}
+	if len(cfg.SecurityGroupIDs) > 0 {
+		groups = nil
+		for _, id := range cfg.SecurityGroupIDs {
+			if !bakery.Known(id) {
+				groups = []string{"security-group/*"}
+				break
+			}
+			groups = append(groups, "security-group/"+id)
+		}
+	}
+	res = append(res, groups...)
+	switch {
+	case cfg.Comm.SSHKeyPairName != "" && bakery.Known(cfg.Comm.SSHKeyPairName):
+		res = append(res, "key-pair/"+cfg.Comm.SSHKeyPairName)
+	case cfg.Comm.SSHKeyPairName != "" || temporaryKeyPair(cfg):
+		res = append(res, "key-pair/*")
+	}
+	return res
+}
+
+func tagOnCreateResources(cfg *ebs.Config) []string {
+	res := []string{"instance/*", "volume/*"}
+	if len(cfg.AMITags) > 0 {
+		res = append(res, "image/*")
+	}
+	if temporaryKeyPair(cfg) {
+		res = append(res, "key-pair/*")
+	}
+	if len(cfg.SecurityGroupIDs) == 0 {
+		res = append(res, "security-group/*")
+	}
+	return res
+}
+
+func createActions(cfg *ebs.Config) []string {
+	acts := []string{"RunInstances"}
+	if len(cfg.AMITags) > 0 {
+		acts = append(acts, "CreateImage")
+	}
+	if temporaryKeyPair(cfg) {
+		acts = append(acts, "ImportKeyPair")
+	}
+	if len(cfg.SecurityGroupIDs) == 0 {
+		acts = append(acts, "CreateSecurityGroup")
+	}
+	sort.Strings(acts)
+	return acts
+}
+
+func knownKeys(m map[string]string) []string {
+	var keys []string
+	for k := range m {
+		if bakery.Known(k) {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	return keys
+}
