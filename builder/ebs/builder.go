@@ -60,7 +60,7 @@ func (b *Builder) Run(ctx context.Context, ui packersdk.Ui, hook packersdk.Hook)
 	client := sess.EC2("")
 	if !b.config.SkipRegionValidation {
 		if err := validateRegion(ctx, client, region); err != nil {
-			return nil, err
+			return nil, withPermissionHint(err)
 		}
 	}
 
@@ -102,13 +102,16 @@ func (b *Builder) Run(ctx context.Context, ui packersdk.Ui, hook packersdk.Hook)
 	state.Put("hook", hook)
 	state.Put(keyUI, ui)
 
+	keyPairTags := bakery.Tags{"Name": tempName}.Merge(temporary)
+	groupTags := bakery.Tags{"Name": "packer_bakery_" + buildID}.Merge(temporary)
 	steps := []multistep.Step{
+		newStepPreflight(&b.config, client, runTags, keyPairTags, groupTags),
 		&stepCheckAMIName{ec2: client, name: b.config.AMIName, region: region, force: b.config.AMIForceDeregister},
 		&stepSourceAMI{ec2: client, sourceAMI: b.config.SourceAMI, filter: b.config.SourceAMIFilter, region: region},
 		&stepNetwork{ec2: client, vpcID: b.config.VpcID, subnetID: b.config.SubnetID, availabilityZone: b.config.AvailabilityZone},
-		&stepKeyPair{ec2: client, comm: &b.config.Comm, name: tempName, tags: bakery.Tags{"Name": tempName}.Merge(temporary), journal: jrnl},
+		&stepKeyPair{ec2: client, comm: &b.config.Comm, name: tempName, tags: keyPairTags, journal: jrnl},
 		&stepSecurityGroup{ec2: client, ids: b.config.SecurityGroupIDs, name: "packer_bakery_" + buildID,
-			port: b.config.Comm.Port(), cidrs: b.config.TemporarySGSourceCidrs, tags: bakery.Tags{"Name": "packer_bakery_" + buildID}.Merge(temporary), poll: poll, journal: jrnl},
+			port: b.config.Comm.Port(), cidrs: b.config.TemporarySGSourceCidrs, tags: groupTags, poll: poll, journal: jrnl},
 		&stepRunInstance{ec2: client, instanceType: b.config.InstanceType, associatePublicIP: b.config.AssociatePublicIpAddress,
 			tags: runTags, clientToken: "bakery-" + buildID, poll: poll, journal: jrnl},
 		&stepConnect{

@@ -26,6 +26,7 @@ type Config struct {
 	bakery.AccessConfig `mapstructure:",squash"`
 	RunConfig           `mapstructure:",squash"`
 	AMIConfig           `mapstructure:",squash"`
+	PreflightConfig     `mapstructure:",squash"`
 	Comm                communicator.Config `mapstructure:",squash"`
 
 	ctx interpolate.Context

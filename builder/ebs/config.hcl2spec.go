@@ -89,6 +89,7 @@ type FlatConfig struct {
 	SnapshotTags              map[string]string            `mapstructure:"snapshot_tags" required:"false" cty:"snapshot_tags" hcl:"snapshot_tags"`
 	AMIForceDeregister        *bool                        `mapstructure:"force_deregister" required:"false" cty:"force_deregister" hcl:"force_deregister"`
 	AMIForceDeleteSnapshot    *bool                        `mapstructure:"force_delete_snapshot" required:"false" cty:"force_delete_snapshot" hcl:"force_delete_snapshot"`
+	SkipPermissionCheck       *bool                        `mapstructure:"skip_permission_check" required:"false" cty:"skip_permission_check" hcl:"skip_permission_check"`
 	Type                      *string                      `mapstructure:"communicator" cty:"communicator" hcl:"communicator"`
 	PauseBeforeConnect        *string                      `mapstructure:"pause_before_connecting" cty:"pause_before_connecting" hcl:"pause_before_connecting"`
 	SSHHost                   *string                      `mapstructure:"ssh_host" cty:"ssh_host" hcl:"ssh_host"`
@@ -197,6 +198,7 @@ func (*FlatConfig) HCL2Spec() map[string]hcldec.Spec {
 		"snapshot_tags":                         &hcldec.AttrSpec{Name: "snapshot_tags", Type: cty.Map(cty.String), Required: false},
 		"force_deregister":                      &hcldec.AttrSpec{Name: "force_deregister", Type: cty.Bool, Required: false},
 		"force_delete_snapshot":                 &hcldec.AttrSpec{Name: "force_delete_snapshot", Type: cty.Bool, Required: false},
+		"skip_permission_check":                 &hcldec.AttrSpec{Name: "skip_permission_check", Type: cty.Bool, Required: false},
 		"communicator":                          &hcldec.AttrSpec{Name: "communicator", Type: cty.String, Required: false},
 		"pause_before_connecting":               &hcldec.AttrSpec{Name: "pause_before_connecting", Type: cty.String, Required: false},
 		"ssh_host":                              &hcldec.AttrSpec{Name: "ssh_host", Type: cty.String, Required: false},

@@ -254,3 +254,34 @@ func TestEveryRuleIsDocumented(t *testing.T) {
 		}
 	}
 }
+
+// notDryRunnable are granted actions the preflight cannot ask EC2 about.
+var notDryRunnable = []string{"sts:DecodeAuthorizationMessage"}
+
+func TestPreflightChecksWhatThePolicyGrants(t *testing.T) {
+	for _, over := range []map[string]interface{}{
+		nil,
+		{"snapshot_tags": map[string]string{"a": "b"}, "decode_authorization_messages": true},
+		{"security_group_ids": []string{"sg-0123456789abcdef0"}, "ssh_keypair_name": "k", "ssh_agent_auth": true, "skip_region_validation": true},
+		{"communicator": "none"},
+	} {
+		cfg := prepared(t, over)
+		var want []string
+		for _, a := range Generate(cfg, NewScope("111122223333", "eu-west-1")).Actions() {
+			if !slices.Contains(notDryRunnable, a) {
+				want = append(want, a)
+			}
+		}
+		got := ebs.PreflightActions(cfg)
+		if slices.Contains(got, "ec2:RunInstances") && !slices.Contains(got, "ec2:CreateTags") {
+			// Tagging on create is authorised as part of the create call
+			// (ec2:CreateAction): the create calls' dry runs, made with
+			// the build's tags, check it on AWS.
+			got = append(got, "ec2:CreateTags")
+			sort.Strings(got)
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("options %v: the preflight checks\n  %v\nthe policy grants\n  %v", over, got, want)
+		}
+	}
+}

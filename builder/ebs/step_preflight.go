@@ -1,0 +1,319 @@
+package ebs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/smithy-go"
+	"github.com/hashicorp/packer-plugin-sdk/communicator"
+	"github.com/hashicorp/packer-plugin-sdk/multistep"
+
+	bakery "github.com/packer-bakery/packer-plugin-bakery/common"
+)
+
+// preflightEC2 is every call the build makes that EC2 can answer with
+// DryRun: asked with DryRun=true, EC2 says whether the credentials may make
+// it (DryRunOperation) or not (UnauthorizedOperation), and does nothing.
+type preflightEC2 interface {
+	DescribeImages(context.Context, *ec2.DescribeImagesInput, ...func(*ec2.Options)) (*ec2.DescribeImagesOutput, error)
+	DescribeInstances(context.Context, *ec2.DescribeInstancesInput, ...func(*ec2.Options)) (*ec2.DescribeInstancesOutput, error)
+	DescribeKeyPairs(context.Context, *ec2.DescribeKeyPairsInput, ...func(*ec2.Options)) (*ec2.DescribeKeyPairsOutput, error)
+	DescribeRegions(context.Context, *ec2.DescribeRegionsInput, ...func(*ec2.Options)) (*ec2.DescribeRegionsOutput, error)
+	DescribeSecurityGroups(context.Context, *ec2.DescribeSecurityGroupsInput, ...func(*ec2.Options)) (*ec2.DescribeSecurityGroupsOutput, error)
+	DescribeSubnets(context.Context, *ec2.DescribeSubnetsInput, ...func(*ec2.Options)) (*ec2.DescribeSubnetsOutput, error)
+	DescribeVpcs(context.Context, *ec2.DescribeVpcsInput, ...func(*ec2.Options)) (*ec2.DescribeVpcsOutput, error)
+	RunInstances(context.Context, *ec2.RunInstancesInput, ...func(*ec2.Options)) (*ec2.RunInstancesOutput, error)
+	StopInstances(context.Context, *ec2.StopInstancesInput, ...func(*ec2.Options)) (*ec2.StopInstancesOutput, error)
+	TerminateInstances(context.Context, *ec2.TerminateInstancesInput, ...func(*ec2.Options)) (*ec2.TerminateInstancesOutput, error)
+	ImportKeyPair(context.Context, *ec2.ImportKeyPairInput, ...func(*ec2.Options)) (*ec2.ImportKeyPairOutput, error)
+	DeleteKeyPair(context.Context, *ec2.DeleteKeyPairInput, ...func(*ec2.Options)) (*ec2.DeleteKeyPairOutput, error)
+	CreateSecurityGroup(context.Context, *ec2.CreateSecurityGroupInput, ...func(*ec2.Options)) (*ec2.CreateSecurityGroupOutput, error)
+	AuthorizeSecurityGroupIngress(context.Context, *ec2.AuthorizeSecurityGroupIngressInput, ...func(*ec2.Options)) (*ec2.AuthorizeSecurityGroupIngressOutput, error)
+	DeleteSecurityGroup(context.Context, *ec2.DeleteSecurityGroupInput, ...func(*ec2.Options)) (*ec2.DeleteSecurityGroupOutput, error)
+	CreateImage(context.Context, *ec2.CreateImageInput, ...func(*ec2.Options)) (*ec2.CreateImageOutput, error)
+	DeregisterImage(context.Context, *ec2.DeregisterImageInput, ...func(*ec2.Options)) (*ec2.DeregisterImageOutput, error)
+	DeleteSnapshot(context.Context, *ec2.DeleteSnapshotInput, ...func(*ec2.Options)) (*ec2.DeleteSnapshotOutput, error)
+	CreateTags(context.Context, *ec2.CreateTagsInput, ...func(*ec2.Options)) (*ec2.CreateTagsOutput, error)
+}
+
+// permissionCheck is one dry run: the IAM action it checks and the call.
+type permissionCheck struct {
+	action string
+	call   func(context.Context) error
+}
+
+// stepPreflight asks EC2, before the build creates anything, whether the
+// credentials may make each call the build will make, all in parallel, and
+// halts listing every refused action at once.
+type stepPreflight struct {
+	checks []permissionCheck
+}
+
+var _ multistep.Step = (*stepPreflight)(nil)
+
+func (s *stepPreflight) Run(ctx context.Context, state multistep.StateBag) multistep.StepAction {
+	if len(s.checks) == 0 {
+		return multistep.ActionContinue
+	}
+	ui := getUI(state)
+	ui.Say(fmt.Sprintf("Checking with DryRun that the credentials may make the build's %d kinds of EC2 call...", len(s.checks)))
+	var (
+		mu                    sync.Mutex
+		refused, inconclusive []string
+		wg                    sync.WaitGroup
+	)
+	for _, c := range s.checks {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := c.call(ctx)
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil, apiErrorCode(err) == "DryRunOperation":
+			case isAuthorizationError(err):
+				refused = append(refused, c.action)
+			case ctx.Err() == nil:
+				// Any other answer means EC2 did not refuse the call on
+				// permission grounds (e.g. NotFound for the placeholder IDs
+				// of resources the build has yet to create).
+				inconclusive = append(inconclusive, fmt.Sprintf("%s: %v", c.action, err))
+			}
+		}()
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return halt(state, err)
+	}
+	sort.Strings(inconclusive)
+	for _, line := range inconclusive {
+		ui.Say("Permission check could not decide " + line)
+	}
+	if len(refused) > 0 {
+		sort.Strings(refused)
+		return halt(state, fmt.Errorf("the credentials lack %d permission(s) this build needs (EC2 DryRun refused them; nothing was created):\n  %s\n"+
+			"`packer-plugin-bakery iam-policy` writes the policy this template needs (docs/iam-policy.md); `skip_permission_check = true` skips this check",
+			len(refused), strings.Join(refused, "\n  ")))
+	}
+	ui.Say("Permission check passed")
+	return multistep.ActionContinue
+}
+
+func (s *stepPreflight) Cleanup(multistep.StateBag) {}
+
+// authorizationCodes are the error codes of a refused call: EC2's, and the
+// generic one other services (and moto, for every service) use.
+var authorizationCodes = map[string]bool{
+	"UnauthorizedOperation":        true,
+	"Client.UnauthorizedOperation": true,
+	"AccessDenied":                 true,
+	"AccessDeniedException":        true,
+}
+
+func isAuthorizationError(err error) bool { return authorizationCodes[apiErrorCode(err)] }
+
+// withPermissionHint names the IAM action of a refused call: EC2's own
+// message ("You are not authorized to perform this operation") does not.
+func withPermissionHint(err error) error {
+	var op *smithy.OperationError
+	if !isAuthorizationError(err) || !errors.As(err, &op) {
+		return err
+	}
+	return fmt.Errorf("%w\n(missing IAM permission %s:%s; see docs/iam-policy.md)", err, strings.ToLower(op.ServiceID), op.OperationName)
+}
+
+// Placeholders for resources the build has yet to create: well-formed IDs
+// that exist nowhere. EC2 checks the permission of a dry run before it
+// looks the resource up on the test-bed; see docs/iam-policy.md for what
+// AWS answers.
+const (
+	placeholderInstance = "i-00000000000000000"
+	placeholderGroup    = "sg-00000000000000000"
+	placeholderImage    = "ami-00000000000000000"
+	placeholderSnapshot = "snap-00000000000000000"
+	placeholderName     = "packer_bakery_permission_check"
+)
+
+// preflightInput is what the dry runs ask for, as the build will.
+type preflightInput struct {
+	cfg        *Config
+	runTags    bakery.Tags
+	keyPairTag bakery.Tags
+	groupTags  bakery.Tags
+	publicKey  []byte // any valid key, for ImportKeyPair
+}
+
+// newStepPreflight dry-runs what the build will ask for, with the tags it
+// will ask with; none when `skip_permission_check` is set.
+func newStepPreflight(cfg *Config, client preflightEC2, runTags, keyPairTags, groupTags bakery.Tags) *stepPreflight {
+	if cfg.SkipPermissionCheck {
+		return &stepPreflight{}
+	}
+	_, public, err := generateKey("ed25519", 0)
+	if err != nil {
+		public = nil // ImportKeyPair's dry run then fails on the input, not on permission: inconclusive
+	}
+	return &stepPreflight{checks: preflightChecks(client, preflightInput{cfg: cfg, runTags: runTags,
+		keyPairTag: keyPairTags, groupTags: groupTags, publicKey: public})}
+}
+
+// usesTemporaryKeyPair mirrors stepKeyPair: a key pair of the build's own
+// only when the template brings no way in.
+func usesTemporaryKeyPair(c *communicator.Config) bool {
+	return c.SSHKeyPairName == "" && c.Type == "ssh" && c.SSHPassword == "" && c.SSHPrivateKeyFile == "" && !c.SSHAgentAuth
+}
+
+// PreflightActions lists the IAM actions the permission check dry-runs for
+// cfg: the iampolicy tests hold the policy to it.
+func PreflightActions(cfg *Config) []string {
+	var out []string
+	for _, c := range preflightChecks(nil, preflightInput{cfg: cfg}) {
+		out = append(out, c.action)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// preflightChecks lists a dry run of every call the build makes with cfg.
+func preflightChecks(client preflightEC2, in preflightInput) []permissionCheck {
+	cfg := in.cfg
+	dry := aws.Bool(true)
+	var checks []permissionCheck
+	add := func(action string, call func(context.Context) error) {
+		checks = append(checks, permissionCheck{action: "ec2:" + action, call: call})
+	}
+	add("DescribeImages", func(ctx context.Context) error {
+		_, err := client.DescribeImages(ctx, &ec2.DescribeImagesInput{DryRun: dry, Owners: []string{"self"}})
+		return err
+	})
+	add("DescribeVpcs", func(ctx context.Context) error {
+		_, err := client.DescribeVpcs(ctx, &ec2.DescribeVpcsInput{DryRun: dry})
+		return err
+	})
+	add("DescribeSubnets", func(ctx context.Context) error {
+		_, err := client.DescribeSubnets(ctx, &ec2.DescribeSubnetsInput{DryRun: dry})
+		return err
+	})
+	add("DescribeInstances", func(ctx context.Context) error {
+		_, err := client.DescribeInstances(ctx, &ec2.DescribeInstancesInput{DryRun: dry})
+		return err
+	})
+	add("DescribeSecurityGroups", func(ctx context.Context) error {
+		_, err := client.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{DryRun: dry, GroupIds: []string{placeholderGroup}})
+		return err
+	})
+	if !cfg.SkipRegionValidation {
+		add("DescribeRegions", func(ctx context.Context) error {
+			_, err := client.DescribeRegions(ctx, &ec2.DescribeRegionsInput{DryRun: dry})
+			return err
+		})
+	}
+	add("RunInstances", func(ctx context.Context) error {
+		_, err := client.RunInstances(ctx, preflightRunInput(ctx, client, in))
+		return err
+	})
+	add("StopInstances", func(ctx context.Context) error {
+		_, err := client.StopInstances(ctx, &ec2.StopInstancesInput{DryRun: dry, InstanceIds: []string{placeholderInstance}})
+		return err
+	})
+	add("TerminateInstances", func(ctx context.Context) error {
+		_, err := client.TerminateInstances(ctx, &ec2.TerminateInstancesInput{DryRun: dry, InstanceIds: []string{placeholderInstance}})
+		return err
+	})
+	add("CreateImage", func(ctx context.Context) error {
+		_, err := client.CreateImage(ctx, &ec2.CreateImageInput{DryRun: dry, InstanceId: aws.String(placeholderInstance),
+			Name: aws.String(placeholderName), TagSpecifications: bakery.Tags(cfg.AMITags).Spec(types.ResourceTypeImage)})
+		return err
+	})
+	// A failed build removes its AMI; force_deregister a same-named one.
+	add("DeregisterImage", func(ctx context.Context) error {
+		_, err := client.DeregisterImage(ctx, &ec2.DeregisterImageInput{DryRun: dry, ImageId: aws.String(placeholderImage)})
+		return err
+	})
+	add("DeleteSnapshot", func(ctx context.Context) error {
+		_, err := client.DeleteSnapshot(ctx, &ec2.DeleteSnapshotInput{DryRun: dry, SnapshotId: aws.String(placeholderSnapshot)})
+		return err
+	})
+	if usesTemporaryKeyPair(&cfg.Comm) {
+		add("ImportKeyPair", func(ctx context.Context) error {
+			_, err := client.ImportKeyPair(ctx, &ec2.ImportKeyPairInput{DryRun: dry, KeyName: aws.String(placeholderName),
+				PublicKeyMaterial: in.publicKey, TagSpecifications: in.keyPairTag.Spec(types.ResourceTypeKeyPair)})
+			return err
+		})
+		add("DescribeKeyPairs", func(ctx context.Context) error {
+			_, err := client.DescribeKeyPairs(ctx, &ec2.DescribeKeyPairsInput{DryRun: dry, KeyNames: []string{placeholderName}})
+			return err
+		})
+		add("DeleteKeyPair", func(ctx context.Context) error {
+			_, err := client.DeleteKeyPair(ctx, &ec2.DeleteKeyPairInput{DryRun: dry, KeyName: aws.String(placeholderName)})
+			return err
+		})
+	}
+	if len(cfg.SecurityGroupIDs) == 0 {
+		add("CreateSecurityGroup", func(ctx context.Context) error {
+			sg := &ec2.CreateSecurityGroupInput{DryRun: dry, GroupName: aws.String(placeholderName),
+				Description: aws.String("permission check"), TagSpecifications: in.groupTags.Spec(types.ResourceTypeSecurityGroup)}
+			if cfg.VpcID != "" {
+				sg.VpcId = aws.String(cfg.VpcID)
+			}
+			_, err := client.CreateSecurityGroup(ctx, sg)
+			return err
+		})
+		add("AuthorizeSecurityGroupIngress", func(ctx context.Context) error {
+			_, err := client.AuthorizeSecurityGroupIngress(ctx, &ec2.AuthorizeSecurityGroupIngressInput{DryRun: dry, GroupId: aws.String(placeholderGroup),
+				IpPermissions: []types.IpPermission{{IpProtocol: aws.String("tcp"), FromPort: aws.Int32(22), ToPort: aws.Int32(22),
+					IpRanges: []types.IpRange{{CidrIp: aws.String("192.0.2.0/32")}}}}})
+			return err
+		})
+		add("DeleteSecurityGroup", func(ctx context.Context) error {
+			_, err := client.DeleteSecurityGroup(ctx, &ec2.DeleteSecurityGroupInput{DryRun: dry, GroupId: aws.String(placeholderGroup)})
+			return err
+		})
+	}
+	if len(cfg.SnapshotTags) > 0 {
+		add("CreateTags", func(ctx context.Context) error {
+			_, err := client.CreateTags(ctx, &ec2.CreateTagsInput{DryRun: dry, Resources: []string{placeholderSnapshot}, Tags: bakery.Tags(cfg.SnapshotTags).EC2()})
+			return err
+		})
+	}
+	return checks
+}
+
+// preflightRunInput is the launch the build will make, as far as it is
+// known before anything exists: the source AMI (looked up if given by
+// filter), the subnet, groups and key pair only when configured.
+func preflightRunInput(ctx context.Context, client preflightEC2, in preflightInput) *ec2.RunInstancesInput {
+	cfg := in.cfg
+	image := cfg.SourceAMI
+	if image == "" {
+		image = placeholderImage
+		if img, err := cfg.SourceAMIFilter.Find(ctx, client); err == nil {
+			image = aws.ToString(img.ImageId)
+		}
+	}
+	run := &ec2.RunInstancesInput{
+		DryRun:            aws.Bool(true),
+		ImageId:           aws.String(image),
+		InstanceType:      types.InstanceType(cfg.InstanceType),
+		MinCount:          aws.Int32(1),
+		MaxCount:          aws.Int32(1),
+		TagSpecifications: append(in.runTags.Spec(types.ResourceTypeInstance), in.runTags.Spec(types.ResourceTypeVolume)...),
+	}
+	if cfg.SubnetID != "" {
+		run.SubnetId = aws.String(cfg.SubnetID)
+	}
+	if len(cfg.SecurityGroupIDs) > 0 {
+		run.SecurityGroupIds = cfg.SecurityGroupIDs
+	}
+	if cfg.Comm.SSHKeyPairName != "" {
+		run.KeyName = aws.String(cfg.Comm.SSHKeyPairName)
+	}
+	return run
+}
