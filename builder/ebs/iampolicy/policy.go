@@ -106,6 +106,7 @@ func merge(stmts []Statement) []Statement {
 		if i, ok := index[s.Sid]; ok {
 			out[i].Action = append(out[i].Action, s.Action...)
 			out[i].Resource = append(out[i].Resource, s.Resource...)
+			out[i].Condition = unionConditions(out[i].Condition, s.Condition)
 			continue
 		}
 		index[s.Sid] = len(out)
@@ -121,6 +122,39 @@ func merge(stmts []Statement) []Statement {
 		}
 	}
 	return out
+}
+
+// unionConditions is what both a and b allow: a key only one of them
+// restricts is not restricted, and the values of a key both restrict are
+// joined (every condition here matches any of its values).
+func unionConditions(a, b Conditions) Conditions {
+	out := Conditions{}
+	for op, keys := range a {
+		for key, vals := range keys {
+			other, ok := b[op][key]
+			if !ok {
+				continue
+			}
+			if out[op] == nil {
+				out[op] = map[string][]string{}
+			}
+			out[op][key] = sortedUnique(append(slices.Clone(vals), other...))
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
+// Merge joins policies (one per source of a template) into one that allows
+// what any of them allows.
+func Merge(policies ...Policy) Policy {
+	var stmts []Statement
+	for _, p := range policies {
+		stmts = append(stmts, p.Statement...)
+	}
+	return Policy{Version: "2012-10-17", Statement: merge(stmts)}
 }
 
 func sortedUnique(in []string) []string {
