@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -68,6 +69,7 @@ func (s *stepPreflight) Run(ctx context.Context, state multistep.StateBag) multi
 		mu                    sync.Mutex
 		refused, inconclusive []string
 		wg                    sync.WaitGroup
+		start                 = time.Now()
 	)
 	for _, c := range s.checks {
 		wg.Add(1)
@@ -84,7 +86,7 @@ func (s *stepPreflight) Run(ctx context.Context, state multistep.StateBag) multi
 				// Any other answer means EC2 did not refuse the call on
 				// permission grounds (e.g. NotFound for the placeholder IDs
 				// of resources the build has yet to create).
-				inconclusive = append(inconclusive, fmt.Sprintf("%s: %v", c.action, err))
+				inconclusive = append(inconclusive, fmt.Sprintf("%s (%s)", c.action, apiErrorCode(err)))
 			}
 		}()
 	}
@@ -92,9 +94,9 @@ func (s *stepPreflight) Run(ctx context.Context, state multistep.StateBag) multi
 	if err := ctx.Err(); err != nil {
 		return halt(state, err)
 	}
-	sort.Strings(inconclusive)
-	for _, line := range inconclusive {
-		ui.Say("Permission check could not decide " + line)
+	if len(inconclusive) > 0 {
+		sort.Strings(inconclusive)
+		ui.Say("Permission check: EC2 answered these dry runs with an error other than a refusal, taken as allowed: " + strings.Join(inconclusive, ", "))
 	}
 	if len(refused) > 0 {
 		sort.Strings(refused)
@@ -102,7 +104,7 @@ func (s *stepPreflight) Run(ctx context.Context, state multistep.StateBag) multi
 			"`packer-plugin-bakery iam-policy` writes the policy this template needs (docs/iam-policy.md); `skip_permission_check = true` skips this check",
 			len(refused), strings.Join(refused, "\n  ")))
 	}
-	ui.Say("Permission check passed")
+	ui.Say(fmt.Sprintf("Permission check passed (%d dry runs in %v)", len(s.checks), time.Since(start).Round(time.Millisecond)))
 	return multistep.ActionContinue
 }
 
@@ -206,7 +208,7 @@ func preflightChecks(client preflightEC2, in preflightInput) []permissionCheck {
 		return err
 	})
 	add("DescribeSecurityGroups", func(ctx context.Context) error {
-		_, err := client.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{DryRun: dry, GroupIds: []string{placeholderGroup}})
+		_, err := client.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{DryRun: dry})
 		return err
 	})
 	if !cfg.SkipRegionValidation {
@@ -248,7 +250,7 @@ func preflightChecks(client preflightEC2, in preflightInput) []permissionCheck {
 			return err
 		})
 		add("DescribeKeyPairs", func(ctx context.Context) error {
-			_, err := client.DescribeKeyPairs(ctx, &ec2.DescribeKeyPairsInput{DryRun: dry, KeyNames: []string{placeholderName}})
+			_, err := client.DescribeKeyPairs(ctx, &ec2.DescribeKeyPairsInput{DryRun: dry})
 			return err
 		})
 		add("DeleteKeyPair", func(ctx context.Context) error {

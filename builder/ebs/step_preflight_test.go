@@ -194,7 +194,7 @@ func TestPreflightOtherAnswersAreNotRefusals(t *testing.T) {
 	f.answer["DescribeVpcs"] = nil // a service that ignores DryRun answers the call
 	state, ui := newState(t)
 	wantContinue(t, newStepPreflight(cfg, f, preflightTags, preflightTags, preflightTags).Run(context.Background(), state), state, ui)
-	if !strings.Contains(ui.Out.String(), "could not decide ec2:TerminateInstances") {
+	if !strings.Contains(ui.Out.String(), "other than a refusal, taken as allowed: ec2:TerminateInstances (InvalidInstanceID.NotFound)") {
 		t.Errorf("the undecided check is not reported: %s", ui.Out.String())
 	}
 }
