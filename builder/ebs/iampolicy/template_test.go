@@ -1,6 +1,7 @@
 package iampolicy
 
 import (
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -94,5 +95,27 @@ func TestForSourcesCoversEveryRegion(t *testing.T) {
 	// merged statement keeps the key restriction of the one that does.
 	if keys := statement(t, p, "TagSnapshots").Condition["ForAllValues:StringEquals"]["aws:TagKeys"]; !slices.Equal(keys, []string{"Team"}) {
 		t.Errorf("snapshot tag keys %v", keys)
+	}
+}
+
+func TestDocsShowTheGeneratedPolicy(t *testing.T) {
+	doc, err := os.ReadFile("../../../docs/iam-policy.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const marker = "<!-- generated: example/aws, account 123456789012 -->\n```json\n"
+	_, rest, ok := strings.Cut(string(doc), marker)
+	if !ok {
+		t.Fatal("docs/iam-policy.md lost its generated example")
+	}
+	shown, _, _ := strings.Cut(rest, "```")
+	for _, example := range []string{"aws", "ansible"} {
+		sources, err := ReadTemplate("../../../example/"+example, TemplateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := ForSources(sources, "123456789012").JSON(); shown != want {
+			t.Errorf("docs/iam-policy.md shows a policy other than example/%s's; regenerate it with\n  go run . iam-policy -account 123456789012 example/aws\nwant:\n%s", example, want)
+		}
 	}
 }
