@@ -292,6 +292,19 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeReply(w, rep)
 		return
 	}
+	if req.Params.Get("DryRun") == "true" {
+		// A dry run changes nothing: it is not a call the faults and counts
+		// are about (a lost reply "taking effect", a retried create). The
+		// builder's permission check makes one of most calls before every
+		// build; faulting those would use up a test's Max on them.
+		rep, err := p.forward(r, body)
+		if err != nil {
+			http.Error(w, "faultproxy: "+err.Error(), http.StatusBadGateway)
+			return
+		}
+		writeReply(w, rep)
+		return
+	}
 	p.serveAWS(w, r, req, body)
 }
 
