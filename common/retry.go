@@ -23,19 +23,30 @@ var (
 // sharedRetryer is the SDK's adaptive retry mode, one per attempt limit and
 // process: every client of the process draws on one retry budget and one
 // client-side rate, so parallel work backs off together when AWS throttles
-// instead of each client hammering on its own.
+// instead of each client hammering on its own. Under packer, the budget and
+// a throttling pause are shared with the run's other builds too
+// (runshare.go).
 func sharedRetryer(maxAttempts int) aws.Retryer {
 	retryersMu.Lock()
 	defer retryersMu.Unlock()
 	if r, ok := retryers[maxAttempts]; ok {
 		return r
 	}
-	r := retry.NewAdaptiveMode(func(o *retry.AdaptiveModeOptions) {
+	share := currentRunShare()
+	var r aws.Retryer = retry.NewAdaptiveMode(func(o *retry.AdaptiveModeOptions) {
 		o.StandardOptions = append(o.StandardOptions, func(so *retry.StandardOptions) {
 			so.MaxAttempts = maxAttempts
 			so.MaxBackoff = 20 * time.Second
+			if share != nil {
+				// One retry budget for all the builds of the packer run
+				// (runshare.go).
+				so.RateLimiter = share
+			}
 		})
 	})
+	if share != nil {
+		r = newRunRetryer(r.(aws.RetryerV2), share)
+	}
 	retryers[maxAttempts] = r
 	return r
 }

@@ -54,6 +54,7 @@ type bake struct {
 	commands []string
 	vars     map[string]any // more template variables, e.g. ssh_port
 	journals string         // PACKER_BAKERY_JOURNAL_DIR
+	dir      string         // the template folder; "" is testdata/bake
 }
 
 func newBake(t *testing.T, commands ...string) *bake {
@@ -94,7 +95,11 @@ func (b *bake) cmd(ctx context.Context) *exec.Cmd {
 	if err := os.WriteFile(varFile, vars, 0o600); err != nil {
 		b.t.Fatal(err)
 	}
-	cmd := exec.CommandContext(ctx, suite.Packer, "build", "-color=false", "-var-file="+varFile, "testdata/bake")
+	dir := b.dir
+	if dir == "" {
+		dir = "testdata/bake"
+	}
+	cmd := exec.CommandContext(ctx, suite.Packer, "build", "-color=false", "-var-file="+varFile, dir)
 	cmd.Env = append(suite.Bed.PackerEnv(suite.PluginPath, filepath.Join(filepath.Dir(b.tmp), "packer-config")),
 		"PACKER_LOG=1",
 		"PACKER_BAKERY_JOURNAL_DIR="+b.journals,

@@ -5,6 +5,7 @@ package ebs_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -84,6 +85,44 @@ func TestE2EParallelBakesUnderThrottling(t *testing.T) {
 	for _, b := range bakes {
 		if got := len(imagesNamed(t, client, b.amiName)); got != 1 {
 			t.Errorf("%d AMIs named %s, want 1", got, b.amiName)
+		}
+	}
+	assertNothingLeft(t, client)
+}
+
+// TestE2EOneRunSharesRetries: six bakes in one `packer build` (six plugin
+// processes) against an account-wide rate limit all succeed and leave
+// nothing. The builds share one retry budget and hold their calls together
+// when one of them is throttled (common/runshare.go); the throttle count is
+// logged, compared with PACKER_BAKERY_RUN_SHARE=off in `make bench`.
+func TestE2EOneRunSharesRetries(t *testing.T) {
+	proxy := withFaults(t, faultproxy.Config{RateLimit: faultproxy.RateLimit{PerSecond: 10, Burst: 10}})
+	b := newBake(t, "true")
+	b.dir = "testdata/one-run"
+	start := time.Now()
+	out, err := b.run()
+	if err != nil {
+		t.Fatalf("packer build of six sources under a rate limit failed: %v", err)
+	}
+	throttled := proxy.Injected()[faultproxy.KindThrottle]
+	t.Logf("6 bakes in one run: %s, %d calls throttled", time.Since(start).Round(time.Millisecond), throttled)
+	if throttled == 0 {
+		t.Fatal("no call was over the rate limit: the test proved nothing")
+	}
+	if err := proxy.SetConfig(faultproxy.Config{}); err != nil {
+		t.Fatal(err)
+	}
+	client := ec2Client(t)
+	if got := len(buildInstances(t, client)); got != 6 {
+		t.Errorf("%d instances launched by 6 bakes, want exactly one each", got)
+	}
+	for i := 1; i <= 6; i++ {
+		name := fmt.Sprintf("%s-b%d", b.amiName, i)
+		if got := len(imagesNamed(t, client, name)); got != 1 {
+			t.Errorf("%d AMIs named %s, want 1", got, name)
+		}
+		if !strings.Contains(out, fmt.Sprintf("bakery-ebs.b%d: AMIs were created", i)) && !strings.Contains(out, fmt.Sprintf("Build 'bakery-ebs.b%d' finished", i)) {
+			t.Errorf("packer did not report build b%d as finished", i)
 		}
 	}
 	assertNothingLeft(t, client)

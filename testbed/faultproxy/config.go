@@ -32,6 +32,10 @@ type Config struct {
 	// LoseReply forwards the call, so it takes effect, then closes the
 	// connection without a reply: the client cannot know it worked.
 	LoseReply Fault `json:"lose_reply"`
+	// RateLimit throttles the calls above a rate, as AWS's account-wide
+	// request limits do: unlike Throttle, how many calls it refuses depends
+	// on how fast the clients call.
+	RateLimit RateLimit `json:"rate_limit"`
 	// Latency delays matching calls before anything else happens to them.
 	Latency Latency `json:"latency"`
 	// Readiness makes states change slowly, as on AWS, where moto changes
@@ -50,6 +54,16 @@ type Fault struct {
 	// SetConfig or Reset ("lose the first RunInstances reply"); 0 means no
 	// limit.
 	Max int `json:"max,omitempty"`
+}
+
+// RateLimit is a token bucket over all matching calls: PerSecond tokens
+// come back each second, up to Burst; a call that finds no token is
+// answered RequestLimitExceeded (counted as a throttle). PerSecond 0 turns
+// it off.
+type RateLimit struct {
+	PerSecond float64  `json:"per_second"`
+	Burst     int      `json:"burst"`
+	Actions   []string `json:"actions,omitempty"` // as in Fault
 }
 
 // Latency delays every matching call by Fixed plus a uniformly random
@@ -98,6 +112,13 @@ func (c Config) Validate() error {
 		errs = append(errs, validateActions(f.name, f.f.Actions))
 	}
 	errs = append(errs, validateActions("latency", c.Latency.Actions))
+	errs = append(errs, validateActions("rate_limit", c.RateLimit.Actions))
+	if math.IsNaN(c.RateLimit.PerSecond) || math.IsInf(c.RateLimit.PerSecond, 0) || c.RateLimit.PerSecond < 0 {
+		errs = append(errs, fmt.Errorf("rate_limit.per_second is %v; it must be a number ≥ 0", c.RateLimit.PerSecond))
+	}
+	if c.RateLimit.PerSecond > 0 && c.RateLimit.Burst < 1 {
+		errs = append(errs, fmt.Errorf("rate_limit.burst is %d; with a rate it must be at least 1", c.RateLimit.Burst))
+	}
 	for _, d := range []struct {
 		name string
 		d    time.Duration
@@ -135,6 +156,7 @@ func (c Config) clone() Config {
 	c.Drop.Actions = cloneStrings(c.Drop.Actions)
 	c.LoseReply.Actions = cloneStrings(c.LoseReply.Actions)
 	c.Latency.Actions = cloneStrings(c.Latency.Actions)
+	c.RateLimit.Actions = cloneStrings(c.RateLimit.Actions)
 	return c
 }
 

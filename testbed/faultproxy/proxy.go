@@ -79,6 +79,8 @@ type Proxy struct {
 	instances map[string]transition
 	images    map[string]time.Time
 	requestN  uint64
+	bucket    float64   // RateLimit's tokens
+	bucketAt  time.Time // when bucket was last filled
 
 	closeOnce sync.Once
 	closeErr  error
@@ -201,6 +203,7 @@ func (p *Proxy) SetConfig(cfg Config) error {
 	p.cfg = cfg.clone()
 	p.rng = newRand(cfg.Seed)
 	p.sinceSet = map[Kind]int{}
+	p.bucket, p.bucketAt = float64(cfg.RateLimit.Burst), p.now()
 	return nil
 }
 
@@ -326,6 +329,11 @@ func (p *Proxy) serveAWS(w http.ResponseWriter, r *http.Request, req request, bo
 			t.Stop()
 			return
 		}
+	}
+	if p.overRate(cfg.RateLimit, req.Call) {
+		p.hit(KindThrottle, req, "over the rate limit")
+		writeReply(w, errorReply(req, errThrottle, requestID))
+		return
 	}
 	if p.roll(KindDrop, cfg.Drop, req.Call) {
 		p.hit(KindDrop, req, "")
@@ -508,6 +516,24 @@ func (p *Proxy) roll(k Kind, f Fault, c Call) bool {
 	}
 	p.sinceSet[k]++
 	return true
+}
+
+// overRate takes a token from the RateLimit bucket and says whether there
+// was none.
+func (p *Proxy) overRate(l RateLimit, c Call) bool {
+	if l.PerSecond <= 0 || !matches(l.Actions, c) {
+		return false
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	now := p.now()
+	p.bucket = min(float64(l.Burst), p.bucket+now.Sub(p.bucketAt).Seconds()*l.PerSecond)
+	p.bucketAt = now
+	if p.bucket < 1 {
+		return true
+	}
+	p.bucket--
+	return false
 }
 
 func (p *Proxy) latency(l Latency, c Call) time.Duration {

@@ -653,3 +653,38 @@ func TestCreateImageRefusesTakenName(t *testing.T) {
 		t.Errorf("moto got %d CreateImage calls for a free name, want 1", n)
 	}
 }
+
+func TestRateLimit(t *testing.T) {
+	moto := newFakeMoto(t)
+	clock := newFakeClock()
+	p := startProxy(t, moto.URL, withClock(clock.now))
+	if err := p.SetConfig(Config{RateLimit: RateLimit{PerSecond: 2, Burst: 3}}); err != nil {
+		t.Fatal(err)
+	}
+	throttled := func(n int) int {
+		count := 0
+		for range n {
+			if status, _ := mustCall(t, p, "ec2", "DescribeImages"); status == 400 {
+				count++
+			}
+		}
+		return count
+	}
+	if got := throttled(5); got != 2 {
+		t.Errorf("5 calls at once with a burst of 3: %d throttled, want 2", got)
+	}
+	clock.advance(time.Second)
+	if got := throttled(3); got != 1 {
+		t.Errorf("a second later (2 tokens back): %d of 3 throttled, want 1", got)
+	}
+	clock.advance(time.Hour)
+	if got := throttled(4); got != 1 {
+		t.Errorf("after an idle hour the bucket holds only the burst: %d of 4 throttled, want 1", got)
+	}
+	if p.Injected()[KindThrottle] != 4 || len(moto.calls()) != 8 {
+		t.Errorf("injected %v, %d calls reached moto; want 4 throttles and 8 forwarded", p.Injected(), len(moto.calls()))
+	}
+	if err := p.SetConfig(Config{RateLimit: RateLimit{PerSecond: 1}}); err == nil {
+		t.Error("a rate without a burst was accepted")
+	}
+}

@@ -1,0 +1,254 @@
+package common
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+)
+
+// Packer starts one plugin process per build, so the builds of one
+// `packer build` cannot share a retryer in memory. They share it through a
+// small file instead, keyed by the PACKER_RUN_UUID packer gives every
+// plugin it starts:
+//
+//   - the retry budget: the SDK's retry quota (a retry takes tokens, a
+//     success gives them back), one bucket for the whole run, so that when
+//     AWS keeps failing the builds stop retrying together instead of each
+//     spending its own budget against an API that is down;
+//   - throttling backoff: a build that is throttled makes every build of
+//     the run hold its next call for a moment, longer while throttling
+//     goes on, so together they fall under the account's rate limit instead
+//     of each backing off alone while the others keep the limit exceeded.
+//
+// Without PACKER_RUN_UUID (the sweep subcommand, tests), with
+// PACKER_BAKERY_RUN_SHARE=off, or where the file cannot be used, each
+// process keeps its own budget.
+
+const (
+	// runBudgetTokens is the run's retry budget: the SDK's default for one
+	// client, here for all the builds of the run together.
+	runBudgetTokens = 500
+	// runBudgetRefillPerSecond gives tokens back over time, so that tokens
+	// taken by a build that was killed mid-retry are not lost to the run.
+	runBudgetRefillPerSecond = 5
+	// runPauseBase and runPauseMax bound the run-wide pause after a
+	// throttled call: it doubles with each throttle in a row, run-wide.
+	runPauseBase = 50 * time.Millisecond
+	runPauseMax  = 2 * time.Second
+	// runShareMaxAge: files of runs older than this are removed when a new
+	// run starts (the last build of a run cannot know it is the last).
+	runShareMaxAge = 24 * time.Hour
+	runSharePrefix = "packer-bakery-run-"
+)
+
+// errRunBudgetSpent is what a call fails with when the run's retry budget
+// is spent.
+var errRunBudgetSpent = errors.New("the retry budget shared by the builds of this packer run is spent: AWS calls keep failing across builds; see the errors above")
+
+// runShareState is the file's content.
+type runShareState struct {
+	Tokens     float64   `json:"tokens"`
+	Updated    time.Time `json:"updated"`
+	PauseUntil time.Time `json:"pause_until"`
+	// Throttles counts throttled calls in a row, run-wide; a successful
+	// call takes one off.
+	Throttles int `json:"throttles"`
+}
+
+// runShare is one process's handle on the run's shared file.
+type runShare struct {
+	path string
+	now  func() time.Time
+	mu   sync.Mutex // one update at a time within the process; flock across
+}
+
+var runUUIDPattern = regexp.MustCompile(`^[A-Za-z0-9-]{1,64}$`)
+
+var (
+	runShareOnce sync.Once
+	runShareInst *runShare
+)
+
+// currentRunShare is the process's share of its packer run, or nil.
+func currentRunShare() *runShare {
+	runShareOnce.Do(func() {
+		id := os.Getenv("PACKER_RUN_UUID")
+		if !runUUIDPattern.MatchString(id) || !fileLockSupported || os.Getenv("PACKER_BAKERY_RUN_SHARE") == "off" {
+			return
+		}
+		dir := os.TempDir()
+		removeStaleRunShares(dir, time.Now())
+		s := &runShare{path: filepath.Join(dir, runSharePrefix+id+".json"), now: time.Now}
+		if err := s.update(func(*runShareState) {}); err != nil {
+			log.Printf("[WARN] retries are not shared with this run's other builds: %v", err)
+			return
+		}
+		runShareInst = s
+	})
+	return runShareInst
+}
+
+func removeStaleRunShares(dir string, now time.Time) {
+	matches, _ := filepath.Glob(filepath.Join(dir, runSharePrefix+"*.json"))
+	for _, m := range matches {
+		if fi, err := os.Lstat(m); err == nil && fi.Mode().IsRegular() && now.Sub(fi.ModTime()) > runShareMaxAge {
+			_ = os.Remove(m)
+		}
+	}
+}
+
+// update runs fn on the state under an exclusive lock of the file, after
+// refilling the budget for the time passed, and writes the result back.
+func (s *runShare) update(fn func(*runShareState)) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f, err := os.OpenFile(s.path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := lockFile(f); err != nil {
+		return fmt.Errorf("locking %s: %w", s.path, err)
+	}
+	defer unlockFile(f)
+
+	now := s.now()
+	var st runShareState
+	data, err := os.ReadFile(s.path)
+	if err != nil {
+		return err
+	}
+	if len(strings.TrimSpace(string(data))) == 0 || json.Unmarshal(data, &st) != nil {
+		st = runShareState{Tokens: runBudgetTokens, Updated: now}
+	}
+	if elapsed := now.Sub(st.Updated).Seconds(); elapsed > 0 {
+		st.Tokens = min(runBudgetTokens, st.Tokens+elapsed*runBudgetRefillPerSecond)
+	}
+	st.Updated = now
+	fn(&st)
+	out, err := json.Marshal(st)
+	if err != nil {
+		return err
+	}
+	if err := f.Truncate(0); err != nil {
+		return err
+	}
+	_, err = f.WriteAt(out, 0)
+	return err
+}
+
+// GetToken takes cost tokens from the run's budget (retry.RateLimiter).
+func (s *runShare) GetToken(_ context.Context, cost uint) (func() error, error) {
+	ok := false
+	if err := s.update(func(st *runShareState) {
+		if st.Tokens >= float64(cost) {
+			st.Tokens -= float64(cost)
+			ok = true
+		}
+	}); err != nil {
+		// A file that stopped working must not stop the retries.
+		log.Printf("[WARN] shared retry budget unavailable, retrying anyway: %v", err)
+		return func() error { return nil }, nil
+	}
+	if !ok {
+		return nil, errRunBudgetSpent
+	}
+	return func() error { return s.AddTokens(cost) }, nil
+}
+
+// AddTokens gives tokens back to the run's budget (retry.RateLimiter).
+func (s *runShare) AddTokens(v uint) error {
+	return s.update(func(st *runShareState) {
+		st.Tokens = min(runBudgetTokens, st.Tokens+float64(v))
+	})
+}
+
+// throttled records a throttled call: every build of the run holds its
+// next call until the pause is over.
+func (s *runShare) throttled() {
+	_ = s.update(func(st *runShareState) {
+		st.Throttles++
+		pause := runPauseBase << min(st.Throttles-1, 10)
+		if pause > runPauseMax {
+			pause = runPauseMax
+		}
+		if until := s.now().Add(pause); until.After(st.PauseUntil) {
+			st.PauseUntil = until
+		}
+	})
+}
+
+// succeeded records a call that went through.
+func (s *runShare) succeeded() {
+	_ = s.update(func(st *runShareState) {
+		if st.Throttles > 0 {
+			st.Throttles--
+		}
+	})
+}
+
+// pause is how long calls are held now.
+func (s *runShare) pause() time.Duration {
+	var d time.Duration
+	_ = s.update(func(st *runShareState) { d = st.PauseUntil.Sub(s.now()) })
+	return max(d, 0)
+}
+
+// runRetryer adds the run-wide throttling pause to a retryer.
+type runRetryer struct {
+	aws.RetryerV2
+	share     *runShare
+	throttles retry.IsErrorThrottles
+	sleep     func(context.Context, time.Duration) error
+}
+
+func newRunRetryer(inner aws.RetryerV2, share *runShare) *runRetryer {
+	return &runRetryer{RetryerV2: inner, share: share, throttles: retry.DefaultThrottles, sleep: sleepCtx}
+}
+
+func (r *runRetryer) GetAttemptToken(ctx context.Context) (func(error) error, error) {
+	if d := r.share.pause(); d > 0 {
+		// Spread the builds that wake together over a little more time.
+		d += time.Duration(rand.Int64N(int64(d)/2 + 1))
+		log.Printf("[DEBUG] a build of this packer run was throttled: holding the next AWS call %s", d.Round(time.Millisecond))
+		if err := r.sleep(ctx, d); err != nil {
+			return nil, err
+		}
+	}
+	release, err := r.RetryerV2.GetAttemptToken(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return func(opErr error) error {
+		switch {
+		case opErr == nil:
+			r.share.succeeded()
+		case r.throttles.IsErrorThrottle(opErr).Bool():
+			r.share.throttled()
+		}
+		return release(opErr)
+	}, nil
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

@@ -1,0 +1,247 @@
+package common
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	smithy "github.com/aws/smithy-go"
+)
+
+type fakeClock struct{ t time.Time }
+
+func (c *fakeClock) now() time.Time          { return c.t }
+func (c *fakeClock) advance(d time.Duration) { c.t = c.t.Add(d) }
+
+// twoBuilds gives two handles on one run file, as two plugin processes of
+// one packer run have, sharing nothing in memory.
+func twoBuilds(t *testing.T) (*runShare, *runShare, *fakeClock) {
+	t.Helper()
+	if !fileLockSupported {
+		t.Skip("no file locks on this system")
+	}
+	path := filepath.Join(t.TempDir(), runSharePrefix+"test.json")
+	clock := &fakeClock{t: time.Date(2026, 11, 24, 3, 0, 0, 0, time.UTC)}
+	return &runShare{path: path, now: clock.now}, &runShare{path: path, now: clock.now}, clock
+}
+
+func TestRunShareThrottleHoldsTheOtherBuilds(t *testing.T) {
+	a, b, clock := twoBuilds(t)
+	if d := b.pause(); d != 0 {
+		t.Fatalf("fresh run: pause %v, want 0", d)
+	}
+	a.throttled()
+	if d := b.pause(); d != runPauseBase {
+		t.Fatalf("after one throttle in build A, build B pauses %v, want %v", d, runPauseBase)
+	}
+	a.throttled()
+	b.throttled()
+	if d := a.pause(); d != 4*runPauseBase {
+		t.Fatalf("three throttles in a row: pause %v, want %v", d, 4*runPauseBase)
+	}
+	for range 20 {
+		a.throttled()
+	}
+	if d := b.pause(); d != runPauseMax {
+		t.Fatalf("long throttling: pause %v, want the ceiling %v", d, runPauseMax)
+	}
+	clock.advance(runPauseMax)
+	if d := a.pause(); d != 0 {
+		t.Fatalf("after the pause: %v, want 0", d)
+	}
+	for range 23 {
+		b.succeeded()
+	}
+	a.throttled()
+	if d := b.pause(); d != runPauseBase {
+		t.Fatalf("throttling that stopped is forgotten by successes: pause %v, want %v", d, runPauseBase)
+	}
+}
+
+func TestRunShareBudgetIsOneForTheRun(t *testing.T) {
+	a, b, clock := twoBuilds(t)
+	ctx := context.Background()
+	var releases []func() error
+	for i := 0; i < runBudgetTokens/5; i++ {
+		s := a
+		if i%2 == 1 {
+			s = b
+		}
+		release, err := s.GetToken(ctx, 5)
+		if err != nil {
+			t.Fatalf("retry %d: %v", i, err)
+		}
+		releases = append(releases, release)
+	}
+	if _, err := b.GetToken(ctx, 5); !errors.Is(err, errRunBudgetSpent) {
+		t.Fatalf("budget spent by both builds together: got %v, want errRunBudgetSpent", err)
+	}
+	if err := releases[0](); err != nil { // a retry that succeeded gives its cost back
+		t.Fatal(err)
+	}
+	if _, err := a.GetToken(ctx, 5); err != nil {
+		t.Fatalf("after a refund: %v", err)
+	}
+	if _, err := a.GetToken(ctx, 5); !errors.Is(err, errRunBudgetSpent) {
+		t.Fatalf("refund spent again: got %v", err)
+	}
+	clock.advance(time.Second) // tokens of a killed build come back over time
+	if _, err := b.GetToken(ctx, runBudgetRefillPerSecond); err != nil {
+		t.Fatalf("after a second's refill: %v", err)
+	}
+}
+
+// fakeRetryer records attempt releases.
+type fakeRetryer struct {
+	aws.RetryerV2
+	released []error
+}
+
+func (f *fakeRetryer) GetAttemptToken(context.Context) (func(error) error, error) {
+	return func(err error) error { f.released = append(f.released, err); return nil }, nil
+}
+
+func TestRunRetryerHoldsCallsAfterAnotherBuildWasThrottled(t *testing.T) {
+	a, b, _ := twoBuilds(t)
+	inner := &fakeRetryer{RetryerV2: retry.NewStandard()}
+	var slept []time.Duration
+	ra := newRunRetryer(inner, a)
+	rb := newRunRetryer(inner, b)
+	rb.sleep = func(_ context.Context, d time.Duration) error { slept = append(slept, d); return nil }
+
+	release, err := ra.GetAttemptToken(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	throttle := &retry.MaxAttemptsError{Err: fakeAPIError("RequestLimitExceeded")}
+	_ = release(throttle)
+	if _, err := rb.GetAttemptToken(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if len(slept) != 1 || slept[0] < runPauseBase || slept[0] > runPauseBase*3/2 {
+		t.Fatalf("build B slept %v, want one pause of %v plus up to half again", slept, runPauseBase)
+	}
+	if len(inner.released) != 1 || inner.released[0] != throttle {
+		t.Fatalf("inner retryer saw %v, want the throttle error passed on", inner.released)
+	}
+
+	cancelled := newRunRetryer(inner, b)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	a.throttled()
+	if _, err := cancelled.GetAttemptToken(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Ctrl-C during the pause: got %v, want context.Canceled", err)
+	}
+}
+
+type fakeAPIError string
+
+func (e fakeAPIError) Error() string                 { return string(e) }
+func (e fakeAPIError) ErrorCode() string             { return string(e) }
+func (e fakeAPIError) ErrorMessage() string          { return string(e) }
+func (e fakeAPIError) ErrorFault() smithy.ErrorFault { return smithy.FaultServer }
+
+// TestRunShareSpentBudgetFailsTheCall: through the real SDK client, a call
+// that keeps being throttled stops retrying when the run's budget is
+// spent, and says so.
+func TestRunShareSpentBudgetFailsTheCall(t *testing.T) {
+	a, _, _ := twoBuilds(t)
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		w.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprint(w, `<Response><Errors><Error><Code>RequestLimitExceeded</Code><Message>Request limit exceeded.</Message></Error></Errors><RequestID>x</RequestID></Response>`)
+	}))
+	defer srv.Close()
+	// Leave room for two retries only.
+	if err := a.update(func(st *runShareState) { st.Tokens = 2 * float64(retry.DefaultThrottlingRetryCost) }); err != nil {
+		t.Fatal(err)
+	}
+	retryer := newRunRetryer(retry.NewStandard(func(so *retry.StandardOptions) {
+		so.MaxAttempts = 10
+		so.MaxBackoff = time.Millisecond
+		so.RateLimiter = a
+	}), a)
+	retryer.sleep = func(context.Context, time.Duration) error { return nil }
+	client := ec2.New(ec2.Options{
+		Region:       "us-east-1",
+		BaseEndpoint: aws.String(srv.URL),
+		Credentials:  credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "secret", ""),
+		Retryer:      retryer,
+	})
+	_, err := client.DescribeRegions(context.Background(), &ec2.DescribeRegionsInput{})
+	if !errors.Is(err, errRunBudgetSpent) {
+		t.Fatalf("got %v, want the run's spent budget named", err)
+	}
+	if n := calls.Load(); n != 3 {
+		t.Fatalf("%d calls reached AWS, want 3 (the first and two retries)", n)
+	}
+}
+
+// TestRunShareAcrossProcesses: a throttle recorded by another process (as
+// another build's plugin is) holds this one's calls.
+func TestRunShareAcrossProcesses(t *testing.T) {
+	if path := os.Getenv("BAKERY_RUNSHARE_CHILD"); path != "" {
+		(&runShare{path: path, now: time.Now}).throttled()
+		return
+	}
+	if !fileLockSupported {
+		t.Skip("no file locks on this system")
+	}
+	path := filepath.Join(t.TempDir(), runSharePrefix+"proc.json")
+	cmd := exec.Command(os.Args[0], "-test.run=^TestRunShareAcrossProcesses$")
+	cmd.Env = append(os.Environ(), "BAKERY_RUNSHARE_CHILD="+path)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("child: %v\n%s", err, out)
+	}
+	var st runShareState
+	if err := (&runShare{path: path, now: time.Now}).update(func(s *runShareState) { st = *s }); err != nil {
+		t.Fatal(err)
+	}
+	if st.Throttles != 1 || time.Since(st.PauseUntil) > time.Minute {
+		t.Fatalf("after the other process's throttle: %+v, want one throttle and a pause just set", st)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Fatalf("run file mode %v, want 0600", fi.Mode().Perm())
+	}
+}
+
+func TestRemoveStaleRunShares(t *testing.T) {
+	dir := t.TempDir()
+	now := time.Now()
+	old := filepath.Join(dir, runSharePrefix+"old.json")
+	recent := filepath.Join(dir, runSharePrefix+"recent.json")
+	other := filepath.Join(dir, "unrelated.json")
+	for _, p := range []string{old, recent, other} {
+		if err := os.WriteFile(p, []byte("{}"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, p := range []string{old, other} {
+		if err := os.Chtimes(p, now.Add(-25*time.Hour), now.Add(-25*time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	removeStaleRunShares(dir, now)
+	for p, want := range map[string]bool{old: false, recent: true, other: true} {
+		if _, err := os.Stat(p); (err == nil) != want {
+			t.Errorf("%s exists=%v, want %v", filepath.Base(p), err == nil, want)
+		}
+	}
+}
