@@ -27,3 +27,17 @@ func TestDryRunsAreNeitherFaultedNorCounted(t *testing.T) {
 		t.Errorf("moto saw %v: both calls must reach it", got)
 	}
 }
+
+func TestDryRunsCountAgainstTheRateLimit(t *testing.T) {
+	moto := newFakeMoto(t)
+	p := startProxy(t, moto.URL, WithConfig(Config{RateLimit: RateLimit{PerSecond: 0.001, Burst: 1}}))
+	if status, _ := mustCall(t, p, "ec2", "DescribeVpcs", "DryRun", "true"); status != 200 {
+		t.Fatalf("first dry run: HTTP %d", status)
+	}
+	if status, _ := mustCall(t, p, "ec2", "DescribeVpcs", "DryRun", "true"); status != 400 {
+		t.Errorf("second dry run over a burst of 1: HTTP %d, want 400 (throttled)", status)
+	}
+	if status, _ := mustCall(t, p, "ec2", "DescribeVpcs"); status != 400 {
+		t.Errorf("a real call after the dry runs used the budget: HTTP %d, want 400", status)
+	}
+}

@@ -299,7 +299,16 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// A dry run changes nothing: it is not a call the faults and counts
 		// are about (a lost reply "taking effect", a retried create). The
 		// builder's permission check makes one of most calls before every
-		// build; faulting those would use up a test's Max on them.
+		// build; faulting those would use up a test's Max on them. AWS's
+		// request limits count dry runs too, and so does RateLimit.
+		p.mu.Lock()
+		cfg := p.cfg
+		p.mu.Unlock()
+		if p.overRate(cfg.RateLimit, req.Call) {
+			p.hit(KindThrottle, req, "dry run over the rate limit")
+			writeReply(w, errorReply(req, errThrottle, "faultproxy-dry-run"))
+			return
+		}
 		rep, err := p.forward(r, body)
 		if err != nil {
 			http.Error(w, "faultproxy: "+err.Error(), http.StatusBadGateway)
