@@ -113,7 +113,8 @@ func (b *Builder) Run(ctx context.Context, ui packersdk.Ui, hook packersdk.Hook)
 		&stepSecurityGroup{ec2: client, ids: b.config.SecurityGroupIDs, name: "packer_bakery_" + buildID,
 			port: b.config.Comm.Port(), cidrs: b.config.TemporarySGSourceCidrs, tags: groupTags, poll: poll, journal: jrnl},
 		&stepRunInstance{ec2: client, instanceType: b.config.InstanceType, associatePublicIP: b.config.AssociatePublicIpAddress,
-			tags: runTags, clientToken: "bakery-" + buildID, poll: poll, journal: jrnl},
+			tags: runTags, volumeTags: bakery.Tags(b.config.VolumeRunTags).Merge(temporary), options: b.config.InstanceConfig,
+			clientToken: "bakery-" + buildID, poll: poll, journal: jrnl},
 		&stepConnect{
 			inner: &communicator.StepConnect{
 				Config:    &b.config.Comm,
@@ -125,11 +126,11 @@ func (b *Builder) Run(ctx context.Context, ui packersdk.Ui, hook packersdk.Hook)
 		},
 		&commonsteps.StepProvision{},
 		&commonsteps.StepCleanupTempKeys{Comm: &b.config.Comm},
-		&stepStopInstance{ec2: client, poll: poll},
+		&stepStopInstance{ec2: client, poll: poll, disabled: b.config.DisableStopInstance},
 		&stepDeregisterExisting{ec2: client, name: b.config.AMIName, force: b.config.AMIForceDeregister,
 			deleteSnapshots: b.config.AMIForceDeleteSnapshot},
 		&stepCreateImage{ec2: client, name: b.config.AMIName, description: b.config.AMIDescription,
-			tags: b.config.AMITags, region: region, poll: poll, journal: jrnl},
+			tags: b.config.AMITags, mappings: b.config.AMIMappings.ec2(false), region: region, poll: poll, journal: jrnl},
 		&stepTagSnapshots{ec2: client, tags: b.config.SnapshotTags},
 	}
 

@@ -26,6 +26,7 @@ type Config struct {
 	bakery.AccessConfig `mapstructure:",squash"`
 	RunConfig           `mapstructure:",squash"`
 	AMIConfig           `mapstructure:",squash"`
+	InstanceConfig      `mapstructure:",squash"`
 	PreflightConfig     `mapstructure:",squash"`
 	Comm                communicator.Config `mapstructure:",squash"`
 
@@ -61,7 +62,8 @@ type RunConfig struct {
 	// Whether the instance gets a public IP address. Unset: the subnet's
 	// setting.
 	AssociatePublicIpAddress *bool `mapstructure:"associate_public_ip_address" required:"false"`
-	// Tags for the build instance and its volumes, applied at launch.
+	// Tags for the build instance, applied at launch. Its volumes get
+	// `run_volume_tags` instead, as in amazon-ebs.
 	RunTags map[string]string `mapstructure:"run_tags" required:"false"`
 	// How long to wait for the instance or the image to reach the next
 	// state before failing, e.g. `45m`. Default `30m`.
@@ -110,6 +112,7 @@ func (c *Config) Prepare(raws ...interface{}) ([]string, error) {
 	}
 
 	var errs *packersdk.MultiError
+	warnings, instanceErrs := c.InstanceConfig.prepare(c.InstanceType)
 	for _, e := range c.AccessConfig.Prepare() {
 		errs = packersdk.MultiErrorAppend(errs, e)
 	}
@@ -132,11 +135,14 @@ func (c *Config) Prepare(raws ...interface{}) ([]string, error) {
 		// neither the option nor the choices.
 		errs = packersdk.MultiErrorAppend(errs, fmt.Errorf("`communicator` %q: use \"ssh\" (the default), \"winrm\" or \"none\"", c.Comm.Type))
 	}
+	for _, e := range instanceErrs {
+		errs = packersdk.MultiErrorAppend(errs, e)
+	}
 	if errs != nil && len(errs.Errors) > 0 {
-		return nil, errs
+		return warnings, errs
 	}
 	packersdk.LogSecretFilter.Set(c.Comm.SSHPassword, c.Comm.WinRMPassword, c.Comm.SSHBastionPassword, c.Comm.SSHProxyPassword)
-	return nil, nil
+	return warnings, nil
 }
 
 func (r *RunConfig) prepare(comm *communicator.Config) []error {

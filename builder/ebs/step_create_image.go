@@ -26,6 +26,7 @@ type stepCreateImage struct {
 	name        string
 	description string
 	tags        bakery.Tags
+	mappings    []types.BlockDeviceMapping // ami_block_device_mappings
 	region      string
 	poll        bakery.Poll
 	journal     *journal.Journal
@@ -43,6 +44,7 @@ func (s *stepCreateImage) Run(ctx context.Context, state multistep.StateBag) mul
 		Name:              aws.String(s.name),
 		TagSpecifications: s.tags.Spec(types.ResourceTypeImage),
 	}
+	in.BlockDeviceMappings = s.mappings
 	if s.description != "" {
 		in.Description = aws.String(s.description)
 	}

@@ -30,8 +30,10 @@ type stepRunInstance struct {
 	ec2               instanceRunner
 	instanceType      string
 	associatePublicIP *bool
-	tags              bakery.Tags // instance and volume tags
-	clientToken       string      // makes a retried launch return the first instance
+	tags              bakery.Tags // instance tags
+	volumeTags        bakery.Tags // tags of the instance's volumes
+	options           InstanceConfig
+	clientToken       string // makes a retried launch return the first instance
 	poll              bakery.Poll
 	journal           *journal.Journal
 	instanceID        string
@@ -42,6 +44,9 @@ var _ multistep.Step = (*stepRunInstance)(nil)
 func (s *stepRunInstance) Run(ctx context.Context, state multistep.StateBag) multistep.StepAction {
 	ui := getUI(state)
 	in := s.input(state)
+	if err := s.options.LaunchMappings.checkSizes("launch_block_device_mappings", getSourceImage(state)); err != nil {
+		return halt(state, err)
+	}
 	ui.Say(fmt.Sprintf("Launching a %s instance from %s...", s.instanceType, aws.ToString(in.ImageId)))
 	out, err := s.ec2.RunInstances(ctx, in)
 	if err != nil {
@@ -85,16 +90,27 @@ func (s *stepRunInstance) input(state multistep.StateBag) *ec2.RunInstancesInput
 	net := getNetwork(state)
 	sgs := getSecurityGroupIDs(state)
 	in := &ec2.RunInstancesInput{
-		ImageId:      img.ImageId,
-		InstanceType: types.InstanceType(s.instanceType),
-		MinCount:     aws.Int32(1),
-		MaxCount:     aws.Int32(1),
-		ClientToken:  aws.String(s.clientToken),
-		MetadataOptions: &types.InstanceMetadataOptionsRequest{
-			HttpEndpoint: types.InstanceMetadataEndpointStateEnabled,
-			HttpTokens:   types.HttpTokensStateRequired,
-		},
-		TagSpecifications: append(s.tags.Spec(types.ResourceTypeInstance), s.tags.Spec(types.ResourceTypeVolume)...),
+		ImageId:             img.ImageId,
+		InstanceType:        types.InstanceType(s.instanceType),
+		MinCount:            aws.Int32(1),
+		MaxCount:            aws.Int32(1),
+		ClientToken:         aws.String(s.clientToken),
+		MetadataOptions:     s.options.metadataOptions(),
+		TagSpecifications:   append(s.tags.Spec(types.ResourceTypeInstance), s.volumeTags.Spec(types.ResourceTypeVolume)...),
+		Placement:           s.options.placement(),
+		BlockDeviceMappings: s.options.LaunchMappings.ec2(true),
+	}
+	if data := s.options.userDataBase64(); data != "" {
+		in.UserData = aws.String(data)
+	}
+	if s.options.EbsOptimized {
+		in.EbsOptimized = aws.Bool(true)
+	}
+	if s.options.EnableUnlimitedCredits {
+		in.CreditSpecification = &types.CreditSpecificationRequest{CpuCredits: aws.String("unlimited")}
+	}
+	if b := s.options.InstanceInitiatedShutdownBehavior; b != "" {
+		in.InstanceInitiatedShutdownBehavior = types.ShutdownBehavior(b)
 	}
 	if name := getKeyPairName(state); name != "" {
 		in.KeyName = aws.String(name)

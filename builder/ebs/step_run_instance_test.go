@@ -15,7 +15,10 @@ import (
 	bakery "github.com/packer-bakery/packer-plugin-bakery/common"
 )
 
-var runTags = bakery.Tags{"Name": "Packer Builder", "team": "bakers", bakery.TagBuildID: "b1"}
+var (
+	runTags    = bakery.Tags{"Name": "Packer Builder", "team": "bakers", bakery.TagBuildID: "b1"}
+	volumeTags = bakery.Tags{"disk": "scratch", bakery.TagBuildID: "b1"}
+)
 
 func stateForLaunch(t *testing.T, keyName string) (*multistep.BasicStateBag, *uiOutput) {
 	state, ui := newState(t)
@@ -29,7 +32,7 @@ func stateForLaunch(t *testing.T, keyName string) (*multistep.BasicStateBag, *ui
 }
 
 func newRunStep(f instanceRunner) *stepRunInstance {
-	return &stepRunInstance{ec2: f, instanceType: "t3.micro", tags: runTags, clientToken: "bakery-b1", poll: fastPoll}
+	return &stepRunInstance{ec2: f, instanceType: "t3.micro", tags: runTags, volumeTags: volumeTags, clientToken: "bakery-b1", poll: fastPoll}
 }
 
 func instance(id string, state types.InstanceStateName) types.Instance {
@@ -88,10 +91,10 @@ func TestStepRunInstance_launch(t *testing.T) {
 	}
 	want := map[types.ResourceType]map[string]string{
 		types.ResourceTypeInstance: runTags,
-		types.ResourceTypeVolume:   runTags,
+		types.ResourceTypeVolume:   volumeTags,
 	}
 	if !reflect.DeepEqual(specs, want) || len(in.TagSpecifications) != 2 {
-		t.Errorf("TagSpecifications = %s, want instance and volume tagged %v", jsonString(in.TagSpecifications), runTags)
+		t.Errorf("TagSpecifications = %s, want instance tagged %v and volumes %v", jsonString(in.TagSpecifications), runTags, volumeTags)
 	}
 	for _, d := range f.DescribeInstancesCalls.Inputs {
 		if !reflect.DeepEqual(d.InstanceIds, []string{"i-1"}) {

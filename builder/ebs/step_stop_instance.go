@@ -17,10 +17,12 @@ type instanceStopper interface {
 }
 
 // stepStopInstance stops the instance so that the image is taken from
-// quiet disks.
+// quiet disks. With disable_stop_instance it leaves the stop to the last
+// provisioner and only waits for it.
 type stepStopInstance struct {
-	ec2  instanceStopper
-	poll bakery.Poll
+	ec2      instanceStopper
+	poll     bakery.Poll
+	disabled bool // disable_stop_instance
 }
 
 var _ multistep.Step = (*stepStopInstance)(nil)
@@ -28,9 +30,13 @@ var _ multistep.Step = (*stepStopInstance)(nil)
 func (s *stepStopInstance) Run(ctx context.Context, state multistep.StateBag) multistep.StepAction {
 	ui := getUI(state)
 	id := *getInstance(state).InstanceId
-	ui.Say(fmt.Sprintf("Stopping instance %s...", id))
-	if _, err := s.ec2.StopInstances(ctx, &ec2.StopInstancesInput{InstanceIds: []string{id}}); err != nil {
-		return halt(state, fmt.Errorf("stopping instance %s: %w", id, err))
+	if s.disabled {
+		ui.Say(fmt.Sprintf("disable_stop_instance: not stopping instance %s; waiting for the provisioner's stop...", id))
+	} else {
+		ui.Say(fmt.Sprintf("Stopping instance %s...", id))
+		if _, err := s.ec2.StopInstances(ctx, &ec2.StopInstancesInput{InstanceIds: []string{id}}); err != nil {
+			return halt(state, fmt.Errorf("stopping instance %s: %w", id, err))
+		}
 	}
 	err := bakery.Wait(ctx, ui.Say, "instance "+id+" to stop", s.poll, func(ctx context.Context) (bool, string, error) {
 		inst, ok, err := describeInstance(ctx, s.ec2, id)
@@ -46,6 +52,9 @@ func (s *stepStopInstance) Run(ctx context.Context, state multistep.StateBag) mu
 			return false, string(name), fmt.Errorf("instance %s is %s instead of stopping: %s", id, name, stateReason(inst))
 		}
 	})
+	if err != nil && s.disabled {
+		err = fmt.Errorf("%w: with `disable_stop_instance`, the last provisioner must stop the instance", err)
+	}
 	if err != nil {
 		return halt(state, err)
 	}

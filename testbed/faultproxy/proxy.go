@@ -79,8 +79,9 @@ type Proxy struct {
 	instances map[string]transition
 	images    map[string]time.Time
 	requestN  uint64
-	bucket    float64   // RateLimit's tokens
-	bucketAt  time.Time // when bucket was last filled
+	sent      map[Call][]url.Values // see Requests
+	bucket    float64               // RateLimit's tokens
+	bucketAt  time.Time             // when bucket was last filled
 
 	closeOnce sync.Once
 	closeErr  error
@@ -257,6 +258,7 @@ func (p *Proxy) Reset() {
 	p.tokens = map[tokenKey]*tokenEntry{}
 	p.instances = map[string]transition{}
 	p.images = map[string]time.Time{}
+	p.sent = nil
 }
 
 // reply is a complete HTTP reply, buffered so it can be rewritten,
@@ -324,6 +326,7 @@ func (p *Proxy) serveAWS(w http.ResponseWriter, r *http.Request, req request, bo
 	ctx := r.Context()
 	p.mu.Lock()
 	p.calls[req.Call]++
+	p.record(req)
 	p.requestN++
 	requestID := fmt.Sprintf("faultproxy-%08d", p.requestN)
 	cfg := p.cfg

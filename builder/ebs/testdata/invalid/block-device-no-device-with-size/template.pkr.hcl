@@ -1,0 +1,25 @@
+# want: `ami_block_device_mappings` /dev/sdb: `no_device` removes the device; remove `volume_size` too
+variable "aws_endpoint" {
+  type = string
+}
+
+source "bakery-ebs" "main" {
+  region              = "us-east-1"
+  custom_endpoint_ec2 = var.aws_endpoint
+  custom_endpoint_sts = var.aws_endpoint
+
+  source_ami    = "ami-0123456789abcdef0"
+  instance_type = "t3.micro"
+  ssh_username  = "ec2-user"
+  ami_name      = "bakery-invalid"
+
+  ami_block_device_mappings {
+    device_name = "/dev/sdb"
+    no_device   = true
+    volume_size = 10
+  }
+}
+
+build {
+  sources = ["source.bakery-ebs.main"]
+}
