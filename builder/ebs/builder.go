@@ -105,7 +105,7 @@ func (b *Builder) Run(ctx context.Context, ui packersdk.Ui, hook packersdk.Hook)
 	keyPairTags := bakery.Tags{"Name": tempName}.Merge(temporary)
 	groupTags := bakery.Tags{"Name": "packer_bakery_" + buildID}.Merge(temporary)
 	steps := []multistep.Step{
-		newStepPreflight(&b.config, client, runTags, keyPairTags, groupTags),
+		newStepPreflight(&b.config, client, runTags, bakery.Tags(b.config.VolumeRunTags).Merge(temporary), keyPairTags, groupTags),
 		&stepCheckAMIName{ec2: client, name: b.config.AMIName, region: region, force: b.config.AMIForceDeregister},
 		&stepSourceAMI{ec2: client, sourceAMI: b.config.SourceAMI, filter: b.config.SourceAMIFilter, region: region},
 		&stepNetwork{ec2: client, vpcID: b.config.VpcID, subnetID: b.config.SubnetID, availabilityZone: b.config.AvailabilityZone},

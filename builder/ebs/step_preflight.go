@@ -147,6 +147,7 @@ const (
 type preflightInput struct {
 	cfg        *Config
 	runTags    bakery.Tags
+	volumeTags bakery.Tags
 	keyPairTag bakery.Tags
 	groupTags  bakery.Tags
 	publicKey  []byte // any valid key, for ImportKeyPair
@@ -154,7 +155,7 @@ type preflightInput struct {
 
 // newStepPreflight dry-runs what the build will ask for, with the tags it
 // will ask with; none when `skip_permission_check` is set.
-func newStepPreflight(cfg *Config, client preflightEC2, runTags, keyPairTags, groupTags bakery.Tags) *stepPreflight {
+func newStepPreflight(cfg *Config, client preflightEC2, runTags, volumeTags, keyPairTags, groupTags bakery.Tags) *stepPreflight {
 	if cfg.SkipPermissionCheck {
 		return &stepPreflight{}
 	}
@@ -162,7 +163,7 @@ func newStepPreflight(cfg *Config, client preflightEC2, runTags, keyPairTags, gr
 	if err != nil {
 		public = nil // ImportKeyPair's dry run then fails on the input, not on permission: inconclusive
 	}
-	return &stepPreflight{checks: preflightChecks(client, preflightInput{cfg: cfg, runTags: runTags,
+	return &stepPreflight{checks: preflightChecks(client, preflightInput{cfg: cfg, runTags: runTags, volumeTags: volumeTags,
 		keyPairTag: keyPairTags, groupTags: groupTags, publicKey: public})}
 }
 
@@ -221,10 +222,12 @@ func preflightChecks(client preflightEC2, in preflightInput) []permissionCheck {
 		_, err := client.RunInstances(ctx, preflightRunInput(ctx, client, in))
 		return err
 	})
-	add("StopInstances", func(ctx context.Context) error {
-		_, err := client.StopInstances(ctx, &ec2.StopInstancesInput{DryRun: dry, InstanceIds: []string{placeholderInstance}})
-		return err
-	})
+	if !cfg.DisableStopInstance {
+		add("StopInstances", func(ctx context.Context) error {
+			_, err := client.StopInstances(ctx, &ec2.StopInstancesInput{DryRun: dry, InstanceIds: []string{placeholderInstance}})
+			return err
+		})
+	}
 	add("TerminateInstances", func(ctx context.Context) error {
 		_, err := client.TerminateInstances(ctx, &ec2.TerminateInstancesInput{DryRun: dry, InstanceIds: []string{placeholderInstance}})
 		return err
@@ -306,7 +309,10 @@ func preflightRunInput(ctx context.Context, client preflightEC2, in preflightInp
 		InstanceType:      types.InstanceType(cfg.InstanceType),
 		MinCount:          aws.Int32(1),
 		MaxCount:          aws.Int32(1),
-		TagSpecifications: append(in.runTags.Spec(types.ResourceTypeInstance), in.runTags.Spec(types.ResourceTypeVolume)...),
+		TagSpecifications: append(in.runTags.Spec(types.ResourceTypeInstance), in.volumeTags.Spec(types.ResourceTypeVolume)...),
+		// What the launch asks of KMS, dedicated hosts and snapshots.
+		BlockDeviceMappings: cfg.LaunchMappings.ec2(true),
+		Placement:           cfg.placement(),
 	}
 	if cfg.SubnetID != "" {
 		run.SubnetId = aws.String(cfg.SubnetID)

@@ -74,7 +74,7 @@ func TestPlainBakePolicy(t *testing.T) {
 		}
 	}
 	// Destructive calls only on what the build tagged.
-	for _, sid := range []string{"StopAndTerminateOwnInstance", "DeleteOwnKeyPair", "ChangeOwnSecurityGroup", "ImageFromOwnInstance"} {
+	for _, sid := range []string{"StopOwnInstance", "TerminateOwnInstance", "DeleteOwnKeyPair", "ChangeOwnSecurityGroup", "ImageFromOwnInstance"} {
 		if got := statement(t, p, sid).Condition["Null"]["aws:ResourceTag/bakery:build-id"]; !slices.Equal(got, []string{"false"}) {
 			t.Errorf("%s is not conditioned on the build's tag: %v", sid, got)
 		}
@@ -107,6 +107,10 @@ func TestOptionsChangeThePolicy(t *testing.T) {
 		{name: "snapshot tags", over: map[string]interface{}{"snapshot_tags": map[string]string{"Team": "x"}}, with: []string{"TagSnapshots"}},
 		{name: "no snapshot tags", without: []string{"TagSnapshots"}},
 		{name: "skip region validation", over: map[string]interface{}{"skip_region_validation": true}, noActions: []string{"ec2:DescribeRegions"}},
+		{name: "disable_stop_instance", over: map[string]interface{}{"disable_stop_instance": true},
+			without: []string{"StopOwnInstance"}, noActions: []string{"ec2:StopInstances"}},
+		{name: "unencrypted volumes", over: map[string]interface{}{"launch_block_device_mappings": []map[string]interface{}{{"device_name": "/dev/xvdb", "volume_size": 8}}},
+			without: []string{"UseVolumeKeys", "UseVolumeKeysByAlias"}, noActions: []string{"kms:CreateGrant"}},
 		{name: "decode messages", over: map[string]interface{}{"decode_authorization_messages": true}, with: []string{"DecodeAuthorizationMessages"}},
 		{name: "no decode", without: []string{"DecodeAuthorizationMessages"}, noActions: []string{"sts:DecodeAuthorizationMessage"}},
 	}
@@ -139,7 +143,7 @@ func TestSnapshotTagKeysAreTheConfiguredOnes(t *testing.T) {
 
 func TestPartitionFromRegion(t *testing.T) {
 	p := Generate(prepared(t, map[string]interface{}{"region": "cn-north-1"}), NewScope("111122223333", "cn-north-1"))
-	for _, r := range statement(t, p, "StopAndTerminateOwnInstance").Resource {
+	for _, r := range statement(t, p, "TerminateOwnInstance").Resource {
 		if !strings.HasPrefix(r, "arn:aws-cn:ec2:cn-north-1:") {
 			t.Errorf("resource %s not in the aws-cn partition", r)
 		}
@@ -170,6 +174,13 @@ var apiCall = regexp.MustCompile(`\b(ec2|sts|iam)\.([A-Z][A-Za-z0-9]*)Input\b`)
 var notForThePolicy = map[string]string{
 	"sts:AssumeRole":                "assume_role: the caller's permission to become the role",
 	"sts:AssumeRoleWithWebIdentity": "web identity credentials: the role's trust policy",
+}
+
+// implied are actions AWS checks on the build's behalf, as part of a call
+// the build makes: no code names them.
+var implied = map[string]string{
+	"kms:CreateGrant": "EBS encryption with a customer managed key", "kms:Decrypt": "same", "kms:DescribeKey": "same",
+	"kms:GenerateDataKeyWithoutPlaintext": "same", "kms:ReEncryptFrom": "same", "kms:ReEncryptTo": "same",
 }
 
 func TestEveryCallIsCovered(t *testing.T) {
@@ -205,7 +216,8 @@ func TestEveryCallIsCovered(t *testing.T) {
 	}
 	for _, over := range []map[string]interface{}{
 		nil,
-		{"snapshot_tags": map[string]string{"a": "b"}, "decode_authorization_messages": true, "tags": map[string]string{"a": "b"}},
+		{"snapshot_tags": map[string]string{"a": "b"}, "decode_authorization_messages": true, "tags": map[string]string{"a": "b"},
+			"launch_block_device_mappings": []map[string]interface{}{{"device_name": "/dev/xvdb", "encrypted": true, "kms_key_id": "alias/k"}}},
 	} {
 		for _, a := range Generate(prepared(t, over), NewScope("111122223333", "eu-west-1")).Actions() {
 			granted[a] = true
@@ -226,6 +238,9 @@ func TestEveryCallIsCovered(t *testing.T) {
 	// And nothing is granted that no code calls.
 	var stale []string
 	for action := range granted {
+		if _, ok := implied[action]; ok {
+			continue
+		}
 		if _, ok := called[action]; !ok {
 			stale = append(stale, action)
 		}
@@ -256,7 +271,9 @@ func TestEveryRuleIsDocumented(t *testing.T) {
 }
 
 // notDryRunnable are granted actions the preflight cannot ask EC2 about.
-var notDryRunnable = []string{"sts:DecodeAuthorizationMessage"}
+// KMS is asked by EC2 on the build's behalf: no call of the build's own.
+var notDryRunnable = []string{"sts:DecodeAuthorizationMessage", "kms:CreateGrant", "kms:Decrypt", "kms:DescribeKey",
+	"kms:GenerateDataKeyWithoutPlaintext", "kms:ReEncryptFrom", "kms:ReEncryptTo"}
 
 func TestPreflightChecksWhatThePolicyGrants(t *testing.T) {
 	for _, over := range []map[string]interface{}{
@@ -264,6 +281,8 @@ func TestPreflightChecksWhatThePolicyGrants(t *testing.T) {
 		{"snapshot_tags": map[string]string{"a": "b"}, "decode_authorization_messages": true},
 		{"security_group_ids": []string{"sg-0123456789abcdef0"}, "ssh_keypair_name": "k", "ssh_agent_auth": true, "skip_region_validation": true},
 		{"communicator": "none"},
+		{"disable_stop_instance": true, "launch_block_device_mappings": []map[string]interface{}{
+			{"device_name": "/dev/xvdb", "volume_size": 8, "encrypted": true, "kms_key_id": "alias/k"}}},
 	} {
 		cfg := prepared(t, over)
 		var want []string
@@ -282,6 +301,46 @@ func TestPreflightChecksWhatThePolicyGrants(t *testing.T) {
 		}
 		if !slices.Equal(got, want) {
 			t.Errorf("options %v: the preflight checks\n  %v\nthe policy grants\n  %v", over, got, want)
+		}
+	}
+}
+
+func TestVolumeKeys(t *testing.T) {
+	mapping := func(device, key string) map[string]interface{} {
+		return map[string]interface{}{"device_name": device, "volume_size": 8, "encrypted": true, "kms_key_id": key}
+	}
+	p := Generate(prepared(t, map[string]interface{}{
+		"launch_block_device_mappings": []map[string]interface{}{mapping("/dev/xvdb", "1234abcd-12ab-34cd-56ef-1234567890ab"), mapping("/dev/xvdc", "alias/launch")},
+		"ami_block_device_mappings":    []map[string]interface{}{mapping("/dev/xvdb", "arn:aws:kms:eu-west-1:444455556666:key/0000abcd-12ab-34cd-56ef-1234567890ab")},
+	}), NewScope("111122223333", "eu-west-1"))
+	byID := statement(t, p, "UseVolumeKeys")
+	want := []string{"arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab", "arn:aws:kms:eu-west-1:444455556666:key/0000abcd-12ab-34cd-56ef-1234567890ab"}
+	if !slices.Equal(byID.Resource, want) {
+		t.Errorf("key resources %v, want %v", byID.Resource, want)
+	}
+	if got := byID.Condition["StringEquals"]["kms:ViaService"]; !slices.Equal(got, []string{"ec2.eu-west-1.amazonaws.com"}) {
+		t.Errorf("keys usable other than through EC2: %v", got)
+	}
+	byAlias := statement(t, p, "UseVolumeKeysByAlias")
+	if got := byAlias.Condition["ForAnyValue:StringEquals"]["kms:ResourceAliases"]; !slices.Equal(got, []string{"alias/launch"}) {
+		t.Errorf("alias condition %v", got)
+	}
+	for _, a := range byID.Action {
+		if a == "kms:*" || !strings.HasPrefix(a, "kms:") {
+			t.Errorf("volume keys grant %s", a)
+		}
+	}
+}
+
+func TestLaunchFromSnapshotAndHost(t *testing.T) {
+	p := Generate(prepared(t, map[string]interface{}{
+		"launch_block_device_mappings": []map[string]interface{}{{"device_name": "/dev/xvdb", "snapshot_id": "snap-0123456789abcdef0"}},
+		"placement":                    map[string]interface{}{"host_id": "h-0123456789abcdef0"},
+	}), NewScope("111122223333", "eu-west-1"))
+	res := statement(t, p, "LaunchFrom").Resource
+	for _, want := range []string{"arn:aws:ec2:eu-west-1::snapshot/snap-0123456789abcdef0", "arn:aws:ec2:eu-west-1:111122223333:dedicated-host/h-0123456789abcdef0"} {
+		if !slices.Contains(res, want) {
+			t.Errorf("LaunchFrom lacks %s: %v", want, res)
 		}
 	}
 }

@@ -1,7 +1,10 @@
 package iampolicy
 
 import (
+	"fmt"
+	"slices"
 	"sort"
+	"strings"
 
 	"github.com/packer-bakery/packer-plugin-bakery/builder/ebs"
 	bakery "github.com/packer-bakery/packer-plugin-bakery/common"
@@ -85,8 +88,8 @@ var Rules = []Rule{
 					Condition: Conditions{"StringEquals": {"ec2:CreateAction": createActions(cfg)}},
 				},
 				{
-					Sid:       "StopAndTerminateOwnInstance",
-					Action:    []string{"ec2:StopInstances", "ec2:TerminateInstances"},
+					Sid:       "TerminateOwnInstance",
+					Action:    []string{"ec2:TerminateInstances"},
 					Resource:  s.ec2ARNs("instance/*"),
 					Condition: resourceTagged,
 				},
@@ -111,6 +114,20 @@ var Rules = []Rule{
 					Resource: s.ec2ARNs("image/*", "snapshot/*"),
 				},
 			}
+		},
+	},
+	{
+		Option: "disable_stop_instance = false (the default)",
+		When:   func(cfg *ebs.Config) bool { return !cfg.DisableStopInstance },
+		Statements: func(cfg *ebs.Config, s Scope) []Statement {
+			return []Statement{{Sid: "StopOwnInstance", Action: []string{"ec2:StopInstances"}, Resource: s.ec2ARNs("instance/*"), Condition: resourceTagged}}
+		},
+	},
+	{
+		Option: "launch_block_device_mappings or ami_block_device_mappings with kms_key_id",
+		When:   func(cfg *ebs.Config) bool { return len(volumeKeys(cfg)) > 0 },
+		Statements: func(cfg *ebs.Config, s Scope) []Statement {
+			return kmsStatements("UseVolumeKeys", volumeKeys(cfg), s)
 		},
 	},
 	{
@@ -196,6 +213,22 @@ func launchResources(cfg *ebs.Config) []string {
 		}
 	}
 	res = append(res, groups...)
+	for _, b := range cfg.LaunchMappings {
+		switch {
+		case b.SnapshotId == "":
+		case bakery.Known(b.SnapshotId):
+			res = append(res, "snapshot/"+b.SnapshotId)
+		default:
+			res = append(res, "snapshot/*")
+		}
+	}
+	switch h := cfg.Placement.HostId; {
+	case h == "":
+	case bakery.Known(h):
+		res = append(res, "dedicated-host/"+h)
+	default:
+		res = append(res, "dedicated-host/*")
+	}
 	switch {
 	case cfg.Comm.SSHKeyPairName != "" && bakery.Known(cfg.Comm.SSHKeyPairName):
 		res = append(res, "key-pair/"+cfg.Comm.SSHKeyPairName)
@@ -243,4 +276,73 @@ func knownKeys(m map[string]string) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// volumeKeys are the KMS keys the build's volumes are encrypted with, as
+// the template names them (ID, ARN, alias or alias ARN).
+func volumeKeys(cfg *ebs.Config) []string {
+	var keys []string
+	for _, b := range append(append(ebs.BlockDevices{}, cfg.LaunchMappings...), cfg.AMIMappings...) {
+		if b.KmsKeyId != "" && !slices.Contains(keys, b.KmsKeyId) {
+			keys = append(keys, b.KmsKeyId)
+		}
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// kmsActions are what EBS needs of a customer managed key to encrypt and
+// decrypt volumes and snapshots on the caller's behalf (EC2 creates grants
+// for itself). The AWS managed key aws/ebs needs none of them.
+var kmsActions = []string{"kms:CreateGrant", "kms:Decrypt", "kms:DescribeKey", "kms:GenerateDataKeyWithoutPlaintext", "kms:ReEncryptFrom", "kms:ReEncryptTo"}
+
+// kmsStatements allow kmsActions on exactly keys, only through EC2: a key
+// named by ID or ARN is its ARN; one named by alias is any key carrying
+// that alias (kms:ResourceAliases). An unknown key is any key, still only
+// through EC2.
+func kmsStatements(sid string, keys []string, s Scope) []Statement {
+	var arns, aliases []string
+	any := false
+	for _, k := range keys {
+		switch {
+		case !bakery.Known(k):
+			any = true
+		case strings.HasPrefix(k, "arn:") && strings.Contains(k, ":alias/"):
+			aliases = append(aliases, k[strings.Index(k, ":alias/")+1:])
+		case strings.HasPrefix(k, "arn:"):
+			arns = append(arns, k)
+		case strings.HasPrefix(k, "alias/"):
+			aliases = append(aliases, k)
+		default:
+			for _, r := range s.Regions {
+				arns = append(arns, fmt.Sprintf("arn:%s:kms:%s:%s:key/%s", s.Partition, r, s.Account, k))
+			}
+		}
+	}
+	var via []string
+	for _, r := range s.Regions {
+		via = append(via, "ec2."+r+".amazonaws.com")
+	}
+	viaEC2 := func() Conditions { return Conditions{"StringEquals": {"kms:ViaService": via}} }
+	var out []Statement
+	if any {
+		return []Statement{{Sid: sid, Action: kmsActions, Resource: kmsKeyARNs(s, "*"), Condition: viaEC2()}}
+	}
+	if len(arns) > 0 {
+		out = append(out, Statement{Sid: sid, Action: kmsActions, Resource: arns, Condition: viaEC2()})
+	}
+	if len(aliases) > 0 {
+		c := viaEC2()
+		c["ForAnyValue:StringEquals"] = map[string][]string{"kms:ResourceAliases": aliases}
+		out = append(out, Statement{Sid: sid + "ByAlias", Action: kmsActions, Resource: kmsKeyARNs(s, "*"), Condition: c})
+	}
+	return out
+}
+
+func kmsKeyARNs(s Scope, id string) []string {
+	var out []string
+	for _, r := range s.Regions {
+		out = append(out, fmt.Sprintf("arn:%s:kms:%s:%s:key/%s", s.Partition, r, s.Account, id))
+	}
+	return out
 }
