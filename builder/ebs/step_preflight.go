@@ -167,6 +167,16 @@ func newStepPreflight(cfg *Config, client preflightEC2, runTags, volumeTags, key
 		keyPairTag: keyPairTags, groupTags: groupTags, publicKey: public})}
 }
 
+// UsesTemporaryKeyPair says whether the build imports a key pair of its
+// own (the iampolicy table asks the same question).
+func UsesTemporaryKeyPair(cfg *Config) bool { return usesTemporaryKeyPair(&cfg.Comm) }
+
+// UsesTemporarySecurityGroup mirrors stepSecurityGroup: a group of the
+// build's own unless the template names or filters its groups.
+func UsesTemporarySecurityGroup(cfg *Config) bool {
+	return len(cfg.SecurityGroupIDs) == 0 && cfg.SecurityGroupFilter.Empty()
+}
+
 // usesTemporaryKeyPair mirrors stepKeyPair: a key pair of the build's own
 // only when the template brings no way in.
 func usesTemporaryKeyPair(c *communicator.Config) bool {
@@ -261,7 +271,7 @@ func preflightChecks(client preflightEC2, in preflightInput) []permissionCheck {
 			return err
 		})
 	}
-	if len(cfg.SecurityGroupIDs) == 0 {
+	if UsesTemporarySecurityGroup(cfg) {
 		add("CreateSecurityGroup", func(ctx context.Context) error {
 			sg := &ec2.CreateSecurityGroupInput{DryRun: dry, GroupName: aws.String(placeholderName),
 				Description: aws.String("permission check"), TagSpecifications: in.groupTags.Spec(types.ResourceTypeSecurityGroup)}

@@ -107,6 +107,8 @@ func TestOptionsChangeThePolicy(t *testing.T) {
 		{name: "snapshot tags", over: map[string]interface{}{"snapshot_tags": map[string]string{"Team": "x"}}, with: []string{"TagSnapshots"}},
 		{name: "no snapshot tags", without: []string{"TagSnapshots"}},
 		{name: "skip region validation", over: map[string]interface{}{"skip_region_validation": true}, noActions: []string{"ec2:DescribeRegions"}},
+		{name: "security group filter", over: map[string]interface{}{"security_group_filter": map[string]interface{}{"filters": map[string]string{"tag:Role": "packer"}}},
+			without: []string{"CreateTaggedSecurityGroup", "ChangeOwnSecurityGroup"}, noActions: []string{"ec2:CreateSecurityGroup"}},
 		{name: "disable_stop_instance", over: map[string]interface{}{"disable_stop_instance": true},
 			without: []string{"StopOwnInstance"}, noActions: []string{"ec2:StopInstances"}},
 		{name: "unencrypted volumes", over: map[string]interface{}{"launch_block_device_mappings": []map[string]interface{}{{"device_name": "/dev/xvdb", "volume_size": 8}}},

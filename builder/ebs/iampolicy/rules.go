@@ -143,8 +143,8 @@ var Rules = []Rule{
 		},
 	},
 	{
-		Option: "no security_group_ids (temporary security group)",
-		When:   func(cfg *ebs.Config) bool { return len(cfg.SecurityGroupIDs) == 0 },
+		Option: "no security_group_ids or security_group_filter (temporary security group)",
+		When:   ebs.UsesTemporarySecurityGroup,
 		Statements: func(cfg *ebs.Config, s Scope) []Statement {
 			vpc := "vpc/*"
 			if cfg.VpcID != "" && bakery.Known(cfg.VpcID) {
@@ -179,13 +179,9 @@ var Rules = []Rule{
 	},
 }
 
-// temporaryKeyPair mirrors stepKeyPair: the build imports a key pair of its
-// own only when the template brings no way in.
-func temporaryKeyPair(cfg *ebs.Config) bool {
-	c := &cfg.Comm
-	return (c.Type == "ssh" || c.Type == "") && c.SSHKeyPairName == "" && c.SSHPassword == "" &&
-		c.SSHPrivateKeyFile == "" && !c.SSHAgentAuth
-}
+// temporaryKeyPair: the build imports a key pair of its own only when the
+// template brings no way in.
+func temporaryKeyPair(cfg *ebs.Config) bool { return ebs.UsesTemporaryKeyPair(cfg) }
 
 // launchResources are the resources RunInstances names besides the instance
 // and its volumes: as narrow as the configuration allows.
@@ -246,7 +242,7 @@ func tagOnCreateResources(cfg *ebs.Config) []string {
 	if temporaryKeyPair(cfg) {
 		res = append(res, "key-pair/*")
 	}
-	if len(cfg.SecurityGroupIDs) == 0 {
+	if ebs.UsesTemporarySecurityGroup(cfg) {
 		res = append(res, "security-group/*")
 	}
 	return res
@@ -260,7 +256,7 @@ func createActions(cfg *ebs.Config) []string {
 	if temporaryKeyPair(cfg) {
 		acts = append(acts, "ImportKeyPair")
 	}
-	if len(cfg.SecurityGroupIDs) == 0 {
+	if ebs.UsesTemporarySecurityGroup(cfg) {
 		acts = append(acts, "CreateSecurityGroup")
 	}
 	sort.Strings(acts)
