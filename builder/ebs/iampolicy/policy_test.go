@@ -346,3 +346,18 @@ func TestLaunchFromSnapshotAndHost(t *testing.T) {
 		}
 	}
 }
+
+func TestUnknownRegion(t *testing.T) {
+	p := Generate(prepared(t, map[string]interface{}{
+		"launch_block_device_mappings": []map[string]interface{}{{"device_name": "/dev/xvdb", "encrypted": true, "kms_key_id": "alias/k"}},
+	}), NewScope("111122223333", "*"))
+	if c := statement(t, p, "Describe").Condition; c != nil {
+		t.Errorf("with the region unknown, Describe must not be limited to a region named \"*\": %v", c)
+	}
+	if got := statement(t, p, "UseVolumeKeysByAlias").Condition["StringLike"]["kms:ViaService"]; !slices.Equal(got, []string{"ec2.*.amazonaws.com"}) {
+		t.Errorf("kms:ViaService with the region unknown: %v", got)
+	}
+	if got := statement(t, p, "TerminateOwnInstance").Resource; !slices.Equal(got, []string{"arn:aws:ec2:*:111122223333:instance/*"}) {
+		t.Errorf("resources with the region unknown: %v", got)
+	}
+}

@@ -34,7 +34,12 @@ var (
 	resourceTagged = Conditions{"Null": {"aws:ResourceTag/" + bakery.TagBuildID: {"false"}}}
 )
 
+// regionOnly limits calls to the build's regions; with the region unknown
+// (a variable given no value), to none in particular.
 func regionOnly(s Scope) Conditions {
+	if slices.Contains(s.Regions, "*") {
+		return nil
+	}
 	return Conditions{"StringEquals": {"aws:RequestedRegion": s.Regions}}
 }
 
@@ -320,6 +325,9 @@ func kmsStatements(sid string, keys []string, s Scope) []Statement {
 		via = append(via, "ec2."+r+".amazonaws.com")
 	}
 	viaEC2 := func() Conditions { return Conditions{"StringEquals": {"kms:ViaService": via}} }
+	if slices.Contains(s.Regions, "*") {
+		viaEC2 = func() Conditions { return Conditions{"StringLike": {"kms:ViaService": {"ec2.*.amazonaws.com"}}} }
+	}
 	var out []Statement
 	if any {
 		return []Statement{{Sid: sid, Action: kmsActions, Resource: kmsKeyARNs(s, "*"), Condition: viaEC2()}}
