@@ -59,7 +59,9 @@ func (b *Builder) Run(ctx context.Context, ui packersdk.Ui, hook packersdk.Hook)
 
 	client := sess.EC2("")
 	if !b.config.SkipRegionValidation {
-		if err := validateRegion(ctx, client, region); err != nil {
+		// Refused, it is listed with every other missing permission by
+		// the permission check below.
+		if err := validateRegion(ctx, client, region); err != nil && (!isAuthorizationError(err) || b.config.SkipPermissionCheck) {
 			return nil, withPermissionHint(err)
 		}
 	}

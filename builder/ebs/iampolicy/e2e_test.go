@@ -262,3 +262,20 @@ func TestEveryMissingActionIsListedAtOnce(t *testing.T) {
 		t.Errorf("the refused build left %v", l)
 	}
 }
+
+// TestMissingRegionReadIsListedWithTheRest: the region check runs before
+// the steps; refused, it does not stop the build alone but joins the list.
+func TestMissingRegionReadIsListedWithTheRest(t *testing.T) {
+	suite.Bed.ResetAfter(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	p := generate(t, template).Without("ec2:DescribeRegions").Without("ec2:TerminateInstances")
+	id, secret := user(t, ctx, "no-regions", p)
+	out, err := build(t, ctx, id, secret, "bakery-iam-"+testbed.RandomHex(4))
+	if err == nil {
+		t.Fatalf("the build succeeded:\n%s", out)
+	}
+	if !strings.Contains(out, "lack 2 permission(s)") || !strings.Contains(out, "  ec2:DescribeRegions") || !strings.Contains(out, "  ec2:TerminateInstances") {
+		t.Errorf("both missing actions should be listed together:\n%s", out)
+	}
+}
