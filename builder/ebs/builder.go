@@ -115,7 +115,10 @@ func (b *Builder) Run(ctx context.Context, ui packersdk.Ui, hook packersdk.Hook)
 		&stepKeyPair{ec2: client, comm: &b.config.Comm, name: tempName, tags: keyPairTags, journal: jrnl},
 		&stepSecurityGroup{ec2: client, ids: b.config.SecurityGroupIDs, filter: b.config.SecurityGroupFilter, name: "packer_bakery_" + buildID,
 			port: b.config.Comm.Port(), cidrs: b.config.TemporarySGSourceCidrs, publicIP: b.config.TemporarySGSourcePublicIP, tags: groupTags, poll: poll, journal: jrnl},
-		&stepRunInstance{ec2: client, instanceType: b.config.InstanceType, associatePublicIP: b.config.AssociatePublicIpAddress,
+		&stepIAMInstanceProfile{iam: sess.IAM(), existing: b.config.IamInstanceProfile, skipValidation: b.config.SkipProfileValidation,
+			document: b.config.TemporaryIamInstanceProfilePolicyDocument, name: "packer_bakery_" + buildID,
+			tags: bakery.Tags(b.config.RunTags).Merge(temporary), poll: poll, journal: jrnl},
+		&stepRunInstance{ec2: &profileLauncher{instanceRunner: client, say: ui.Say}, instanceType: b.config.InstanceType, associatePublicIP: b.config.AssociatePublicIpAddress,
 			tags: runTags, volumeTags: bakery.Tags(b.config.VolumeRunTags).Merge(temporary), options: b.config.InstanceConfig,
 			clientToken: "bakery-" + buildID, poll: poll, journal: jrnl},
 		&stepConnect{

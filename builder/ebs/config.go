@@ -29,6 +29,7 @@ type Config struct {
 	UnsupportedConfig   `mapstructure:",squash"`
 	AMIConfig           `mapstructure:",squash"`
 	InstanceConfig      `mapstructure:",squash"`
+	IAMConfig           `mapstructure:",squash"`
 	PreflightConfig     `mapstructure:",squash"`
 	Comm                communicator.Config `mapstructure:",squash"`
 
@@ -131,6 +132,9 @@ func (c *Config) Prepare(raws ...interface{}) ([]string, error) {
 		c.AMIForceDeregister = true
 	}
 	for _, e := range c.AMIConfig.prepare() {
+		errs = packersdk.MultiErrorAppend(errs, e)
+	}
+	for _, e := range c.IAMConfig.prepare() {
 		errs = packersdk.MultiErrorAppend(errs, e)
 	}
 	switch c.Comm.Type {
