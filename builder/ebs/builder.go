@@ -107,7 +107,7 @@ func (b *Builder) Run(ctx context.Context, ui packersdk.Ui, hook packersdk.Hook)
 	keyPairTags := bakery.Tags{"Name": tempName}.Merge(temporary)
 	groupTags := bakery.Tags{"Name": "packer_bakery_" + buildID}.Merge(temporary)
 	steps := []multistep.Step{
-		newStepPreflight(&b.config, client, runTags, bakery.Tags(b.config.VolumeRunTags).Merge(temporary), keyPairTags, groupTags),
+		newStepPreflight(&b.config, client, sess.IAM(), "packer_bakery_permission_check_"+buildID, runTags, bakery.Tags(b.config.VolumeRunTags).Merge(temporary), keyPairTags, groupTags),
 		&stepCheckAMIName{ec2: client, name: b.config.AMIName, region: region, force: b.config.AMIForceDeregister},
 		&stepSourceAMI{ec2: client, sourceAMI: b.config.SourceAMI, filter: b.config.SourceAMIFilter, region: region},
 		&stepNetwork{ec2: client, vpcID: b.config.VpcID, vpcFilter: b.config.VpcFilter, subnetID: b.config.SubnetID,

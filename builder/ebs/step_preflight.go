@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/smithy-go"
 	"github.com/hashicorp/packer-plugin-sdk/communicator"
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
@@ -44,6 +45,75 @@ type preflightEC2 interface {
 	CreateTags(context.Context, *ec2.CreateTagsInput, ...func(*ec2.Options)) (*ec2.CreateTagsOutput, error)
 }
 
+// preflightIAM is what the check asks IAM, which has no DryRun: reads, and
+// changes to a role and profile named so that they cannot exist (IAM then
+// answers NoSuchEntity if allowed, AccessDenied if not). Creating calls
+// cannot be asked without creating; their refusal stops the build at the
+// instance profile step, before the launch.
+type preflightIAM interface {
+	GetInstanceProfile(context.Context, *iam.GetInstanceProfileInput, ...func(*iam.Options)) (*iam.GetInstanceProfileOutput, error)
+	GetRole(context.Context, *iam.GetRoleInput, ...func(*iam.Options)) (*iam.GetRoleOutput, error)
+	PutRolePolicy(context.Context, *iam.PutRolePolicyInput, ...func(*iam.Options)) (*iam.PutRolePolicyOutput, error)
+	DeleteRolePolicy(context.Context, *iam.DeleteRolePolicyInput, ...func(*iam.Options)) (*iam.DeleteRolePolicyOutput, error)
+	DeleteRole(context.Context, *iam.DeleteRoleInput, ...func(*iam.Options)) (*iam.DeleteRoleOutput, error)
+	AddRoleToInstanceProfile(context.Context, *iam.AddRoleToInstanceProfileInput, ...func(*iam.Options)) (*iam.AddRoleToInstanceProfileOutput, error)
+	RemoveRoleFromInstanceProfile(context.Context, *iam.RemoveRoleFromInstanceProfileInput, ...func(*iam.Options)) (*iam.RemoveRoleFromInstanceProfileOutput, error)
+	DeleteInstanceProfile(context.Context, *iam.DeleteInstanceProfileInput, ...func(*iam.Options)) (*iam.DeleteInstanceProfileOutput, error)
+}
+
+// iamChecks asks IAM about the calls of the instance profile options.
+// absent is a name no role or profile has (the build's own prefix, so the
+// policy's name scoping applies).
+func iamChecks(client preflightIAM, cfg *Config, absent string) []permissionCheck {
+	var checks []permissionCheck
+	add := func(action string, call func(context.Context) error) {
+		checks = append(checks, permissionCheck{action: "iam:" + action, call: call})
+	}
+	name := aws.String(absent)
+	switch {
+	case cfg.IamInstanceProfile != "" && !cfg.SkipProfileValidation:
+		add("GetInstanceProfile", func(ctx context.Context) error {
+			_, err := client.GetInstanceProfile(ctx, &iam.GetInstanceProfileInput{InstanceProfileName: aws.String(cfg.IamInstanceProfile)})
+			return err
+		})
+	case cfg.TemporaryIamInstanceProfilePolicyDocument != nil:
+		add("GetInstanceProfile", func(ctx context.Context) error {
+			_, err := client.GetInstanceProfile(ctx, &iam.GetInstanceProfileInput{InstanceProfileName: name})
+			return err
+		})
+		add("GetRole", func(ctx context.Context) error {
+			_, err := client.GetRole(ctx, &iam.GetRoleInput{RoleName: name})
+			return err
+		})
+		add("PutRolePolicy", func(ctx context.Context) error {
+			_, err := client.PutRolePolicy(ctx, &iam.PutRolePolicyInput{RoleName: name, PolicyName: name,
+				PolicyDocument: aws.String(`{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"*","Resource":"*"}]}`)})
+			return err
+		})
+		add("DeleteRolePolicy", func(ctx context.Context) error {
+			_, err := client.DeleteRolePolicy(ctx, &iam.DeleteRolePolicyInput{RoleName: name, PolicyName: name})
+			return err
+		})
+		add("DeleteRole", func(ctx context.Context) error {
+			_, err := client.DeleteRole(ctx, &iam.DeleteRoleInput{RoleName: name})
+			return err
+		})
+		add("AddRoleToInstanceProfile", func(ctx context.Context) error {
+			_, err := client.AddRoleToInstanceProfile(ctx, &iam.AddRoleToInstanceProfileInput{InstanceProfileName: name, RoleName: name})
+			return err
+		})
+		add("RemoveRoleFromInstanceProfile", func(ctx context.Context) error {
+			_, err := client.RemoveRoleFromInstanceProfile(ctx, &iam.RemoveRoleFromInstanceProfileInput{InstanceProfileName: name, RoleName: name})
+			return err
+		})
+		add("DeleteInstanceProfile", func(ctx context.Context) error {
+			_, err := client.DeleteInstanceProfile(ctx, &iam.DeleteInstanceProfileInput{InstanceProfileName: name})
+			return err
+		})
+	}
+	return checks
+}
+
 // permissionCheck is one dry run: the IAM action it checks and the call.
 type permissionCheck struct {
 	action string
@@ -64,7 +134,7 @@ func (s *stepPreflight) Run(ctx context.Context, state multistep.StateBag) multi
 		return multistep.ActionContinue
 	}
 	ui := getUI(state)
-	ui.Say(fmt.Sprintf("Checking with DryRun that the credentials may make the build's %d kinds of EC2 call...", len(s.checks)))
+	ui.Say(fmt.Sprintf("Checking with DryRun that the credentials may make the build's %d kinds of AWS call...", len(s.checks)))
 	var (
 		mu                    sync.Mutex
 		refused, inconclusive []string
@@ -80,6 +150,9 @@ func (s *stepPreflight) Run(ctx context.Context, state multistep.StateBag) multi
 			defer mu.Unlock()
 			switch {
 			case err == nil, apiErrorCode(err) == "DryRunOperation":
+			case apiErrorCode(err) == "NoSuchEntity" && strings.HasPrefix(c.action, "iam:"):
+				// The answer an allowed probe of a name that does not
+				// exist gets.
 			case isAuthorizationError(err):
 				refused = append(refused, c.action)
 			case ctx.Err() == nil:
@@ -96,7 +169,7 @@ func (s *stepPreflight) Run(ctx context.Context, state multistep.StateBag) multi
 	}
 	if len(inconclusive) > 0 {
 		sort.Strings(inconclusive)
-		ui.Say("Permission check: EC2 answered these dry runs with an error other than a refusal, taken as allowed: " + strings.Join(inconclusive, ", "))
+		ui.Say("Permission check: these were answered with an error other than a refusal, taken as allowed: " + strings.Join(inconclusive, ", "))
 	}
 	if len(refused) > 0 {
 		sort.Strings(refused)
@@ -155,7 +228,7 @@ type preflightInput struct {
 
 // newStepPreflight dry-runs what the build will ask for, with the tags it
 // will ask with; none when `skip_permission_check` is set.
-func newStepPreflight(cfg *Config, client preflightEC2, runTags, volumeTags, keyPairTags, groupTags bakery.Tags) *stepPreflight {
+func newStepPreflight(cfg *Config, client preflightEC2, iamClient preflightIAM, absentName string, runTags, volumeTags, keyPairTags, groupTags bakery.Tags) *stepPreflight {
 	if cfg.SkipPermissionCheck {
 		return &stepPreflight{}
 	}
@@ -163,8 +236,9 @@ func newStepPreflight(cfg *Config, client preflightEC2, runTags, volumeTags, key
 	if err != nil {
 		public = nil // ImportKeyPair's dry run then fails on the input, not on permission: inconclusive
 	}
-	return &stepPreflight{checks: preflightChecks(client, preflightInput{cfg: cfg, runTags: runTags, volumeTags: volumeTags,
-		keyPairTag: keyPairTags, groupTags: groupTags, publicKey: public})}
+	checks := preflightChecks(client, preflightInput{cfg: cfg, runTags: runTags, volumeTags: volumeTags,
+		keyPairTag: keyPairTags, groupTags: groupTags, publicKey: public})
+	return &stepPreflight{checks: append(checks, iamChecks(iamClient, cfg, absentName)...)}
 }
 
 // UsesTemporaryKeyPair says whether the build imports a key pair of its
@@ -187,7 +261,7 @@ func usesTemporaryKeyPair(c *communicator.Config) bool {
 // cfg: the iampolicy tests hold the policy to it.
 func PreflightActions(cfg *Config) []string {
 	var out []string
-	for _, c := range preflightChecks(nil, preflightInput{cfg: cfg}) {
+	for _, c := range append(preflightChecks(nil, preflightInput{cfg: cfg}), iamChecks(nil, cfg, "")...) {
 		out = append(out, c.action)
 	}
 	sort.Strings(out)
@@ -332,6 +406,10 @@ func preflightRunInput(ctx context.Context, client preflightEC2, in preflightInp
 	}
 	if cfg.Comm.SSHKeyPairName != "" {
 		run.KeyName = aws.String(cfg.Comm.SSHKeyPairName)
+	}
+	if cfg.IamInstanceProfile != "" {
+		// On AWS the dry run also asks for iam:PassRole on its role.
+		run.IamInstanceProfile = &types.IamInstanceProfileSpecification{Name: aws.String(cfg.IamInstanceProfile)}
 	}
 	return run
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	bakery "github.com/packer-bakery/packer-plugin-bakery/common"
@@ -78,7 +79,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	if *account == "" {
 		*account = callerAccount(stderr)
 	}
-	policy := ForSources(sources, *account, os.Getenv("AWS_REGION"), os.Getenv("AWS_DEFAULT_REGION"))
+	policy := ForSources(sources, *account, profileRoles(sources, stderr), os.Getenv("AWS_REGION"), os.Getenv("AWS_DEFAULT_REGION"))
 	if *out != "" {
 		if err := os.WriteFile(*out, []byte(policy.JSON()), 0o644); err != nil {
 			fmt.Fprintln(stderr, "iam-policy:", err)
@@ -93,7 +94,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 // ForSources is the one policy that lets every source build: each source's
 // policy in the regions of all of them. A source's region is its `region`,
 // else the environment's (fallbacks, in order); unknown, every region.
-func ForSources(sources []Source, account string, fallbackRegions ...string) Policy {
+func ForSources(sources []Source, account string, roles map[string]string, fallbackRegions ...string) Policy {
 	var regions []string
 	for _, s := range sources {
 		r := s.Config.RawRegion
@@ -114,7 +115,9 @@ func ForSources(sources []Source, account string, fallbackRegions ...string) Pol
 	}
 	var policies []Policy
 	for _, s := range sources {
-		policies = append(policies, Generate(s.Config, NewScope(account, regions...)))
+		scope := NewScope(account, regions...)
+		scope.ProfileRoles = roles
+		policies = append(policies, Generate(s.Config, scope))
 	}
 	return Merge(policies...)
 }
@@ -136,4 +139,42 @@ func callerAccount(stderr io.Writer) string {
 	}
 	fmt.Fprintf(stderr, "iam-policy: the account is not known (%v); resources name any account: give -account to narrow them\n", err)
 	return "*"
+}
+
+// profileRoles reads, with the current credentials, the role of each
+// `iam_instance_profile`, so that iam:PassRole can name it; one it cannot
+// read stays "any role", and it says so.
+func profileRoles(sources []Source, stderr io.Writer) map[string]string {
+	roles := map[string]string{}
+	var names []string
+	for _, s := range sources {
+		if n := s.Config.IamInstanceProfile; n != "" && bakery.Known(n) && !slices.Contains(names, n) {
+			names = append(names, n)
+		}
+	}
+	if len(names) == 0 {
+		return roles
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	sess, sessErr := bakery.NewSession(ctx, &bakery.AccessConfig{})
+	for _, n := range names {
+		err := sessErr
+		var out *iam.GetInstanceProfileOutput
+		if err == nil {
+			out, err = sess.IAM().GetInstanceProfile(ctx, &iam.GetInstanceProfileInput{InstanceProfileName: aws.String(n)})
+		}
+		if err == nil && len(out.InstanceProfile.Roles) != 1 {
+			err = fmt.Errorf("it holds %d roles", len(out.InstanceProfile.Roles))
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "iam-policy: the role of instance profile %s is not known (%v); iam:PassRole names any role, passed to EC2 only\n", n, err)
+			continue
+		}
+		arn := aws.ToString(out.InstanceProfile.Roles[0].Arn)
+		if _, role, ok := strings.Cut(arn, ":role/"); ok {
+			roles[n] = role
+		}
+	}
+	return roles
 }

@@ -39,6 +39,14 @@ type Scope struct {
 	Partition string   // "aws" unless the region says otherwise
 	Account   string   // 12 digits, or "*" when unknown
 	Regions   []string // the build region first
+	// ProfileRoles maps an existing instance profile's name to its role's
+	// name (with its path), where known: iam:PassRole then names that role.
+	ProfileRoles map[string]string
+}
+
+// iamARN is an IAM resource (global: no region) of the account.
+func (s Scope) iamARN(resource string) string {
+	return fmt.Sprintf("arn:%s:iam::%s:%s", s.Partition, s.Account, resource)
 }
 
 // NewScope derives the partition from the build region.

@@ -181,6 +181,8 @@ var notForThePolicy = map[string]string{
 // implied are actions AWS checks on the build's behalf, as part of a call
 // the build makes: no code names them.
 var implied = map[string]string{
+	"iam:TagRole": "CreateRole with tags", "iam:TagInstanceProfile": "CreateInstanceProfile with tags",
+	"iam:PassRole":    "RunInstances (and AddRoleToInstanceProfile) with a role's profile",
 	"kms:CreateGrant": "EBS encryption with a customer managed key", "kms:Decrypt": "same", "kms:DescribeKey": "same",
 	"kms:GenerateDataKeyWithoutPlaintext": "same", "kms:ReEncryptFrom": "same", "kms:ReEncryptTo": "same",
 }
@@ -220,6 +222,8 @@ func TestEveryCallIsCovered(t *testing.T) {
 		nil,
 		{"snapshot_tags": map[string]string{"a": "b"}, "decode_authorization_messages": true, "tags": map[string]string{"a": "b"},
 			"launch_block_device_mappings": []map[string]interface{}{{"device_name": "/dev/xvdb", "encrypted": true, "kms_key_id": "alias/k"}}},
+		{"temporary_iam_instance_profile_policy_document": tempProfileDocument},
+		{"iam_instance_profile": "builder"},
 	} {
 		for _, a := range Generate(prepared(t, over), NewScope("111122223333", "eu-west-1")).Actions() {
 			granted[a] = true
@@ -272,10 +276,17 @@ func TestEveryRuleIsDocumented(t *testing.T) {
 	}
 }
 
+// tempProfileDocument is a valid temporary_iam_instance_profile_policy_document.
+var tempProfileDocument = map[string]interface{}{"Version": "2012-10-17",
+	"Statement": []map[string]interface{}{{"Effect": "Allow", "Action": []string{"s3:GetObject"}, "Resource": []string{"arn:aws:s3:::b/*"}}}}
+
 // notDryRunnable are granted actions the preflight cannot ask EC2 about.
 // KMS is asked by EC2 on the build's behalf: no call of the build's own.
+// IAM has no DryRun: creating calls cannot be asked without creating, and
+// iam:PassRole is asked by EC2 (the launch's dry run, on AWS).
 var notDryRunnable = []string{"sts:DecodeAuthorizationMessage", "kms:CreateGrant", "kms:Decrypt", "kms:DescribeKey",
-	"kms:GenerateDataKeyWithoutPlaintext", "kms:ReEncryptFrom", "kms:ReEncryptTo"}
+	"kms:GenerateDataKeyWithoutPlaintext", "kms:ReEncryptFrom", "kms:ReEncryptTo",
+	"iam:CreateRole", "iam:TagRole", "iam:CreateInstanceProfile", "iam:TagInstanceProfile", "iam:PassRole"}
 
 func TestPreflightChecksWhatThePolicyGrants(t *testing.T) {
 	for _, over := range []map[string]interface{}{
@@ -283,6 +294,9 @@ func TestPreflightChecksWhatThePolicyGrants(t *testing.T) {
 		{"snapshot_tags": map[string]string{"a": "b"}, "decode_authorization_messages": true},
 		{"security_group_ids": []string{"sg-0123456789abcdef0"}, "ssh_keypair_name": "k", "ssh_agent_auth": true, "skip_region_validation": true},
 		{"communicator": "none"},
+		{"temporary_iam_instance_profile_policy_document": tempProfileDocument},
+		{"iam_instance_profile": "builder"},
+		{"iam_instance_profile": "builder", "skip_profile_validation": true},
 		{"disable_stop_instance": true, "launch_block_device_mappings": []map[string]interface{}{
 			{"device_name": "/dev/xvdb", "volume_size": 8, "encrypted": true, "kms_key_id": "alias/k"}}},
 	} {

@@ -36,6 +36,16 @@ var (
 
 // regionOnly limits calls to the build's regions; with the region unknown
 // (a variable given no value), to none in particular.
+// passedToEC2 lets a role be passed to EC2 only.
+var passedToEC2 = Conditions{"StringEquals": {"iam:PassedToService": {"ec2.amazonaws.com"}}}
+
+func nameOrAny(name string) string {
+	if !bakery.Known(name) {
+		return "*"
+	}
+	return name
+}
+
 func regionOnly(s Scope) Conditions {
 	if slices.Contains(s.Regions, "*") {
 		return nil
@@ -160,6 +170,44 @@ var Rules = []Rule{
 				{Sid: "CreateSecurityGroupInVpc", Action: []string{"ec2:CreateSecurityGroup"}, Resource: s.ec2ARNs(vpc)},
 				{Sid: "ChangeOwnSecurityGroup", Action: []string{"ec2:AuthorizeSecurityGroupIngress", "ec2:DeleteSecurityGroup"},
 					Resource: s.ec2ARNs("security-group/*"), Condition: resourceTagged},
+			}
+		},
+	},
+	{
+		Option: "iam_instance_profile",
+		When:   func(cfg *ebs.Config) bool { return cfg.IamInstanceProfile != "" },
+		Statements: func(cfg *ebs.Config, s Scope) []Statement {
+			// EC2 takes the profile; IAM asks the caller to pass its role.
+			// The role is the profile's, known only by reading it: the
+			// subcommand does when it can (Scope.ProfileRoles).
+			role := "role/*"
+			if r, ok := s.ProfileRoles[cfg.IamInstanceProfile]; ok && r != "" {
+				role = "role/" + r
+			}
+			out := []Statement{{Sid: "PassInstanceProfileRole", Action: []string{"iam:PassRole"}, Resource: []string{s.iamARN(role)},
+				Condition: passedToEC2}}
+			if !cfg.SkipProfileValidation {
+				out = append(out, Statement{Sid: "ReadInstanceProfile", Action: []string{"iam:GetInstanceProfile"},
+					Resource: []string{s.iamARN("instance-profile/" + nameOrAny(cfg.IamInstanceProfile))}})
+			}
+			return out
+		},
+	},
+	{
+		Option: "temporary_iam_instance_profile_policy_document",
+		When:   func(cfg *ebs.Config) bool { return cfg.TemporaryIamInstanceProfilePolicyDocument != nil },
+		Statements: func(cfg *ebs.Config, s Scope) []Statement {
+			// Role, inline policy and profile are all named
+			// packer_bakery_<build id>: nothing else can be touched.
+			role, profile := s.iamARN("role/packer_bakery_*"), s.iamARN("instance-profile/packer_bakery_*")
+			return []Statement{
+				{Sid: "CreateTaggedBuildRole", Action: []string{"iam:CreateRole", "iam:TagRole"}, Resource: []string{role}, Condition: requestTagged},
+				{Sid: "CreateTaggedBuildProfile", Action: []string{"iam:CreateInstanceProfile", "iam:TagInstanceProfile"}, Resource: []string{profile}, Condition: requestTagged},
+				{Sid: "ChangeOwnBuildRole", Action: []string{"iam:PutRolePolicy", "iam:DeleteRolePolicy", "iam:DeleteRole"}, Resource: []string{role}, Condition: resourceTagged},
+				{Sid: "ChangeOwnBuildProfile", Action: []string{"iam:AddRoleToInstanceProfile", "iam:RemoveRoleFromInstanceProfile", "iam:DeleteInstanceProfile"},
+					Resource: []string{profile}, Condition: resourceTagged},
+				{Sid: "ReadBuildRoleAndProfile", Action: []string{"iam:GetRole", "iam:GetInstanceProfile"}, Resource: []string{role, profile}},
+				{Sid: "PassBuildRole", Action: []string{"iam:PassRole"}, Resource: []string{role}, Condition: passedToEC2},
 			}
 		},
 	},

@@ -80,7 +80,7 @@ func TestForSourcesCoversEveryRegion(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := ForSources(sources, "111122223333")
+	p := ForSources(sources, "111122223333", nil)
 	regions := statement(t, p, "Describe").Condition["StringEquals"]["aws:RequestedRegion"]
 	if !slices.Equal(regions, []string{"eu-west-1", "us-west-2"}) {
 		t.Errorf("regions %v", regions)
@@ -114,7 +114,7 @@ func TestDocsShowTheGeneratedPolicy(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want := ForSources(sources, "123456789012").JSON(); shown != want {
+		if want := ForSources(sources, "123456789012", nil).JSON(); shown != want {
 			t.Errorf("docs/iam-policy.md shows a policy other than example/%s's; regenerate it with\n  go run . iam-policy -account 123456789012 example/aws\nwant:\n%s", example, want)
 		}
 	}
