@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
@@ -192,7 +193,16 @@ var authorizationCodes = map[string]bool{
 	"AccessDeniedException":        true,
 }
 
-func isAuthorizationError(err error) bool { return authorizationCodes[apiErrorCode(err)] }
+func isAuthorizationError(err error) bool {
+	if authorizationCodes[apiErrorCode(err)] {
+		return true
+	}
+	// An HTTP 403 whose body the SDK could not read (moto's IAM refusals):
+	// a refusal too; 403s with a code of their own (expired or invalid
+	// credentials) are not.
+	var resp *awshttp.ResponseError
+	return errors.As(err, &resp) && resp.HTTPStatusCode() == 403 && apiErrorCode(err) == "UnknownError"
+}
 
 // withPermissionHint names the IAM action of a refused call: EC2's own
 // message ("You are not authorized to perform this operation") does not.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -11,9 +12,11 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/smithy-go"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
 
 	bakery "github.com/packer-bakery/packer-plugin-bakery/common"
@@ -278,5 +281,22 @@ func TestPermissionHintNamesTheAction(t *testing.T) {
 	other := &smithy.OperationError{ServiceID: "EC2", OperationName: "RunInstances", Err: &smithy.GenericAPIError{Code: "InsufficientInstanceCapacity"}}
 	if got := withPermissionHint(other); got != error(other) {
 		t.Errorf("a non-permission error got a hint: %v", got)
+	}
+}
+
+func TestUnreadable403IsARefusal(t *testing.T) {
+	resp := func(status int, code string) error {
+		return &smithy.OperationError{ServiceID: "IAM", OperationName: "DeleteRole", Err: &awshttp.ResponseError{
+			ResponseError: &smithyhttp.ResponseError{Response: &smithyhttp.Response{Response: &http.Response{StatusCode: status}},
+				Err: &smithy.GenericAPIError{Code: code}}}}
+	}
+	if !isAuthorizationError(resp(403, "UnknownError")) {
+		t.Error("an unreadable 403 is not taken as a refusal")
+	}
+	if !strings.Contains(withPermissionHint(resp(403, "UnknownError")).Error(), "missing IAM permission iam:DeleteRole") {
+		t.Error("no hint for an unreadable 403")
+	}
+	if isAuthorizationError(resp(403, "ExpiredToken")) || isAuthorizationError(resp(500, "UnknownError")) {
+		t.Error("an expired token or a server error taken as a refusal")
 	}
 }
