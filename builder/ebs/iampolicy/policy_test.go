@@ -266,6 +266,11 @@ func TestEveryRuleIsDocumented(t *testing.T) {
 	for _, over := range []map[string]interface{}{
 		nil,
 		{"snapshot_tags": map[string]string{"a": "b"}, "decode_authorization_messages": true},
+		{"launch_block_device_mappings": []map[string]interface{}{
+			{"device_name": "/dev/xvdb", "encrypted": true, "kms_key_id": "alias/k"},
+			{"device_name": "/dev/xvdc", "encrypted": true, "kms_key_id": "1234abcd-12ab-34cd-56ef-1234567890ab"}}},
+		{"temporary_iam_instance_profile_policy_document": tempProfileDocument},
+		{"iam_instance_profile": "builder"},
 	} {
 		for _, s := range Generate(prepared(t, over), NewScope("111122223333", "eu-west-1")).Statement {
 			if !seen[s.Sid] && !strings.Contains(string(doc), "`"+s.Sid+"`") {
