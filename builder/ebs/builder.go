@@ -89,11 +89,15 @@ func (b *Builder) Run(ctx context.Context, ui packersdk.Ui, hook packersdk.Hook)
 		// what still exists and how to remove it.
 		if left := jrnl.Remaining(); len(left) > 0 {
 			names := make([]string, 0, len(left))
+			regions := []string{region}
 			for _, r := range left {
 				names = append(names, fmt.Sprintf("%s %s (%s)", r.Kind, r.ID, r.Region))
+				if !slices.Contains(regions, r.Region) { // copies in ami_regions
+					regions = append(regions, r.Region)
+				}
 			}
 			ui.Error(fmt.Sprintf("This build left in AWS: %s.\nRemove them with: packer-plugin-bakery sweep --region %s --build-id %s",
-				strings.Join(names, ", "), region, buildID))
+				strings.Join(names, ", "), strings.Join(regions, ","), buildID))
 		}
 		_ = jrnl.Close()
 	}()
@@ -104,12 +108,29 @@ func (b *Builder) Run(ctx context.Context, ui packersdk.Ui, hook packersdk.Hook)
 	state.Put("hook", hook)
 	state.Put(keyUI, ui)
 
+	dist := &b.config.AMIDistributionConfig
+	copyRegions := dist.copyRegions(region)
+	if dist.AMISkipBuildRegion && len(copyRegions) == 0 {
+		return nil, fmt.Errorf("`skip_save_build_region`: `ami_regions` lists only the build region %s, so the build would keep no AMI: add another region", region)
+	}
+	if !b.config.SkipRegionValidation {
+		for _, r := range copyRegions {
+			if err := validateRegion(ctx, client, r); err != nil {
+				return nil, fmt.Errorf("`ami_regions`: %w", err)
+			}
+		}
+	}
+
 	keyPairTags := bakery.Tags{"Name": tempName}.Merge(temporary)
 	groupTags := bakery.Tags{"Name": "packer_bakery_" + buildID}.Merge(temporary)
-	steps := []multistep.Step{
-		newStepPreflight(&b.config, client, sess.IAM(), "packer_bakery_permission_check_"+buildID, runTags, bakery.Tags(b.config.VolumeRunTags).Merge(temporary), keyPairTags, groupTags),
-		&stepCheckAMIName{ec2: client, name: b.config.AMIName, region: region, force: b.config.AMIForceDeregister},
+	steps := []multistep.Step{newStepPreflight(&b.config, client, sess.IAM(), "packer_bakery_permission_check_"+buildID,
+		runTags, bakery.Tags(b.config.VolumeRunTags).Merge(temporary), keyPairTags, groupTags)}
+	if !dist.AMISkipCreateImage {
+		steps = append(steps, b.nameChecks(sess, region, copyRegions)...)
+	}
+	steps = append(steps,
 		&stepSourceAMI{ec2: client, sourceAMI: b.config.SourceAMI, filter: b.config.SourceAMIFilter, region: region},
+		&stepCheckEnhancedNetworking{ena: dist.AMIENASupport, sriov: dist.AMISriovNetSupport, virtType: dist.AMIVirtType},
 		&stepNetwork{ec2: client, vpcID: b.config.VpcID, vpcFilter: b.config.VpcFilter, subnetID: b.config.SubnetID,
 			subnetFilter: b.config.SubnetFilter, availabilityZone: b.config.AvailabilityZone},
 		&stepKeyPair{ec2: client, comm: &b.config.Comm, name: tempName, tags: keyPairTags, journal: jrnl},
@@ -133,11 +154,10 @@ func (b *Builder) Run(ctx context.Context, ui packersdk.Ui, hook packersdk.Hook)
 		&commonsteps.StepProvision{},
 		&commonsteps.StepCleanupTempKeys{Comm: &b.config.Comm},
 		&stepStopInstance{ec2: client, poll: poll, disabled: b.config.DisableStopInstance},
-		&stepDeregisterExisting{ec2: client, name: b.config.AMIName, force: b.config.AMIForceDeregister,
-			deleteSnapshots: b.config.AMIForceDeleteSnapshot},
-		&stepCreateImage{ec2: client, name: b.config.AMIName, description: b.config.AMIDescription,
-			tags: b.config.AMITags, mappings: b.config.AMIMappings.ec2(false), region: region, poll: poll, journal: jrnl},
-		&stepTagSnapshots{ec2: client, tags: b.config.SnapshotTags},
+		&stepModifyInstanceAttrs{ec2: client, ena: dist.AMIENASupport, sriov: dist.AMISriovNetSupport},
+	)
+	if !dist.AMISkipCreateImage { // else a test run: no image, so no name to check either
+		steps = append(steps, b.imageSteps(sess, buildID, region, copyRegions, temporary, poll, jrnl)...)
 	}
 
 	runner := commonsteps.NewRunner(steps, b.config.PackerConfig, ui)
@@ -152,15 +172,16 @@ func (b *Builder) Run(ctx context.Context, ui packersdk.Ui, hook packersdk.Hook)
 	if buildFailed(state) {
 		return nil, errors.New("build was cancelled")
 	}
-	img, ok := getImage(state)
-	if !ok {
+	if dist.AMISkipCreateImage {
+		ui.Say("`skip_create_ami` is set: no AMI was made, so this build has no artifact")
+		return nil, nil
+	}
+	images := getImages(state, region)
+	if len(images) == 0 {
 		return nil, errors.New("build finished without an AMI")
 	}
-	return &Artifact{
-		Amis:      map[string]string{region: aws.ToString(img.ImageId)},
-		StateData: map[string]interface{}{"generated_data": state.Get("generated_data")},
-		client:    func(r string) imageDeleter { return sess.EC2(r) },
-	}, nil
+	return newArtifact(images, region, getSourceImage(state), state.Get("generated_data"),
+		func(r string) imageDeleter { return sess.EC2(r) }), nil
 }
 
 type regionDescriber interface {

@@ -119,6 +119,24 @@ type FlatConfig struct {
 	SnapshotTags                              map[string]string                        `mapstructure:"snapshot_tags" required:"false" cty:"snapshot_tags" hcl:"snapshot_tags"`
 	AMIForceDeregister                        *bool                                    `mapstructure:"force_deregister" required:"false" cty:"force_deregister" hcl:"force_deregister"`
 	AMIForceDeleteSnapshot                    *bool                                    `mapstructure:"force_delete_snapshot" required:"false" cty:"force_delete_snapshot" hcl:"force_delete_snapshot"`
+	AMIRegions                                []string                                 `mapstructure:"ami_regions" required:"false" cty:"ami_regions" hcl:"ami_regions"`
+	AMIEncryptBootVolume                      *bool                                    `mapstructure:"encrypt_boot" required:"false" cty:"encrypt_boot" hcl:"encrypt_boot"`
+	AMIKmsKeyId                               *string                                  `mapstructure:"kms_key_id" required:"false" cty:"kms_key_id" hcl:"kms_key_id"`
+	AMIRegionKMSKeyIDs                        map[string]string                        `mapstructure:"region_kms_key_ids" required:"false" cty:"region_kms_key_ids" hcl:"region_kms_key_ids"`
+	AMIUsers                                  []string                                 `mapstructure:"ami_users" required:"false" cty:"ami_users" hcl:"ami_users"`
+	AMIGroups                                 []string                                 `mapstructure:"ami_groups" required:"false" cty:"ami_groups" hcl:"ami_groups"`
+	AMIOrgArns                                []string                                 `mapstructure:"ami_org_arns" required:"false" cty:"ami_org_arns" hcl:"ami_org_arns"`
+	AMIOuArns                                 []string                                 `mapstructure:"ami_ou_arns" required:"false" cty:"ami_ou_arns" hcl:"ami_ou_arns"`
+	SnapshotUsers                             []string                                 `mapstructure:"snapshot_users" required:"false" cty:"snapshot_users" hcl:"snapshot_users"`
+	SnapshotGroups                            []string                                 `mapstructure:"snapshot_groups" required:"false" cty:"snapshot_groups" hcl:"snapshot_groups"`
+	AMIENASupport                             *bool                                    `mapstructure:"ena_support" required:"false" cty:"ena_support" hcl:"ena_support"`
+	AMISriovNetSupport                        *bool                                    `mapstructure:"sriov_support" required:"false" cty:"sriov_support" hcl:"sriov_support"`
+	AMIIMDSSupport                            *string                                  `mapstructure:"imds_support" required:"false" cty:"imds_support" hcl:"imds_support"`
+	BootMode                                  *string                                  `mapstructure:"boot_mode" required:"false" cty:"boot_mode" hcl:"boot_mode"`
+	DeprecationTime                           *string                                  `mapstructure:"deprecate_at" required:"false" cty:"deprecate_at" hcl:"deprecate_at"`
+	AMISkipCreateImage                        *bool                                    `mapstructure:"skip_create_ami" required:"false" cty:"skip_create_ami" hcl:"skip_create_ami"`
+	AMISkipBuildRegion                        *bool                                    `mapstructure:"skip_save_build_region" required:"false" cty:"skip_save_build_region" hcl:"skip_save_build_region"`
+	AMIVirtType                               *string                                  `mapstructure:"ami_virtualization_type" required:"false" cty:"ami_virtualization_type" hcl:"ami_virtualization_type"`
 	UserData                                  *string                                  `mapstructure:"user_data" required:"false" cty:"user_data" hcl:"user_data"`
 	UserDataFile                              *string                                  `mapstructure:"user_data_file" required:"false" cty:"user_data_file" hcl:"user_data_file"`
 	MetadataOptions                           *FlatMetadataOptions                     `mapstructure:"metadata_options" required:"false" cty:"metadata_options" hcl:"metadata_options"`
@@ -272,6 +290,24 @@ func (*FlatConfig) HCL2Spec() map[string]hcldec.Spec {
 		"snapshot_tags":                             &hcldec.AttrSpec{Name: "snapshot_tags", Type: cty.Map(cty.String), Required: false},
 		"force_deregister":                          &hcldec.AttrSpec{Name: "force_deregister", Type: cty.Bool, Required: false},
 		"force_delete_snapshot":                     &hcldec.AttrSpec{Name: "force_delete_snapshot", Type: cty.Bool, Required: false},
+		"ami_regions":                               &hcldec.AttrSpec{Name: "ami_regions", Type: cty.List(cty.String), Required: false},
+		"encrypt_boot":                              &hcldec.AttrSpec{Name: "encrypt_boot", Type: cty.Bool, Required: false},
+		"kms_key_id":                                &hcldec.AttrSpec{Name: "kms_key_id", Type: cty.String, Required: false},
+		"region_kms_key_ids":                        &hcldec.AttrSpec{Name: "region_kms_key_ids", Type: cty.Map(cty.String), Required: false},
+		"ami_users":                                 &hcldec.AttrSpec{Name: "ami_users", Type: cty.List(cty.String), Required: false},
+		"ami_groups":                                &hcldec.AttrSpec{Name: "ami_groups", Type: cty.List(cty.String), Required: false},
+		"ami_org_arns":                              &hcldec.AttrSpec{Name: "ami_org_arns", Type: cty.List(cty.String), Required: false},
+		"ami_ou_arns":                               &hcldec.AttrSpec{Name: "ami_ou_arns", Type: cty.List(cty.String), Required: false},
+		"snapshot_users":                            &hcldec.AttrSpec{Name: "snapshot_users", Type: cty.List(cty.String), Required: false},
+		"snapshot_groups":                           &hcldec.AttrSpec{Name: "snapshot_groups", Type: cty.List(cty.String), Required: false},
+		"ena_support":                               &hcldec.AttrSpec{Name: "ena_support", Type: cty.Bool, Required: false},
+		"sriov_support":                             &hcldec.AttrSpec{Name: "sriov_support", Type: cty.Bool, Required: false},
+		"imds_support":                              &hcldec.AttrSpec{Name: "imds_support", Type: cty.String, Required: false},
+		"boot_mode":                                 &hcldec.AttrSpec{Name: "boot_mode", Type: cty.String, Required: false},
+		"deprecate_at":                              &hcldec.AttrSpec{Name: "deprecate_at", Type: cty.String, Required: false},
+		"skip_create_ami":                           &hcldec.AttrSpec{Name: "skip_create_ami", Type: cty.Bool, Required: false},
+		"skip_save_build_region":                    &hcldec.AttrSpec{Name: "skip_save_build_region", Type: cty.Bool, Required: false},
+		"ami_virtualization_type":                   &hcldec.AttrSpec{Name: "ami_virtualization_type", Type: cty.String, Required: false},
 		"user_data":                                 &hcldec.AttrSpec{Name: "user_data", Type: cty.String, Required: false},
 		"user_data_file":                            &hcldec.AttrSpec{Name: "user_data_file", Type: cty.String, Required: false},
 		"metadata_options":                          &hcldec.BlockSpec{TypeName: "metadata_options", Nested: hcldec.ObjectSpec((*FlatMetadataOptions)(nil).HCL2Spec())},
