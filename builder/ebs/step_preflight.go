@@ -17,6 +17,7 @@ import (
 	"github.com/aws/smithy-go"
 	"github.com/hashicorp/packer-plugin-sdk/communicator"
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
+	"github.com/hashicorp/packer-plugin-sdk/template/config"
 
 	bakery "github.com/packer-bakery/packer-plugin-bakery/common"
 )
@@ -44,6 +45,11 @@ type preflightEC2 interface {
 	DeregisterImage(context.Context, *ec2.DeregisterImageInput, ...func(*ec2.Options)) (*ec2.DeregisterImageOutput, error)
 	DeleteSnapshot(context.Context, *ec2.DeleteSnapshotInput, ...func(*ec2.Options)) (*ec2.DeleteSnapshotOutput, error)
 	CreateTags(context.Context, *ec2.CreateTagsInput, ...func(*ec2.Options)) (*ec2.CreateTagsOutput, error)
+	CopyImage(context.Context, *ec2.CopyImageInput, ...func(*ec2.Options)) (*ec2.CopyImageOutput, error)
+	ModifyImageAttribute(context.Context, *ec2.ModifyImageAttributeInput, ...func(*ec2.Options)) (*ec2.ModifyImageAttributeOutput, error)
+	ModifySnapshotAttribute(context.Context, *ec2.ModifySnapshotAttributeInput, ...func(*ec2.Options)) (*ec2.ModifySnapshotAttributeOutput, error)
+	EnableImageDeprecation(context.Context, *ec2.EnableImageDeprecationInput, ...func(*ec2.Options)) (*ec2.EnableImageDeprecationOutput, error)
+	ModifyInstanceAttribute(context.Context, *ec2.ModifyInstanceAttributeInput, ...func(*ec2.Options)) (*ec2.ModifyInstanceAttributeOutput, error)
 }
 
 // preflightIAM is what the check asks IAM, which has no DryRun: reads, and
@@ -376,9 +382,63 @@ func preflightChecks(client preflightEC2, in preflightInput) []permissionCheck {
 			return err
 		})
 	}
-	if len(cfg.SnapshotTags) > 0 {
+	if len(cfg.SnapshotTags) > 0 || (len(cfg.AMITags) > 0 && (cfg.AMIEncryptBootVolume.True() || cfg.AMISkipBuildRegion || len(cfg.copyRegions(cfg.RawRegion)) > 0)) {
 		add("CreateTags", func(ctx context.Context) error {
-			_, err := client.CreateTags(ctx, &ec2.CreateTagsInput{DryRun: dry, Resources: []string{placeholderSnapshot}, Tags: bakery.Tags(cfg.SnapshotTags).EC2()})
+			tags := bakery.Tags(cfg.SnapshotTags)
+			if len(tags) == 0 {
+				tags = cfg.AMITags // the copies' tags
+			}
+			_, err := client.CreateTags(ctx, &ec2.CreateTagsInput{DryRun: dry, Resources: []string{placeholderSnapshot}, Tags: tags.EC2()})
+			return err
+		})
+	}
+	checks = append(checks, distributionChecks(client, cfg)...)
+	return checks
+}
+
+// distributionChecks dry-run the calls of copies, sharing and the AMI's
+// attributes. They are asked in the build region: IAM judges the action
+// the same in every region (the policy's resources name each one).
+func distributionChecks(client preflightEC2, cfg *Config) []permissionCheck {
+	dist := &cfg.AMIDistributionConfig
+	dry := aws.Bool(true)
+	var checks []permissionCheck
+	add := func(action string, call func(context.Context) error) {
+		checks = append(checks, permissionCheck{action: "ec2:" + action, call: call})
+	}
+	intermediate := dist.AMIEncryptBootVolume.True() || dist.AMISkipBuildRegion
+	if intermediate || len(dist.copyRegions(cfg.RawRegion)) > 0 {
+		add("CopyImage", func(ctx context.Context) error {
+			_, err := client.CopyImage(ctx, &ec2.CopyImageInput{DryRun: dry, Name: aws.String(placeholderName),
+				SourceImageId: aws.String(placeholderImage), SourceRegion: aws.String(cfg.RawRegion)})
+			return err
+		})
+	}
+	if len(dist.AMIUsers)+len(dist.AMIGroups)+len(dist.AMIOrgArns)+len(dist.AMIOuArns) > 0 || dist.AMIIMDSSupport != "" {
+		add("ModifyImageAttribute", func(ctx context.Context) error {
+			_, err := client.ModifyImageAttribute(ctx, &ec2.ModifyImageAttributeInput{DryRun: dry, ImageId: aws.String(placeholderImage),
+				Attribute: aws.String("launchPermission"), OperationType: types.OperationTypeAdd, UserIds: []string{"123456789012"}})
+			return err
+		})
+	}
+	if len(dist.SnapshotUsers)+len(dist.SnapshotGroups) > 0 {
+		add("ModifySnapshotAttribute", func(ctx context.Context) error {
+			_, err := client.ModifySnapshotAttribute(ctx, &ec2.ModifySnapshotAttributeInput{DryRun: dry, SnapshotId: aws.String(placeholderSnapshot),
+				Attribute: types.SnapshotAttributeNameCreateVolumePermission, OperationType: types.OperationTypeAdd, UserIds: []string{"123456789012"}})
+			return err
+		})
+	}
+	if dist.DeprecationTime != "" {
+		add("EnableImageDeprecation", func(ctx context.Context) error {
+			when, _ := time.Parse(time.RFC3339, dist.DeprecationTime)
+			_, err := client.EnableImageDeprecation(ctx, &ec2.EnableImageDeprecationInput{DryRun: dry, ImageId: aws.String(placeholderImage), DeprecateAt: aws.Time(when)})
+			return err
+		})
+	}
+	if dist.AMIENASupport != config.TriUnset || dist.AMISriovNetSupport {
+		add("ModifyInstanceAttribute", func(ctx context.Context) error {
+			_, err := client.ModifyInstanceAttribute(ctx, &ec2.ModifyInstanceAttributeInput{DryRun: dry, InstanceId: aws.String(placeholderInstance),
+				EnaSupport: &types.AttributeBooleanValue{Value: aws.Bool(true)}})
 			return err
 		})
 	}

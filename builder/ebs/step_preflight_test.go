@@ -126,6 +126,22 @@ func (f *fakeDryRun) CreateTags(_ context.Context, in *ec2.CreateTagsInput, _ ..
 	return nil, f.do("CreateTags", in.DryRun, in)
 }
 
+func (f *fakeDryRun) CopyImage(_ context.Context, in *ec2.CopyImageInput, _ ...func(*ec2.Options)) (*ec2.CopyImageOutput, error) {
+	return nil, f.do("CopyImage", in.DryRun, in)
+}
+func (f *fakeDryRun) ModifyImageAttribute(_ context.Context, in *ec2.ModifyImageAttributeInput, _ ...func(*ec2.Options)) (*ec2.ModifyImageAttributeOutput, error) {
+	return nil, f.do("ModifyImageAttribute", in.DryRun, in)
+}
+func (f *fakeDryRun) ModifySnapshotAttribute(_ context.Context, in *ec2.ModifySnapshotAttributeInput, _ ...func(*ec2.Options)) (*ec2.ModifySnapshotAttributeOutput, error) {
+	return nil, f.do("ModifySnapshotAttribute", in.DryRun, in)
+}
+func (f *fakeDryRun) EnableImageDeprecation(_ context.Context, in *ec2.EnableImageDeprecationInput, _ ...func(*ec2.Options)) (*ec2.EnableImageDeprecationOutput, error) {
+	return nil, f.do("EnableImageDeprecation", in.DryRun, in)
+}
+func (f *fakeDryRun) ModifyInstanceAttribute(_ context.Context, in *ec2.ModifyInstanceAttributeInput, _ ...func(*ec2.Options)) (*ec2.ModifyInstanceAttributeOutput, error) {
+	return nil, f.do("ModifyInstanceAttribute", in.DryRun, in)
+}
+
 func preparedConfig(t *testing.T, over map[string]interface{}) *Config {
 	t.Helper()
 	var c Config

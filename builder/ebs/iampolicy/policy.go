@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/packer-bakery/packer-plugin-bakery/builder/ebs"
+	bakery "github.com/packer-bakery/packer-plugin-bakery/common"
 )
 
 // Policy is an IAM policy document, ready for `aws iam put-user-policy` or
@@ -39,6 +40,9 @@ type Scope struct {
 	Partition string   // "aws" unless the region says otherwise
 	Account   string   // 12 digits, or "*" when unknown
 	Regions   []string // the build region first
+	// Copies are the `ami_regions` other than the build's (Generate sets
+	// them from the Config): where AMIs are copied, tagged, shared.
+	Copies []string
 	// ProfileRoles maps an existing instance profile's name to its role's
 	// name (with its path), where known: iam:PassRole then names that role.
 	ProfileRoles map[string]string
@@ -80,6 +84,14 @@ func (s Scope) arns(resource string) []string {
 	return out
 }
 
+// amiRegions is the scope over every region that holds an AMI of the
+// build: the build's and the copies'.
+func (s Scope) amiRegions() Scope {
+	out := s
+	out.Regions = append(slices.Clone(s.Regions), s.Copies...)
+	return out
+}
+
 // ec2ARNs is arns for several resources.
 func (s Scope) ec2ARNs(resources ...string) []string {
 	var out []string
@@ -92,6 +104,12 @@ func (s Scope) ec2ARNs(resources ...string) []string {
 // Generate returns the policy cfg's build needs in scope. cfg must have been
 // through Prepare (defaults filled in).
 func Generate(cfg *ebs.Config, scope Scope) Policy {
+	scope.Copies = nil
+	for _, r := range cfg.AMIRegions {
+		if len(scope.Regions) > 0 && r != scope.Regions[0] && bakery.Known(r) && !slices.Contains(scope.Copies, r) {
+			scope.Copies = append(scope.Copies, r)
+		}
+	}
 	var stmts []Statement
 	for _, r := range Rules {
 		if r.When != nil && !r.When(cfg) {

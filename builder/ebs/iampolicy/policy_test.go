@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/packer-bakery/packer-plugin-bakery/builder/ebs"
 )
@@ -224,6 +225,7 @@ func TestEveryCallIsCovered(t *testing.T) {
 			"launch_block_device_mappings": []map[string]interface{}{{"device_name": "/dev/xvdb", "encrypted": true, "kms_key_id": "alias/k"}}},
 		{"temporary_iam_instance_profile_policy_document": tempProfileDocument},
 		{"iam_instance_profile": "builder"},
+		amiEverything,
 	} {
 		for _, a := range Generate(prepared(t, over), NewScope("111122223333", "eu-west-1")).Actions() {
 			granted[a] = true
@@ -271,6 +273,7 @@ func TestEveryRuleIsDocumented(t *testing.T) {
 			{"device_name": "/dev/xvdc", "encrypted": true, "kms_key_id": "1234abcd-12ab-34cd-56ef-1234567890ab"}}},
 		{"temporary_iam_instance_profile_policy_document": tempProfileDocument},
 		{"iam_instance_profile": "builder"},
+		amiEverything,
 	} {
 		for _, s := range Generate(prepared(t, over), NewScope("111122223333", "eu-west-1")).Statement {
 			if !seen[s.Sid] && !strings.Contains(string(doc), "`"+s.Sid+"`") {
@@ -280,6 +283,12 @@ func TestEveryRuleIsDocumented(t *testing.T) {
 		}
 	}
 }
+
+// amiEverything sets every option of the AMI's distribution.
+var amiEverything = map[string]interface{}{"ami_regions": []string{"us-west-2"}, "encrypt_boot": true, "kms_key_id": "alias/build",
+	"region_kms_key_ids": map[string]string{"us-west-2": "arn:aws:kms:us-west-2:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"},
+	"ami_users":          []string{"444455556666"}, "snapshot_users": []string{"444455556666"}, "deprecate_at": time.Now().AddDate(1, 0, 0).UTC().Format(time.RFC3339),
+	"ena_support": true, "imds_support": "v2.0", "tags": map[string]string{"Team": "x"}}
 
 // tempProfileDocument is a valid temporary_iam_instance_profile_policy_document.
 var tempProfileDocument = map[string]interface{}{"Version": "2012-10-17",
@@ -302,6 +311,9 @@ func TestPreflightChecksWhatThePolicyGrants(t *testing.T) {
 		{"temporary_iam_instance_profile_policy_document": tempProfileDocument},
 		{"iam_instance_profile": "builder"},
 		{"iam_instance_profile": "builder", "skip_profile_validation": true},
+		amiEverything,
+		{"ami_regions": []string{"us-west-2"}, "tags": map[string]string{"a": "b"}},
+		{"snapshot_groups": []string{"all"}, "sriov_support": true},
 		{"disable_stop_instance": true, "launch_block_device_mappings": []map[string]interface{}{
 			{"device_name": "/dev/xvdb", "volume_size": 8, "encrypted": true, "kms_key_id": "alias/k"}}},
 	} {

@@ -2,6 +2,8 @@ package iampolicy
 
 import (
 	"fmt"
+
+	"github.com/hashicorp/packer-plugin-sdk/template/config"
 	"slices"
 	"sort"
 	"strings"
@@ -50,7 +52,7 @@ func regionOnly(s Scope) Conditions {
 	if slices.Contains(s.Regions, "*") {
 		return nil
 	}
-	return Conditions{"StringEquals": {"aws:RequestedRegion": s.Regions}}
+	return Conditions{"StringEquals": {"aws:RequestedRegion": s.amiRegions().Regions}}
 }
 
 // Rules is the table. Order is the order statements appear in the policy.
@@ -126,7 +128,7 @@ var Rules = []Rule{
 					// the build's; EC2 lets only the owner deregister.
 					Sid:      "RemoveImage",
 					Action:   []string{"ec2:DeregisterImage", "ec2:DeleteSnapshot"},
-					Resource: s.ec2ARNs("image/*", "snapshot/*"),
+					Resource: s.amiRegions().ec2ARNs("image/*", "snapshot/*"),
 				},
 			}
 		},
@@ -212,10 +214,64 @@ var Rules = []Rule{
 		},
 	},
 	{
+		Option: "ami_regions, encrypt_boot, skip_save_build_region",
+		When:   copiesImage,
+		Statements: func(cfg *ebs.Config, s Scope) []Statement {
+			all := s.amiRegions()
+			out := []Statement{{Sid: "CopyImage", Action: []string{"ec2:CopyImage"}, Resource: all.ec2ARNs("image/*", "snapshot/*")}}
+			if len(cfg.AMITags) > 0 {
+				// Copies are tagged after CopyImage, with `tags` only.
+				st := Statement{Sid: "TagCopies", Action: []string{"ec2:CreateTags"}, Resource: all.ec2ARNs("image/*")}
+				if keys := knownKeys(cfg.AMITags); len(keys) == len(cfg.AMITags) {
+					st.Condition = Conditions{"ForAllValues:StringEquals": {"aws:TagKeys": keys}}
+				}
+				out = append(out, st)
+			}
+			return out
+		},
+	},
+	{
+		Option: "kms_key_id, region_kms_key_ids (with encrypt_boot)",
+		When:   func(cfg *ebs.Config) bool { return len(imageKeys(cfg)) > 0 },
+		Statements: func(cfg *ebs.Config, s Scope) []Statement {
+			return kmsStatements("UseImageKeys", imageKeys(cfg), s.amiRegions())
+		},
+	},
+	{
+		Option: "ami_users, ami_groups, ami_org_arns, ami_ou_arns, imds_support",
+		When: func(cfg *ebs.Config) bool {
+			return len(cfg.AMIUsers)+len(cfg.AMIGroups)+len(cfg.AMIOrgArns)+len(cfg.AMIOuArns) > 0 || cfg.AMIIMDSSupport != ""
+		},
+		Statements: func(cfg *ebs.Config, s Scope) []Statement {
+			return []Statement{{Sid: "SetImageAttributes", Action: []string{"ec2:ModifyImageAttribute"}, Resource: s.amiRegions().ec2ARNs("image/*")}}
+		},
+	},
+	{
+		Option: "snapshot_users, snapshot_groups",
+		When:   func(cfg *ebs.Config) bool { return len(cfg.SnapshotUsers)+len(cfg.SnapshotGroups) > 0 },
+		Statements: func(cfg *ebs.Config, s Scope) []Statement {
+			return []Statement{{Sid: "ShareSnapshots", Action: []string{"ec2:ModifySnapshotAttribute"}, Resource: s.amiRegions().ec2ARNs("snapshot/*")}}
+		},
+	},
+	{
+		Option: "deprecate_at",
+		When:   func(cfg *ebs.Config) bool { return cfg.DeprecationTime != "" },
+		Statements: func(cfg *ebs.Config, s Scope) []Statement {
+			return []Statement{{Sid: "DeprecateImages", Action: []string{"ec2:EnableImageDeprecation"}, Resource: s.amiRegions().ec2ARNs("image/*")}}
+		},
+	},
+	{
+		Option: "ena_support, sriov_support",
+		When:   func(cfg *ebs.Config) bool { return cfg.AMIENASupport != config.TriUnset || cfg.AMISriovNetSupport },
+		Statements: func(cfg *ebs.Config, s Scope) []Statement {
+			return []Statement{{Sid: "SetOwnInstanceAttributes", Action: []string{"ec2:ModifyInstanceAttribute"}, Resource: s.ec2ARNs("instance/*"), Condition: resourceTagged}}
+		},
+	},
+	{
 		Option: "snapshot_tags",
 		When:   func(cfg *ebs.Config) bool { return len(cfg.SnapshotTags) > 0 },
 		Statements: func(cfg *ebs.Config, s Scope) []Statement {
-			st := Statement{Sid: "TagSnapshots", Action: []string{"ec2:CreateTags"}, Resource: s.ec2ARNs("snapshot/*")}
+			st := Statement{Sid: "TagSnapshots", Action: []string{"ec2:CreateTags"}, Resource: s.amiRegions().ec2ARNs("snapshot/*")}
 			if keys := knownKeys(cfg.SnapshotTags); len(keys) == len(cfg.SnapshotTags) {
 				// Only the configured tag keys may be written.
 				st.Condition = Conditions{"ForAllValues:StringEquals": {"aws:TagKeys": keys}}
@@ -289,7 +345,7 @@ func launchResources(cfg *ebs.Config) []string {
 
 func tagOnCreateResources(cfg *ebs.Config) []string {
 	res := []string{"instance/*", "volume/*"}
-	if len(cfg.AMITags) > 0 {
+	if len(cfg.AMITags) > 0 || intermediateImage(cfg) {
 		res = append(res, "image/*")
 	}
 	if temporaryKeyPair(cfg) {
@@ -303,7 +359,7 @@ func tagOnCreateResources(cfg *ebs.Config) []string {
 
 func createActions(cfg *ebs.Config) []string {
 	acts := []string{"RunInstances"}
-	if len(cfg.AMITags) > 0 {
+	if len(cfg.AMITags) > 0 || intermediateImage(cfg) {
 		acts = append(acts, "CreateImage")
 	}
 	if temporaryKeyPair(cfg) {
@@ -397,4 +453,39 @@ func kmsKeyARNs(s Scope, id string) []string {
 		out = append(out, fmt.Sprintf("arn:%s:kms:%s:%s:key/%s", s.Partition, r, s.Account, id))
 	}
 	return out
+}
+
+// copiesImage: the build copies its AMI, to other regions or (encrypted)
+// within its own.
+func copiesImage(cfg *ebs.Config) bool {
+	for _, r := range cfg.AMIRegions {
+		if r != cfg.RawRegion {
+			return true
+		}
+	}
+	return intermediateImage(cfg)
+}
+
+// intermediateImage: CreateImage makes a temporary AMI, tagged as the
+// build's, that a copy replaces.
+func intermediateImage(cfg *ebs.Config) bool {
+	return cfg.AMIEncryptBootVolume.True() || cfg.AMISkipBuildRegion
+}
+
+// imageKeys are the KMS keys the AMI and its copies are encrypted with.
+func imageKeys(cfg *ebs.Config) []string {
+	if !cfg.AMIEncryptBootVolume.True() {
+		return nil
+	}
+	var keys []string
+	if cfg.AMIKmsKeyId != "" {
+		keys = append(keys, cfg.AMIKmsKeyId)
+	}
+	for _, k := range cfg.AMIRegionKMSKeyIDs {
+		if k != "" && !slices.Contains(keys, k) {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	return keys
 }
