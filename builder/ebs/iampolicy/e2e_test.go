@@ -2,7 +2,8 @@
 
 // The proof of the generated policy: the emulator enforces IAM, an IAM user
 // holds exactly what `packer-plugin-bakery iam-policy` writes for a
-// template (plain, and with a temporary instance profile), and packer bakes
+// template (plain, with a temporary instance profile, with encryption and
+// ami_regions), and packer bakes
 // with that user's keys. Every action is needed:
 // without any one of them, the build fails naming it.
 //
@@ -14,7 +15,10 @@
 // Condition (aws:RequestTag, aws:ResourceTag, ec2:CreateAction,
 // aws:RequestedRegion, aws:TagKeys), and does not ask for ec2:CreateTags
 // when tags are given at creation, nor for iam:PassRole, iam:TagRole and
-// iam:TagInstanceProfile (emulatorCannotCheck). Those parts of the policy are held to
+// iam:TagInstanceProfile (emulatorCannotCheck), nor for kms: actions (it
+// encrypts without KMS). With enforcement on it answers
+// EnableImageDeprecation with HTTP 500, so deprecate_at is not in the
+// proof. Those parts of the policy are held to
 // AWS's documentation by the unit tests, not proven here.
 // docs/iam-policy.md says the same.
 package iampolicy_test
@@ -209,6 +213,7 @@ var templates = []struct {
 }{
 	{"plain", template, ""},
 	{"temporary instance profile", "../testdata/iampolicy-profile", "iam:"},
+	{"encryption and ami_regions", "../testdata/iampolicy-copies", "ec2:CopyImage"},
 }
 
 // emulatorCannotCheck are actions moto never asks for, with why: removing
