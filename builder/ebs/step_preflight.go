@@ -45,6 +45,12 @@ type preflightEC2 interface {
 	DeregisterImage(context.Context, *ec2.DeregisterImageInput, ...func(*ec2.Options)) (*ec2.DeregisterImageOutput, error)
 	DeleteSnapshot(context.Context, *ec2.DeleteSnapshotInput, ...func(*ec2.Options)) (*ec2.DeleteSnapshotOutput, error)
 	CreateTags(context.Context, *ec2.CreateTagsInput, ...func(*ec2.Options)) (*ec2.CreateTagsOutput, error)
+	CreateLaunchTemplate(context.Context, *ec2.CreateLaunchTemplateInput, ...func(*ec2.Options)) (*ec2.CreateLaunchTemplateOutput, error)
+	DeleteLaunchTemplate(context.Context, *ec2.DeleteLaunchTemplateInput, ...func(*ec2.Options)) (*ec2.DeleteLaunchTemplateOutput, error)
+	DescribeLaunchTemplates(context.Context, *ec2.DescribeLaunchTemplatesInput, ...func(*ec2.Options)) (*ec2.DescribeLaunchTemplatesOutput, error)
+	CreateFleet(context.Context, *ec2.CreateFleetInput, ...func(*ec2.Options)) (*ec2.CreateFleetOutput, error)
+	DeleteFleets(context.Context, *ec2.DeleteFleetsInput, ...func(*ec2.Options)) (*ec2.DeleteFleetsOutput, error)
+	DescribeFleets(context.Context, *ec2.DescribeFleetsInput, ...func(*ec2.Options)) (*ec2.DescribeFleetsOutput, error)
 	CopyImage(context.Context, *ec2.CopyImageInput, ...func(*ec2.Options)) (*ec2.CopyImageOutput, error)
 	ModifyImageAttribute(context.Context, *ec2.ModifyImageAttributeInput, ...func(*ec2.Options)) (*ec2.ModifyImageAttributeOutput, error)
 	ModifySnapshotAttribute(context.Context, *ec2.ModifySnapshotAttributeInput, ...func(*ec2.Options)) (*ec2.ModifySnapshotAttributeOutput, error)
@@ -322,7 +328,7 @@ func preflightChecks(client preflightEC2, in preflightInput) []permissionCheck {
 		_, err := client.RunInstances(ctx, preflightRunInput(ctx, client, in))
 		return err
 	})
-	if !cfg.DisableStopInstance {
+	if !cfg.DisableStopInstance && !cfg.IsSpot() {
 		add("StopInstances", func(ctx context.Context) error {
 			_, err := client.StopInstances(ctx, &ec2.StopInstancesInput{DryRun: dry, InstanceIds: []string{placeholderInstance}})
 			return err
@@ -382,7 +388,7 @@ func preflightChecks(client preflightEC2, in preflightInput) []permissionCheck {
 			return err
 		})
 	}
-	if len(cfg.SnapshotTags) > 0 || (len(cfg.AMITags) > 0 && (cfg.AMIEncryptBootVolume.True() || cfg.AMISkipBuildRegion || len(cfg.copyRegions(cfg.RawRegion)) > 0)) {
+	if cfg.IsSpot() || len(cfg.SnapshotTags) > 0 || (len(cfg.AMITags) > 0 && (cfg.AMIEncryptBootVolume.True() || cfg.AMISkipBuildRegion || len(cfg.copyRegions(cfg.RawRegion)) > 0)) {
 		add("CreateTags", func(ctx context.Context) error {
 			tags := bakery.Tags(cfg.SnapshotTags)
 			if len(tags) == 0 {
@@ -393,6 +399,52 @@ func preflightChecks(client preflightEC2, in preflightInput) []permissionCheck {
 		})
 	}
 	checks = append(checks, distributionChecks(client, cfg)...)
+	if cfg.IsSpot() {
+		checks = append(checks, spotChecks(client, in)...)
+	}
+	return checks
+}
+
+// spotChecks dry-run the launch template and fleet calls of a spot build.
+func spotChecks(client preflightEC2, in preflightInput) []permissionCheck {
+	dry := aws.Bool(true)
+	tags := in.runTags
+	var checks []permissionCheck
+	add := func(action string, call func(context.Context) error) {
+		checks = append(checks, permissionCheck{action: "ec2:" + action, call: call})
+	}
+	const placeholderTemplate, placeholderFleet = "lt-00000000000000000", "fleet-00000000-0000-0000-0000-000000000000"
+	add("CreateLaunchTemplate", func(ctx context.Context) error {
+		_, err := client.CreateLaunchTemplate(ctx, &ec2.CreateLaunchTemplateInput{DryRun: dry, LaunchTemplateName: aws.String(placeholderName),
+			LaunchTemplateData: &types.RequestLaunchTemplateData{InstanceType: types.InstanceType(in.cfg.InstanceType)},
+			TagSpecifications:  tags.Spec(types.ResourceTypeLaunchTemplate)})
+		return err
+	})
+	add("DeleteLaunchTemplate", func(ctx context.Context) error {
+		_, err := client.DeleteLaunchTemplate(ctx, &ec2.DeleteLaunchTemplateInput{DryRun: dry, LaunchTemplateId: aws.String(placeholderTemplate)})
+		return err
+	})
+	add("DescribeLaunchTemplates", func(ctx context.Context) error {
+		_, err := client.DescribeLaunchTemplates(ctx, &ec2.DescribeLaunchTemplatesInput{DryRun: dry})
+		return err
+	})
+	add("CreateFleet", func(ctx context.Context) error {
+		_, err := client.CreateFleet(ctx, &ec2.CreateFleetInput{DryRun: dry, Type: types.FleetTypeInstant,
+			LaunchTemplateConfigs: []types.FleetLaunchTemplateConfigRequest{{LaunchTemplateSpecification: &types.FleetLaunchTemplateSpecificationRequest{
+				LaunchTemplateId: aws.String(placeholderTemplate), Version: aws.String("$Latest")}}},
+			TargetCapacitySpecification: &types.TargetCapacitySpecificationRequest{TotalTargetCapacity: aws.Int32(1),
+				DefaultTargetCapacityType: types.DefaultTargetCapacityTypeSpot},
+			TagSpecifications: tags.Spec(types.ResourceTypeFleet)})
+		return err
+	})
+	add("DeleteFleets", func(ctx context.Context) error {
+		_, err := client.DeleteFleets(ctx, &ec2.DeleteFleetsInput{DryRun: dry, FleetIds: []string{placeholderFleet}, TerminateInstances: aws.Bool(true)})
+		return err
+	})
+	add("DescribeFleets", func(ctx context.Context) error {
+		_, err := client.DescribeFleets(ctx, &ec2.DescribeFleetsInput{DryRun: dry})
+		return err
+	})
 	return checks
 }
 

@@ -142,6 +142,25 @@ func (f *fakeDryRun) ModifyInstanceAttribute(_ context.Context, in *ec2.ModifyIn
 	return nil, f.do("ModifyInstanceAttribute", in.DryRun, in)
 }
 
+func (f *fakeDryRun) CreateLaunchTemplate(_ context.Context, in *ec2.CreateLaunchTemplateInput, _ ...func(*ec2.Options)) (*ec2.CreateLaunchTemplateOutput, error) {
+	return nil, f.do("CreateLaunchTemplate", in.DryRun, in)
+}
+func (f *fakeDryRun) DeleteLaunchTemplate(_ context.Context, in *ec2.DeleteLaunchTemplateInput, _ ...func(*ec2.Options)) (*ec2.DeleteLaunchTemplateOutput, error) {
+	return nil, f.do("DeleteLaunchTemplate", in.DryRun, in)
+}
+func (f *fakeDryRun) DescribeLaunchTemplates(_ context.Context, in *ec2.DescribeLaunchTemplatesInput, _ ...func(*ec2.Options)) (*ec2.DescribeLaunchTemplatesOutput, error) {
+	return nil, f.do("DescribeLaunchTemplates", in.DryRun, in)
+}
+func (f *fakeDryRun) CreateFleet(_ context.Context, in *ec2.CreateFleetInput, _ ...func(*ec2.Options)) (*ec2.CreateFleetOutput, error) {
+	return nil, f.do("CreateFleet", in.DryRun, in)
+}
+func (f *fakeDryRun) DeleteFleets(_ context.Context, in *ec2.DeleteFleetsInput, _ ...func(*ec2.Options)) (*ec2.DeleteFleetsOutput, error) {
+	return nil, f.do("DeleteFleets", in.DryRun, in)
+}
+func (f *fakeDryRun) DescribeFleets(_ context.Context, in *ec2.DescribeFleetsInput, _ ...func(*ec2.Options)) (*ec2.DescribeFleetsOutput, error) {
+	return nil, f.do("DescribeFleets", in.DryRun, in)
+}
+
 func preparedConfig(t *testing.T, over map[string]interface{}) *Config {
 	t.Helper()
 	var c Config

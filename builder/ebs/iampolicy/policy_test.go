@@ -183,8 +183,9 @@ var notForThePolicy = map[string]string{
 // the build makes: no code names them.
 var implied = map[string]string{
 	"iam:TagRole": "CreateRole with tags", "iam:TagInstanceProfile": "CreateInstanceProfile with tags",
-	"iam:PassRole":    "RunInstances (and AddRoleToInstanceProfile) with a role's profile",
-	"kms:CreateGrant": "EBS encryption with a customer managed key", "kms:Decrypt": "same", "kms:DescribeKey": "same",
+	"iam:PassRole":                "RunInstances (and AddRoleToInstanceProfile) with a role's profile",
+	"iam:CreateServiceLinkedRole": "EC2 Fleet's first spot request in an account",
+	"kms:CreateGrant":             "EBS encryption with a customer managed key", "kms:Decrypt": "same", "kms:DescribeKey": "same",
 	"kms:GenerateDataKeyWithoutPlaintext": "same", "kms:ReEncryptFrom": "same", "kms:ReEncryptTo": "same",
 }
 
@@ -226,6 +227,7 @@ func TestEveryCallIsCovered(t *testing.T) {
 		{"temporary_iam_instance_profile_policy_document": tempProfileDocument},
 		{"iam_instance_profile": "builder"},
 		amiEverything,
+		{"spot_price": "auto", "spot_tags": map[string]string{"Team": "x"}},
 	} {
 		for _, a := range Generate(prepared(t, over), NewScope("111122223333", "eu-west-1")).Actions() {
 			granted[a] = true
@@ -274,6 +276,7 @@ func TestEveryRuleIsDocumented(t *testing.T) {
 		{"temporary_iam_instance_profile_policy_document": tempProfileDocument},
 		{"iam_instance_profile": "builder"},
 		amiEverything,
+		{"spot_price": "auto"},
 	} {
 		for _, s := range Generate(prepared(t, over), NewScope("111122223333", "eu-west-1")).Statement {
 			if !seen[s.Sid] && !strings.Contains(string(doc), "`"+s.Sid+"`") {
@@ -300,7 +303,7 @@ var tempProfileDocument = map[string]interface{}{"Version": "2012-10-17",
 // iam:PassRole is asked by EC2 (the launch's dry run, on AWS).
 var notDryRunnable = []string{"sts:DecodeAuthorizationMessage", "kms:CreateGrant", "kms:Decrypt", "kms:DescribeKey",
 	"kms:GenerateDataKeyWithoutPlaintext", "kms:ReEncryptFrom", "kms:ReEncryptTo",
-	"iam:CreateRole", "iam:TagRole", "iam:CreateInstanceProfile", "iam:TagInstanceProfile", "iam:PassRole"}
+	"iam:CreateRole", "iam:TagRole", "iam:CreateInstanceProfile", "iam:TagInstanceProfile", "iam:PassRole", "iam:CreateServiceLinkedRole"}
 
 func TestPreflightChecksWhatThePolicyGrants(t *testing.T) {
 	for _, over := range []map[string]interface{}{
@@ -314,6 +317,7 @@ func TestPreflightChecksWhatThePolicyGrants(t *testing.T) {
 		amiEverything,
 		{"ami_regions": []string{"us-west-2"}, "tags": map[string]string{"a": "b"}},
 		{"snapshot_groups": []string{"all"}, "sriov_support": true},
+		{"spot_price": "0.05", "spot_tags": map[string]string{"Team": "x"}},
 		{"disable_stop_instance": true, "launch_block_device_mappings": []map[string]interface{}{
 			{"device_name": "/dev/xvdb", "volume_size": 8, "encrypted": true, "kms_key_id": "alias/k"}}},
 	} {

@@ -135,9 +135,37 @@ var Rules = []Rule{
 	},
 	{
 		Option: "disable_stop_instance = false (the default)",
-		When:   func(cfg *ebs.Config) bool { return !cfg.DisableStopInstance },
+		// A spot instance of an instant fleet is never stopped.
+		When: func(cfg *ebs.Config) bool { return !cfg.DisableStopInstance && !cfg.IsSpot() },
 		Statements: func(cfg *ebs.Config, s Scope) []Statement {
 			return []Statement{{Sid: "StopOwnInstance", Action: []string{"ec2:StopInstances"}, Resource: s.ec2ARNs("instance/*"), Condition: resourceTagged}}
+		},
+	},
+	{
+		Option: "spot_price",
+		When:   func(cfg *ebs.Config) bool { return cfg.IsSpot() },
+		Statements: func(cfg *ebs.Config, s Scope) []Statement {
+			// The instance is launched by an instant EC2 Fleet from a
+			// launch template, both the build's own and tagged; EC2 then
+			// asks for RunInstances as for an on-demand launch.
+			return []Statement{
+				{Sid: "CreateTaggedSpotFleet", Action: []string{"ec2:CreateLaunchTemplate", "ec2:CreateFleet"},
+					Resource: s.ec2ARNs("launch-template/*", "fleet/*"), Condition: requestTagged},
+				{Sid: "UseOwnLaunchTemplate", Action: []string{"ec2:CreateFleet", "ec2:DeleteLaunchTemplate"},
+					Resource: s.ec2ARNs("launch-template/*"), Condition: resourceTagged},
+				{Sid: "DeleteOwnFleet", Action: []string{"ec2:DeleteFleets"}, Resource: s.ec2ARNs("fleet/*"), Condition: resourceTagged},
+				{Sid: "LaunchSpotFromFleet", Action: []string{"ec2:CreateFleet"},
+					Resource: s.ec2ARNs("instance/*", "volume/*", "network-interface/*", "subnet/*", "security-group/*", "key-pair/*", "image/*", "spot-instances-request/*")},
+				// The spot request is tagged once EC2 shows it.
+				{Sid: "TagOwnSpotRequest", Action: []string{"ec2:CreateTags"}, Resource: s.ec2ARNs("spot-instances-request/*"),
+					Condition: Conditions{"ForAllValues:StringEquals": {"aws:TagKeys": spotTagKeys(cfg)}}},
+				{Sid: "Describe", Action: []string{"ec2:DescribeFleets", "ec2:DescribeLaunchTemplates"}, Resource: []string{"*"}, Condition: regionOnly(s)},
+				// EC2 Spot's service-linked role, made by the first spot
+				// request of an account.
+				{Sid: "SpotServiceLinkedRole", Action: []string{"iam:CreateServiceLinkedRole"},
+					Resource:  []string{s.iamARN("role/aws-service-role/spot.amazonaws.com/AWSServiceRoleForEC2Spot")},
+					Condition: Conditions{"StringEquals": {"iam:AWSServiceName": {"spot.amazonaws.com"}}}},
+			}
 		},
 	},
 	{
@@ -345,6 +373,9 @@ func launchResources(cfg *ebs.Config) []string {
 
 func tagOnCreateResources(cfg *ebs.Config) []string {
 	res := []string{"instance/*", "volume/*"}
+	if cfg.IsSpot() {
+		res = append(res, "launch-template/*", "fleet/*", "spot-instances-request/*")
+	}
 	if len(cfg.AMITags) > 0 || intermediateImage(cfg) {
 		res = append(res, "image/*")
 	}
@@ -357,8 +388,24 @@ func tagOnCreateResources(cfg *ebs.Config) []string {
 	return res
 }
 
+// spotTagKeys are the tag keys of the spot request: spot_tags and the
+// build's own.
+func spotTagKeys(cfg *ebs.Config) []string {
+	keys := []string{bakery.TagBuildID, bakery.TagCreatedAt, bakery.TagCreatedBy}
+	for _, k := range knownKeys(cfg.SpotTags) {
+		if !slices.Contains(keys, k) {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	return keys
+}
+
 func createActions(cfg *ebs.Config) []string {
 	acts := []string{"RunInstances"}
+	if cfg.IsSpot() {
+		acts = append(acts, "CreateFleet", "CreateLaunchTemplate")
+	}
 	if len(cfg.AMITags) > 0 || intermediateImage(cfg) {
 		acts = append(acts, "CreateImage")
 	}
