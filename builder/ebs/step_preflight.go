@@ -405,6 +405,11 @@ func preflightChecks(client preflightEC2, in preflightInput) []permissionCheck {
 	return checks
 }
 
+// noRetry: a dry run about a placeholder that the service answers with a
+// server error is inconclusive however often it is asked (moto answers
+// these two with HTTP 500); retrying only delays the build.
+func noRetry(o *ec2.Options) { o.RetryMaxAttempts = 1 }
+
 // spotChecks dry-run the launch template and fleet calls of a spot build.
 func spotChecks(client preflightEC2, in preflightInput) []permissionCheck {
 	dry := aws.Bool(true)
@@ -438,7 +443,7 @@ func spotChecks(client preflightEC2, in preflightInput) []permissionCheck {
 		return err
 	})
 	add("DeleteFleets", func(ctx context.Context) error {
-		_, err := client.DeleteFleets(ctx, &ec2.DeleteFleetsInput{DryRun: dry, FleetIds: []string{placeholderFleet}, TerminateInstances: aws.Bool(true)})
+		_, err := client.DeleteFleets(ctx, &ec2.DeleteFleetsInput{DryRun: dry, FleetIds: []string{placeholderFleet}, TerminateInstances: aws.Bool(true)}, noRetry)
 		return err
 	})
 	add("DescribeFleets", func(ctx context.Context) error {
@@ -483,7 +488,7 @@ func distributionChecks(client preflightEC2, cfg *Config) []permissionCheck {
 	if dist.DeprecationTime != "" {
 		add("EnableImageDeprecation", func(ctx context.Context) error {
 			when, _ := time.Parse(time.RFC3339, dist.DeprecationTime)
-			_, err := client.EnableImageDeprecation(ctx, &ec2.EnableImageDeprecationInput{DryRun: dry, ImageId: aws.String(placeholderImage), DeprecateAt: aws.Time(when)})
+			_, err := client.EnableImageDeprecation(ctx, &ec2.EnableImageDeprecationInput{DryRun: dry, ImageId: aws.String(placeholderImage), DeprecateAt: aws.Time(when)}, noRetry)
 			return err
 		})
 	}

@@ -3,7 +3,7 @@
 // The proof of the generated policy: the emulator enforces IAM, an IAM user
 // holds exactly what `packer-plugin-bakery iam-policy` writes for a
 // template (plain, with a temporary instance profile, with encryption and
-// ami_regions), and packer bakes
+// ami_regions, with spot), and packer bakes
 // with that user's keys. Every action is needed:
 // without any one of them, the build fails naming it.
 //
@@ -214,14 +214,16 @@ var templates = []struct {
 	{"plain", template, ""},
 	{"temporary instance profile", "../testdata/iampolicy-profile", "iam:"},
 	{"encryption and ami_regions", "../testdata/iampolicy-copies", "ec2:CopyImage"},
+	{"spot", "../testdata/iampolicy-spot", "ec2:CreateFleet"},
 }
 
 // emulatorCannotCheck are actions moto never asks for, with why: removing
 // them cannot fail a build on the test-bed (docs/iam-policy.md).
 var emulatorCannotCheck = map[string]string{
-	"iam:PassRole":           "moto does not ask for iam:PassRole when an instance profile is launched with or a role added to a profile",
-	"iam:TagRole":            "moto does not ask for iam:TagRole when CreateRole carries tags",
-	"iam:TagInstanceProfile": "moto does not ask for iam:TagInstanceProfile when CreateInstanceProfile carries tags",
+	"iam:PassRole":                "moto does not ask for iam:PassRole when an instance profile is launched with or a role added to a profile",
+	"iam:TagRole":                 "moto does not ask for iam:TagRole when CreateRole carries tags",
+	"iam:TagInstanceProfile":      "moto does not ask for iam:TagInstanceProfile when CreateInstanceProfile carries tags",
+	"iam:CreateServiceLinkedRole": "moto does not ask for EC2 Spot's service-linked role",
 }
 
 func TestGeneratedPolicyBakes(t *testing.T) {
@@ -232,7 +234,7 @@ func TestGeneratedPolicyBakes(t *testing.T) {
 			defer cancel()
 			p := generate(t, tc.dir)
 			for _, a := range p.Actions() {
-				if strings.HasPrefix(a, "kms:") || strings.Contains(a, "*") || (strings.HasPrefix(a, "iam:") && tc.options != "iam:") {
+				if strings.HasPrefix(a, "kms:") || strings.Contains(a, "*") || (strings.HasPrefix(a, "iam:") && tc.options != "iam:" && a != "iam:CreateServiceLinkedRole") {
 					t.Errorf("the policy grants %s, which these options do not need", a)
 				}
 			}
