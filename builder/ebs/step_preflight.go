@@ -186,7 +186,7 @@ func (s *stepPreflight) Run(ctx context.Context, state multistep.StateBag) multi
 	}
 	if len(refused) > 0 {
 		sort.Strings(refused)
-		return halt(state, fmt.Errorf("the credentials lack %d permission(s) this build needs (EC2 DryRun refused them; nothing was created):\n  %s\n"+
+		return halt(state, fmt.Errorf("the credentials lack %d permission(s) this build needs (refused to a dry run; nothing was created):\n  %s\n"+
 			"`packer-plugin-bakery iam-policy` writes the policy this template needs (docs/iam-policy.md); `skip_permission_check = true` skips this check",
 			len(refused), strings.Join(refused, "\n  ")))
 	}
