@@ -59,17 +59,16 @@ type preflightEC2 interface {
 }
 
 // preflightIAM is what the check asks IAM, which has no DryRun: reads, and
-// changes to a role and profile named so that they cannot exist (IAM then
-// answers NoSuchEntity if allowed, AccessDenied if not). Creating calls
-// cannot be asked without creating; their refusal stops the build at the
-// instance profile step, before the launch.
+// the cleanup's deletions of a role and profile named so that they cannot
+// exist (IAM then answers NoSuchEntity if allowed, AccessDenied if not):
+// refused, cleanup would leave them behind. The calls that create or fill
+// them are not asked: refused, they stop the build at the instance profile
+// step, before the launch, naming the action.
 type preflightIAM interface {
 	GetInstanceProfile(context.Context, *iam.GetInstanceProfileInput, ...func(*iam.Options)) (*iam.GetInstanceProfileOutput, error)
 	GetRole(context.Context, *iam.GetRoleInput, ...func(*iam.Options)) (*iam.GetRoleOutput, error)
-	PutRolePolicy(context.Context, *iam.PutRolePolicyInput, ...func(*iam.Options)) (*iam.PutRolePolicyOutput, error)
 	DeleteRolePolicy(context.Context, *iam.DeleteRolePolicyInput, ...func(*iam.Options)) (*iam.DeleteRolePolicyOutput, error)
 	DeleteRole(context.Context, *iam.DeleteRoleInput, ...func(*iam.Options)) (*iam.DeleteRoleOutput, error)
-	AddRoleToInstanceProfile(context.Context, *iam.AddRoleToInstanceProfileInput, ...func(*iam.Options)) (*iam.AddRoleToInstanceProfileOutput, error)
 	RemoveRoleFromInstanceProfile(context.Context, *iam.RemoveRoleFromInstanceProfileInput, ...func(*iam.Options)) (*iam.RemoveRoleFromInstanceProfileOutput, error)
 	DeleteInstanceProfile(context.Context, *iam.DeleteInstanceProfileInput, ...func(*iam.Options)) (*iam.DeleteInstanceProfileOutput, error)
 }
@@ -98,21 +97,12 @@ func iamChecks(client preflightIAM, cfg *Config, absent string) []permissionChec
 			_, err := client.GetRole(ctx, &iam.GetRoleInput{RoleName: name})
 			return err
 		})
-		add("PutRolePolicy", func(ctx context.Context) error {
-			_, err := client.PutRolePolicy(ctx, &iam.PutRolePolicyInput{RoleName: name, PolicyName: name,
-				PolicyDocument: aws.String(`{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"*","Resource":"*"}]}`)})
-			return err
-		})
 		add("DeleteRolePolicy", func(ctx context.Context) error {
 			_, err := client.DeleteRolePolicy(ctx, &iam.DeleteRolePolicyInput{RoleName: name, PolicyName: name})
 			return err
 		})
 		add("DeleteRole", func(ctx context.Context) error {
 			_, err := client.DeleteRole(ctx, &iam.DeleteRoleInput{RoleName: name})
-			return err
-		})
-		add("AddRoleToInstanceProfile", func(ctx context.Context) error {
-			_, err := client.AddRoleToInstanceProfile(ctx, &iam.AddRoleToInstanceProfileInput{InstanceProfileName: name, RoleName: name})
 			return err
 		})
 		add("RemoveRoleFromInstanceProfile", func(ctx context.Context) error {

@@ -41,3 +41,17 @@ func TestDryRunsCountAgainstTheRateLimit(t *testing.T) {
 		t.Errorf("a real call after the dry runs used the budget: HTTP %d, want 400", status)
 	}
 }
+
+func TestIAMProbesAreNeitherFaultedNorCounted(t *testing.T) {
+	moto := newFakeMoto(t)
+	p := startProxy(t, moto.URL, WithConfig(Config{LoseReply: Fault{Rate: 1, Max: 1, Actions: []string{"iam:DeleteRole"}}}))
+	if status, _ := mustCall(t, p, "iam", "DeleteRole", "RoleName", "packer_bakery_permission_check_abc"); status != 200 {
+		t.Fatalf("probe: HTTP %d", status)
+	}
+	if n := p.Count("iam", "DeleteRole"); n != 0 {
+		t.Errorf("the probe was counted: %d", n)
+	}
+	if _, _, err := awsCall(p, "iam", "DeleteRole", "RoleName", "packer_bakery_build"); err == nil {
+		t.Error("the real DeleteRole's reply was not lost")
+	}
+}

@@ -299,7 +299,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeReply(w, rep)
 		return
 	}
-	if req.Params.Get("DryRun") == "true" {
+	if req.Params.Get("DryRun") == "true" || isIAMProbe(req) {
 		// A dry run changes nothing: it is not a call the faults and counts
 		// are about (a lost reply "taking effect", a retried create). The
 		// builder's permission check makes one of most calls before every
@@ -582,4 +582,17 @@ func (p *Proxy) logf(format string, args ...any) {
 	if p.logger != nil {
 		p.logger.Printf(format, args...)
 	}
+}
+
+// iamProbePrefix names the role and profile the builder's permission check
+// asks IAM about (IAM has no DryRun): they never exist, and those calls are
+// dry runs in all but name.
+const iamProbePrefix = "packer_bakery_permission_check_"
+
+func isIAMProbe(req request) bool {
+	if req.Service != "iam" {
+		return false
+	}
+	return strings.HasPrefix(req.Params.Get("RoleName"), iamProbePrefix) ||
+		strings.HasPrefix(req.Params.Get("InstanceProfileName"), iamProbePrefix)
 }

@@ -303,7 +303,8 @@ var tempProfileDocument = map[string]interface{}{"Version": "2012-10-17",
 // iam:PassRole is asked by EC2 (the launch's dry run, on AWS).
 var notDryRunnable = []string{"sts:DecodeAuthorizationMessage", "kms:CreateGrant", "kms:Decrypt", "kms:DescribeKey",
 	"kms:GenerateDataKeyWithoutPlaintext", "kms:ReEncryptFrom", "kms:ReEncryptTo",
-	"iam:CreateRole", "iam:TagRole", "iam:CreateInstanceProfile", "iam:TagInstanceProfile", "iam:PassRole", "iam:CreateServiceLinkedRole"}
+	"iam:CreateRole", "iam:TagRole", "iam:CreateInstanceProfile", "iam:TagInstanceProfile", "iam:PassRole", "iam:CreateServiceLinkedRole",
+	"iam:PutRolePolicy", "iam:AddRoleToInstanceProfile"}
 
 func TestPreflightChecksWhatThePolicyGrants(t *testing.T) {
 	for _, over := range []map[string]interface{}{
