@@ -12,19 +12,12 @@ import (
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 )
 
-const (
-	amazonEBSOptions    = "testdata/amazon-ebs-options/options.txt"
-	amazonEBSInProgress = "testdata/amazon-ebs-options/in-progress.txt"
-)
+const amazonEBSOptions = "testdata/amazon-ebs-options/options.txt"
 
-// readNames reads one name a line, skipping blank lines and # comments; a
-// missing file is an empty list when optional.
-func readNames(t *testing.T, path string, optional bool) []string {
+// readNames reads one name a line, skipping blank lines and # comments.
+func readNames(t *testing.T, path string) []string {
 	t.Helper()
 	f, err := os.Open(path)
-	if optional && os.IsNotExist(err) {
-		return nil
-	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,37 +59,18 @@ func ourOptions() map[string]bool {
 	return keys
 }
 
-// topLevel is the option a (nested) option belongs to.
-func topLevel(name string) string {
-	top, _, _ := strings.Cut(name, ".")
-	return top
-}
-
 // TestAmazonEBSOptionsAccountedFor: a template written for amazon-ebs never
 // meets HCL's bare "Unsupported argument", and no option is dropped
 // silently: each is in our spec, supported or refused with a reason.
 func TestAmazonEBSOptionsAccountedFor(t *testing.T) {
-	options := readNames(t, amazonEBSOptions, false)
+	options := readNames(t, amazonEBSOptions)
 	if len(options) < 250 {
 		t.Fatalf("%s lists %d options; amazon-ebs v1.8.2 has 250, nested ones included", amazonEBSOptions, len(options))
 	}
-	inProgress := map[string]bool{}
-	for _, name := range readNames(t, amazonEBSInProgress, true) {
-		inProgress[name] = true
-	}
 	ours := ourOptions()
-	listed := map[string]bool{}
-	var missing, pending, landed []string
+	var missing []string
 	for _, name := range options {
-		listed[name] = true
-		ok := ours[name]
-		switch {
-		case ok && inProgress[name]:
-			landed = append(landed, name)
-		case ok:
-		case inProgress[topLevel(name)]:
-			pending = append(pending, name)
-		default:
+		if !ours[name] {
 			missing = append(missing, name)
 		}
 	}
@@ -104,31 +78,14 @@ func TestAmazonEBSOptionsAccountedFor(t *testing.T) {
 		t.Errorf("%d amazon-ebs option(s) are neither in bakery-ebs's spec nor refused in config_unsupported.go, so a template using them fails with HCL's bare \"Unsupported argument\":\n  %s",
 			len(missing), strings.Join(missing, "\n  "))
 	}
-	if len(landed) > 0 {
-		t.Errorf("%d option(s) of %s are in the spec now: delete them from that file (or the whole file once every branch is merged):\n  %s",
-			len(landed), amazonEBSInProgress, strings.Join(landed, "\n  "))
-	}
-	if len(pending) > 0 {
-		t.Logf("%d amazon-ebs option(s) wait for branches in progress (%s):\n  %s", len(pending), amazonEBSInProgress, strings.Join(pending, "\n  "))
-	}
-	for name := range inProgress {
-		if !listed[name] {
-			t.Errorf("%s names %q, which is not an amazon-ebs option", amazonEBSInProgress, name)
-		}
-	}
 }
 
 // TestUnsupportedOptionsAreDescribed: every refused option is an amazon-ebs
-// option, has a reason, is not one that a branch in progress adds, and is in
-// the docs' list; and the reason table has no entry without a field.
+// option, has a reason, and is in the docs' list; and the reason table has no entry without a field.
 func TestUnsupportedOptionsAreDescribed(t *testing.T) {
 	amazon := map[string]bool{}
-	for _, name := range readNames(t, amazonEBSOptions, false) {
+	for _, name := range readNames(t, amazonEBSOptions) {
 		amazon[name] = true
-	}
-	inProgress := map[string]bool{}
-	for _, name := range readNames(t, amazonEBSInProgress, true) {
-		inProgress[name] = true
 	}
 	docs, err := os.ReadFile("../../docs/builders/ebs.mdx")
 	if err != nil {
@@ -162,9 +119,6 @@ func TestUnsupportedOptionsAreDescribed(t *testing.T) {
 	for _, name := range fields {
 		if !amazon[name] {
 			t.Errorf("`%s` is refused but is not an amazon-ebs option", name)
-		}
-		if inProgress[name] {
-			t.Errorf("`%s` is refused, yet a branch in progress adds it", name)
 		}
 	}
 }
