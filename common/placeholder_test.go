@@ -7,18 +7,15 @@ import (
 )
 
 func TestKnown(t *testing.T) {
-	for _, tc := range []struct {
-		in   string
-		want bool
-	}{
-		{hcl2helper.UnknownVariableValue, false},
-		{"<unknown>", false}, // packer v1.15.0's placeholder for a data source's output
-		{"ami-0123456789abcdef0", true},
-		{"", true},
-		{"unknown", true},
+	for s, want := range map[string]bool{
+		"ami-0123456789abcdef0":         true,
+		"":                              true,
+		hcl2helper.UnknownVariableValue: false, // the SDK's placeholder
+		"<unknown>":                     false, // packer's, for a data source's output under validate
+		"<unknown>-suffix":              true,
 	} {
-		if got := Known(tc.in); got != tc.want {
-			t.Errorf("Known(%q) = %v, want %v", tc.in, got, tc.want)
+		if got := Known(s); got != want {
+			t.Errorf("Known(%q) = %v, want %v", s, got, want)
 		}
 	}
 }

@@ -72,6 +72,9 @@ func (c sshdConfig) render() (string, error) {
 		"MaxStartups 100",
 		"MaxSessions 100",
 		"X11Forwarding no",
+		// The bed's sshd is also the bastion of ssh_bastion_* bakes: it
+		// forwards the build's connection to the "instance" (itself).
+		"AllowTcpForwarding yes",
 		"",
 	}
 	return strings.Join(lines, "\n"), nil

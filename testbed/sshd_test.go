@@ -40,6 +40,7 @@ func TestSSHDConfigRender(t *testing.T) {
 		"Subsystem sftp /usr/libexec/openssh/sftp-server",
 		"LogLevel VERBOSE",
 		"StrictModes yes",
+		"AllowTcpForwarding yes",
 	} {
 		if !containsLine(lines, want) {
 			t.Errorf("sshd_config lacks %q:\n%s", want, text)

@@ -25,6 +25,8 @@ type Config struct {
 	common.PackerConfig `mapstructure:",squash"`
 	bakery.AccessConfig `mapstructure:",squash"`
 	RunConfig           `mapstructure:",squash"`
+	NetworkConfig       `mapstructure:",squash"`
+	UnsupportedConfig   `mapstructure:",squash"`
 	AMIConfig           `mapstructure:",squash"`
 	InstanceConfig      `mapstructure:",squash"`
 	Comm                communicator.Config `mapstructure:",squash"`
@@ -115,7 +117,13 @@ func (c *Config) Prepare(raws ...interface{}) ([]string, error) {
 	for _, e := range c.AccessConfig.Prepare() {
 		errs = packersdk.MultiErrorAppend(errs, e)
 	}
+	for _, e := range c.NetworkConfig.prepare(&c.RunConfig) { // before RunConfig's: it folds security_group_id
+		errs = packersdk.MultiErrorAppend(errs, e)
+	}
 	for _, e := range c.RunConfig.prepare(&c.Comm) {
+		errs = packersdk.MultiErrorAppend(errs, e)
+	}
+	for _, e := range c.UnsupportedConfig.prepare() {
 		errs = packersdk.MultiErrorAppend(errs, e)
 	}
 	if c.PackerForce {
@@ -169,9 +177,6 @@ func (r *RunConfig) prepare(comm *communicator.Config) []error {
 	}
 	if len(r.SecurityGroupIDs) > 0 && len(r.TemporarySGSourceCidrs) > 0 {
 		errs = append(errs, errors.New("`temporary_security_group_source_cidrs` only applies to the temporary security group; remove it or `security_group_ids`"))
-	}
-	if len(r.TemporarySGSourceCidrs) == 0 {
-		r.TemporarySGSourceCidrs = []string{"0.0.0.0/0"}
 	}
 	switch r.SSHInterface.SSHInterface {
 	case "", "public_ip", "private_ip", "public_dns", "private_dns":

@@ -4,7 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -23,29 +28,66 @@ type securityGroupManager interface {
 	DeleteSecurityGroup(context.Context, *ec2.DeleteSecurityGroupInput, ...func(*ec2.Options)) (*ec2.DeleteSecurityGroupOutput, error)
 }
 
-// stepSecurityGroup uses the configured security groups, or creates a
-// temporary one that admits only the communicator port.
+// stepSecurityGroup uses the configured security groups (by ID or by
+// filter), or creates a temporary one that admits only the communicator port
+// from the configured CIDR blocks or from this machine's public address.
 type stepSecurityGroup struct {
-	ec2     securityGroupManager
-	ids     []string
-	name    string
-	port    int
-	cidrs   []string
-	tags    bakery.Tags
-	poll    bakery.Poll // how to wait for the instance to let go of the group
-	journal *journal.Journal
-	created string
+	ec2      securityGroupManager
+	ids      []string
+	filter   SecurityGroupFilterOptions
+	name     string
+	port     int
+	cidrs    []string
+	publicIP bool                                  // admit only this machine's public address
+	lookupIP func(context.Context) (net.IP, error) // publicIP's lookup; checkPublicIP when nil
+	tags     bakery.Tags
+	poll     bakery.Poll // how to wait for the instance to let go of the group
+	journal  *journal.Journal
+	created  string
 }
 
 var _ multistep.Step = (*stepSecurityGroup)(nil)
 
 func (s *stepSecurityGroup) Run(ctx context.Context, state multistep.StateBag) multistep.StepAction {
+	ui := getUI(state)
+	vpc := getNetwork(state).VpcID
 	if len(s.ids) > 0 {
+		// Checked before the launch, as amazon-ebs does: RunInstances would
+		// refuse too, but later and with a vaguer message.
+		if err := s.checkGroups(ctx, vpc); err != nil {
+			return halt(state, err)
+		}
 		state.Put(keySGIDs, s.ids)
 		return multistep.ActionContinue
 	}
-	ui := getUI(state)
-	vpc := getNetwork(state).VpcID
+	if !s.filter.Empty() {
+		ids, err := s.findGroups(ctx, vpc)
+		if err != nil {
+			return halt(state, err)
+		}
+		ui.Say(fmt.Sprintf("Security groups of `security_group_filter`: %s", strings.Join(ids, ", ")))
+		state.Put(keySGIDs, ids)
+		return multistep.ActionContinue
+	}
+	cidrs := s.cidrs
+	if s.publicIP {
+		// Before anything is created: a failed lookup leaves nothing behind.
+		ui.Say("Looking up this machine's public IP address...")
+		lookup := s.lookupIP
+		if lookup == nil {
+			lookup = checkPublicIP
+		}
+		ip, err := lookup(ctx)
+		if err != nil {
+			return halt(state, fmt.Errorf("`temporary_security_group_source_public_ip`: %w; set `temporary_security_group_source_cidrs` instead", err))
+		}
+		bits := 128
+		if ip.To4() != nil {
+			ip, bits = ip.To4(), 32
+		}
+		cidrs = []string{fmt.Sprintf("%s/%d", ip, bits)}
+		ui.Say(fmt.Sprintf("This machine's public IP address is %s", ip))
+	}
 	ui.Say(fmt.Sprintf("Creating temporary security group %s in %s...", s.name, vpc))
 	out, err := s.ec2.CreateSecurityGroup(ctx, &ec2.CreateSecurityGroupInput{
 		GroupName:         aws.String(s.name),
@@ -74,7 +116,7 @@ func (s *stepSecurityGroup) Run(ctx context.Context, state multistep.StateBag) m
 		FromPort:   aws.Int32(int32(s.port)),
 		ToPort:     aws.Int32(int32(s.port)),
 	}
-	for _, cidr := range s.cidrs {
+	for _, cidr := range cidrs {
 		// EC2 takes IPv6 blocks only in their own list.
 		if _, block, err := net.ParseCIDR(cidr); err == nil && block.IP.To4() == nil {
 			perm.Ipv6Ranges = append(perm.Ipv6Ranges, types.Ipv6Range{CidrIpv6: aws.String(cidr), Description: aws.String("Packer communicator")})
@@ -92,9 +134,100 @@ func (s *stepSecurityGroup) Run(ctx context.Context, state multistep.StateBag) m
 	if err != nil {
 		return halt(state, fmt.Errorf("allowing port %d into security group %s: %w", s.port, s.created, err))
 	}
-	ui.Say(fmt.Sprintf("Security group %s admits port %d from %v", s.created, s.port, s.cidrs))
+	ui.Say(fmt.Sprintf("Security group %s admits port %d from %v", s.created, s.port, cidrs))
 	state.Put(keySGIDs, []string{s.created})
 	return multistep.ActionContinue
+}
+
+// checkGroups makes sure the configured groups exist and are in vpc.
+func (s *stepSecurityGroup) checkGroups(ctx context.Context, vpc string) error {
+	out, err := s.ec2.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{GroupIds: s.ids})
+	if apiErrorCode(err) == "InvalidGroup.NotFound" || apiErrorCode(err) == "InvalidGroupId.Malformed" {
+		return fmt.Errorf("`security_group_ids` %v: %w", s.ids, err)
+	}
+	if err != nil {
+		return fmt.Errorf("checking `security_group_ids` %v: %w", s.ids, err)
+	}
+	found := map[string]string{}
+	for _, g := range out.SecurityGroups {
+		found[aws.ToString(g.GroupId)] = aws.ToString(g.VpcId)
+	}
+	var problems []string
+	for _, id := range s.ids {
+		switch groupVpc, ok := found[id]; {
+		case !ok:
+			problems = append(problems, id+" does not exist")
+		case groupVpc != vpc:
+			problems = append(problems, fmt.Sprintf("%s is in %s", id, groupVpc))
+		}
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("`security_group_ids`: %s; the build runs in %s: give groups of that VPC", strings.Join(problems, ", "), vpc)
+	}
+	return nil
+}
+
+// findGroups returns the IDs of the groups in vpc that security_group_filter
+// matches; none is an error, since the instance would be unreachable.
+func (s *stepSecurityGroup) findGroups(ctx context.Context, vpc string) ([]string, error) {
+	filters, err := ec2Filters(s.filter.Filters, "vpc-id", vpc)
+	if err != nil {
+		return nil, fmt.Errorf("`security_group_filter`: %w", err)
+	}
+	var ids []string
+	pages := ec2.NewDescribeSecurityGroupsPaginator(s.ec2, &ec2.DescribeSecurityGroupsInput{Filters: filters})
+	for pages.HasMorePages() {
+		page, err := pages.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("looking for the security groups of `security_group_filter`: %w", err)
+		}
+		for _, g := range page.SecurityGroups {
+			ids = append(ids, aws.ToString(g.GroupId))
+		}
+	}
+	if len(ids) == 0 {
+		return nil, fmt.Errorf("`security_group_filter` %s matches no security group in %s: check the filters, or set `security_group_ids`", describeFilters(filters), vpc)
+	}
+	return ids, nil
+}
+
+// checkIPURLEnv overrides where the public IP address is looked up. It is
+// for tests, which must not leave the machine; users have no reason to set it.
+const checkIPURLEnv = "PACKER_BAKERY_CHECKIP_URL_FOR_TESTS"
+
+// checkPublicIP asks https://checkip.amazonaws.com (as amazon-ebs does) for
+// the address this machine's requests come from.
+func checkPublicIP(ctx context.Context) (net.IP, error) {
+	url := "https://checkip.amazonaws.com"
+	if u := os.Getenv(checkIPURLEnv); u != "" {
+		url = u
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, fmt.Errorf("looking up this machine's public IP address at %s: %w", url, err)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("looking up this machine's public IP address: %w", err)
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(res.Body, 256))
+	if err != nil {
+		return nil, fmt.Errorf("looking up this machine's public IP address at %s: %w", url, err)
+	}
+	if res.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("looking up this machine's public IP address: %s answered %s", url, res.Status)
+	}
+	ip := net.ParseIP(strings.TrimSpace(string(body)))
+	switch {
+	case ip == nil:
+		return nil, fmt.Errorf("looking up this machine's public IP address: %s answered %q, not an IP address", url, strings.TrimSpace(string(body)))
+	case ip.IsUnspecified():
+		return nil, fmt.Errorf("looking up this machine's public IP address: %s answered %s, which would admit nobody", url, ip)
+	}
+	return ip, nil
 }
 
 // adopt returns the ID of the group named s.name in vpc if it carries this

@@ -30,11 +30,19 @@ func stateWithNetwork(t *testing.T) (*multistep.BasicStateBag, *uiOutput) {
 }
 
 func TestStepSecurityGroup_existingGroups(t *testing.T) {
-	f := newFakeSecurityGroups(t) // fails on any call
+	f := newFakeSecurityGroups(t) // fails on any call not scripted: no group is created
+	f.DescribeGroupsCalls.Return(&ec2.DescribeSecurityGroupsOutput{SecurityGroups: []types.SecurityGroup{
+		{GroupId: aws.String("sg-also"), VpcId: aws.String("vpc-1")},
+		{GroupId: aws.String("sg-mine"), VpcId: aws.String("vpc-1")},
+	}}, nil)
 	state, ui := stateWithNetwork(t)
 	step := &stepSecurityGroup{ec2: f, ids: []string{"sg-mine", "sg-also"}, port: 22, poll: fastPoll}
 
 	wantContinue(t, step.Run(t.Context(), state), state, ui)
+
+	if got := f.DescribeGroupsCalls.Input(t).GroupIds; !reflect.DeepEqual(got, []string{"sg-mine", "sg-also"}) {
+		t.Errorf("DescribeSecurityGroups GroupIds = %v, want the configured groups", got)
+	}
 
 	if got := getSecurityGroupIDs(state); !reflect.DeepEqual(got, []string{"sg-mine", "sg-also"}) {
 		t.Errorf("security groups in state = %v, want the configured ones", got)

@@ -1,0 +1,143 @@
+package ebs
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/hashicorp/packer-plugin-sdk/hcl2helper"
+	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
+)
+
+func TestNetworkConfigPrepare(t *testing.T) {
+	tagClass := map[string]interface{}{"tag:Class": "build"}
+	tests := []struct {
+		name    string
+		input   map[string]interface{}
+		wantErr []string
+		check   func(*testing.T, *Config)
+	}{
+		{name: "vpc_filter", input: validConfig(map[string]interface{}{"vpc_filter": map[string]interface{}{"filters": tagClass}}),
+			check: func(t *testing.T, c *Config) {
+				if !reflect.DeepEqual(c.VpcFilter.Filters, map[string]string{"tag:Class": "build"}) {
+					t.Errorf("vpc_filter filters = %v", c.VpcFilter.Filters)
+				}
+			}},
+		{name: "filter blocks join filters", input: validConfig(map[string]interface{}{"subnet_filter": map[string]interface{}{
+			"filters": tagClass,
+			"filter":  []map[string]interface{}{{"name": "cidr-block", "value": "10.0.1.0/24, 10.0.2.0/24"}},
+		}}),
+			check: func(t *testing.T, c *Config) {
+				want := map[string]string{"tag:Class": "build", "cidr-block": "10.0.1.0/24, 10.0.2.0/24"}
+				if !reflect.DeepEqual(c.SubnetFilter.Filters, want) {
+					t.Errorf("subnet_filter filters = %v, want %v", c.SubnetFilter.Filters, want)
+				}
+			}},
+		{name: "subnet_filter with most_free", input: validConfig(map[string]interface{}{"subnet_filter": map[string]interface{}{"filters": tagClass, "most_free": true}})},
+		{name: "subnet_filter with random", input: validConfig(map[string]interface{}{"subnet_filter": map[string]interface{}{"filters": tagClass, "random": true}})},
+		{name: "vpc_filter and subnet_filter", input: validConfig(map[string]interface{}{"vpc_filter": map[string]interface{}{"filters": tagClass}, "subnet_filter": map[string]interface{}{"filters": tagClass}})},
+		{name: "vpc_id and subnet_filter", input: validConfig(map[string]interface{}{"vpc_id": "vpc-1", "subnet_filter": map[string]interface{}{"filters": tagClass}})},
+		{name: "security_group_filter makes no temporary group", input: validConfig(map[string]interface{}{"security_group_filter": map[string]interface{}{"filters": tagClass}}),
+			check: func(t *testing.T, c *Config) {
+				if len(c.TemporarySGSourceCidrs) != 0 {
+					t.Errorf("temporary_security_group_source_cidrs = %v, want none: no temporary group is made", c.TemporarySGSourceCidrs)
+				}
+			}},
+		{name: "security_group_id folds into security_group_ids", input: validConfig(map[string]interface{}{"security_group_id": "sg-0123"}),
+			check: func(t *testing.T, c *Config) {
+				if !reflect.DeepEqual(c.SecurityGroupIDs, []string{"sg-0123"}) {
+					t.Errorf("security_group_ids = %v, want [sg-0123]", c.SecurityGroupIDs)
+				}
+			}},
+		{name: "source_public_ip replaces the default CIDR", input: validConfig(map[string]interface{}{"temporary_security_group_source_public_ip": true}),
+			check: func(t *testing.T, c *Config) {
+				if !c.TemporarySGSourcePublicIP || len(c.TemporarySGSourceCidrs) != 0 {
+					t.Errorf("public_ip %v, cidrs %v; want true and none", c.TemporarySGSourcePublicIP, c.TemporarySGSourceCidrs)
+				}
+			}},
+		{name: "default CIDR without any network option", input: validConfig(nil),
+			check: func(t *testing.T, c *Config) {
+				if !reflect.DeepEqual(c.TemporarySGSourceCidrs, []string{"0.0.0.0/0"}) {
+					t.Errorf("cidrs = %v, want [0.0.0.0/0]", c.TemporarySGSourceCidrs)
+				}
+			}},
+		{name: "unknown filter values are not checked", input: validConfig(map[string]interface{}{"vpc_filter": map[string]interface{}{"filters": map[string]interface{}{"tag:Name": hcl2helper.UnknownVariableValue}}})},
+		{name: "a quoted value keeps its comma", input: validConfig(map[string]interface{}{"vpc_filter": map[string]interface{}{"filters": map[string]interface{}{"tag:Name": `"a,b", c`}}})},
+
+		{name: "vpc_id and vpc_filter", input: validConfig(map[string]interface{}{"vpc_id": "vpc-1", "vpc_filter": map[string]interface{}{"filters": tagClass}}),
+			wantErr: []string{"`vpc_id` and `vpc_filter` both set: keep one"}},
+		{name: "subnet_id and subnet_filter", input: validConfig(map[string]interface{}{"subnet_id": "subnet-1", "subnet_filter": map[string]interface{}{"filters": tagClass}}),
+			wantErr: []string{"`subnet_id` and `subnet_filter` both set: keep one"}},
+		{name: "most_free and random", input: validConfig(map[string]interface{}{"subnet_filter": map[string]interface{}{"filters": tagClass, "most_free": true, "random": true}}),
+			wantErr: []string{"`most_free` and `random` both set"}},
+		{name: "most_free without filters", input: validConfig(map[string]interface{}{"subnet_filter": map[string]interface{}{"most_free": true}}),
+			wantErr: []string{"`subnet_filter` has `most_free` or `random` but no `filters`"}},
+		{name: "empty filter name", input: validConfig(map[string]interface{}{"vpc_filter": map[string]interface{}{"filters": map[string]interface{}{" ": "x"}}}),
+			wantErr: []string{"`vpc_filter` has a filter with an empty name"}},
+		{name: "unbalanced quote in a value", input: validConfig(map[string]interface{}{"security_group_filter": map[string]interface{}{"filters": map[string]interface{}{"group-name": `"packer`}}}),
+			wantErr: []string{"`security_group_filter`: filter \"group-name\": \"\\\"packer\" is not a comma-separated list of values"}},
+		{name: "a filter in both forms", input: validConfig(map[string]interface{}{"vpc_filter": map[string]interface{}{"filters": tagClass, "filter": []map[string]interface{}{{"name": "tag:Class", "value": "other"}}}}),
+			wantErr: []string{"`vpc_filter`: filter \"tag:Class\" is set twice"}},
+		{name: "security_group_id and security_group_ids", input: validConfig(map[string]interface{}{"security_group_id": "sg-1", "security_group_ids": []string{"sg-2"}}),
+			wantErr: []string{"`security_group_id` and `security_group_ids` both set"}},
+		{name: "security_group_filter and security_group_ids", input: validConfig(map[string]interface{}{"security_group_filter": map[string]interface{}{"filters": tagClass}, "security_group_ids": []string{"sg-2"}}),
+			wantErr: []string{"`security_group_filter` and `security_group_ids` (or `security_group_id`) both set"}},
+		{name: "security_group_filter and security_group_id", input: validConfig(map[string]interface{}{"security_group_filter": map[string]interface{}{"filters": tagClass}, "security_group_id": "sg-2"}),
+			wantErr: []string{"`security_group_filter` and `security_group_ids` (or `security_group_id`) both set"}},
+		{name: "security_group_filter and CIDRs", input: validConfig(map[string]interface{}{"security_group_filter": map[string]interface{}{"filters": tagClass}, "temporary_security_group_source_cidrs": []string{"10.0.0.0/8"}}),
+			wantErr: []string{"`temporary_security_group_source_cidrs` only applies to the temporary security group; remove it or `security_group_filter`"}},
+		{name: "security_group_id and CIDRs", input: validConfig(map[string]interface{}{"security_group_id": "sg-1", "temporary_security_group_source_cidrs": []string{"10.0.0.0/8"}}),
+			wantErr: []string{"`temporary_security_group_source_cidrs` only applies to the temporary security group; remove it or `security_group_ids`"}},
+		{name: "source_public_ip and CIDRs", input: validConfig(map[string]interface{}{"temporary_security_group_source_public_ip": true, "temporary_security_group_source_cidrs": []string{"10.0.0.0/8"}}),
+			wantErr: []string{"`temporary_security_group_source_public_ip` and `temporary_security_group_source_cidrs` both set"}},
+		{name: "source_public_ip and security_group_ids", input: validConfig(map[string]interface{}{"temporary_security_group_source_public_ip": true, "security_group_ids": []string{"sg-1"}}),
+			wantErr: []string{"`temporary_security_group_source_public_ip` only applies to the temporary security group"}},
+		{name: "source_public_ip and security_group_filter", input: validConfig(map[string]interface{}{"temporary_security_group_source_public_ip": true, "security_group_filter": map[string]interface{}{"filters": tagClass}}),
+			wantErr: []string{"`temporary_security_group_source_public_ip` only applies to the temporary security group"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var c Config
+			_, err := c.Prepare(tt.input)
+			if len(tt.wantErr) == 0 {
+				if err != nil {
+					t.Fatalf("Prepare: %v", err)
+				}
+				if tt.check != nil {
+					tt.check(t, &c)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("Prepare succeeded, want an error mentioning %q", tt.wantErr)
+			}
+			for _, w := range tt.wantErr {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error does not mention %q:\n%v", w, err)
+				}
+			}
+			if multi, ok := err.(*packersdk.MultiError); !ok || len(multi.Errors) != len(tt.wantErr) {
+				t.Errorf("want %d error(s) in a MultiError, got %T:\n%v", len(tt.wantErr), err, err)
+			}
+		})
+	}
+}
+
+func TestEC2Filters(t *testing.T) {
+	got, err := ec2Filters(map[string]string{"tag:Name": `a, "b,c"`, "vpc-id": "vpc-user"}, "vpc-id", "vpc-build", "state", "available")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][]string{"state": {"available"}, "tag:Name": {"a", "b,c"}, "vpc-id": {"vpc-build"}}
+	if m := filterMap(got); !reflect.DeepEqual(m, want) {
+		t.Errorf("filters = %v, want %v", m, want)
+	}
+	for i := 1; i < len(got); i++ {
+		if *got[i-1].Name > *got[i].Name {
+			t.Errorf("filters not sorted by name: %v", filterMap(got))
+		}
+	}
+	if _, err := ec2Filters(map[string]string{"x": `"open`}); err == nil {
+		t.Error("an unbalanced quote was accepted")
+	}
+}

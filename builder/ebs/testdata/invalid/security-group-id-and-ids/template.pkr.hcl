@@ -1,0 +1,22 @@
+# want: `security_group_id` and `security_group_ids` both set
+variable "aws_endpoint" {
+  type = string
+}
+
+source "bakery-ebs" "main" {
+  region              = "us-east-1"
+  custom_endpoint_ec2 = var.aws_endpoint
+  custom_endpoint_sts = var.aws_endpoint
+
+  source_ami    = "ami-0123456789abcdef0"
+  instance_type = "t3.micro"
+  ssh_username  = "ec2-user"
+  ami_name      = "bakery-invalid"
+
+  security_group_id  = "sg-0123456789abcdef0"
+  security_group_ids = ["sg-0123456789abcdef1"]
+}
+
+build {
+  sources = ["source.bakery-ebs.main"]
+}

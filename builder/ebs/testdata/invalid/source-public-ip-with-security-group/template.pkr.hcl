@@ -1,0 +1,22 @@
+# want: `temporary_security_group_source_public_ip` only applies to the temporary security group
+variable "aws_endpoint" {
+  type = string
+}
+
+source "bakery-ebs" "main" {
+  region              = "us-east-1"
+  custom_endpoint_ec2 = var.aws_endpoint
+  custom_endpoint_sts = var.aws_endpoint
+
+  source_ami    = "ami-0123456789abcdef0"
+  instance_type = "t3.micro"
+  ssh_username  = "ec2-user"
+  ami_name      = "bakery-invalid"
+
+  temporary_security_group_source_public_ip = true
+  security_group_id                         = "sg-0123456789abcdef0"
+}
+
+build {
+  sources = ["source.bakery-ebs.main"]
+}

@@ -1,0 +1,26 @@
+# want: `subnet_id` and `subnet_filter` both set: keep one
+variable "aws_endpoint" {
+  type = string
+}
+
+source "bakery-ebs" "main" {
+  region              = "us-east-1"
+  custom_endpoint_ec2 = var.aws_endpoint
+  custom_endpoint_sts = var.aws_endpoint
+
+  source_ami    = "ami-0123456789abcdef0"
+  instance_type = "t3.micro"
+  ssh_username  = "ec2-user"
+  ami_name      = "bakery-invalid"
+
+  subnet_id = "subnet-0123456789abcdef0"
+  subnet_filter {
+    filters = {
+      "tag:Class" = "build"
+    }
+  }
+}
+
+build {
+  sources = ["source.bakery-ebs.main"]
+}

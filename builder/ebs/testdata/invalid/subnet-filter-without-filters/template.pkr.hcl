@@ -1,0 +1,23 @@
+# want: `subnet_filter` has `most_free` or `random` but no `filters`
+variable "aws_endpoint" {
+  type = string
+}
+
+source "bakery-ebs" "main" {
+  region              = "us-east-1"
+  custom_endpoint_ec2 = var.aws_endpoint
+  custom_endpoint_sts = var.aws_endpoint
+
+  source_ami    = "ami-0123456789abcdef0"
+  instance_type = "t3.micro"
+  ssh_username  = "ec2-user"
+  ami_name      = "bakery-invalid"
+
+  subnet_filter {
+    most_free = true
+  }
+}
+
+build {
+  sources = ["source.bakery-ebs.main"]
+}

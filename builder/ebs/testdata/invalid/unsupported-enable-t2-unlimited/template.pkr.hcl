@@ -1,0 +1,21 @@
+# want: `enable_t2_unlimited` is not supported by bakery-ebs: amazon-ebs deprecated it; use `enable_unlimited_credits`
+variable "aws_endpoint" {
+  type = string
+}
+
+source "bakery-ebs" "main" {
+  region              = "us-east-1"
+  custom_endpoint_ec2 = var.aws_endpoint
+  custom_endpoint_sts = var.aws_endpoint
+
+  source_ami    = "ami-0123456789abcdef0"
+  instance_type = "t3.micro"
+  ssh_username  = "ec2-user"
+  ami_name      = "bakery-invalid"
+
+  enable_t2_unlimited = false
+}
+
+build {
+  sources = ["source.bakery-ebs.main"]
+}

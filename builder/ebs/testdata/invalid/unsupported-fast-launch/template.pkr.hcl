@@ -1,0 +1,27 @@
+# want: `fast_launch` is not supported by bakery-ebs: Windows fast launch is not supported
+variable "aws_endpoint" {
+  type = string
+}
+
+source "bakery-ebs" "main" {
+  region              = "us-east-1"
+  custom_endpoint_ec2 = var.aws_endpoint
+  custom_endpoint_sts = var.aws_endpoint
+
+  source_ami    = "ami-0123456789abcdef0"
+  instance_type = "t3.micro"
+  ssh_username  = "ec2-user"
+  ami_name      = "bakery-invalid"
+
+  fast_launch {
+    enable_fast_launch = true
+    region_launch_templates {
+      region        = "us-east-1"
+      template_name = "fast"
+    }
+  }
+}
+
+build {
+  sources = ["source.bakery-ebs.main"]
+}

@@ -1,0 +1,29 @@
+# want: `tag` is not supported by bakery-ebs: use the map `tags = { … }`
+# want: `run_tag` is not supported by bakery-ebs: use the map `run_tags = { … }`
+variable "aws_endpoint" {
+  type = string
+}
+
+source "bakery-ebs" "main" {
+  region              = "us-east-1"
+  custom_endpoint_ec2 = var.aws_endpoint
+  custom_endpoint_sts = var.aws_endpoint
+
+  source_ami    = "ami-0123456789abcdef0"
+  instance_type = "t3.micro"
+  ssh_username  = "ec2-user"
+  ami_name      = "bakery-invalid"
+
+  tag {
+    key   = "Name"
+    value = "bakery"
+  }
+  run_tag {
+    key   = "Name"
+    value = "builder"
+  }
+}
+
+build {
+  sources = ["source.bakery-ebs.main"]
+}
