@@ -87,11 +87,15 @@ func (b *Builder) Run(ctx context.Context, ui packersdk.Ui, hook packersdk.Hook)
 		// what still exists and how to remove it.
 		if left := jrnl.Remaining(); len(left) > 0 {
 			names := make([]string, 0, len(left))
+			regions := []string{region}
 			for _, r := range left {
 				names = append(names, fmt.Sprintf("%s %s (%s)", r.Kind, r.ID, r.Region))
+				if !slices.Contains(regions, r.Region) { // copies in ami_regions
+					regions = append(regions, r.Region)
+				}
 			}
 			ui.Error(fmt.Sprintf("This build left in AWS: %s.\nRemove them with: packer-plugin-bakery sweep --region %s --build-id %s",
-				strings.Join(names, ", "), region, buildID))
+				strings.Join(names, ", "), strings.Join(regions, ","), buildID))
 		}
 		_ = jrnl.Close()
 	}()
@@ -102,15 +106,35 @@ func (b *Builder) Run(ctx context.Context, ui packersdk.Ui, hook packersdk.Hook)
 	state.Put("hook", hook)
 	state.Put(keyUI, ui)
 
-	steps := []multistep.Step{
-		&stepCheckAMIName{ec2: client, name: b.config.AMIName, region: region, force: b.config.AMIForceDeregister},
+	dist := &b.config.AMIDistributionConfig
+	copyRegions := dist.copyRegions(region)
+	if dist.AMISkipBuildRegion && len(copyRegions) == 0 {
+		return nil, fmt.Errorf("`skip_save_build_region`: `ami_regions` lists only the build region %s, so the build would keep no AMI: add another region", region)
+	}
+	if !b.config.SkipRegionValidation {
+		for _, r := range copyRegions {
+			if err := validateRegion(ctx, client, r); err != nil {
+				return nil, fmt.Errorf("`ami_regions`: %w", err)
+			}
+		}
+	}
+
+	var steps []multistep.Step
+	if !dist.AMISkipCreateImage {
+		steps = b.nameChecks(sess, region, copyRegions)
+	}
+	steps = append(steps,
 		&stepSourceAMI{ec2: client, sourceAMI: b.config.SourceAMI, filter: b.config.SourceAMIFilter, region: region},
+		&stepCheckEnhancedNetworking{ena: dist.AMIENASupport, sriov: dist.AMISriovNetSupport, virtType: dist.AMIVirtType},
 		&stepNetwork{ec2: client, vpcID: b.config.VpcID, vpcFilter: b.config.VpcFilter, subnetID: b.config.SubnetID,
 			subnetFilter: b.config.SubnetFilter, availabilityZone: b.config.AvailabilityZone},
 		&stepKeyPair{ec2: client, comm: &b.config.Comm, name: tempName, tags: bakery.Tags{"Name": tempName}.Merge(temporary), journal: jrnl},
 		&stepSecurityGroup{ec2: client, ids: b.config.SecurityGroupIDs, filter: b.config.SecurityGroupFilter, name: "packer_bakery_" + buildID,
 			port: b.config.Comm.Port(), cidrs: b.config.TemporarySGSourceCidrs, publicIP: b.config.TemporarySGSourcePublicIP, tags: bakery.Tags{"Name": "packer_bakery_" + buildID}.Merge(temporary), poll: poll, journal: jrnl},
-		&stepRunInstance{ec2: client, instanceType: b.config.InstanceType, associatePublicIP: b.config.AssociatePublicIpAddress,
+		&stepIAMInstanceProfile{iam: sess.IAM(), existing: b.config.IamInstanceProfile, skipValidation: b.config.SkipProfileValidation,
+			document: b.config.TemporaryIamInstanceProfilePolicyDocument, name: "packer_bakery_" + buildID,
+			tags: bakery.Tags(b.config.RunTags).Merge(temporary), poll: poll, journal: jrnl},
+		&stepRunInstance{ec2: &profileLauncher{instanceRunner: client, say: ui.Say}, instanceType: b.config.InstanceType, associatePublicIP: b.config.AssociatePublicIpAddress,
 			tags: runTags, volumeTags: bakery.Tags(b.config.VolumeRunTags).Merge(temporary), options: b.config.InstanceConfig,
 			clientToken: "bakery-" + buildID, poll: poll, journal: jrnl},
 		&stepConnect{
@@ -125,11 +149,10 @@ func (b *Builder) Run(ctx context.Context, ui packersdk.Ui, hook packersdk.Hook)
 		&commonsteps.StepProvision{},
 		&commonsteps.StepCleanupTempKeys{Comm: &b.config.Comm},
 		&stepStopInstance{ec2: client, poll: poll, disabled: b.config.DisableStopInstance},
-		&stepDeregisterExisting{ec2: client, name: b.config.AMIName, force: b.config.AMIForceDeregister,
-			deleteSnapshots: b.config.AMIForceDeleteSnapshot},
-		&stepCreateImage{ec2: client, name: b.config.AMIName, description: b.config.AMIDescription,
-			tags: b.config.AMITags, mappings: b.config.AMIMappings.ec2(false), region: region, poll: poll, journal: jrnl},
-		&stepTagSnapshots{ec2: client, tags: b.config.SnapshotTags},
+		&stepModifyInstanceAttrs{ec2: client, ena: dist.AMIENASupport, sriov: dist.AMISriovNetSupport},
+	)
+	if !dist.AMISkipCreateImage { // else a test run: no image, so no name to check either
+		steps = append(steps, b.imageSteps(sess, buildID, region, copyRegions, temporary, poll, jrnl)...)
 	}
 
 	runner := commonsteps.NewRunner(steps, b.config.PackerConfig, ui)
@@ -144,15 +167,16 @@ func (b *Builder) Run(ctx context.Context, ui packersdk.Ui, hook packersdk.Hook)
 	if buildFailed(state) {
 		return nil, errors.New("build was cancelled")
 	}
-	img, ok := getImage(state)
-	if !ok {
+	if dist.AMISkipCreateImage {
+		ui.Say("`skip_create_ami` is set: no AMI was made, so this build has no artifact")
+		return nil, nil
+	}
+	images := getImages(state, region)
+	if len(images) == 0 {
 		return nil, errors.New("build finished without an AMI")
 	}
-	return &Artifact{
-		Amis:      map[string]string{region: aws.ToString(img.ImageId)},
-		StateData: map[string]interface{}{"generated_data": state.Get("generated_data")},
-		client:    func(r string) imageDeleter { return sess.EC2(r) },
-	}, nil
+	return newArtifact(images, region, getSourceImage(state), state.Get("generated_data"),
+		func(r string) imageDeleter { return sess.EC2(r) }), nil
 }
 
 type regionDescriber interface {

@@ -22,14 +22,16 @@ import (
 // Config is the whole `bakery-ebs` source block. Option names are
 // amazon-ebs's, so a template migrates by renaming its type.
 type Config struct {
-	common.PackerConfig `mapstructure:",squash"`
-	bakery.AccessConfig `mapstructure:",squash"`
-	RunConfig           `mapstructure:",squash"`
-	NetworkConfig       `mapstructure:",squash"`
-	UnsupportedConfig   `mapstructure:",squash"`
-	AMIConfig           `mapstructure:",squash"`
-	InstanceConfig      `mapstructure:",squash"`
-	Comm                communicator.Config `mapstructure:",squash"`
+	common.PackerConfig   `mapstructure:",squash"`
+	bakery.AccessConfig   `mapstructure:",squash"`
+	RunConfig             `mapstructure:",squash"`
+	NetworkConfig         `mapstructure:",squash"`
+	UnsupportedConfig     `mapstructure:",squash"`
+	AMIConfig             `mapstructure:",squash"`
+	AMIDistributionConfig `mapstructure:",squash"`
+	InstanceConfig        `mapstructure:",squash"`
+	IAMConfig             `mapstructure:",squash"`
+	Comm                  communicator.Config `mapstructure:",squash"`
 
 	ctx interpolate.Context
 }
@@ -132,6 +134,12 @@ func (c *Config) Prepare(raws ...interface{}) ([]string, error) {
 	for _, e := range c.AMIConfig.prepare() {
 		errs = packersdk.MultiErrorAppend(errs, e)
 	}
+	for _, e := range c.IAMConfig.prepare() {
+		errs = packersdk.MultiErrorAppend(errs, e)
+	}
+	amiWarnings, amiErrs := c.AMIDistributionConfig.prepare(time.Now())
+	warnings = append(warnings, amiWarnings...)
+	errs = packersdk.MultiErrorAppend(errs, amiErrs...)
 	switch c.Comm.Type {
 	case "", "ssh", "winrm", "none":
 		for _, e := range c.Comm.Prepare(&c.ctx) {

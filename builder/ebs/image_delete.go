@@ -26,6 +26,9 @@ func deleteImage(ctx context.Context, client imageDeleter, id string) error {
 	if err != nil {
 		return fmt.Errorf("describing AMI %s: %w", id, err)
 	}
+	if len(out.Images) == 0 { // already deregistered
+		return nil
+	}
 	var snapshots []string
 	for _, img := range out.Images {
 		snapshots = append(snapshots, snapshotIDs(img)...)

@@ -30,6 +30,7 @@ type stepCreateImage struct {
 	region      string
 	poll        bakery.Poll
 	journal     *journal.Journal
+	bootMode    types.BootModeOverrideValues // `boot_mode = "uefi"`
 	imageID     string
 }
 
@@ -43,6 +44,7 @@ func (s *stepCreateImage) Run(ctx context.Context, state multistep.StateBag) mul
 		InstanceId:        aws.String(instanceID),
 		Name:              aws.String(s.name),
 		TagSpecifications: s.tags.Spec(types.ResourceTypeImage),
+		BootModeOverride:  s.bootMode,
 	}
 	in.BlockDeviceMappings = s.mappings
 	if s.description != "" {

@@ -112,6 +112,7 @@ func (s *stepRunInstance) input(state multistep.StateBag) *ec2.RunInstancesInput
 	if b := s.options.InstanceInitiatedShutdownBehavior; b != "" {
 		in.InstanceInitiatedShutdownBehavior = types.ShutdownBehavior(b)
 	}
+	in.IamInstanceProfile = getInstanceProfileSpec(state)
 	if name := getKeyPairName(state); name != "" {
 		in.KeyName = aws.String(name)
 	}

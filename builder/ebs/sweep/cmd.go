@@ -2,6 +2,7 @@ package sweep
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -17,7 +18,8 @@ import (
 const usage = `Usage: packer-plugin-bakery sweep [options]
 
 Removes what killed bakery-ebs builds left behind: instances, security
-groups and key pairs tagged bakery:build-id whose build is not running.
+groups, key pairs, and temporary IAM roles and instance profiles, tagged
+bakery:build-id, whose build is not running.
 A build this machine's journal shows running is never touched; a build
 with no journal here is swept only when older than --older-than.
 Credentials and endpoints come from the environment and profiles, as
@@ -64,9 +66,10 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "sweep:", err)
 		return 1
 	}
-	err = Run(ctx, stdout, func(r string) EC2 { return sess.EC2(r) }, journals, Options{
-		Regions: list, OlderThan: *olderThan, BuildID: *buildID, DryRun: *dryRun,
-	})
+	opts := Options{Regions: list, OlderThan: *olderThan, BuildID: *buildID, DryRun: *dryRun}
+	err = Run(ctx, stdout, func(r string) EC2 { return sess.EC2(r) }, journals, opts)
+	// After the instances that used them are gone.
+	err = errors.Join(err, RunIAM(ctx, stdout, sess.IAM(), journals, opts))
 	if err != nil {
 		fmt.Fprintln(stderr, "sweep:", err)
 		return 1

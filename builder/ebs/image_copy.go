@@ -1,0 +1,121 @@
+package ebs
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+
+	bakery "github.com/packer-bakery/packer-plugin-bakery/common"
+)
+
+// imageCopier is what copying an AMI into one region takes, and removing
+// the copy again.
+type imageCopier interface {
+	CopyImage(context.Context, *ec2.CopyImageInput, ...func(*ec2.Options)) (*ec2.CopyImageOutput, error)
+	CreateTags(context.Context, *ec2.CreateTagsInput, ...func(*ec2.Options)) (*ec2.CreateTagsOutput, error)
+	imageDeleter
+}
+
+// imageCopy is one CopyImage into region, waited for and tagged.
+type imageCopy struct {
+	client       imageCopier
+	region       string // where the copy is made
+	sourceRegion string
+	sourceID     string
+	name         string
+	description  string
+	encrypt      bool
+	kmsKey       string // "" with encrypt: the region's default EBS key
+	token        string // ClientToken: a retried CopyImage makes no second copy
+	tags         bakery.Tags
+	snapshotTags bakery.Tags
+	poll         bakery.Poll
+	say          func(string)
+	// started is called the moment EC2 returns the copy's ID, before any
+	// wait, so that a failed or killed build knows what to remove.
+	started func(id string)
+}
+
+// copyToken is a ClientToken (at most 64 characters) that is the same for
+// every attempt of the same build, purpose and region, and different
+// otherwise.
+func copyToken(buildID, purpose, region string) string {
+	sum := sha256.Sum256([]byte(buildID + "/" + purpose + "/" + region))
+	return "bakery-" + hex.EncodeToString(sum[:16])
+}
+
+// run copies, waits until the copy is available, and tags it and its
+// snapshots. The copy's ID is passed to started even when run fails later.
+func (c imageCopy) run(ctx context.Context) (types.Image, error) {
+	in := &ec2.CopyImageInput{
+		SourceImageId: aws.String(c.sourceID),
+		SourceRegion:  aws.String(c.sourceRegion),
+		Name:          aws.String(c.name),
+		ClientToken:   aws.String(c.token),
+	}
+	if c.description != "" {
+		in.Description = aws.String(c.description)
+	}
+	if c.encrypt {
+		in.Encrypted = aws.Bool(true)
+		if c.kmsKey != "" {
+			in.KmsKeyId = aws.String(c.kmsKey)
+		}
+	}
+	out, err := c.client.CopyImage(ctx, in)
+	if err != nil {
+		return types.Image{}, fmt.Errorf("copying AMI %s from %s to %s: %w", c.sourceID, c.sourceRegion, c.region, err)
+	}
+	id := aws.ToString(out.ImageId)
+	c.started(id)
+	// Tagged at once (not after the wait), so that whoever looks at the
+	// region while the copy runs sees what it is.
+	if len(c.tags) > 0 {
+		if _, err := c.client.CreateTags(ctx, &ec2.CreateTagsInput{Resources: []string{id}, Tags: c.tags.EC2()}); err != nil {
+			return types.Image{}, fmt.Errorf("tagging AMI %s in %s: %w", id, c.region, err)
+		}
+	}
+	img, err := waitForImage(ctx, c.client, id, c.region, c.poll, c.say)
+	if err != nil {
+		return types.Image{}, err
+	}
+	if snaps := snapshotIDs(img); len(snaps) > 0 && len(c.snapshotTags) > 0 {
+		if _, err := c.client.CreateTags(ctx, &ec2.CreateTagsInput{Resources: snaps, Tags: c.snapshotTags.EC2()}); err != nil {
+			return types.Image{}, fmt.Errorf("tagging snapshots %v of AMI %s in %s: %w", snaps, id, c.region, err)
+		}
+	}
+	return img, nil
+}
+
+// waitForImage waits until AMI id in region is available and returns it.
+func waitForImage(ctx context.Context, client bakery.ImageDescriber, id, region string, poll bakery.Poll, say func(string)) (types.Image, error) {
+	var img types.Image
+	err := bakery.Wait(ctx, say, fmt.Sprintf("AMI %s in %s to become available", id, region), poll, func(ctx context.Context) (bool, string, error) {
+		out, err := client.DescribeImages(ctx, &ec2.DescribeImagesInput{ImageIds: []string{id}})
+		if apiErrorCode(err) == "InvalidAMIID.NotFound" || (err == nil && len(out.Images) == 0) {
+			return false, "not visible yet", nil
+		}
+		if err != nil {
+			return false, "", fmt.Errorf("describing AMI %s in %s: %w", id, region, err)
+		}
+		img = out.Images[0]
+		switch img.State {
+		case types.ImageStateAvailable:
+			return true, string(img.State), nil
+		case types.ImageStatePending:
+			return false, string(img.State), nil
+		default:
+			reason := "no reason given"
+			if img.StateReason != nil {
+				reason = aws.ToString(img.StateReason.Message)
+			}
+			return false, string(img.State), fmt.Errorf("AMI %s in %s is %s: %s", id, region, img.State, reason)
+		}
+	})
+	return img, err
+}

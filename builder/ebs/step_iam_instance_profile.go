@@ -1,0 +1,419 @@
+package ebs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/iam/types"
+	"github.com/hashicorp/packer-plugin-sdk/multistep"
+
+	bakery "github.com/packer-bakery/packer-plugin-bakery/common"
+	"github.com/packer-bakery/packer-plugin-bakery/common/journal"
+)
+
+// Journal kinds of the temporary role and instance profile; the sweep
+// knows them. Their journal IDs are ARNs: role and profile share a name.
+const (
+	JournalKindIAMRole            = "iam-role"
+	JournalKindIAMInstanceProfile = "iam-instance-profile"
+)
+
+const keyInstanceProfile = "bakery/iam_instance_profile"
+
+// getInstanceProfileSpec is the instance profile the instance is launched
+// with, nil for none.
+func getInstanceProfileSpec(state multistep.StateBag) *ec2types.IamInstanceProfileSpecification {
+	name, _ := state.Get(keyInstanceProfile).(string)
+	if name == "" {
+		return nil
+	}
+	return &ec2types.IamInstanceProfileSpecification{Name: aws.String(name)}
+}
+
+type instanceProfileManager interface {
+	GetInstanceProfile(context.Context, *iam.GetInstanceProfileInput, ...func(*iam.Options)) (*iam.GetInstanceProfileOutput, error)
+	CreateRole(context.Context, *iam.CreateRoleInput, ...func(*iam.Options)) (*iam.CreateRoleOutput, error)
+	GetRole(context.Context, *iam.GetRoleInput, ...func(*iam.Options)) (*iam.GetRoleOutput, error)
+	PutRolePolicy(context.Context, *iam.PutRolePolicyInput, ...func(*iam.Options)) (*iam.PutRolePolicyOutput, error)
+	CreateInstanceProfile(context.Context, *iam.CreateInstanceProfileInput, ...func(*iam.Options)) (*iam.CreateInstanceProfileOutput, error)
+	AddRoleToInstanceProfile(context.Context, *iam.AddRoleToInstanceProfileInput, ...func(*iam.Options)) (*iam.AddRoleToInstanceProfileOutput, error)
+	RemoveRoleFromInstanceProfile(context.Context, *iam.RemoveRoleFromInstanceProfileInput, ...func(*iam.Options)) (*iam.RemoveRoleFromInstanceProfileOutput, error)
+	DeleteInstanceProfile(context.Context, *iam.DeleteInstanceProfileInput, ...func(*iam.Options)) (*iam.DeleteInstanceProfileOutput, error)
+	DeleteRolePolicy(context.Context, *iam.DeleteRolePolicyInput, ...func(*iam.Options)) (*iam.DeleteRolePolicyOutput, error)
+	DeleteRole(context.Context, *iam.DeleteRoleInput, ...func(*iam.Options)) (*iam.DeleteRoleOutput, error)
+}
+
+// ec2TrustPolicy lets EC2 instances assume the temporary role.
+const ec2TrustPolicy = `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}`
+
+// stepIAMInstanceProfile checks the configured instance profile, or makes
+// a temporary one (role, inline policy, profile) for the build instance;
+// Cleanup removes the temporary one.
+type stepIAMInstanceProfile struct {
+	iam            instanceProfileManager
+	existing       string // iam_instance_profile
+	skipValidation bool
+	document       *PolicyDocument // temporary_iam_instance_profile_policy_document
+	name           string          // of the temporary role, its policy and profile
+	tags           bakery.Tags
+	poll           bakery.Poll // how to wait for IAM to show the profile
+	journal        *journal.Journal
+
+	roleARN    string // created (or adopted) role
+	policy     bool   // the inline policy is on the role
+	profileARN string // created (or adopted) profile
+	roleAdded  bool   // the role is in the profile
+
+	// Creates sent whose reply never came (Ctrl-C mid-call): what they
+	// made is found by name and tags at cleanup.
+	roleAttempted, profileAttempted, addAttempted bool
+}
+
+var _ multistep.Step = (*stepIAMInstanceProfile)(nil)
+
+func (s *stepIAMInstanceProfile) Run(ctx context.Context, state multistep.StateBag) multistep.StepAction {
+	switch {
+	case s.existing != "":
+		return s.useExisting(ctx, state)
+	case s.document != nil:
+		return s.createTemporary(ctx, state)
+	}
+	return multistep.ActionContinue
+}
+
+func (s *stepIAMInstanceProfile) useExisting(ctx context.Context, state multistep.StateBag) multistep.StepAction {
+	ui := getUI(state)
+	if s.skipValidation {
+		ui.Say(fmt.Sprintf("Using instance profile %s (not checked: skip_profile_validation)", s.existing))
+		state.Put(keyInstanceProfile, s.existing)
+		return multistep.ActionContinue
+	}
+	out, err := s.iam.GetInstanceProfile(ctx, &iam.GetInstanceProfileInput{InstanceProfileName: aws.String(s.existing)})
+	switch {
+	case apiErrorCode(err) == "NoSuchEntity":
+		return halt(state, fmt.Errorf("`iam_instance_profile` %q: no instance profile of that name in this account: create it, or fix the name (nothing was launched): %w", s.existing, err))
+	case err != nil:
+		return halt(state, fmt.Errorf("checking `iam_instance_profile` %q with iam:GetInstanceProfile (set `skip_profile_validation = true` if these credentials may not read it): %w", s.existing, err))
+	}
+	roles := profileRoles(out.InstanceProfile)
+	if len(roles) == 0 {
+		ui.Error(fmt.Sprintf("Warning: instance profile %s holds no role: the instance will get no AWS credentials from it", s.existing))
+	}
+	ui.Say(fmt.Sprintf("Using instance profile %s (role %s)", s.existing, orNone(strings.Join(roles, ", "))))
+	state.Put(keyInstanceProfile, s.existing)
+	return multistep.ActionContinue
+}
+
+func (s *stepIAMInstanceProfile) createTemporary(ctx context.Context, state multistep.StateBag) multistep.StepAction {
+	ui := getUI(state)
+	policy, err := s.document.JSON()
+	if err != nil {
+		return halt(state, fmt.Errorf("encoding `temporary_iam_instance_profile_policy_document`: %w", err))
+	}
+
+	ui.Say(fmt.Sprintf("Creating temporary IAM role %s...", s.name))
+	role, err := s.iam.CreateRole(ctx, &iam.CreateRoleInput{
+		RoleName:                 aws.String(s.name),
+		AssumeRolePolicyDocument: aws.String(ec2TrustPolicy),
+		Description:              aws.String("Temporary role of a Packer bakery-ebs build instance"),
+		Tags:                     s.iamTags(),
+	})
+	s.roleAttempted = unanswered(ctx, err)
+	switch {
+	case apiErrorCode(err) == "EntityAlreadyExists":
+		// A lost reply: the SDK's retry meets the role the first attempt made.
+		var got *iam.GetRoleOutput
+		if got, err = s.iam.GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String(s.name)}); err == nil {
+			if err = s.ours("role", got.Role.Tags); err == nil {
+				s.roleARN = aws.ToString(got.Role.Arn)
+				ui.Say(fmt.Sprintf("Role %s was created by an attempt whose reply was lost; using it", s.name))
+			}
+		}
+	case err == nil:
+		s.roleARN = aws.ToString(role.Role.Arn)
+	}
+	if err != nil {
+		return halt(state, fmt.Errorf("creating temporary IAM role %q: %w", s.name, err))
+	}
+	_ = s.journal.Record(JournalKindIAMRole, s.roleARN, "")
+
+	// PutRolePolicy replaces a policy of the same name: a retry is harmless.
+	_, err = s.iam.PutRolePolicy(ctx, &iam.PutRolePolicyInput{
+		RoleName:       aws.String(s.name),
+		PolicyName:     aws.String(s.name),
+		PolicyDocument: aws.String(policy),
+	})
+	s.policy = err == nil || unanswered(ctx, err)
+	if err != nil {
+		return halt(state, fmt.Errorf("putting the policy of `temporary_iam_instance_profile_policy_document` on role %q: %w", s.name, err))
+	}
+
+	ui.Say(fmt.Sprintf("Creating temporary instance profile %s...", s.name))
+	profile, err := s.iam.CreateInstanceProfile(ctx, &iam.CreateInstanceProfileInput{
+		InstanceProfileName: aws.String(s.name),
+		Tags:                s.iamTags(),
+	})
+	s.profileAttempted = unanswered(ctx, err)
+	var roles []string
+	switch {
+	case apiErrorCode(err) == "EntityAlreadyExists":
+		var got *iam.GetInstanceProfileOutput
+		if got, err = s.iam.GetInstanceProfile(ctx, &iam.GetInstanceProfileInput{InstanceProfileName: aws.String(s.name)}); err == nil {
+			if err = s.ours("instance profile", got.InstanceProfile.Tags); err == nil {
+				s.profileARN = aws.ToString(got.InstanceProfile.Arn)
+				roles = profileRoles(got.InstanceProfile)
+				ui.Say(fmt.Sprintf("Instance profile %s was created by an attempt whose reply was lost; using it", s.name))
+			}
+		}
+	case err == nil:
+		s.profileARN = aws.ToString(profile.InstanceProfile.Arn)
+	}
+	if err != nil {
+		return halt(state, fmt.Errorf("creating temporary instance profile %q: %w", s.name, err))
+	}
+	_ = s.journal.Record(JournalKindIAMInstanceProfile, s.profileARN, "")
+
+	if !slices.Contains(roles, s.name) {
+		_, err = s.iam.AddRoleToInstanceProfile(ctx, &iam.AddRoleToInstanceProfileInput{
+			InstanceProfileName: aws.String(s.name),
+			RoleName:            aws.String(s.name),
+		})
+		s.addAttempted = unanswered(ctx, err)
+		// A profile holds one role: LimitExceeded after a lost reply means
+		// the role went in; the wait below checks it is ours.
+		if code := apiErrorCode(err); code == "LimitExceeded" || code == "EntityAlreadyExists" {
+			err = nil
+		}
+		if err != nil {
+			return halt(state, fmt.Errorf("adding role %q to instance profile %q: %w", s.name, s.name, err))
+		}
+	}
+	s.roleAdded = true
+
+	// IAM is eventually consistent: wait until it shows the profile with
+	// its role. EC2 may still lag behind; the launch retries for that.
+	poll := s.poll
+	if poll.Timeout == 0 || poll.Timeout > profileLaunchTimeout {
+		poll.Timeout = profileLaunchTimeout
+	}
+	err = bakery.Wait(ctx, ui.Say, "instance profile "+s.name+" to show its role", poll, func(ctx context.Context) (bool, string, error) {
+		out, err := s.iam.GetInstanceProfile(ctx, &iam.GetInstanceProfileInput{InstanceProfileName: aws.String(s.name)})
+		if apiErrorCode(err) == "NoSuchEntity" {
+			return false, "not visible yet", nil
+		}
+		if err != nil {
+			return false, "", err
+		}
+		roles := profileRoles(out.InstanceProfile)
+		switch {
+		case slices.Contains(roles, s.name):
+			return true, "ready", nil
+		case len(roles) > 0:
+			return false, "", fmt.Errorf("instance profile %s holds role %s, not this build's %s", s.name, strings.Join(roles, ", "), s.name)
+		}
+		return false, "without its role yet", nil
+	})
+	if err != nil {
+		return halt(state, err)
+	}
+	ui.Say(fmt.Sprintf("Instance profile %s is ready (role %s with the template's policy)", s.name, s.name))
+	state.Put(keyInstanceProfile, s.name)
+	return multistep.ActionContinue
+}
+
+func (s *stepIAMInstanceProfile) iamTags() []types.Tag {
+	out := make([]types.Tag, 0, len(s.tags))
+	for _, t := range s.tags.EC2() {
+		out = append(out, types.Tag{Key: aws.String(iamTagText(aws.ToString(t.Key))), Value: aws.String(iamTagText(aws.ToString(t.Value)))})
+	}
+	return out
+}
+
+// iamTagText replaces what IAM refuses in tags, where EC2 takes anything:
+// a Windows user in bakery:created-by (DOMAIN\user) would otherwise
+// fail the build.
+func iamTagText(s string) string {
+	return strings.Map(func(r rune) rune {
+		if unicode.IsLetter(r) || unicode.IsNumber(r) || unicode.Is(unicode.Z, r) || strings.ContainsRune("_.:/=+-@", r) {
+			return r
+		}
+		return '_'
+	}, s)
+}
+
+// ours fails unless tags carry this build's id: an entity of our name that
+// another build made is not ours to use, nor to delete.
+func (s *stepIAMInstanceProfile) ours(what string, tags []types.Tag) error {
+	want := s.tags[bakery.TagBuildID]
+	for _, t := range tags {
+		if aws.ToString(t.Key) == bakery.TagBuildID && want != "" && aws.ToString(t.Value) == want {
+			return nil
+		}
+	}
+	return fmt.Errorf("%s %q already exists and is not this build's (no %s=%s tag): delete it, or use `iam_instance_profile`", what, s.name, bakery.TagBuildID, want)
+}
+
+func profileRoles(p *types.InstanceProfile) []string {
+	if p == nil {
+		return nil
+	}
+	names := make([]string, 0, len(p.Roles))
+	for _, r := range p.Roles {
+		names = append(names, aws.ToString(r.RoleName))
+	}
+	return names
+}
+
+// Cleanup undoes what Run made, in the order IAM allows: the role leaves
+// the profile, the profile goes, then the role's policy and the role.
+func (s *stepIAMInstanceProfile) Cleanup(state multistep.StateBag) {
+	if s.roleARN == "" && s.profileARN == "" && !s.roleAttempted && !s.profileAttempted {
+		return
+	}
+	ui := getUI(state)
+	ctx, cancel := cleanupContext()
+	defer cancel()
+	s.findUnanswered(ctx)
+	if s.roleARN == "" && s.profileARN == "" {
+		return
+	}
+	name := aws.String(s.name)
+	cmdRemove := fmt.Sprintf("aws iam remove-role-from-instance-profile --instance-profile-name %s --role-name %s", s.name, s.name)
+	cmdProfile := "aws iam delete-instance-profile --instance-profile-name " + s.name
+	cmdPolicy := fmt.Sprintf("aws iam delete-role-policy --role-name %s --policy-name %s", s.name, s.name)
+	cmdRole := "aws iam delete-role --role-name " + s.name
+	gone := func(err error) bool { return err == nil || apiErrorCode(err) == "NoSuchEntity" }
+
+	if s.profileARN != "" {
+		ui.Say(fmt.Sprintf("Deleting temporary instance profile %s...", s.name))
+		if s.roleAdded {
+			_, err := s.iam.RemoveRoleFromInstanceProfile(ctx, &iam.RemoveRoleFromInstanceProfileInput{InstanceProfileName: name, RoleName: name})
+			if !gone(err) {
+				// Neither the profile nor the role can go while one holds the other.
+				manual := []string{cmdRemove, cmdProfile}
+				if s.roleARN != "" {
+					manual = append(manual, cmdPolicy, cmdRole)
+				}
+				cleanupFailed(ui, "temporary instance profile", s.name, strings.Join(manual, " && "), fmt.Errorf("removing role %s from it: %w", s.name, err))
+				return
+			}
+			s.roleAdded = false
+		}
+		if _, err := s.iam.DeleteInstanceProfile(ctx, &iam.DeleteInstanceProfileInput{InstanceProfileName: name}); !gone(err) {
+			cleanupFailed(ui, "temporary instance profile", s.name, cmdProfile, err)
+		} else {
+			_ = s.journal.Forget(s.profileARN)
+			s.profileARN = ""
+		}
+	}
+	if s.roleARN == "" {
+		return
+	}
+	ui.Say(fmt.Sprintf("Deleting temporary IAM role %s...", s.name))
+	if s.policy {
+		if _, err := s.iam.DeleteRolePolicy(ctx, &iam.DeleteRolePolicyInput{RoleName: name, PolicyName: name}); !gone(err) {
+			cleanupFailed(ui, "temporary IAM role", s.name, cmdPolicy+" && "+cmdRole, fmt.Errorf("deleting its policy %s: %w", s.name, err))
+			return
+		}
+		s.policy = false
+	}
+	if _, err := s.iam.DeleteRole(ctx, &iam.DeleteRoleInput{RoleName: name}); !gone(err) {
+		cleanupFailed(ui, "temporary IAM role", s.name, cmdRole, err)
+		return
+	}
+	_ = s.journal.Forget(s.roleARN)
+	s.roleARN = ""
+}
+
+// unanswered is true when a call may have taken effect without its reply
+// reaching us: the build was cancelled while it was in flight.
+func unanswered(ctx context.Context, err error) bool {
+	return err != nil && ctx.Err() != nil
+}
+
+// findUnanswered looks for what creates cut short by Ctrl-C may have made
+// although their reply never came: entities of this build's name that carry
+// its build id are this build's to delete.
+func (s *stepIAMInstanceProfile) findUnanswered(ctx context.Context) {
+	if s.roleAttempted && s.roleARN == "" {
+		got, err := s.iam.GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String(s.name)})
+		if err == nil && s.ours("role", got.Role.Tags) == nil {
+			s.roleARN = aws.ToString(got.Role.Arn)
+			s.policy = true // maybe: deleting a policy that is not there is fine
+			_ = s.journal.Record(JournalKindIAMRole, s.roleARN, "")
+		}
+	}
+	if (s.profileAttempted && s.profileARN == "") || (s.addAttempted && !s.roleAdded) {
+		got, err := s.iam.GetInstanceProfile(ctx, &iam.GetInstanceProfileInput{InstanceProfileName: aws.String(s.name)})
+		if err == nil && s.ours("instance profile", got.InstanceProfile.Tags) == nil {
+			if s.profileARN == "" {
+				s.profileARN = aws.ToString(got.InstanceProfile.Arn)
+				_ = s.journal.Record(JournalKindIAMInstanceProfile, s.profileARN, "")
+			}
+			s.roleAdded = slices.Contains(profileRoles(got.InstanceProfile), s.name)
+		}
+	}
+	s.roleAttempted, s.profileAttempted, s.addAttempted = false, false, false
+}
+
+// profileLaunchTimeout bounds how long IAM may take to show a new profile,
+// and a launch is retried while EC2 does not know it yet; AWS says
+// seconds, rarely a minute.
+const profileLaunchTimeout = 2 * time.Minute
+
+// profileLauncher retries RunInstances while EC2 rejects the instance
+// profile as unknown, which it does for a few seconds after IAM made it.
+// Every other call and error passes through.
+type profileLauncher struct {
+	instanceRunner
+	say  func(string)
+	poll bakery.Poll
+}
+
+func (l *profileLauncher) RunInstances(ctx context.Context, in *ec2.RunInstancesInput, opts ...func(*ec2.Options)) (*ec2.RunInstancesOutput, error) {
+	if in.IamInstanceProfile == nil {
+		return l.instanceRunner.RunInstances(ctx, in, opts...)
+	}
+	profile := aws.ToString(in.IamInstanceProfile.Name)
+	poll := l.poll
+	if poll.Timeout == 0 {
+		poll.Timeout = profileLaunchTimeout
+	}
+	var out *ec2.RunInstancesOutput
+	var final, last error
+	err := bakery.Wait(ctx, l.say, "EC2 to accept instance profile "+profile, poll, func(ctx context.Context) (bool, string, error) {
+		o, err := l.instanceRunner.RunInstances(ctx, in, opts...)
+		if unknownProfile(err) {
+			last = err
+			return false, "unknown to EC2 yet", nil
+		}
+		out, final = o, err
+		return true, "accepted", nil
+	})
+	switch {
+	case errors.Is(err, bakery.ErrWaitTimeout):
+		return nil, fmt.Errorf("EC2 still rejects instance profile %s after %s: check that the profile exists: %w", profile, poll.Timeout, last)
+	case err != nil:
+		return nil, err
+	}
+	return out, final
+}
+
+// unknownProfile is EC2's answer to a profile it does not know (yet):
+// InvalidParameterValue "… Invalid IAM Instance Profile name".
+func unknownProfile(err error) bool {
+	if apiErrorCode(err) != "InvalidParameterValue" {
+		return false
+	}
+	msg := strings.ToLower(err.Error())
+	return strings.Contains(msg, "iam instance profile") || strings.Contains(msg, "iaminstanceprofile")
+}

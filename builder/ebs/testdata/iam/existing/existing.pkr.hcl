@@ -1,0 +1,79 @@
+# A bake whose instance gets an existing instance profile, checked with
+# iam:GetInstanceProfile before anything is launched.
+packer {
+  required_plugins {
+    bakery = {
+      source  = "github.com/packer-bakery/bakery"
+      version = ">= 0.1.0"
+    }
+  }
+}
+
+variable "aws_endpoint" {
+  type = string
+}
+
+variable "ssh_host" {
+  type = string
+}
+
+variable "ssh_port" {
+  type = number
+}
+
+variable "access_key" {
+  type = string
+}
+
+variable "secret_key" {
+  type      = string
+  sensitive = true
+}
+
+variable "ami_name" {
+  type = string
+}
+
+variable "profile_name" {
+  type = string
+}
+
+variable "commands" {
+  type    = list(string)
+  default = ["true"]
+}
+
+source "bakery-ebs" "existing" {
+  access_key          = var.access_key
+  secret_key          = var.secret_key
+  region              = "us-east-1"
+  custom_endpoint_ec2 = var.aws_endpoint
+  custom_endpoint_sts = var.aws_endpoint
+  custom_endpoint_iam = var.aws_endpoint
+
+  source_ami_filter {
+    filters = {
+      name = "amzn2-ami-hvm-*-x86_64-gp2"
+    }
+    owners      = ["137112412989"]
+    most_recent = true
+  }
+  instance_type = "t3.micro"
+
+  ssh_username = "ec2-user"
+  ssh_host     = var.ssh_host
+  ssh_port     = var.ssh_port
+  ssh_timeout  = "1m"
+
+  iam_instance_profile = var.profile_name
+
+  ami_name = var.ami_name
+}
+
+build {
+  sources = ["source.bakery-ebs.existing"]
+
+  provisioner "shell" {
+    inline = var.commands
+  }
+}

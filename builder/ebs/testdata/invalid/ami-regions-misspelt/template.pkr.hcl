@@ -1,0 +1,20 @@
+# want: `ami_regions`: "euwest1" is not a region name like eu-west-1
+variable "aws_endpoint" {
+  type = string
+}
+
+source "bakery-ebs" "main" {
+  region              = "us-east-1"
+  custom_endpoint_ec2 = var.aws_endpoint
+  custom_endpoint_sts = var.aws_endpoint
+
+  source_ami    = "ami-0123456789abcdef0"
+  instance_type = "t3.micro"
+  ssh_username  = "ec2-user"
+  ami_name      = "bakery-invalid"
+  ami_regions   = ["euwest1"]
+}
+
+build {
+  sources = ["source.bakery-ebs.main"]
+}

@@ -1,0 +1,20 @@
+# want: `deprecate_at` 2021-01-01T00:00:00Z is in the past
+variable "aws_endpoint" {
+  type = string
+}
+
+source "bakery-ebs" "main" {
+  region              = "us-east-1"
+  custom_endpoint_ec2 = var.aws_endpoint
+  custom_endpoint_sts = var.aws_endpoint
+
+  source_ami    = "ami-0123456789abcdef0"
+  instance_type = "t3.micro"
+  ssh_username  = "ec2-user"
+  ami_name      = "bakery-invalid"
+  deprecate_at  = "2021-01-01T00:00:00Z"
+}
+
+build {
+  sources = ["source.bakery-ebs.main"]
+}

@@ -1,0 +1,29 @@
+# want: `temporary_iam_instance_profile_policy_document` Statement 1: `Effect` "allow": use "Allow" or "Deny"
+variable "aws_endpoint" {
+  type = string
+}
+
+source "bakery-ebs" "main" {
+  region              = "us-east-1"
+  custom_endpoint_ec2 = var.aws_endpoint
+  custom_endpoint_sts = var.aws_endpoint
+  custom_endpoint_iam = var.aws_endpoint
+
+  source_ami    = "ami-0123456789abcdef0"
+  instance_type = "t3.micro"
+  ssh_username  = "ec2-user"
+  ami_name      = "bakery-invalid"
+
+  temporary_iam_instance_profile_policy_document {
+    Version = "2012-10-17"
+    Statement {
+      Effect   = "allow"
+      Action   = ["s3:GetObject"]
+      Resource = ["arn:aws:s3:::seeds/*"]
+    }
+  }
+}
+
+build {
+  sources = ["source.bakery-ebs.main"]
+}

@@ -1,0 +1,21 @@
+# want: `ami_users`/`ami_org_arns`/`ami_ou_arns`: the AMI would be encrypted with the default EBS key, which other accounts cannot use
+variable "aws_endpoint" {
+  type = string
+}
+
+source "bakery-ebs" "main" {
+  region              = "us-east-1"
+  custom_endpoint_ec2 = var.aws_endpoint
+  custom_endpoint_sts = var.aws_endpoint
+
+  source_ami    = "ami-0123456789abcdef0"
+  instance_type = "t3.micro"
+  ssh_username  = "ec2-user"
+  ami_name      = "bakery-invalid"
+  encrypt_boot  = true
+  ami_users     = ["123456789012"]
+}
+
+build {
+  sources = ["source.bakery-ebs.main"]
+}
