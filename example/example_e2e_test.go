@@ -35,6 +35,8 @@ var promised = []string{
 	"developer-profile",
 	"ci-env-credentials",
 	"instance-role",
+	"instance-profile-s3-ssm",
+	"encrypted-copy",
 	"ansible",
 	"ansible-galaxy",
 }
@@ -44,6 +46,9 @@ var promised = []string{
 // ignored.
 var requiredVars = []string{
 	"PKR_VAR_subnet_id=subnet-0123456789abcdef0",
+	"PKR_VAR_artifact_bucket=example-artifacts",
+	"PKR_VAR_kms_key_id=alias/images",
+	"PKR_VAR_copy_kms_key_id=alias/images",
 }
 
 func examples(t *testing.T) []string {
