@@ -155,6 +155,8 @@ func (b *Builder) Run(ctx context.Context, ui packersdk.Ui, hook packersdk.Hook)
 		steps = append(steps, b.imageSteps(sess, buildID, region, copyRegions, temporary, poll, jrnl)...)
 	}
 
+	steps = withSpotLaunch(steps, &b.config.SpotConfig, client, "packer_bakery_"+buildID, temporary)
+
 	runner := commonsteps.NewRunner(steps, b.config.PackerConfig, ui)
 	runner.Run(ctx, state)
 

@@ -29,6 +29,7 @@ type Config struct {
 	UnsupportedConfig     `mapstructure:",squash"`
 	AMIConfig             `mapstructure:",squash"`
 	AMIDistributionConfig `mapstructure:",squash"`
+	SpotConfig            `mapstructure:",squash"`
 	InstanceConfig        `mapstructure:",squash"`
 	IAMConfig             `mapstructure:",squash"`
 	Comm                  communicator.Config `mapstructure:",squash"`
@@ -43,7 +44,8 @@ type RunConfig struct {
 	SourceAMI string `mapstructure:"source_ami" required:"false"`
 	// Selects the source AMI by DescribeImages filters instead of by ID.
 	SourceAMIFilter bakery.AMIFilterOptions `mapstructure:"source_ami_filter" required:"false"`
-	// The EC2 instance type of the build instance, e.g. `t3.micro`.
+	// The EC2 instance type of the build instance, e.g. `t3.micro`. A spot
+	// build may give `spot_instance_types` instead.
 	InstanceType string `mapstructure:"instance_type" required:"true"`
 	// The subnet to launch in. Unset: the default VPC's default subnet in
 	// `availability_zone` (or any zone).
@@ -125,6 +127,9 @@ func (c *Config) Prepare(raws ...interface{}) ([]string, error) {
 	for _, e := range c.RunConfig.prepare(&c.Comm) {
 		errs = packersdk.MultiErrorAppend(errs, e)
 	}
+	for _, e := range c.SpotConfig.prepare(c) {
+		errs = packersdk.MultiErrorAppend(errs, e)
+	}
 	for _, e := range c.UnsupportedConfig.prepare() {
 		errs = packersdk.MultiErrorAppend(errs, e)
 	}
@@ -172,10 +177,9 @@ func (r *RunConfig) prepare(comm *communicator.Config) []error {
 		errs = append(errs, fmt.Errorf("`source_ami` %q is not an AMI ID like ami-0123456789abcdef0: to choose an AMI by name, use `source_ami_filter`", r.SourceAMI))
 	}
 	errs = append(errs, r.SourceAMIFilter.Prepare("source_ami_filter")...)
-	switch {
-	case r.InstanceType == "":
-		errs = append(errs, errors.New("`instance_type` is required, e.g. \"t3.micro\""))
-	case known(r.InstanceType) && !instanceTypePattern.MatchString(r.InstanceType):
+	// Whether it is required is SpotConfig's to say: `spot_instance_types`
+	// replaces it.
+	if r.InstanceType != "" && known(r.InstanceType) && !instanceTypePattern.MatchString(r.InstanceType) {
 		errs = append(errs, fmt.Errorf("`instance_type` %q is not an EC2 instance type: write family.size, e.g. \"t3.micro\"", r.InstanceType))
 	}
 	for _, cidr := range r.TemporarySGSourceCidrs {

@@ -137,6 +137,11 @@ type FlatConfig struct {
 	AMISkipCreateImage                        *bool                                    `mapstructure:"skip_create_ami" required:"false" cty:"skip_create_ami" hcl:"skip_create_ami"`
 	AMISkipBuildRegion                        *bool                                    `mapstructure:"skip_save_build_region" required:"false" cty:"skip_save_build_region" hcl:"skip_save_build_region"`
 	AMIVirtType                               *string                                  `mapstructure:"ami_virtualization_type" required:"false" cty:"ami_virtualization_type" hcl:"ami_virtualization_type"`
+	SpotPrice                                 *string                                  `mapstructure:"spot_price" required:"false" cty:"spot_price" hcl:"spot_price"`
+	SpotInstanceTypes                         []string                                 `mapstructure:"spot_instance_types" required:"false" cty:"spot_instance_types" hcl:"spot_instance_types"`
+	SpotAllocationStrategy                    *string                                  `mapstructure:"spot_allocation_strategy" required:"false" cty:"spot_allocation_strategy" hcl:"spot_allocation_strategy"`
+	SpotTags                                  map[string]string                        `mapstructure:"spot_tags" required:"false" cty:"spot_tags" hcl:"spot_tags"`
+	FleetTags                                 map[string]string                        `mapstructure:"fleet_tags" required:"false" cty:"fleet_tags" hcl:"fleet_tags"`
 	UserData                                  *string                                  `mapstructure:"user_data" required:"false" cty:"user_data" hcl:"user_data"`
 	UserDataFile                              *string                                  `mapstructure:"user_data_file" required:"false" cty:"user_data_file" hcl:"user_data_file"`
 	MetadataOptions                           *FlatMetadataOptions                     `mapstructure:"metadata_options" required:"false" cty:"metadata_options" hcl:"metadata_options"`
@@ -307,6 +312,11 @@ func (*FlatConfig) HCL2Spec() map[string]hcldec.Spec {
 		"skip_create_ami":                           &hcldec.AttrSpec{Name: "skip_create_ami", Type: cty.Bool, Required: false},
 		"skip_save_build_region":                    &hcldec.AttrSpec{Name: "skip_save_build_region", Type: cty.Bool, Required: false},
 		"ami_virtualization_type":                   &hcldec.AttrSpec{Name: "ami_virtualization_type", Type: cty.String, Required: false},
+		"spot_price":                                &hcldec.AttrSpec{Name: "spot_price", Type: cty.String, Required: false},
+		"spot_instance_types":                       &hcldec.AttrSpec{Name: "spot_instance_types", Type: cty.List(cty.String), Required: false},
+		"spot_allocation_strategy":                  &hcldec.AttrSpec{Name: "spot_allocation_strategy", Type: cty.String, Required: false},
+		"spot_tags":                                 &hcldec.AttrSpec{Name: "spot_tags", Type: cty.Map(cty.String), Required: false},
+		"fleet_tags":                                &hcldec.AttrSpec{Name: "fleet_tags", Type: cty.Map(cty.String), Required: false},
 		"user_data":                                 &hcldec.AttrSpec{Name: "user_data", Type: cty.String, Required: false},
 		"user_data_file":                            &hcldec.AttrSpec{Name: "user_data_file", Type: cty.String, Required: false},
 		"metadata_options":                          &hcldec.BlockSpec{TypeName: "metadata_options", Nested: hcldec.ObjectSpec((*FlatMetadataOptions)(nil).HCL2Spec())},

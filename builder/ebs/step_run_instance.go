@@ -60,22 +60,7 @@ func (s *stepRunInstance) Run(ctx context.Context, state multistep.StateBag) mul
 	ui.Say(fmt.Sprintf("Instance %s launched", s.instanceID))
 	putInstance(state, out.Instances[0])
 
-	var inst types.Instance
-	err = bakery.Wait(ctx, ui.Say, "instance "+s.instanceID+" to run", s.poll, func(ctx context.Context) (bool, string, error) {
-		found, ok, err := describeInstance(ctx, s.ec2, s.instanceID)
-		if err != nil || !ok {
-			return false, "not visible yet", err
-		}
-		inst = found
-		switch name := instanceState(found); name {
-		case types.InstanceStateNameRunning:
-			return true, string(name), nil
-		case types.InstanceStateNamePending:
-			return false, string(name), nil
-		default:
-			return false, string(name), fmt.Errorf("instance %s is %s instead of running: %s", s.instanceID, name, stateReason(found))
-		}
-	})
+	inst, err := waitUntilRunning(ctx, s.ec2, ui.Say, s.instanceID, s.poll)
 	if err != nil {
 		return halt(state, err)
 	}
@@ -142,26 +127,7 @@ func (s *stepRunInstance) Cleanup(state multistep.StateBag) {
 	defer cancel()
 	ui.Say(fmt.Sprintf("Terminating instance %s...", s.instanceID))
 	manual := "aws ec2 terminate-instances --instance-ids " + s.instanceID
-	if _, err := s.ec2.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: []string{s.instanceID}}); err != nil {
-		if apiErrorCode(err) != "InvalidInstanceID.NotFound" {
-			cleanupFailed(ui, "instance", s.instanceID, manual, err)
-			return
-		}
-	}
-	poll := s.poll
-	poll.Timeout = cleanupTimeout
-	err := bakery.Wait(ctx, ui.Say, "instance "+s.instanceID+" to terminate", poll, func(ctx context.Context) (bool, string, error) {
-		inst, ok, err := describeInstance(ctx, s.ec2, s.instanceID)
-		if err != nil {
-			return false, "", err
-		}
-		if !ok {
-			return true, "gone", nil
-		}
-		name := instanceState(inst)
-		return name == types.InstanceStateNameTerminated, string(name), nil
-	})
-	if err != nil {
+	if err := terminateInstance(ctx, s.ec2, ui.Say, s.instanceID, s.poll); err != nil {
 		cleanupFailed(ui, "instance", s.instanceID, manual, err)
 		return
 	}

@@ -23,7 +23,7 @@ const EnvDir = "PACKER_BAKERY_JOURNAL_DIR"
 
 // Resource is one thing a build created.
 type Resource struct {
-	Kind   string `json:"kind"` // "instance", "key-pair", "security-group", "image"
+	Kind   string `json:"kind"` // "instance", "key-pair", "security-group", "image", "launch-template", "fleet"
 	ID     string `json:"id"`
 	Region string `json:"region"`
 }

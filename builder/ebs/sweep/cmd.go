@@ -18,8 +18,8 @@ import (
 const usage = `Usage: packer-plugin-bakery sweep [options]
 
 Removes what killed bakery-ebs builds left behind: instances, security
-groups, key pairs, and temporary IAM roles and instance profiles, tagged
-bakery:build-id, whose build is not running.
+groups, key pairs, launch templates, EC2 Fleets, and temporary IAM roles
+and instance profiles, tagged bakery:build-id, whose build is not running.
 A build this machine's journal shows running is never touched; a build
 with no journal here is swept only when older than --older-than.
 Credentials and endpoints come from the environment and profiles, as

@@ -1,7 +1,8 @@
 // Package sweep removes what killed bakery-ebs builds left behind: the
-// instances, security groups and key pairs tagged with a build id whose
-// build is no longer running. It never touches an untagged resource, and
-// never a build the local journal shows alive.
+// instances, security groups, key pairs, launch templates and EC2 Fleets
+// tagged with a build id whose build is no longer running. It never
+// touches an untagged resource, and never a build the local journal shows
+// alive.
 package sweep
 
 import (
@@ -33,6 +34,7 @@ type EC2 interface {
 	DescribeImages(context.Context, *ec2.DescribeImagesInput, ...func(*ec2.Options)) (*ec2.DescribeImagesOutput, error)
 	DeregisterImage(context.Context, *ec2.DeregisterImageInput, ...func(*ec2.Options)) (*ec2.DeregisterImageOutput, error)
 	DeleteSnapshot(context.Context, *ec2.DeleteSnapshotInput, ...func(*ec2.Options)) (*ec2.DeleteSnapshotOutput, error)
+	spotEC2
 }
 
 // Options say what to sweep.
@@ -168,19 +170,29 @@ func list(ctx context.Context, c EC2, region string) ([]found, error) {
 	for _, k := range keys.KeyPairs {
 		out = append(out, found{"key-pair", aws.ToString(k.KeyName), region, tag(k.Tags, bakery.TagBuildID), created(k.Tags, aws.ToTime(k.CreateTime))})
 	}
-	return out, nil
+	spot, err := listSpot(ctx, c, region)
+	if err != nil {
+		return nil, err
+	}
+	return append(out, spot...), nil
 }
 
-// remove deletes a build's resources in the order AWS allows: instances
-// first (their network interfaces hold the security group), then groups,
-// then key pairs.
+// remove deletes a build's resources in the order AWS allows: fleets
+// (with their instances) and instances first (their network interfaces hold
+// the security group), then groups, key pairs and launch templates.
 func remove(ctx context.Context, out io.Writer, c EC2, res []found, poll bakery.Poll) []string {
 	say := func(s string) { fmt.Fprintln(out, "  "+s) }
 	var failures []string
 	var instances []string
 	for _, r := range res {
-		if r.kind == "instance" {
+		switch r.kind {
+		case "instance":
 			instances = append(instances, r.id)
+		case "fleet":
+			// First: deleting an instant fleet terminates its instances.
+			if err := removeSpot(ctx, c, r); err != nil {
+				failures = append(failures, err.Error())
+			}
 		}
 	}
 	if len(instances) > 0 {
@@ -224,6 +236,10 @@ func remove(ctx context.Context, out io.Writer, c EC2, res []found, poll bakery.
 				return false, "", err
 			})
 			if err != nil {
+				failures = append(failures, err.Error())
+			}
+		case "launch-template":
+			if err := removeSpot(ctx, c, r); err != nil {
 				failures = append(failures, err.Error())
 			}
 		case "key-pair":

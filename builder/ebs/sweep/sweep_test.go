@@ -22,6 +22,8 @@ type fakeEC2 struct {
 	instances []types.Instance
 	groups    []types.SecurityGroup
 	keys      []types.KeyPairInfo
+	templates []types.LaunchTemplate // see spot_test.go
+	fleets    []types.FleetData
 	calls     []string
 }
 

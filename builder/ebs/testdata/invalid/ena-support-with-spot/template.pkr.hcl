@@ -1,0 +1,21 @@
+# want: `ena_support` and `sriov_support` are set on the stopped build instance, and a spot instance cannot be stopped
+variable "aws_endpoint" {
+  type = string
+}
+
+source "bakery-ebs" "main" {
+  region              = "us-east-1"
+  custom_endpoint_ec2 = var.aws_endpoint
+  custom_endpoint_sts = var.aws_endpoint
+
+  source_ami    = "ami-0123456789abcdef0"
+  ssh_username  = "ec2-user"
+  ami_name      = "bakery-invalid"
+  instance_type = "t3.micro"
+  spot_price    = "auto"
+  ena_support   = true
+}
+
+build {
+  sources = ["source.bakery-ebs.main"]
+}

@@ -1,0 +1,20 @@
+# want: Inappropriate value for attribute "spot_price"
+variable "aws_endpoint" {
+  type = string
+}
+
+source "bakery-ebs" "main" {
+  region              = "us-east-1"
+  custom_endpoint_ec2 = var.aws_endpoint
+  custom_endpoint_sts = var.aws_endpoint
+
+  source_ami    = "ami-0123456789abcdef0"
+  ssh_username  = "ec2-user"
+  ami_name      = "bakery-invalid"
+  instance_type = "t3.micro"
+  spot_price    = [0.05]
+}
+
+build {
+  sources = ["source.bakery-ebs.main"]
+}

@@ -1,0 +1,21 @@
+# want: `enable_unlimited_credits` cannot be used with a T2 spot instance (t2.micro)
+variable "aws_endpoint" {
+  type = string
+}
+
+source "bakery-ebs" "main" {
+  region              = "us-east-1"
+  custom_endpoint_ec2 = var.aws_endpoint
+  custom_endpoint_sts = var.aws_endpoint
+
+  source_ami               = "ami-0123456789abcdef0"
+  ssh_username             = "ec2-user"
+  ami_name                 = "bakery-invalid"
+  instance_type            = "t2.micro"
+  spot_price               = "auto"
+  enable_unlimited_credits = true
+}
+
+build {
+  sources = ["source.bakery-ebs.main"]
+}
