@@ -29,22 +29,27 @@ type Provisioner struct {
 	// Seams for tests; nil means the real thing.
 	runner runner
 	reach  func(host string, port int) error
+
+	probe *versionProbe // `--version` started by Prepare; see version_probe.go
 }
 
 var _ packersdk.Provisioner = (*Provisioner)(nil)
 
 func (p *Provisioner) ConfigSpec() hcldec.ObjectSpec { return p.config.FlatMapstructure().HCL2Spec() }
 
-func (p *Provisioner) Prepare(raws ...interface{}) error { return p.config.Prepare(raws...) }
+func (p *Provisioner) Prepare(raws ...interface{}) error {
+	if err := p.config.Prepare(raws...); err != nil {
+		return err
+	}
+	p.probeVersion()
+	return nil
+}
 
 // Provision runs the playbook. Everything it writes lives in one private
 // folder, removed when it returns, also on failure and cancellation.
 func (p *Provisioner) Provision(ctx context.Context, ui packersdk.Ui, comm packersdk.Communicator, data map[string]interface{}) (err error) {
 	cfg := &p.config
-	run := p.runner
-	if run == nil {
-		run = execRunner{}
-	}
+	run := p.runnerOrExec()
 	reach := p.reach
 	if reach == nil {
 		reach = dialTCP
@@ -193,7 +198,15 @@ func (p *Provisioner) Provision(ctx context.Context, ui packersdk.Ui, comm packe
 		inv.SCPLegacy = opensshMajor(ctx, run) >= 9
 	}
 	if !cfg.SkipVersionCheck {
-		if err := checkVersion(ctx, run, versionCommand(inv), ui); err != nil {
+		vc := versionCommand(inv)
+		var stdout, stderr string
+		var err error
+		if p.probe.matches(run, vc) {
+			stdout, stderr, err = p.probe.wait(ctx)
+		} else {
+			stdout, stderr, err = runVersion(ctx, run, vc)
+		}
+		if err := checkVersion(vc, stdout, stderr, err, ui); err != nil {
 			return err
 		}
 	}
@@ -251,13 +264,19 @@ var versionRE = regexp.MustCompile(`\[core (\d+)\.(\d+)\.[^\]]*\]|ansible-playbo
 // lookups this provisioner relies on.
 const minMajor, minMinor = 2, 14
 
-func checkVersion(ctx context.Context, run runner, c command, ui packersdk.Ui) error {
-	var stdout, stderr bytes.Buffer
-	if err := run.Run(ctx, c, &stdout, &stderr); err != nil {
+func runVersion(ctx context.Context, run runner, c command) (stdout, stderr string, err error) {
+	var out, errOut bytes.Buffer
+	err = run.Run(ctx, c, &out, &errOut)
+	return out.String(), errOut.String(), err
+}
+
+// checkVersion judges the output of `ansible-playbook --version`.
+func checkVersion(c command, stdout, stderr string, runErr error, ui packersdk.Ui) error {
+	if runErr != nil {
 		return fmt.Errorf("cannot run `%s --version` (set `command` to ansible-playbook's path, or install ansible-core >= %d.%d): %w: %s",
-			c.Path, minMajor, minMinor, err, strings.TrimSpace(stderr.String()))
+			c.Path, minMajor, minMinor, runErr, strings.TrimSpace(stderr))
 	}
-	first, _, _ := strings.Cut(stdout.String(), "\n")
+	first, _, _ := strings.Cut(stdout, "\n")
 	m := versionRE.FindStringSubmatch(first)
 	if m == nil {
 		return fmt.Errorf("`%s --version` printed %q, which does not look like ansible-playbook (set `skip_version_check = true` to go on anyway)", c.Path, first)

@@ -71,3 +71,8 @@ func (s *stubRunner) Run(ctx context.Context, c command, stdout, _ io.Writer) er
 	}
 	return found.err
 }
+
+// Most tests stub the runner after Prepare; the early version check
+// (version_probe.go) would run the real ansible-playbook then. Its own
+// tests turn it back on.
+func init() { probeOnPrepare = false }

@@ -45,6 +45,12 @@ func (p *Proxy) serveControl(w http.ResponseWriter, r *http.Request) {
 			out.Total += n
 		}
 		writeJSON(w, http.StatusOK, out)
+	case ControlPrefix + "waits":
+		if r.Method != http.MethodGet {
+			methodNotAllowed(w, "GET")
+			return
+		}
+		writeJSON(w, http.StatusOK, p.Waits())
 	case ControlPrefix + "reset":
 		if r.Method != http.MethodPost {
 			methodNotAllowed(w, "POST")
@@ -54,7 +60,7 @@ func (p *Proxy) serveControl(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	default:
 		writeJSON(w, http.StatusNotFound, map[string]string{
-			"error": fmt.Sprintf("no control endpoint %s; there are %s{%s}", r.URL.Path, ControlPrefix, "config,counts,reset"),
+			"error": fmt.Sprintf("no control endpoint %s; there are %s{%s}", r.URL.Path, ControlPrefix, "config,counts,waits,reset"),
 		})
 	}
 }

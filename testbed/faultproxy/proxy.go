@@ -78,6 +78,7 @@ type Proxy struct {
 	tokens    map[tokenKey]*tokenEntry
 	instances map[string]transition
 	images    map[string]time.Time
+	waits     map[string]*Wait // by id and transition; see Waits
 	requestN  uint64
 	sent      map[Call][]url.Values // see Requests
 	bucket    float64               // RateLimit's tokens
@@ -259,6 +260,7 @@ func (p *Proxy) Reset() {
 	p.instances = map[string]transition{}
 	p.images = map[string]time.Time{}
 	p.sent = nil
+	p.waits = map[string]*Wait{}
 }
 
 // reply is a complete HTTP reply, buffered so it can be rewritten,

@@ -109,6 +109,14 @@ func (p *Proxy) instanceState(r Readiness, id, name string) (string, int, bool) 
 	}
 	elapsed := p.now().Sub(t.at)
 	switch {
+	case t.kind == launching && name == "running":
+		p.sighting(id, "instance running", t.at, r.InstancePending, elapsed < r.InstancePending)
+	case t.kind == stopping && name == "stopped":
+		p.sighting(id, "instance stopped", t.at, r.InstanceStopping, elapsed < r.InstanceStopping)
+	case t.kind == terminating && name == "terminated":
+		p.sighting(id, "instance terminated", t.at, r.InstanceShuttingDown, elapsed < r.InstanceShuttingDown)
+	}
+	switch {
 	case t.kind == launching && name == "running" && elapsed < r.InstancePending:
 		return "pending", codePending, true
 	case t.kind == stopping && name == "stopped" && elapsed < r.InstanceStopping:
@@ -123,6 +131,9 @@ func (p *Proxy) imageState(r Readiness, id, state string) (string, bool) {
 	p.mu.Lock()
 	at, ok := p.images[id]
 	p.mu.Unlock()
+	if ok && state == "available" {
+		p.sighting(id, "image available", at, r.ImagePending, p.now().Sub(at) < r.ImagePending)
+	}
 	if ok && state == "available" && p.now().Sub(at) < r.ImagePending {
 		return "pending", true
 	}

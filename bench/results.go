@@ -1,0 +1,361 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// Results is everything one `make bench` measured; it is written to
+// .cache/bench/results.json as is.
+type Results struct {
+	Started  time.Time         `json:"started"`
+	Finished time.Time         `json:"finished"`
+	Host     map[string]string `json:"host"`
+	Summary  []Row             `json:"summary"`
+	// CallsPerBake is P4: the median count per bake of each AWS action,
+	// by side, over P1's bakes.
+	CallsPerBake map[string]map[string]float64 `json:"calls_per_bake"`
+	P1           []bakeResult                  `json:"p1_bakes"`
+	P2           struct {
+		Bakes []bakeResult `json:"bakes"`
+		Waits []WaitFigure `json:"waits"`
+	} `json:"p2"`
+	P3     []P3Run            `json:"p3"`
+	P5     []ConcurrentFigure `json:"p5"`
+	Errors []string           `json:"errors,omitempty"`
+}
+
+// Row is one line of the printed table.
+type Row struct {
+	Part   string `json:"part"`
+	Figure string `json:"figure"`
+	Ours   string `json:"ours"`
+	Stock  string `json:"stock"`
+	Plain  string `json:"plain,omitempty"`
+	Target string `json:"target"`
+	Met    string `json:"met"` // yes, no, n/a
+}
+
+// WaitFigure is one readiness wait of P2 as the proxy saw it.
+type WaitFigure struct {
+	Side           string  `json:"side"`
+	Run            string  `json:"run"`
+	What           string  `json:"what"`
+	ID             string  `json:"id"`
+	PendingSeconds float64 `json:"pending_seconds"`
+	Polls          int     `json:"describe_calls_while_pending"`
+	Seen           bool    `json:"seen"`
+	LagSeconds     float64 `json:"lag_seconds"`
+}
+
+// P3Run is one Ansible run of P3.
+type P3Run struct {
+	Kind    string `json:"kind"`    // playbook, copy
+	Variant string `json:"variant"` // plain, ours, stock
+	Tasks   int    `json:"tasks"`
+	MB      int    `json:"mb"`
+	bakeResult
+}
+
+// ConcurrentFigure is P5 for one side.
+type ConcurrentFigure struct {
+	Side        string         `json:"side"`
+	Bakes       int            `json:"bakes"`
+	Throttle    float64        `json:"throttle_rate"`
+	Throttled   int            `json:"throttled_calls"`
+	Succeeded   int            `json:"succeeded"`
+	AMIs        int            `json:"amis"`
+	WallSeconds float64        `json:"wall_seconds"`
+	Leftovers   map[string]int `json:"leftovers"`
+	Runs        []bakeResult   `json:"runs"`
+}
+
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := append([]float64(nil), xs...)
+	sort.Float64s(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func okSeconds(rs []bakeResult, side string) (xs []float64, failed int) {
+	for _, r := range rs {
+		if r.Side != side {
+			continue
+		}
+		if r.OK {
+			xs = append(xs, r.Seconds)
+		} else {
+			failed++
+		}
+	}
+	return xs, failed
+}
+
+func met(ok bool) string {
+	if ok {
+		return "yes"
+	}
+	return "no"
+}
+
+func secs(xs []float64, failed int) string {
+	if len(xs) == 0 {
+		if failed > 0 {
+			return fmt.Sprintf("all %d failed", failed)
+		}
+		return "-"
+	}
+	s := fmt.Sprintf("%.1f s (n=%d)", median(xs), len(xs))
+	if failed > 0 {
+		s += fmt.Sprintf(", %d failed", failed)
+	}
+	return s
+}
+
+// summarise computes the table from the raw runs.
+func (r *Results) summarise() {
+	r.Summary = nil
+	// P1
+	ours, of := okSeconds(r.P1, "ours")
+	stock, sf := okSeconds(r.P1, "stock")
+	if len(ours)+len(stock)+of+sf > 0 {
+		split := func(side string, xs []float64) string {
+			var prov []float64
+			for _, b := range r.P1 {
+				if b.Side == side && b.OK && b.ProvisionSeconds > 0 {
+					prov = append(prov, b.ProvisionSeconds)
+				}
+			}
+			if len(prov) == 0 || len(xs) == 0 {
+				return ""
+			}
+			return fmt.Sprintf("; Ansible %.0f s, rest %.0f s", median(prov), median(xs)-median(prov))
+		}
+		row := Row{Part: "P1", Figure: "bake wall time, median", Ours: secs(ours, of) + split("ours", ours), Stock: secs(stock, sf) + split("stock", stock),
+			Target: "ours ≤ 0.5× stock", Met: "n/a"}
+		if len(ours) > 0 && len(stock) > 0 {
+			ratio := median(ours) / median(stock)
+			row.Figure += fmt.Sprintf(" (ratio %.2f×)", ratio)
+			row.Met = met(ratio <= 0.5)
+		}
+		r.Summary = append(r.Summary, row)
+	}
+	// P2
+	for _, what := range []string{"instance running", "image available"} {
+		lags := map[string][]float64{}
+		rates := map[string][]float64{}
+		unseen := map[string]int{}
+		for _, w := range r.P2.Waits {
+			if w.What != what {
+				continue
+			}
+			if !w.Seen {
+				unseen[w.Side]++
+				continue
+			}
+			lags[w.Side] = append(lags[w.Side], w.LagSeconds)
+			rates[w.Side] = append(rates[w.Side], float64(w.Polls)/(w.PendingSeconds/2))
+		}
+		if len(lags)+len(unseen) == 0 {
+			continue
+		}
+		cell := func(side string) string {
+			if len(lags[side]) == 0 {
+				return "-"
+			}
+			s := fmt.Sprintf("lag %.2f s, %.2f calls/2 s (n=%d)", median(lags[side]), maxOf(rates[side]), len(lags[side]))
+			if unseen[side] > 0 {
+				s += fmt.Sprintf(", %d never seen", unseen[side])
+			}
+			return s
+		}
+		row := Row{Part: "P2", Figure: fmt.Sprintf("%s: median lag, most describe calls per 2 s", what),
+			Ours: cell("ours"), Stock: cell("stock"), Target: "≤ 3 s lag, ≤ 1 call / 2 s", Met: "n/a"}
+		if len(lags["ours"]) > 0 {
+			row.Met = met(median(lags["ours"]) <= 3 && maxOf(rates["ours"]) <= 1 && unseen["ours"] == 0)
+		}
+		r.Summary = append(r.Summary, row)
+	}
+	// P3
+	for _, kind := range []string{"playbook", "copy"} {
+		var runs []bakeResult
+		var tasks, mb int
+		for _, p := range r.P3 {
+			if p.Kind == kind {
+				runs = append(runs, p.bakeResult)
+				tasks, mb = p.Tasks, p.MB
+			}
+		}
+		if len(runs) == 0 {
+			continue
+		}
+		plain, pf := okSeconds(runs, "plain")
+		o, ofail := okSeconds(runs, "ours")
+		s, sfail := okSeconds(runs, "stock")
+		switch kind {
+		case "playbook":
+			row := Row{Part: "P3", Figure: fmt.Sprintf("%d-task playbook, median", tasks), Ours: secs(o, ofail), Stock: secs(s, sfail),
+				Plain: secs(plain, pf), Target: "ours ≤ 1.15× plain", Met: "n/a"}
+			if len(o) > 0 && len(plain) > 0 {
+				ratio := median(o) / median(plain)
+				row.Figure += fmt.Sprintf(" (ours %.2f× plain", ratio)
+				if len(s) > 0 {
+					row.Figure += fmt.Sprintf(", stock %.2f×", median(s)/median(plain))
+				}
+				row.Figure += ")"
+				row.Met = met(ratio <= 1.15)
+			}
+			r.Summary = append(r.Summary, row)
+		case "copy":
+			tp := func(xs []float64, failed int) string {
+				if len(xs) == 0 {
+					return secs(xs, failed)
+				}
+				return fmt.Sprintf("%.1f MB/s (%.1f s, n=%d)", float64(mb)/median(xs), median(xs), len(xs))
+			}
+			row := Row{Part: "P3", Figure: fmt.Sprintf("%d MB copy, throughput of the whole run", mb), Ours: tp(o, ofail), Stock: tp(s, sfail),
+				Plain: tp(plain, pf), Target: "ours ≥ 0.8× plain", Met: "n/a"}
+			if len(o) > 0 && len(plain) > 0 {
+				ratio := median(plain) / median(o)
+				row.Figure += fmt.Sprintf(" (ours %.2f× plain)", ratio)
+				row.Met = met(ratio >= 0.8)
+			}
+			r.Summary = append(r.Summary, row)
+		}
+	}
+	// P4
+	r.CallsPerBake = map[string]map[string]float64{}
+	totals := map[string]float64{}
+	for _, side := range []string{"ours", "stock"} {
+		per := map[string][]float64{}
+		var tot []float64
+		n := 0
+		for _, b := range r.P1 {
+			if b.Side != side || !b.OK {
+				continue
+			}
+			n++
+			sum := 0
+			for a, c := range b.Calls {
+				per[a] = append(per[a], float64(c))
+				sum += c
+			}
+			tot = append(tot, float64(sum))
+		}
+		if n == 0 {
+			continue
+		}
+		m := map[string]float64{}
+		for a, xs := range per {
+			for len(xs) < n { // an action missing from a bake was called 0 times
+				xs = append(xs, 0)
+			}
+			m[a] = median(xs)
+		}
+		r.CallsPerBake[side] = m
+		totals[side] = median(tot)
+	}
+	if len(r.CallsPerBake) > 0 {
+		row := Row{Part: "P4", Figure: "AWS API calls per bake, median total (by action in calls_per_bake)",
+			Ours: fmt.Sprintf("%.0f", totals["ours"]), Stock: fmt.Sprintf("%.0f", totals["stock"]), Target: "ours ≤ stock", Met: "n/a"}
+		if _, ok := r.CallsPerBake["stock"]; ok {
+			row.Met = met(totals["ours"] <= totals["stock"])
+		}
+		r.Summary = append(r.Summary, row)
+	}
+	// P5
+	if len(r.P5) > 0 {
+		row := Row{Part: "P5", Figure: "concurrent bakes, throttled: succeeded, leftovers", Target: "all succeed, nothing left", Met: "n/a"}
+		for _, f := range r.P5 {
+			left := 0
+			for _, n := range f.Leftovers {
+				left += n
+			}
+			cell := fmt.Sprintf("%d/%d ok, %d left %s, %.0f s", f.Succeeded, f.Bakes, left, leftText(f.Leftovers), f.WallSeconds)
+			switch f.Side {
+			case "ours":
+				row.Ours = cell
+				row.Met = met(f.Succeeded == f.Bakes && left == 0)
+				row.Figure = fmt.Sprintf("%d concurrent bakes, %.0f %% throttled: succeeded, leftovers, wall", f.Bakes, f.Throttle*100)
+			case "stock":
+				row.Stock = cell
+			}
+		}
+		r.Summary = append(r.Summary, row)
+	}
+}
+
+func leftText(m map[string]int) string {
+	var parts []string
+	for k, v := range m {
+		if v > 0 {
+			parts = append(parts, fmt.Sprintf("%s=%d", k, v))
+		}
+	}
+	sort.Strings(parts)
+	if len(parts) == 0 {
+		return ""
+	}
+	return "(" + strings.Join(parts, " ") + ")"
+}
+
+func maxOf(xs []float64) float64 {
+	m := 0.0
+	for _, x := range xs {
+		m = max(m, x)
+	}
+	return m
+}
+
+// printTable writes the summary and P4's calls by action.
+func printTable(w io.Writer, r *Results) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "part\tfigure\tours\tstock\tplain\ttarget\tmet")
+	for _, row := range r.Summary {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", row.Part, row.Figure, row.Ours, row.Stock, dash(row.Plain), row.Target, row.Met)
+	}
+	tw.Flush()
+	if len(r.CallsPerBake) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "\nP4: AWS calls per bake by action (median over P1's bakes)")
+	actions := map[string]bool{}
+	for _, m := range r.CallsPerBake {
+		for a := range m {
+			actions[a] = true
+		}
+	}
+	var names []string
+	for a := range actions {
+		names = append(names, a)
+	}
+	sort.Strings(names)
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "action\tours\tstock")
+	for _, a := range names {
+		fmt.Fprintf(tw, "%s\t%g\t%g\n", a, r.CallsPerBake["ours"][a], r.CallsPerBake["stock"][a])
+	}
+	tw.Flush()
+	if len(r.Errors) > 0 {
+		fmt.Fprintln(w, "\nerrors:")
+		for _, e := range r.Errors {
+			fmt.Fprintln(w, "  "+e)
+		}
+	}
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

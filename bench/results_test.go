@@ -1,0 +1,65 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestProvisionSpanFromTimestampedOutput(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "output.txt")
+	out := strings.Join([]string{
+		"2026-11-24T03:14:17Z: ==> bakery-ebs.bench: Launching...",
+		"2026-11-24T03:14:18Z: ==> bakery-ebs.bench: Connected to SSH!",
+		"2026-11-24T03:14:22Z: ==> bakery-ebs.bench: PLAY [Benchmark] ****",
+		"==> bakery-ebs.bench: \tcontinued line without a stamp",
+		"2026-11-24T03:14:29Z: ==> bakery-ebs.bench: PLAY RECAP ****",
+		"2026-11-24T03:14:30Z: ==> bakery-ebs.bench: Stopping instance...",
+	}, "\n")
+	if err := os.WriteFile(path, []byte(out), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got := provisionSpan(path); got != 11 {
+		t.Errorf("span %v s, want 11", got)
+	}
+	if err := os.WriteFile(path, []byte("2026-11-24T03:14:18Z: ==> x: Connected to SSH!\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got := provisionSpan(path); got != 0 {
+		t.Errorf("no recap: span %v, want 0", got)
+	}
+}
+
+func TestSummaryJudgesTargetsFromMedians(t *testing.T) {
+	r := &Results{}
+	for _, s := range []float64{10, 12, 30} { // median 12
+		r.P1 = append(r.P1, bakeResult{Side: "ours", OK: true, Seconds: s, Calls: map[string]int{"ec2:RunInstances": 1}})
+	}
+	for _, s := range []float64{20, 25, 26} { // median 25
+		r.P1 = append(r.P1, bakeResult{Side: "stock", OK: true, Seconds: s, Calls: map[string]int{"ec2:RunInstances": 1, "ec2:DescribeVolumes": 1}})
+	}
+	r.P1 = append(r.P1, bakeResult{Side: "stock", Error: "boom"}) // failed runs are counted, not timed
+	r.P2.Waits = []WaitFigure{
+		{Side: "ours", What: "image available", PendingSeconds: 120, Polls: 60, Seen: true, LagSeconds: 1},
+		{Side: "ours", What: "image available", PendingSeconds: 120, Polls: 61, Seen: true, LagSeconds: 1}, // > 1 call per 2 s
+	}
+	r.P5 = []ConcurrentFigure{{Side: "ours", Bakes: 20, Succeeded: 20, Leftovers: map[string]int{"key_pairs": 1}}}
+	r.summarise()
+	rows := map[string]Row{}
+	for _, row := range r.Summary {
+		rows[row.Part] = row
+	}
+	if p1 := rows["P1"]; p1.Met != "yes" || !strings.Contains(p1.Figure, "0.48×") || !strings.Contains(p1.Stock, "1 failed") {
+		t.Errorf("P1 row %+v", p1)
+	}
+	if p2 := rows["P2"]; p2.Met != "no" {
+		t.Errorf("61 polls in 120 s is more than one per 2 s: %+v", p2)
+	}
+	if p4 := rows["P4"]; p4.Met != "yes" || p4.Ours != "1" || p4.Stock != "2" {
+		t.Errorf("P4 row %+v", p4)
+	}
+	if p5 := rows["P5"]; p5.Met != "no" {
+		t.Errorf("a leftover key pair fails P5: %+v", p5)
+	}
+}
