@@ -1,7 +1,8 @@
 // Command packer-plugin-bakery is the Packer plugin that bakes AWS AMIs:
 // builder `bakery-ebs`, provisioner `bakery-ansible` and data source
-// `bakery-ami`. Packer starts it; `describe` lists what it registers, and
-// `sweep` removes what killed builds left behind.
+// `bakery-ami`. Packer starts it; `describe` lists what it registers,
+// `sweep` removes what killed builds left behind, and `iam-policy` writes
+// the IAM policy a template's builds need.
 package main
 
 import (
@@ -11,6 +12,7 @@ import (
 	"github.com/hashicorp/packer-plugin-sdk/plugin"
 
 	"github.com/packer-bakery/packer-plugin-bakery/builder/ebs"
+	"github.com/packer-bakery/packer-plugin-bakery/builder/ebs/iampolicy"
 	"github.com/packer-bakery/packer-plugin-bakery/builder/ebs/sweep"
 	"github.com/packer-bakery/packer-plugin-bakery/datasource/ami"
 	"github.com/packer-bakery/packer-plugin-bakery/provisioner/ansible"
@@ -22,6 +24,9 @@ func main() {
 	// is for people.
 	if len(os.Args) > 1 && os.Args[1] == "sweep" {
 		os.Exit(sweep.Main(os.Args[2:], os.Stdout, os.Stderr))
+	}
+	if len(os.Args) > 1 && os.Args[1] == "iam-policy" {
+		os.Exit(iampolicy.Main(os.Args[2:], os.Stdout, os.Stderr))
 	}
 	pps := plugin.NewSet()
 	pps.RegisterBuilder("ebs", new(ebs.Builder))

@@ -36,6 +36,11 @@ type Options struct {
 	// AWSConfig, EC2 and Env) then points at the proxy, MotoEndpoint at
 	// moto, and Faults controls the proxy. It injects nothing until told to.
 	FaultProxy bool
+	// IAMEnforcement makes moto check every request against the IAM
+	// policies of the user who signed it (see iam.go): the bed's own
+	// requests, and packer's with the default credentials, act as an
+	// administrator; a test's IAM user gets exactly its policies.
+	IAMEnforcement bool
 }
 
 // Bed is a running test-bed. Stop it when done.
@@ -60,6 +65,8 @@ type Bed struct {
 	moto, sshd         *proc
 	faults             *faultproxy.Proxy
 	wantFaultProxy     bool
+	iam                *iamGate
+	wantIAM            bool
 	logFiles           []*os.File
 
 	stopOnce sync.Once
@@ -124,6 +131,7 @@ func newBed(opts Options) (*Bed, error) {
 		log:     opts.Log,
 
 		wantFaultProxy: opts.FaultProxy,
+		wantIAM:        opts.IAMEnforcement,
 	}, nil
 }
 
@@ -146,6 +154,11 @@ func (b *Bed) start(ctx context.Context) error {
 	}
 	if err := b.warmUp(ctx); err != nil {
 		return err
+	}
+	if b.wantIAM {
+		if err := b.startIAM(ctx); err != nil {
+			return err
+		}
 	}
 	// sshd's key lookup is set up from Endpoint, which is still moto's here:
 	// logins must not fail because of faults injected for the test.
@@ -245,7 +258,7 @@ func (b *Bed) Stop() error {
 
 func (b *Bed) stop() error {
 	// sshd first: its authorized-keys command calls moto.
-	errs := []error{b.sshd.stop(stopGrace), b.faults.Close(), b.moto.stop(stopGrace)}
+	errs := []error{b.sshd.stop(stopGrace), b.faults.Close(), b.iam.Close(), b.moto.stop(stopGrace)}
 	for _, f := range b.logFiles {
 		errs = append(errs, f.Close())
 	}

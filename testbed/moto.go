@@ -118,6 +118,11 @@ func (b *Bed) Reset(ctx context.Context) error {
 	if resp.StatusCode/100 != 2 {
 		return fmt.Errorf("reset moto: HTTP %s%s", resp.Status, b.logTail("moto.log"))
 	}
+	if b.iam != nil { // the reset removed the administrator
+		if err := b.iam.enforce(ctx); err != nil {
+			return err
+		}
+	}
 	if err := b.warmUp(ctx); err != nil {
 		return err
 	}

@@ -59,8 +59,10 @@ func (b *Builder) Run(ctx context.Context, ui packersdk.Ui, hook packersdk.Hook)
 
 	client := sess.EC2("")
 	if !b.config.SkipRegionValidation {
-		if err := validateRegion(ctx, client, region); err != nil {
-			return nil, err
+		// Refused, it is listed with every other missing permission by
+		// the permission check below.
+		if err := validateRegion(ctx, client, region); err != nil && (!isAuthorizationError(err) || b.config.SkipPermissionCheck) {
+			return nil, withPermissionHint(err)
 		}
 	}
 
@@ -119,18 +121,21 @@ func (b *Builder) Run(ctx context.Context, ui packersdk.Ui, hook packersdk.Hook)
 		}
 	}
 
-	var steps []multistep.Step
+	keyPairTags := bakery.Tags{"Name": tempName}.Merge(temporary)
+	groupTags := bakery.Tags{"Name": "packer_bakery_" + buildID}.Merge(temporary)
+	steps := []multistep.Step{newStepPreflight(&b.config, client, sess.IAM(), "packer_bakery_permission_check_"+buildID,
+		runTags, bakery.Tags(b.config.VolumeRunTags).Merge(temporary), keyPairTags, groupTags)}
 	if !dist.AMISkipCreateImage {
-		steps = b.nameChecks(sess, region, copyRegions)
+		steps = append(steps, b.nameChecks(sess, region, copyRegions)...)
 	}
 	steps = append(steps,
 		&stepSourceAMI{ec2: client, sourceAMI: b.config.SourceAMI, filter: b.config.SourceAMIFilter, region: region},
 		&stepCheckEnhancedNetworking{ena: dist.AMIENASupport, sriov: dist.AMISriovNetSupport, virtType: dist.AMIVirtType},
 		&stepNetwork{ec2: client, vpcID: b.config.VpcID, vpcFilter: b.config.VpcFilter, subnetID: b.config.SubnetID,
 			subnetFilter: b.config.SubnetFilter, availabilityZone: b.config.AvailabilityZone},
-		&stepKeyPair{ec2: client, comm: &b.config.Comm, name: tempName, tags: bakery.Tags{"Name": tempName}.Merge(temporary), journal: jrnl},
+		&stepKeyPair{ec2: client, comm: &b.config.Comm, name: tempName, tags: keyPairTags, journal: jrnl},
 		&stepSecurityGroup{ec2: client, ids: b.config.SecurityGroupIDs, filter: b.config.SecurityGroupFilter, name: "packer_bakery_" + buildID,
-			port: b.config.Comm.Port(), cidrs: b.config.TemporarySGSourceCidrs, publicIP: b.config.TemporarySGSourcePublicIP, tags: bakery.Tags{"Name": "packer_bakery_" + buildID}.Merge(temporary), poll: poll, journal: jrnl},
+			port: b.config.Comm.Port(), cidrs: b.config.TemporarySGSourceCidrs, publicIP: b.config.TemporarySGSourcePublicIP, tags: groupTags, poll: poll, journal: jrnl},
 		&stepIAMInstanceProfile{iam: sess.IAM(), existing: b.config.IamInstanceProfile, skipValidation: b.config.SkipProfileValidation,
 			document: b.config.TemporaryIamInstanceProfilePolicyDocument, name: "packer_bakery_" + buildID,
 			tags: bakery.Tags(b.config.RunTags).Merge(temporary), poll: poll, journal: jrnl},

@@ -32,6 +32,7 @@ type Config struct {
 	SpotConfig            `mapstructure:",squash"`
 	InstanceConfig        `mapstructure:",squash"`
 	IAMConfig             `mapstructure:",squash"`
+	PreflightConfig       `mapstructure:",squash"`
 	Comm                  communicator.Config `mapstructure:",squash"`
 
 	ctx interpolate.Context

@@ -73,7 +73,8 @@ func newLaunchGate(t *testing.T, reject int) *launchGate {
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		form, _ := url.ParseQuery(string(body))
-		if form.Get("Action") == "RunInstances" {
+		// The permission check's dry run is not a launch.
+		if form.Get("Action") == "RunInstances" && form.Get("DryRun") != "true" {
 			name := form.Get("IamInstanceProfile.Name")
 			g.mu.Lock()
 			g.profiles = append(g.profiles, name)
@@ -536,8 +537,9 @@ func TestE2EIAMMissingProfileFailsBeforeLaunch(t *testing.T) {
 	if want := "`iam_instance_profile` \"no-such-profile\": no instance profile of that name in this account"; !strings.Contains(strings.Join(strings.Fields(out), " "), want) {
 		t.Errorf("the output does not say %q", want)
 	}
-	if n := proxy.Count("iam", "GetInstanceProfile"); n != 1 {
-		t.Errorf("GetInstanceProfile called %d times, want 1", n)
+	// One by the permission check, one by the profile step; no retries.
+	if n := proxy.Count("iam", "GetInstanceProfile"); n != 2 {
+		t.Errorf("GetInstanceProfile called %d times, want 2", n)
 	}
 	if n := proxy.Count("ec2", "RunInstances"); n != 0 || len(b.gate.launches()) != 0 {
 		t.Errorf("RunInstances called %d times, want none: the check must come before the launch", n)

@@ -73,6 +73,7 @@ func halt(state multistep.StateBag, err error) multistep.StepAction {
 	if errors.Is(err, context.Canceled) {
 		return multistep.ActionHalt
 	}
+	err = withPermissionHint(err)
 	state.Put(keyError, err)
 	getUI(state).Error(err.Error())
 	return multistep.ActionHalt
@@ -96,5 +97,5 @@ func cleanupContext() (context.Context, context.CancelFunc) {
 
 // cleanupFailed tells the user what was left behind and how to remove it.
 func cleanupFailed(ui packersdk.Ui, what, id, command string, err error) {
-	ui.Error(fmt.Sprintf("Could not delete %s %s: %v\nDelete it by hand: %s", what, id, err, command))
+	ui.Error(fmt.Sprintf("Could not delete %s %s: %v\nDelete it by hand: %s", what, id, withPermissionHint(err), command))
 }

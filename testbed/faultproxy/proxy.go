@@ -299,6 +299,28 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeReply(w, rep)
 		return
 	}
+	if req.Params.Get("DryRun") == "true" || isIAMProbe(req) {
+		// A dry run changes nothing: it is not a call the faults and counts
+		// are about (a lost reply "taking effect", a retried create). The
+		// builder's permission check makes one of most calls before every
+		// build; faulting those would use up a test's Max on them. AWS's
+		// request limits count dry runs too, and so does RateLimit.
+		p.mu.Lock()
+		cfg := p.cfg
+		p.mu.Unlock()
+		if p.overRate(cfg.RateLimit, req.Call) {
+			p.hit(KindThrottle, req, "dry run over the rate limit")
+			writeReply(w, errorReply(req, errThrottle, "faultproxy-dry-run"))
+			return
+		}
+		rep, err := p.forward(r, body)
+		if err != nil {
+			http.Error(w, "faultproxy: "+err.Error(), http.StatusBadGateway)
+			return
+		}
+		writeReply(w, rep)
+		return
+	}
 	p.serveAWS(w, r, req, body)
 }
 
@@ -560,4 +582,17 @@ func (p *Proxy) logf(format string, args ...any) {
 	if p.logger != nil {
 		p.logger.Printf(format, args...)
 	}
+}
+
+// iamProbePrefix names the role and profile the builder's permission check
+// asks IAM about (IAM has no DryRun): they never exist, and those calls are
+// dry runs in all but name.
+const iamProbePrefix = "packer_bakery_permission_check_"
+
+func isIAMProbe(req request) bool {
+	if req.Service != "iam" {
+		return false
+	}
+	return strings.HasPrefix(req.Params.Get("RoleName"), iamProbePrefix) ||
+		strings.HasPrefix(req.Params.Get("InstanceProfileName"), iamProbePrefix)
 }

@@ -1,0 +1,69 @@
+package iampolicy
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func run(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errw bytes.Buffer
+	code = Main(args, &out, &errw)
+	return code, out.String(), errw.String()
+}
+
+func TestMainWritesThePolicy(t *testing.T) {
+	code, out, stderr := run(t, "-account", "111122223333", "-var", "subnet=subnet-0aaaaaaaaaaaaaaaa", "-only", "app", "testdata/template")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var p Policy
+	if err := json.Unmarshal([]byte(out), &p); err != nil {
+		t.Fatalf("not a policy: %v\n%s", err, out)
+	}
+	if p.Version != "2012-10-17" || len(p.Statement) == 0 {
+		t.Errorf("policy %+v", p)
+	}
+	if strings.Contains(out, "us-west-2") {
+		t.Error("-only app still includes source other's region")
+	}
+	if !strings.Contains(out, "arn:aws:ec2:eu-west-1:111122223333:subnet/subnet-0aaaaaaaaaaaaaaaa") {
+		t.Errorf("the -var subnet is not the launch's subnet:\n%s", out)
+	}
+}
+
+func TestMainWritesAFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "policy.json")
+	if code, out, stderr := run(t, "-account", "111122223333", "-o", path, "testdata/template"); code != 0 || out != "" {
+		t.Fatalf("exit %d, stdout %q: %s", code, out, stderr)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !json.Valid(data) {
+		t.Errorf("the file is not JSON: %s", data)
+	}
+}
+
+func TestMainErrors(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{nil, 2, "Usage: packer-plugin-bakery iam-policy"},
+		{[]string{"-var", "novalue", "testdata/template"}, 2, "write name=value"},
+		{[]string{"-account", "1", "-only", "nope", "testdata/template"}, 1, "no source.bakery-ebs.nope"},
+		{[]string{"-account", "1", "testdata/missing"}, 1, "no such file"},
+	} {
+		code, _, stderr := run(t, tc.args...)
+		if code != tc.code || !strings.Contains(stderr, tc.want) {
+			t.Errorf("%v: exit %d, stderr %q; want %d and %q", tc.args, code, stderr, tc.code, tc.want)
+		}
+	}
+}

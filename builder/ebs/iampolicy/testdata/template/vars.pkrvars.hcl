@@ -1,0 +1,1 @@
+groups = ["sg-0123456789abcdef0"]
