@@ -8,6 +8,7 @@ package example_test
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -106,6 +107,60 @@ func TestE2EExamplesValidate(t *testing.T) {
 	}
 	if calls := proxy.Counts(); len(calls) != 0 {
 		t.Errorf("packer validate of the examples called AWS: %v", calls)
+	}
+}
+
+// alsoNeeds are actions an example needs because of what it is for.
+var alsoNeeds = map[string][]string{
+	"instance-profile-s3-ssm": {"iam:CreateRole", "iam:PutRolePolicy", "iam:CreateInstanceProfile", "iam:PassRole"},
+	"encrypted-copy":          {"ec2:CopyImage"},
+}
+
+// TestE2EExamplesHaveAnIAMPolicy: `packer-plugin-bakery iam-policy` writes
+// the least-privilege policy of every example (the first thing a user of a
+// locked-down account runs), with the account given so that it asks no
+// one, and it makes no AWS call.
+func TestE2EExamplesHaveAnIAMPolicy(t *testing.T) {
+	proxy := suite.Bed.Faults()
+	proxy.Reset()
+	for _, dir := range examples(t) {
+		t.Run(dir, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, suite.Plugin, "iam-policy", "-account", "123456789012", dir)
+			cmd.Env = append(suite.Bed.PackerEnv(suite.PluginPath, t.TempDir()), requiredVars...)
+			var stderr strings.Builder
+			cmd.Stderr = &stderr
+			out, err := cmd.Output()
+			if err != nil {
+				t.Fatalf("iam-policy %s: %v\n%s", dir, err, stderr.String())
+			}
+			var policy struct {
+				Version   string
+				Statement []struct {
+					Effect string
+					Action []string
+				}
+			}
+			if err := json.Unmarshal(out, &policy); err != nil {
+				t.Fatalf("iam-policy %s did not print a JSON policy: %v\n%s", dir, err, out)
+			}
+			actions := map[string]bool{}
+			for _, st := range policy.Statement {
+				for _, a := range st.Action {
+					actions[a] = true
+				}
+			}
+			wants := append([]string{"ec2:RunInstances", "ec2:CreateImage", "ec2:ImportKeyPair"}, alsoNeeds[dir]...)
+			for _, want := range wants {
+				if !actions[want] {
+					t.Errorf("the policy of %s does not allow %s:\n%s", dir, want, out)
+				}
+			}
+		})
+	}
+	if calls := proxy.Counts(); len(calls) != 0 {
+		t.Errorf("iam-policy called AWS for the examples: %v", calls)
 	}
 }
 

@@ -7,8 +7,9 @@
 #   packer build -var artifact_bucket=my-artifacts example/instance-profile-s3-ssm
 #
 # packer's own credentials need the IAM permissions to create and delete
-# the role and instance profile and to pass the role (iam:PassRole); the
-# builder's page lists them under "IAM instance profiles".
+# the role and instance profile and to pass the role (iam:PassRole);
+# `packer-plugin-bakery iam-policy example/instance-profile-s3-ssm` writes
+# the policy this template needs.
 packer {
   required_plugins {
     bakery = {
