@@ -6,7 +6,6 @@
 package journal
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,7 +13,6 @@ import (
 	"path/filepath"
 	"sort"
 	"sync"
-	"syscall"
 	"time"
 )
 
@@ -46,25 +44,6 @@ func (e Entry) Alive() bool {
 		return true
 	}
 	return processAlive(e.PID)
-}
-
-func processAlive(pid int) bool {
-	if pid <= 0 {
-		return false
-	}
-	if err := syscall.Kill(pid, 0); err != nil && !errors.Is(err, syscall.EPERM) {
-		return false
-	}
-	// A killed build whose parent died too can linger as a zombie until
-	// someone reaps it: it exists, but it is dead.
-	if stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil {
-		if i := bytes.LastIndexByte(stat, ')'); i >= 0 && i+2 < len(stat) {
-			if state := stat[i+2]; state == 'Z' || state == 'X' {
-				return false
-			}
-		}
-	}
-	return true
 }
 
 // Dir is where journals are kept: $PACKER_BAKERY_JOURNAL_DIR, else the

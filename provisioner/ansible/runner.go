@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os/exec"
-	"syscall"
 	"time"
 )
 
@@ -38,7 +37,7 @@ func (r execRunner) Run(ctx context.Context, c command, stdout, stderr io.Writer
 	cmd := exec.Command(c.Path, c.Args...)
 	cmd.Env = c.Env
 	cmd.Stdout, cmd.Stderr = stdout, stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	setProcessGroup(cmd)
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("starting %s: %w", c.Path, err)
 	}
@@ -50,17 +49,17 @@ func (r execRunner) Run(ctx context.Context, c command, stdout, stderr io.Writer
 		return exitError(c, err)
 	case <-ctx.Done():
 	}
-	_ = syscall.Kill(-pgid, syscall.SIGTERM)
+	signalGroup(pgid, false)
 	timer := time.NewTimer(grace)
 	defer timer.Stop()
 	select {
 	case <-done:
 	case <-timer.C:
-		_ = syscall.Kill(-pgid, syscall.SIGKILL)
+		signalGroup(pgid, true)
 		<-done
 	}
 	// Stragglers that ignored SIGTERM while the leader exited.
-	_ = syscall.Kill(-pgid, syscall.SIGKILL)
+	signalGroup(pgid, true)
 	return fmt.Errorf("%s stopped: %w", c.Path, ctx.Err())
 }
 
