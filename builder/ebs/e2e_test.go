@@ -472,7 +472,8 @@ func equalMaps(a, b map[string]string) bool {
 }
 
 // TestE2ETemplatesValidate runs `packer validate` (which runs the plugin's
-// Prepare) and `packer fmt -check` on every template users or tests run.
+// Prepare) and `packer fmt -check` on the templates of this package's bakes;
+// example/example_e2e_test.go does the same for every example.
 func TestE2ETemplatesValidate(t *testing.T) {
 	b := newBake(t, "true")
 	vars, err := json.Marshal(map[string]any{"access_key": "AKIDBAKERYE2E", "secret_key": b.secret, "ami_name": b.amiName, "commands": b.commands})
@@ -487,9 +488,6 @@ func TestE2ETemplatesValidate(t *testing.T) {
 		dir  string
 		args []string
 	}{
-		{dir: "example/local"},
-		{dir: "example/aws"},
-		{dir: "example/ansible"},
 		{dir: "builder/ebs/testdata/bake", args: []string{"-var-file=" + varFile}},
 	} {
 		t.Run(tc.dir, func(t *testing.T) {

@@ -1,0 +1,203 @@
+//go:build e2e
+
+// Package example_test checks the templates users copy from example/: each
+// passes a full `packer validate` (the plugin's Prepare, not only the
+// syntax) with the real packer and the plugin built from this checkout, is
+// formatted, explains itself, and needs no AWS call to validate.
+package example_test
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/packer-bakery/packer-plugin-bakery/testbed"
+)
+
+var suite testbed.Suite
+
+func TestMain(m *testing.M) {
+	// The fault proxy counts every AWS call packer makes: the test-bed's
+	// environment points AWS_ENDPOINT_URL at it, so even the examples meant
+	// for real AWS would call it, not AWS.
+	os.Exit(testbed.RunSuite(m, testbed.Options{FaultProxy: true}, &suite))
+}
+
+// The examples the docs promise. A folder removed or renamed must be
+// removed here too, and from the docs that link it.
+var promised = []string{
+	"local",
+	"developer-profile",
+	"ci-env-credentials",
+	"instance-role",
+	"instance-profile-s3-ssm",
+	"encrypted-copy",
+	"ansible",
+	"ansible-galaxy",
+}
+
+// Values for the variables that have no default; a user passes them with
+// -var. PKR_VAR_ for a template that does not declare the variable is
+// ignored.
+var requiredVars = []string{
+	"PKR_VAR_subnet_id=subnet-0123456789abcdef0",
+	"PKR_VAR_artifact_bucket=example-artifacts",
+	"PKR_VAR_kms_key_id=alias/images",
+	"PKR_VAR_copy_kms_key_id=alias/images",
+}
+
+func examples(t *testing.T) []string {
+	t.Helper()
+	matches, err := filepath.Glob("*/*.pkr.hcl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, m := range matches {
+		seen[filepath.Dir(m)] = true
+	}
+	for _, p := range promised {
+		if !seen[p] {
+			t.Errorf("example/%s has no template", p)
+		}
+	}
+	dirs := make([]string, 0, len(seen))
+	for d := range seen {
+		dirs = append(dirs, d)
+	}
+	sort.Strings(dirs)
+	return dirs
+}
+
+func packer(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, suite.Packer, args...)
+	cmd.Env = append(suite.Bed.PackerEnv(suite.PluginPath, t.TempDir()), requiredVars...)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+func TestE2EExamplesValidate(t *testing.T) {
+	proxy := suite.Bed.Faults()
+	proxy.Reset()
+	for _, dir := range examples(t) {
+		t.Run(dir, func(t *testing.T) {
+			out, err := packer(t, "validate", dir)
+			if err != nil {
+				t.Fatalf("packer validate %s: %v\n%s", dir, err, out)
+			}
+			if !strings.Contains(out, "The configuration is valid.") {
+				t.Errorf("packer validate %s did not say the configuration is valid:\n%s", dir, out)
+			}
+			if strings.Contains(out, "Warning") {
+				t.Errorf("packer validate %s warns; an example should not:\n%s", dir, out)
+			}
+			if out, err := packer(t, "fmt", "-check", "-diff", dir); err != nil {
+				t.Errorf("packer fmt -check %s: %v\n%s", dir, err, out)
+			}
+		})
+	}
+	if calls := proxy.Counts(); len(calls) != 0 {
+		t.Errorf("packer validate of the examples called AWS: %v", calls)
+	}
+}
+
+// alsoNeeds are actions an example needs because of what it is for.
+var alsoNeeds = map[string][]string{
+	"instance-profile-s3-ssm": {"iam:CreateRole", "iam:PutRolePolicy", "iam:CreateInstanceProfile", "iam:PassRole"},
+	"encrypted-copy":          {"ec2:CopyImage"},
+}
+
+// TestE2EExamplesHaveAnIAMPolicy: `packer-plugin-bakery iam-policy` writes
+// the least-privilege policy of every example (the first thing a user of a
+// locked-down account runs), with the account given so that it asks no
+// one, and it makes no AWS call.
+func TestE2EExamplesHaveAnIAMPolicy(t *testing.T) {
+	proxy := suite.Bed.Faults()
+	proxy.Reset()
+	for _, dir := range examples(t) {
+		t.Run(dir, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, suite.Plugin, "iam-policy", "-account", "123456789012", dir)
+			cmd.Env = append(suite.Bed.PackerEnv(suite.PluginPath, t.TempDir()), requiredVars...)
+			var stderr strings.Builder
+			cmd.Stderr = &stderr
+			out, err := cmd.Output()
+			if err != nil {
+				t.Fatalf("iam-policy %s: %v\n%s", dir, err, stderr.String())
+			}
+			var policy struct {
+				Version   string
+				Statement []struct {
+					Effect string
+					Action []string
+				}
+			}
+			if err := json.Unmarshal(out, &policy); err != nil {
+				t.Fatalf("iam-policy %s did not print a JSON policy: %v\n%s", dir, err, out)
+			}
+			actions := map[string]bool{}
+			for _, st := range policy.Statement {
+				for _, a := range st.Action {
+					actions[a] = true
+				}
+			}
+			wants := append([]string{"ec2:RunInstances", "ec2:CreateImage", "ec2:ImportKeyPair"}, alsoNeeds[dir]...)
+			for _, want := range wants {
+				if !actions[want] {
+					t.Errorf("the policy of %s does not allow %s:\n%s", dir, want, out)
+				}
+			}
+		})
+	}
+	if calls := proxy.Counts(); len(calls) != 0 {
+		t.Errorf("iam-policy called AWS for the examples: %v", calls)
+	}
+}
+
+// TestE2EExamplesValidateCallCounterWorks is the control of the zero above:
+// the same packer and environment, told to evaluate the CI example's data
+// source, reach the counter.
+func TestE2EExamplesValidateCallCounterWorks(t *testing.T) {
+	proxy := suite.Bed.Faults()
+	proxy.Reset()
+	// The emulator has no Amazon Linux 2023 AMI, so the lookup fails; the
+	// call is what counts here.
+	out, _ := packer(t, "validate", "-evaluate-datasources", "ci-env-credentials")
+	if n := proxy.Count("ec2", "DescribeImages"); n == 0 {
+		t.Errorf("the proxy counted no DescribeImages for the data source; it counted %v\n%s", proxy.Counts(), out)
+	}
+}
+
+// TestExamplesExplainThemselves: each template opens with a comment that
+// says when to use it (there are no README files in example/).
+func TestE2EExamplesExplainThemselves(t *testing.T) {
+	for _, dir := range examples(t) {
+		files, _ := filepath.Glob(filepath.Join(dir, "*.pkr.hcl"))
+		for _, f := range files {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			comment := 0
+			for _, line := range strings.Split(string(b), "\n") {
+				if !strings.HasPrefix(line, "#") {
+					break
+				}
+				comment++
+			}
+			if comment < 3 {
+				t.Errorf("%s opens with %d comment lines; say in a few lines when to use it and how to run it", f, comment)
+			}
+		}
+	}
+}
