@@ -103,19 +103,19 @@ func TestDocsShowTheGeneratedPolicy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const marker = "<!-- generated: example/aws, account 123456789012 -->\n```json\n"
+	const marker = "<!-- generated: example/developer-profile, account 123456789012 -->\n```json\n"
 	_, rest, ok := strings.Cut(string(doc), marker)
 	if !ok {
 		t.Fatal("docs/iam-policy.md lost its generated example")
 	}
 	shown, _, _ := strings.Cut(rest, "```")
-	for _, example := range []string{"aws", "ansible"} {
+	for _, example := range []string{"developer-profile", "ansible"} {
 		sources, err := ReadTemplate("../../../example/"+example, TemplateOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		if want := ForSources(sources, "123456789012", nil).JSON(); shown != want {
-			t.Errorf("docs/iam-policy.md shows a policy other than example/%s's; regenerate it with\n  go run . iam-policy -account 123456789012 example/aws\nwant:\n%s", example, want)
+			t.Errorf("docs/iam-policy.md shows a policy other than example/%s's; regenerate it with\n  go run . iam-policy -account 123456789012 example/developer-profile\nwant:\n%s", example, want)
 		}
 	}
 }
