@@ -57,10 +57,15 @@ func (b *Builder) Run(ctx context.Context, ui packersdk.Ui, hook packersdk.Hook)
 	ui.Say(fmt.Sprintf("AWS credentials: %s; region %s", id, region))
 
 	client := sess.EC2("")
+	dist := &b.config.AMIDistributionConfig
+	copyRegions := dist.copyRegions(region)
+	if dist.AMISkipBuildRegion && len(copyRegions) == 0 {
+		return nil, fmt.Errorf("`skip_save_build_region`: `ami_regions` lists only the build region %s, so the build would keep no AMI: add another region", region)
+	}
 	if !b.config.SkipRegionValidation {
 		// Refused, it is listed with every other missing permission by
 		// the permission check below.
-		if err := validateRegion(ctx, client, region); err != nil && (!isAuthorizationError(err) || b.config.SkipPermissionCheck) {
+		if err := validateRegion(ctx, client, region, copyRegions...); err != nil && (!isAuthorizationError(err) || b.config.SkipPermissionCheck) {
 			return nil, withPermissionHint(err)
 		}
 	}
@@ -109,19 +114,6 @@ func (b *Builder) Run(ctx context.Context, ui packersdk.Ui, hook packersdk.Hook)
 	state := new(multistep.BasicStateBag)
 	state.Put("hook", hook)
 	state.Put(keyUI, ui)
-
-	dist := &b.config.AMIDistributionConfig
-	copyRegions := dist.copyRegions(region)
-	if dist.AMISkipBuildRegion && len(copyRegions) == 0 {
-		return nil, fmt.Errorf("`skip_save_build_region`: `ami_regions` lists only the build region %s, so the build would keep no AMI: add another region", region)
-	}
-	if !b.config.SkipRegionValidation {
-		for _, r := range copyRegions {
-			if err := validateRegion(ctx, client, r); err != nil {
-				return nil, fmt.Errorf("`ami_regions`: %w", err)
-			}
-		}
-	}
 
 	keyPairTags := bakery.Tags{"Name": tempName}.Merge(temporary)
 	groupTags := bakery.Tags{"Name": "packer_bakery_" + buildID}.Merge(temporary)
@@ -198,9 +190,10 @@ type regionDescriber interface {
 	DescribeRegions(context.Context, *ec2.DescribeRegionsInput, ...func(*ec2.Options)) (*ec2.DescribeRegionsOutput, error)
 }
 
-// validateRegion checks the region with EC2 itself rather than a list built
-// into the plugin, which would go stale.
-func validateRegion(ctx context.Context, client regionDescriber, region string) error {
+// validateRegion checks the build region and the `ami_regions` copies with
+// one call to EC2 itself, rather than a list built into the plugin, which
+// would go stale.
+func validateRegion(ctx context.Context, client regionDescriber, region string, copies ...string) error {
 	out, err := client.DescribeRegions(ctx, &ec2.DescribeRegionsInput{AllRegions: aws.Bool(true)})
 	if err != nil {
 		return fmt.Errorf("checking region %s with EC2 DescribeRegions (set `skip_region_validation = true` to skip): %w", region, err)
@@ -209,10 +202,16 @@ func validateRegion(ctx context.Context, client regionDescriber, region string) 
 	for _, r := range out.Regions {
 		names = append(names, aws.ToString(r.RegionName))
 	}
+	var errs []error
 	if !slices.Contains(names, region) {
-		return fmt.Errorf("region %q is not one EC2 knows (%d regions listed); check `region`, or set `skip_region_validation = true`", region, len(names))
+		errs = append(errs, fmt.Errorf("region %q is not one EC2 knows (%d regions listed); check `region`, or set `skip_region_validation = true`", region, len(names)))
 	}
-	return nil
+	for _, r := range copies {
+		if !slices.Contains(names, r) {
+			errs = append(errs, fmt.Errorf("`ami_regions`: region %q is not one EC2 knows (%d regions listed); check it, or set `skip_region_validation = true`", r, len(names)))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // createdBy says who made a resource: the plugin and version, the user and

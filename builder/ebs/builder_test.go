@@ -43,6 +43,19 @@ func TestValidateRegion(t *testing.T) {
 			}
 		}
 	})
+	t.Run("copy regions in the same call", func(t *testing.T) {
+		f := newFakeRegions(t)
+		f.DescribeRegionsCalls.Return(regions("us-east-1", "eu-west-1"), nil)
+		if err := validateRegion(t.Context(), f, "us-east-1", "eu-west-1"); err != nil {
+			t.Errorf("validateRegion: %v", err)
+		}
+		f = newFakeRegions(t)
+		f.DescribeRegionsCalls.Return(regions("us-east-1", "eu-west-1"), nil)
+		err := validateRegion(t.Context(), f, "us-east-1", "eu-west-1", "eu-wset-2")
+		if err == nil || !strings.Contains(err.Error(), "`ami_regions`: region \"eu-wset-2\"") || strings.Contains(err.Error(), "eu-west-1\"") {
+			t.Errorf("err = %v, want only the unknown copy region named, with its option", err)
+		}
+	})
 	t.Run("API error", func(t *testing.T) {
 		f := newFakeRegions(t)
 		f.DescribeRegionsCalls.Return(nil, apiErr("AuthFailure"))
