@@ -138,6 +138,9 @@ type bakeResult struct {
 	OK      bool           `json:"ok"`
 	Error   string         `json:"error,omitempty"`
 	Calls   map[string]int `json:"calls,omitempty"`
+	// DryRuns are the permission check's dry runs and IAM probes (ours
+	// only), which Calls leaves out.
+	DryRuns map[string]int `json:"dry_runs,omitempty"`
 	// ProvisionSeconds is the span from "Connected to SSH!" to the play's
 	// recap in packer's timestamped output (1 s resolution); the rest of
 	// Seconds is packer, the builder and cleanup.

@@ -34,9 +34,12 @@ func (h *harness) p1(ctx context.Context) error {
 			}
 			name := fmt.Sprintf("p1-%d", i)
 			r := h.packerBuild(ctx, s, s.bakeDir, name, h.bakeVars(name, h.smallPB))
-			r.Calls = map[string]int{}
+			r.Calls, r.DryRuns = map[string]int{}, map[string]int{}
 			for c, n := range h.bed.Faults().Counts() {
 				r.Calls[c.String()] = n
+			}
+			for c, n := range h.bed.Faults().DryRuns() {
+				r.DryRuns[c.String()] = n
 			}
 			say("P1 %s run %d: %.1f s ok=%v %s", s.Name, i+1, r.Seconds, r.OK, r.Error)
 			h.res.P1 = append(h.res.P1, r)

@@ -234,22 +234,26 @@ func (r *Results) summarise() {
 	}
 	// P4
 	r.CallsPerBake = map[string]map[string]float64{}
-	totals := map[string]float64{}
+	totals, dryRuns := map[string]float64{}, map[string]float64{}
 	for _, side := range []string{"ours", "stock"} {
 		per := map[string][]float64{}
-		var tot []float64
+		var tot, dry []float64
 		n := 0
 		for _, b := range r.P1 {
 			if b.Side != side || !b.OK {
 				continue
 			}
 			n++
-			sum := 0
+			sum, drySum := 0, 0
 			for a, c := range b.Calls {
 				per[a] = append(per[a], float64(c))
 				sum += c
 			}
+			for _, c := range b.DryRuns {
+				drySum += c
+			}
 			tot = append(tot, float64(sum))
+			dry = append(dry, float64(drySum))
 		}
 		if n == 0 {
 			continue
@@ -263,10 +267,17 @@ func (r *Results) summarise() {
 		}
 		r.CallsPerBake[side] = m
 		totals[side] = median(tot)
+		dryRuns[side] = median(dry)
 	}
 	if len(r.CallsPerBake) > 0 {
-		row := Row{Part: "P4", Figure: "AWS API calls per bake, median total (by action in calls_per_bake)",
-			Ours: fmt.Sprintf("%.0f", totals["ours"]), Stock: fmt.Sprintf("%.0f", totals["stock"]), Target: "ours ≤ stock", Met: "n/a"}
+		cell := func(side string) string {
+			if dryRuns[side] > 0 {
+				return fmt.Sprintf("%.0f (+%.0f dry runs)", totals[side], dryRuns[side])
+			}
+			return fmt.Sprintf("%.0f", totals[side])
+		}
+		row := Row{Part: "P4", Figure: "AWS API calls per bake, median total (by action in calls_per_bake); the permission check's dry runs shown apart, not judged",
+			Ours: cell("ours"), Stock: cell("stock"), Target: "ours ≤ stock", Met: "n/a"}
 		if _, ok := r.CallsPerBake["stock"]; ok {
 			row.Met = met(totals["ours"] <= totals["stock"])
 		}

@@ -10,6 +10,7 @@ import (
 // countsJSON is the body of GET /_faultproxy/counts.
 type countsJSON struct {
 	Calls    map[string]int `json:"calls"`    // "ec2:RunInstances" → attempts
+	DryRuns  map[string]int `json:"dry_runs"` // dry runs and IAM probes, not in calls
 	Injected map[Kind]int   `json:"injected"` // fault kind → hits
 	Total    int            `json:"total"`
 }
@@ -39,10 +40,13 @@ func (p *Proxy) serveControl(w http.ResponseWriter, r *http.Request) {
 			methodNotAllowed(w, "GET")
 			return
 		}
-		out := countsJSON{Calls: map[string]int{}, Injected: p.Injected()}
+		out := countsJSON{Calls: map[string]int{}, DryRuns: map[string]int{}, Injected: p.Injected()}
 		for c, n := range p.Counts() {
 			out.Calls[c.String()] = n
 			out.Total += n
+		}
+		for c, n := range p.DryRuns() {
+			out.DryRuns[c.String()] = n
 		}
 		writeJSON(w, http.StatusOK, out)
 	case ControlPrefix + "waits":

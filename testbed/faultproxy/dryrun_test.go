@@ -4,7 +4,8 @@ import "testing"
 
 // TestDryRunsAreNeitherFaultedNorCounted: the builder's permission check
 // dry-runs its calls before every build; a fault limited to RunInstances
-// with Max 1 must still hit the real launch, not its dry run.
+// with Max 1 must still hit the real launch, not its dry run. Dry runs are
+// counted apart.
 func TestDryRunsAreNeitherFaultedNorCounted(t *testing.T) {
 	moto := newFakeMoto(t)
 	p := startProxy(t, moto.URL, WithConfig(Config{LoseReply: Fault{Rate: 1, Max: 1, Actions: []string{"RunInstances"}}}))
@@ -22,6 +23,9 @@ func TestDryRunsAreNeitherFaultedNorCounted(t *testing.T) {
 	}
 	if n := p.Count("ec2", "RunInstances"); n != 1 {
 		t.Errorf("the real launch counted %d times", n)
+	}
+	if d := p.DryRuns(); len(d) != 1 || d[Call{"ec2", "RunInstances"}] != 1 {
+		t.Errorf("dry runs counted %v, want one ec2:RunInstances", d)
 	}
 	if got := moto.calls(); len(got) != 2 {
 		t.Errorf("moto saw %v: both calls must reach it", got)

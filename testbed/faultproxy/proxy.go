@@ -73,6 +73,7 @@ type Proxy struct {
 	cfg       Config
 	rng       *rand.Rand
 	calls     map[Call]int
+	dryRuns   map[Call]int // dry runs and IAM probes, which Counts leaves out
 	injected  map[Kind]int
 	sinceSet  map[Kind]int // hits since the last SetConfig or Reset, for Fault.Max
 	tokens    map[tokenKey]*tokenEntry
@@ -125,6 +126,7 @@ func Start(upstream string, opts ...Option) (*Proxy, error) {
 		transport: loopbackTransport(),
 		now:       time.Now,
 		calls:     map[Call]int{},
+		dryRuns:   map[Call]int{},
 		injected:  map[Kind]int{},
 		sinceSet:  map[Kind]int{},
 		tokens:    map[tokenKey]*tokenEntry{},
@@ -229,6 +231,19 @@ func (p *Proxy) Counts() map[Call]int {
 	return out
 }
 
+// DryRuns returns how many dry runs (DryRun=true, and the permission
+// check's IAM probes) reached the proxy, by service and action. Counts
+// leaves them out.
+func (p *Proxy) DryRuns() map[Call]int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make(map[Call]int, len(p.dryRuns))
+	for k, v := range p.dryRuns {
+		out[k] = v
+	}
+	return out
+}
+
 // Count is Counts()[Call{service, action}].
 func (p *Proxy) Count(service, action string) int {
 	p.mu.Lock()
@@ -254,6 +269,7 @@ func (p *Proxy) Reset() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.calls = map[Call]int{}
+	p.dryRuns = map[Call]int{}
 	p.injected = map[Kind]int{}
 	p.sinceSet = map[Kind]int{}
 	p.tokens = map[tokenKey]*tokenEntry{}
@@ -303,10 +319,12 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// A dry run changes nothing: it is not a call the faults and counts
 		// are about (a lost reply "taking effect", a retried create). The
 		// builder's permission check makes one of most calls before every
-		// build; faulting those would use up a test's Max on them. AWS's
-		// request limits count dry runs too, and so does RateLimit.
+		// build; faulting those would use up a test's Max on them. They are
+		// counted apart (DryRuns). AWS's request limits count dry runs too,
+		// and so does RateLimit.
 		p.mu.Lock()
 		cfg := p.cfg
+		p.dryRuns[req.Call]++
 		p.mu.Unlock()
 		if p.overRate(cfg.RateLimit, req.Call) {
 			p.hit(KindThrottle, req, "dry run over the rate limit")
