@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/hashicorp/packer-plugin-sdk/hcl2helper"
-	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 )
 
 // policyDoc is a temporary_iam_instance_profile_policy_document as the
@@ -37,12 +36,7 @@ func statement(effect string, action, resource []string) map[string]interface{} 
 func TestIAMConfigPrepare(t *testing.T) {
 	const doc = "temporary_iam_instance_profile_policy_document"
 	readS3 := statement("Allow", []string{"s3:GetObject"}, []string{"arn:aws:s3:::seeds/*"})
-	tests := []struct {
-		name    string
-		input   map[string]interface{}
-		wantErr []string
-		check   func(*testing.T, *Config)
-	}{
+	tests := []prepareCase{
 		{name: "no profile at all", input: validConfig(nil), check: func(t *testing.T, c *Config) {
 			if c.IamInstanceProfile != "" || c.TemporaryIamInstanceProfilePolicyDocument != nil {
 				t.Errorf("profile options set without being asked: %+v", c.IAMConfig)
@@ -121,32 +115,7 @@ func TestIAMConfigPrepare(t *testing.T) {
 				"Statement 1: `Resource` is required", "Statement 2: `Resource` \"bucket\""},
 		},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var c Config
-			_, err := c.Prepare(tt.input)
-			if len(tt.wantErr) == 0 {
-				if err != nil {
-					t.Fatalf("Prepare: %v", err)
-				}
-				if tt.check != nil {
-					tt.check(t, &c)
-				}
-				return
-			}
-			if err == nil {
-				t.Fatalf("Prepare succeeded, want an error mentioning %q", tt.wantErr)
-			}
-			for _, w := range tt.wantErr {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("error does not mention %q:\n%v", w, err)
-				}
-			}
-			if multi, ok := err.(*packersdk.MultiError); !ok || len(multi.Errors) != len(tt.wantErr) {
-				t.Errorf("want %d error(s) in a MultiError, got %T:\n%v", len(tt.wantErr), err, err)
-			}
-		})
-	}
+	runPrepareCases(t, tests)
 }
 
 func TestIAMConfigPrepare_unknownValuesPassValidation(t *testing.T) {

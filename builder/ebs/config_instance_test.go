@@ -11,7 +11,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/hashicorp/packer-plugin-sdk/hcl2helper"
-	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
 	bakery "github.com/packer-bakery/packer-plugin-bakery/common"
 )
@@ -27,13 +26,7 @@ func TestInstanceConfigPrepare(t *testing.T) {
 	unknown := hcl2helper.UnknownVariableValue
 	type m = map[string]interface{}
 
-	tests := []struct {
-		name     string
-		input    m
-		wantErr  []string // one substring per expected error; none means valid
-		wantWarn []string
-		check    func(*testing.T, *Config)
-	}{
+	tests := []prepareCase{
 		{
 			name:  "defaults: IMDSv2 required, nothing else asked for",
 			input: validConfig(nil),
@@ -176,38 +169,5 @@ func TestInstanceConfigPrepare(t *testing.T) {
 			wantErr: []string{"`user_data` and `user_data_file`", "http_tokens", "hop_limit", "enable_unlimited_credits", "shutdown_behavior"},
 		},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var c Config
-			warnings, err := c.Prepare(tt.input)
-			if len(warnings) != len(tt.wantWarn) {
-				t.Errorf("warnings %q, want %d", warnings, len(tt.wantWarn))
-			}
-			for _, w := range tt.wantWarn {
-				if !strings.Contains(strings.Join(warnings, "\n"), w) {
-					t.Errorf("no warning mentions %q: %q", w, warnings)
-				}
-			}
-			if len(tt.wantErr) == 0 {
-				if err != nil {
-					t.Fatalf("Prepare: %v", err)
-				}
-				if tt.check != nil {
-					tt.check(t, &c)
-				}
-				return
-			}
-			if err == nil {
-				t.Fatalf("Prepare succeeded, want an error mentioning %q", tt.wantErr)
-			}
-			for _, w := range tt.wantErr {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("error does not mention %q:\n%v", w, err)
-				}
-			}
-			if multi, ok := err.(*packersdk.MultiError); !ok || len(multi.Errors) != len(tt.wantErr) {
-				t.Errorf("want %d error(s) in a MultiError, got %T:\n%v", len(tt.wantErr), err, err)
-			}
-		})
-	}
+	runPrepareCases(t, tests)
 }

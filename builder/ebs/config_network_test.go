@@ -2,21 +2,14 @@ package ebs
 
 import (
 	"reflect"
-	"strings"
 	"testing"
 
 	"github.com/hashicorp/packer-plugin-sdk/hcl2helper"
-	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 )
 
 func TestNetworkConfigPrepare(t *testing.T) {
 	tagClass := map[string]interface{}{"tag:Class": "build"}
-	tests := []struct {
-		name    string
-		input   map[string]interface{}
-		wantErr []string
-		check   func(*testing.T, *Config)
-	}{
+	tests := []prepareCase{
 		{name: "vpc_filter", input: validConfig(map[string]interface{}{"vpc_filter": map[string]interface{}{"filters": tagClass}}),
 			check: func(t *testing.T, c *Config) {
 				if !reflect.DeepEqual(c.VpcFilter.Filters, map[string]string{"tag:Class": "build"}) {
@@ -95,32 +88,7 @@ func TestNetworkConfigPrepare(t *testing.T) {
 		{name: "source_public_ip and security_group_filter", input: validConfig(map[string]interface{}{"temporary_security_group_source_public_ip": true, "security_group_filter": map[string]interface{}{"filters": tagClass}}),
 			wantErr: []string{"`temporary_security_group_source_public_ip` only applies to the temporary security group"}},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var c Config
-			_, err := c.Prepare(tt.input)
-			if len(tt.wantErr) == 0 {
-				if err != nil {
-					t.Fatalf("Prepare: %v", err)
-				}
-				if tt.check != nil {
-					tt.check(t, &c)
-				}
-				return
-			}
-			if err == nil {
-				t.Fatalf("Prepare succeeded, want an error mentioning %q", tt.wantErr)
-			}
-			for _, w := range tt.wantErr {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("error does not mention %q:\n%v", w, err)
-				}
-			}
-			if multi, ok := err.(*packersdk.MultiError); !ok || len(multi.Errors) != len(tt.wantErr) {
-				t.Errorf("want %d error(s) in a MultiError, got %T:\n%v", len(tt.wantErr), err, err)
-			}
-		})
-	}
+	runPrepareCases(t, tests)
 }
 
 func TestEC2Filters(t *testing.T) {

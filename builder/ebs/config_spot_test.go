@@ -2,21 +2,14 @@ package ebs
 
 import (
 	"reflect"
-	"strings"
 	"testing"
 
 	"github.com/hashicorp/packer-plugin-sdk/hcl2helper"
-	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 )
 
 func TestSpotConfigPrepare(t *testing.T) {
 	types := []interface{}{"t3.micro", "t3a.micro"}
-	tests := []struct {
-		name    string
-		input   map[string]interface{}
-		wantErr []string // one substring per expected error; none means valid
-		check   func(*testing.T, *Config)
-	}{
+	tests := []prepareCase{
 		{name: "on demand by default", input: validConfig(nil), check: func(t *testing.T, c *Config) {
 			if c.IsSpot() {
 				t.Error("a template without spot_price launches a spot instance")
@@ -125,32 +118,7 @@ func TestSpotConfigPrepare(t *testing.T) {
 			"`spot_tags` only applies", "`fleet_tags` only applies", "`spot_allocation_strategy` \"cheapest\"",
 		}},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var c Config
-			_, err := c.Prepare(tt.input)
-			if len(tt.wantErr) == 0 {
-				if err != nil {
-					t.Fatalf("Prepare: %v", err)
-				}
-				if tt.check != nil {
-					tt.check(t, &c)
-				}
-				return
-			}
-			if err == nil {
-				t.Fatalf("Prepare succeeded, want an error mentioning %q", tt.wantErr)
-			}
-			for _, w := range tt.wantErr {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("error does not mention %q:\n%v", w, err)
-				}
-			}
-			if multi, ok := err.(*packersdk.MultiError); !ok || len(multi.Errors) != len(tt.wantErr) {
-				t.Errorf("want %d error(s) in a MultiError, got %T:\n%v", len(tt.wantErr), err, err)
-			}
-		})
-	}
+	runPrepareCases(t, tests)
 }
 
 func TestSpotConfigPrepare_everyStrategy(t *testing.T) {

@@ -64,12 +64,7 @@ func TestConfigPrepare(t *testing.T) {
 	keyFile := writeKeyFile(t)
 	filter := map[string]interface{}{"filters": map[string]interface{}{"name": "al2023-ami-*"}, "owners": []interface{}{"amazon"}, "most_recent": true}
 
-	tests := []struct {
-		name    string
-		input   map[string]interface{}
-		wantErr []string // one substring per expected error; none means valid
-		check   func(*testing.T, *Config)
-	}{
+	tests := []prepareCase{
 		{
 			name:  "minimal with source_ami, and its defaults",
 			input: validConfig(nil),
@@ -221,32 +216,7 @@ func TestConfigPrepare(t *testing.T) {
 			},
 		},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var c Config
-			_, err := c.Prepare(tt.input)
-			if len(tt.wantErr) == 0 {
-				if err != nil {
-					t.Fatalf("Prepare: %v", err)
-				}
-				if tt.check != nil {
-					tt.check(t, &c)
-				}
-				return
-			}
-			if err == nil {
-				t.Fatalf("Prepare succeeded, want an error mentioning %q", tt.wantErr)
-			}
-			for _, w := range tt.wantErr {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("error does not mention %q:\n%v", w, err)
-				}
-			}
-			if multi, ok := err.(*packersdk.MultiError); !ok || len(multi.Errors) != len(tt.wantErr) {
-				t.Errorf("want %d error(s) in a MultiError, got %T:\n%v", len(tt.wantErr), err, err)
-			}
-		})
-	}
+	runPrepareCases(t, tests)
 }
 
 func TestConfigPrepare_secretsHiddenFromOutput(t *testing.T) {
@@ -356,5 +326,55 @@ func TestConfigPrepare_force(t *testing.T) {
 	_, err := d.Prepare(validConfig(map[string]interface{}{"force_delete_snapshot": true}))
 	if err == nil || !strings.Contains(err.Error(), "`force_delete_snapshot` only applies with `force_deregister = true`") {
 		t.Errorf("force_delete_snapshot alone: %v", err)
+	}
+}
+
+// prepareCase is one row of the Prepare table tests.
+type prepareCase struct {
+	name     string
+	input    map[string]interface{}
+	wantErr  []string // one substring per expected error; none means valid
+	wantWarn []string // one substring per expected warning
+	check    func(*testing.T, *Config)
+}
+
+// runPrepareCases runs Config.Prepare on each case: a valid one must pass
+// (and its check), an invalid one must fail with exactly one error per
+// wantErr, each mentioning its substring; the warnings must be wantWarn's.
+func runPrepareCases(t *testing.T, tests []prepareCase) {
+	t.Helper()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var c Config
+			warnings, err := c.Prepare(tt.input)
+			if len(warnings) != len(tt.wantWarn) {
+				t.Errorf("warnings %q, want %d", warnings, len(tt.wantWarn))
+			}
+			for _, w := range tt.wantWarn {
+				if !strings.Contains(strings.Join(warnings, "\n"), w) {
+					t.Errorf("no warning mentions %q: %q", w, warnings)
+				}
+			}
+			if len(tt.wantErr) == 0 {
+				if err != nil {
+					t.Fatalf("Prepare: %v", err)
+				}
+				if tt.check != nil {
+					tt.check(t, &c)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("Prepare succeeded, want an error mentioning %q", tt.wantErr)
+			}
+			for _, w := range tt.wantErr {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error does not mention %q:\n%v", w, err)
+				}
+			}
+			if multi, ok := err.(*packersdk.MultiError); !ok || len(multi.Errors) != len(tt.wantErr) {
+				t.Errorf("want %d error(s) in a MultiError, got %T:\n%v", len(tt.wantErr), err, err)
+			}
+		})
 	}
 }
