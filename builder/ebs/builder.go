@@ -120,13 +120,14 @@ func (b *Builder) Run(ctx context.Context, ui packersdk.Ui, hook packersdk.Hook)
 	// The permission check runs before the source AMI is known, so its dry
 	// runs carry the tag templates unrendered: the keys the policy asks for
 	// (bakery:*) are there all the same.
-	steps := []multistep.Step{newStepPreflight(&b.config, client, sess.IAM(), "packer_bakery_permission_check_"+buildID,
+	source := new(sourceImageLookup)
+	steps := []multistep.Step{newStepPreflight(&b.config, client, sess.IAM(), "packer_bakery_permission_check_"+buildID, source,
 		bakery.Tags{"Name": "Packer Builder"}.Merge(b.config.RunTags, temporary), bakery.Tags(b.config.VolumeRunTags).Merge(temporary), keyPairTags, groupTags)}
 	if !dist.AMISkipCreateImage {
 		steps = append(steps, b.nameChecks(sess, region, copyRegions)...)
 	}
 	steps = append(steps,
-		&stepSourceAMI{ec2: client, sourceAMI: b.config.SourceAMI, filter: b.config.SourceAMIFilter, region: region},
+		&stepSourceAMI{ec2: client, sourceAMI: b.config.SourceAMI, filter: b.config.SourceAMIFilter, region: region, lookup: source},
 		&stepRenderTemplates{templates: templates, region: region},
 		&stepCheckEnhancedNetworking{ena: dist.AMIENASupport, sriov: dist.AMISriovNetSupport, virtType: dist.AMIVirtType},
 		&stepNetwork{ec2: client, vpcID: b.config.VpcID, vpcFilter: b.config.VpcFilter, subnetID: b.config.SubnetID,

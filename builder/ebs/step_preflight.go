@@ -236,11 +236,12 @@ type preflightInput struct {
 	keyPairTag bakery.Tags
 	groupTags  bakery.Tags
 	publicKey  []byte // any valid key, for ImportKeyPair
+	source     *sourceImageLookup
 }
 
 // newStepPreflight dry-runs what the build will ask for, with the tags it
 // will ask with; none when `skip_permission_check` is set.
-func newStepPreflight(cfg *Config, client preflightEC2, iamClient preflightIAM, absentName string, runTags, volumeTags, keyPairTags, groupTags bakery.Tags) *stepPreflight {
+func newStepPreflight(cfg *Config, client preflightEC2, iamClient preflightIAM, absentName string, source *sourceImageLookup, runTags, volumeTags, keyPairTags, groupTags bakery.Tags) *stepPreflight {
 	if cfg.SkipPermissionCheck {
 		return &stepPreflight{}
 	}
@@ -249,7 +250,7 @@ func newStepPreflight(cfg *Config, client preflightEC2, iamClient preflightIAM, 
 		public = nil // ImportKeyPair's dry run then fails on the input, not on permission: inconclusive
 	}
 	checks := preflightChecks(client, preflightInput{cfg: cfg, runTags: runTags, volumeTags: volumeTags,
-		keyPairTag: keyPairTags, groupTags: groupTags, publicKey: public})
+		keyPairTag: keyPairTags, groupTags: groupTags, publicKey: public, source: source})
 	return &stepPreflight{checks: append(checks, iamChecks(iamClient, cfg, absentName)...)}
 }
 
@@ -500,7 +501,8 @@ func preflightRunInput(ctx context.Context, client preflightEC2, in preflightInp
 	image := cfg.SourceAMI
 	if image == "" {
 		image = placeholderImage
-		if img, err := cfg.SourceAMIFilter.Find(ctx, client); err == nil {
+		// The same lookup stepSourceAMI then uses, not a second one.
+		if img, err := in.source.find(ctx, func(ctx context.Context) (types.Image, error) { return cfg.SourceAMIFilter.Find(ctx, client) }); err == nil {
 			image = aws.ToString(img.ImageId)
 		}
 	}

@@ -3,6 +3,7 @@ package ebs
 import (
 	"context"
 	"fmt"
+	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -20,13 +21,39 @@ type stepSourceAMI struct {
 	sourceAMI string
 	filter    bakery.AMIFilterOptions
 	region    string
+	lookup    *sourceImageLookup // shared with the permission check; may be nil
+}
+
+// sourceImageLookup finds the source AMI once per build: the permission
+// check needs its ID for the dry-run launch, stepSourceAMI the image. Only
+// a success is kept, so a lookup that failed is made again by the step that
+// reports it. A nil lookup always asks.
+type sourceImageLookup struct {
+	mu  sync.Mutex
+	img *types.Image
+}
+
+func (l *sourceImageLookup) find(ctx context.Context, lookup func(context.Context) (types.Image, error)) (types.Image, error) {
+	if l == nil {
+		return lookup(ctx)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.img != nil {
+		return *l.img, nil
+	}
+	img, err := lookup(ctx)
+	if err == nil {
+		l.img = &img
+	}
+	return img, err
 }
 
 var _ multistep.Step = (*stepSourceAMI)(nil)
 
 func (s *stepSourceAMI) Run(ctx context.Context, state multistep.StateBag) multistep.StepAction {
 	ui := getUI(state)
-	img, err := s.find(ctx)
+	img, err := s.lookup.find(ctx, s.find)
 	if err != nil {
 		return halt(state, err)
 	}

@@ -1,6 +1,7 @@
 package ebs
 
 import (
+	"context"
 	"reflect"
 	"testing"
 
@@ -121,5 +122,30 @@ func TestStepSourceAMI_errors(t *testing.T) {
 			wantNoKeys(t, state, keySourceImage, "generated_data")
 			step.Cleanup(state)
 		})
+	}
+}
+
+// TestStepSourceAMI_sharedLookup: the image the permission check already
+// looked up is used without asking EC2 again (the fake fails on a call it
+// was not scripted for); a lookup that failed is made again.
+func TestStepSourceAMI_sharedLookup(t *testing.T) {
+	filter := bakery.AMIFilterOptions{Filters: map[string]string{"name": "base-*"}, Owners: []string{"amazon"}}
+	lookup := new(sourceImageLookup)
+	if _, err := lookup.find(t.Context(), func(context.Context) (types.Image, error) {
+		return types.Image{}, apiErr("RequestLimitExceeded")
+	}); err == nil {
+		t.Fatal("the failing lookup succeeded")
+	}
+
+	f := newFakeImages(t)
+	f.DescribeImagesCalls.Return(&ec2.DescribeImagesOutput{Images: []types.Image{sourceImage("ami-0new", "2024-06-01T00:00:00.000Z")}}, nil)
+	state, ui := newState(t)
+	wantContinue(t, (&stepSourceAMI{ec2: f, filter: filter, region: "eu-west-1", lookup: lookup}).Run(t.Context(), state), state, ui)
+
+	again := newFakeImages(t) // scripted for no call
+	state, ui = newState(t)
+	wantContinue(t, (&stepSourceAMI{ec2: again, filter: filter, region: "eu-west-1", lookup: lookup}).Run(t.Context(), state), state, ui)
+	if got := aws.ToString(getSourceImage(state).ImageId); got != "ami-0new" {
+		t.Errorf("source image = %s, want the one looked up before, ami-0new", got)
 	}
 }
