@@ -473,9 +473,8 @@ func (o *timedOutput) when(t *testing.T, s string) time.Time {
 // startAMIBake starts testdata/ami with vars in its own process group.
 func startAMIBake(ctx context.Context, b *bake, vars map[string]any) (*exec.Cmd, *timedOutput, <-chan error) {
 	b.t.Helper()
-	b.vars = vars
+	b.vars, b.dir = vars, "testdata/ami"
 	cmd := b.cmd(ctx)
-	cmd.Args[len(cmd.Args)-1] = "testdata/ami"
 	out := &timedOutput{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {

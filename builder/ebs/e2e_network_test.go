@@ -6,13 +6,11 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
-	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -31,36 +29,8 @@ import (
 // more environment; like bake.run, for the network templates.
 func (b *bake) runTemplate(name string, env ...string) (string, error) {
 	b.t.Helper()
-	values := map[string]any{
-		"access_key": "AKIDBAKERYE2E",
-		"secret_key": b.secret,
-		"ami_name":   b.amiName,
-		"commands":   b.commands,
-	}
-	for k, v := range b.vars {
-		values[k] = v
-	}
-	vars, err := json.Marshal(values)
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	varFile := filepath.Join(filepath.Dir(b.tmp), "vars.pkrvars.json")
-	if err := os.WriteFile(varFile, vars, 0o600); err != nil {
-		b.t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, suite.Packer, "build", "-color=false", "-var-file="+varFile, filepath.Join("testdata/network", name))
-	cmd.Env = append(suite.Bed.PackerEnv(suite.PluginPath, filepath.Join(filepath.Dir(b.tmp), "packer-config")),
-		append([]string{
-			"PACKER_LOG=1",
-			"PACKER_BAKERY_JOURNAL_DIR=" + b.journals,
-			"PACKER_LOG_PATH=" + b.logPath,
-			"TMPDIR=" + b.tmp,
-		}, env...)...)
-	out, err := cmd.CombinedOutput()
-	b.t.Logf("packer build output:\n%s", out)
-	return string(out), err
+	b.dir, b.env = filepath.Join("testdata/network", name), env
+	return b.run()
 }
 
 func tagSpec(rt types.ResourceType, tags map[string]string) []types.TagSpecification {

@@ -5,7 +5,6 @@ package ebs_test
 import (
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -62,27 +61,8 @@ func (b *bake) spotCmd(ctx context.Context) *exec.Cmd {
 
 func (b *bake) spotCmdIn(ctx context.Context, dir string) *exec.Cmd {
 	b.t.Helper()
-	values := map[string]any{"access_key": "AKIDBAKERYE2E", "secret_key": b.secret, "ami_name": b.amiName, "commands": b.commands}
-	for k, v := range b.vars {
-		values[k] = v
-	}
-	vars, err := json.Marshal(values)
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	varFile := filepath.Join(filepath.Dir(b.tmp), "vars.pkrvars.json")
-	if err := os.WriteFile(varFile, vars, 0o600); err != nil {
-		b.t.Fatal(err)
-	}
-	cmd := exec.CommandContext(ctx, suite.Packer, "build", "-color=false", "-var-file="+varFile, dir)
-	cmd.Env = append(suite.Bed.PackerEnv(suite.PluginPath, filepath.Join(filepath.Dir(b.tmp), "packer-config")),
-		"PACKER_LOG=1",
-		"PACKER_BAKERY_JOURNAL_DIR="+b.journals,
-		"PACKER_LOG_PATH="+b.logPath,
-		"TMPDIR="+b.tmp,
-	)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	return cmd
+	b.dir = dir
+	return b.cmd(ctx)
 }
 
 func (b *bake) runSpot() (string, error) {

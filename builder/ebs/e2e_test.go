@@ -55,6 +55,7 @@ type bake struct {
 	vars     map[string]any // more template variables, e.g. ssh_port
 	journals string         // PACKER_BAKERY_JOURNAL_DIR
 	dir      string         // the template folder; "" is testdata/bake
+	env      []string       // more environment for packer
 }
 
 func newBake(t *testing.T, commands ...string) *bake {
@@ -106,6 +107,7 @@ func (b *bake) cmd(ctx context.Context) *exec.Cmd {
 		"PACKER_LOG_PATH="+b.logPath,
 		"TMPDIR="+b.tmp,
 	)
+	cmd.Env = append(cmd.Env, b.env...)
 	// Its own process group, so an interrupt can reach packer and the
 	// plugin the way a terminal's Ctrl-C does.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
