@@ -49,11 +49,9 @@ func effectiveAnsibleCfg(env []string, cwd string) string {
 	return ""
 }
 
-var pipeliningKey = regexp.MustCompile(`^\s*pipelining\s*[=:]`)
-
-// cfgSetsPipelining reports whether the ansible.cfg at path decides
-// pipelining itself; then the provisioner leaves it alone.
-func cfgSetsPipelining(path string) bool {
+// cfgSets reports whether the ansible.cfg at path sets key (in any
+// section); then the provisioner leaves that setting to the file.
+func cfgSets(path, key string) bool {
 	if path == "" {
 		return false
 	}
@@ -62,9 +60,10 @@ func cfgSetsPipelining(path string) bool {
 		return false
 	}
 	defer f.Close()
+	line := regexp.MustCompile(`^\s*` + regexp.QuoteMeta(key) + `\s*[=:]`)
 	s := bufio.NewScanner(f)
 	for s.Scan() {
-		if pipeliningKey.MatchString(s.Text()) {
+		if line.MatchString(s.Text()) {
 			return true
 		}
 	}

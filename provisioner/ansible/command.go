@@ -1,6 +1,7 @@
 package ansible
 
 import (
+	"fmt"
 	"sort"
 	"strings"
 )
@@ -48,7 +49,11 @@ type invocation struct {
 	// instead of temp files, so become_user to an unprivileged user needs
 	// no world-readable temp files. False when the user's ansible.cfg or
 	// environment already decides it.
-	Pipelining      bool
+	Pipelining bool
+	// SSHRetries sets ANSIBLE_SSH_RETRIES: how often Ansible retries a
+	// command whose ssh failed to connect (exit 255). 0 when the user's
+	// ansible.cfg or environment already decides it.
+	SSHRetries      int
 	AnsibleConfig   string // ANSIBLE_CONFIG to set; "" keeps Ansible's own search
 	RolesPath       string
 	CollectionsPath string
@@ -104,6 +109,9 @@ func playbookCommand(in invocation) command {
 	}
 	if in.Pipelining && !hasAny(in.UserEnv, "ANSIBLE_PIPELINING") && !hasAny(in.BaseEnv, "ANSIBLE_PIPELINING") {
 		ours = append(ours, "ANSIBLE_PIPELINING=True")
+	}
+	if in.SSHRetries > 0 && !hasAny(in.UserEnv, "ANSIBLE_SSH_RETRIES") && !hasAny(in.BaseEnv, "ANSIBLE_SSH_RETRIES") {
+		ours = append(ours, fmt.Sprintf("ANSIBLE_SSH_RETRIES=%d", in.SSHRetries))
 	}
 	if in.UseSFTP != nil {
 		method := "scp"

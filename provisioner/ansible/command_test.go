@@ -18,6 +18,7 @@ func TestPlaybookCommand(t *testing.T) {
 		ExtraVarsFile:  "/t/vars.json",
 		ControlPathDir: "/tmp/cp",
 		Pipelining:     true,
+		SSHRetries:     3,
 		BaseEnv:        []string{"PATH=/usr/bin", "HOME=/root"},
 	}
 	defaultSSH := "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o IdentitiesOnly=yes"
@@ -33,7 +34,7 @@ func TestPlaybookCommand(t *testing.T) {
 			edit: func(*invocation) {},
 			wantArgs: []string{"/p/site.yml", "-i", "/t/inv.ini", "--user", "ec2-user", "--private-key", "/t/key",
 				"--ssh-extra-args", defaultSSH, "--extra-vars", "@/t/vars.json"},
-			wantEnv: []string{"ANSIBLE_SSH_CONTROL_PATH_DIR=/tmp/cp", "ANSIBLE_PIPELINING=True", "PYTHONUNBUFFERED=1",
+			wantEnv: []string{"ANSIBLE_SSH_CONTROL_PATH_DIR=/tmp/cp", "ANSIBLE_PIPELINING=True", "ANSIBLE_SSH_RETRIES=3", "PYTHONUNBUFFERED=1",
 				"ANSIBLE_HOST_KEY_CHECKING=False", "PATH=/usr/bin", "HOME=/root"},
 			wantNoEnv: []string{"ANSIBLE_SSH_TRANSFER_METHOD", "ANSIBLE_CONFIG", "ANSIBLE_ROLES_PATH"},
 		},
@@ -70,11 +71,21 @@ func TestPlaybookCommand(t *testing.T) {
 		{
 			name: "user's env wins and turns our defaults off",
 			edit: func(in *invocation) {
-				in.UserEnv = []string{"ANSIBLE_PIPELINING=False", "ANSIBLE_SSH_CONTROL_PATH=/x/%%h", "PYTHONUNBUFFERED=0", "ANSIBLE_SCP_EXTRA_ARGS=-l 100"}
+				in.UserEnv = []string{"ANSIBLE_PIPELINING=False", "ANSIBLE_SSH_CONTROL_PATH=/x/%%h", "PYTHONUNBUFFERED=0", "ANSIBLE_SCP_EXTRA_ARGS=-l 100", "ANSIBLE_SSH_RETRIES=0"}
 				in.SCPLegacy = true
 			},
-			wantEnv:   []string{"ANSIBLE_PIPELINING=False", "PYTHONUNBUFFERED=0", "ANSIBLE_SCP_EXTRA_ARGS=-l 100"},
+			wantEnv:   []string{"ANSIBLE_PIPELINING=False", "PYTHONUNBUFFERED=0", "ANSIBLE_SCP_EXTRA_ARGS=-l 100", "ANSIBLE_SSH_RETRIES=0"},
 			wantNoEnv: []string{"ANSIBLE_SSH_CONTROL_PATH_DIR"},
+		},
+		{
+			name:      "packer's environment decides the retries",
+			edit:      func(in *invocation) { in.BaseEnv = append(in.BaseEnv, "ANSIBLE_SSH_RETRIES=7") },
+			wantEnv:   []string{"ANSIBLE_SSH_RETRIES=7"},
+		},
+		{
+			name:      "retries left to ansible.cfg",
+			edit:      func(in *invocation) { in.SSHRetries = 0 },
+			wantNoEnv: []string{"ANSIBLE_SSH_RETRIES"},
 		},
 		{
 			name:      "pipelining left to ansible.cfg",

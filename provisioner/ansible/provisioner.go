@@ -35,6 +35,12 @@ type Provisioner struct {
 
 var _ packersdk.Provisioner = (*Provisioner)(nil)
 
+// sshRetries is ANSIBLE_SSH_RETRIES unless the user decides it: a fresh
+// instance's sshd can drop a connection (cloud-init restarting it, a slow
+// key lookup), and Ansible's default of 0 turns one such hiccup into a
+// failed build. Ansible pauses 0, 1 and 3 s between the attempts.
+const sshRetries = 3
+
 func (p *Provisioner) ConfigSpec() hcldec.ObjectSpec { return p.config.FlatMapstructure().HCL2Spec() }
 
 func (p *Provisioner) Prepare(raws ...interface{}) error {
@@ -191,7 +197,11 @@ func (p *Provisioner) Provision(ctx context.Context, ui packersdk.Ui, comm packe
 		UserEnv:         cfg.AnsibleEnvVars,
 		BaseEnv:         base,
 	}
-	inv.Pipelining = !cfgSetsPipelining(effectiveAnsibleCfg(mergeEnv(base, sharedEnv(inv), cfg.AnsibleEnvVars), cwd))
+	ansibleCfg := effectiveAnsibleCfg(mergeEnv(base, sharedEnv(inv), cfg.AnsibleEnvVars), cwd)
+	inv.Pipelining = !cfgSets(ansibleCfg, "pipelining")
+	if !cfgSets(ansibleCfg, "retries") {
+		inv.SSHRetries = sshRetries
+	}
 
 	if cfg.UseSFTP == nil || !*cfg.UseSFTP {
 		// Ansible may copy with scp (`use_sftp = false`, or `smart`'s fallback).
