@@ -78,9 +78,9 @@ func TestPlaybookCommand(t *testing.T) {
 			wantNoEnv: []string{"ANSIBLE_SSH_CONTROL_PATH_DIR"},
 		},
 		{
-			name:      "packer's environment decides the retries",
-			edit:      func(in *invocation) { in.BaseEnv = append(in.BaseEnv, "ANSIBLE_SSH_RETRIES=7") },
-			wantEnv:   []string{"ANSIBLE_SSH_RETRIES=7"},
+			name:    "packer's environment decides the retries",
+			edit:    func(in *invocation) { in.BaseEnv = append(in.BaseEnv, "ANSIBLE_SSH_RETRIES=7") },
+			wantEnv: []string{"ANSIBLE_SSH_RETRIES=7"},
 		},
 		{
 			name:      "retries left to ansible.cfg",
