@@ -54,7 +54,6 @@ type side struct {
 	pluginPath string
 	bakeDir    string // bench/testdata/<name>
 	nullDir    string // bench/testdata/<name>-null
-	apiDir     string // bench/testdata/<name>-api: no provisioner
 }
 
 // setupSides builds our plugin and the stock ones (cached in
@@ -64,8 +63,7 @@ func (h *harness) setupSides(ctx context.Context, names []string) error {
 	for _, name := range names {
 		name = strings.TrimSpace(name)
 		s := &side{Name: name, bakeDir: filepath.Join(h.root, "bench/testdata", name),
-			nullDir: filepath.Join(h.root, "bench/testdata", name+"-null"),
-			apiDir:  filepath.Join(h.root, "bench/testdata", name+"-api")}
+			nullDir: filepath.Join(h.root, "bench/testdata", name+"-null")}
 		dir := filepath.Join(h.work, "plugins-"+name)
 		switch name {
 		case "ours":

@@ -44,6 +44,33 @@ func (h *harness) p1(ctx context.Context) error {
 			say("P1 %s run %d: %.1f s ok=%v %s", s.Name, i+1, r.Seconds, r.OK, r.Error)
 			h.res.P1 = append(h.res.P1, r)
 		}
+		if err := h.p1Plain(ctx, i); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// p1Plain times the P1 play alone: plain ansible-playbook to the same
+// sshd, once with Ansible's defaults and once pipelined as our provisioner
+// runs it. It is the floor under either side's bake.
+func (h *harness) p1Plain(ctx context.Context, i int) error {
+	if err := h.reset(ctx); err != nil {
+		return err
+	}
+	key, err := h.target(ctx)
+	if err != nil {
+		return err
+	}
+	for _, mode := range []struct{ name, env string }{{"defaults", ""}, {"pipelined", "ANSIBLE_PIPELINING=True"}} {
+		var env []string
+		if mode.env != "" {
+			env = append(env, mode.env)
+		}
+		r := h.plainAnsible(ctx, fmt.Sprintf("p1-%s-%d", mode.name, i), h.smallPB, key, env...)
+		r.Side = "plain-" + mode.name
+		say("P1 plain ansible-playbook (%s) run %d: %.1f s ok=%v %s", mode.name, i+1, r.Seconds, r.OK, r.Error)
+		h.res.P1 = append(h.res.P1, r)
 	}
 	return nil
 }
@@ -182,11 +209,8 @@ func (h *harness) p3(ctx context.Context) error {
 }
 
 // p5 starts many bakes at once per side with throttling on, then counts
-// successes (exit 0 and the AMI registered) and what was left behind. The
-// bakes have no provisioner: on this bed every "instance" is one sshd whose
-// key lookup asks moto, and with 20 Ansible runs at once on 2 cores that
-// lookup times out and Ansible (which does not retry) fails — a bed limit,
-// not the API behaviour P5 is about (docs/performance.md).
+// successes (exit 0 and the AMI registered) and what was left behind. Each
+// bake is the full P1 bake, Ansible included.
 func (h *harness) p5(ctx context.Context) error {
 	defer h.bed.Faults().SetConfig(faultproxy.Config{})
 	for _, s := range h.sides {
@@ -207,14 +231,12 @@ func (h *harness) p5(ctx context.Context) error {
 		start := time.Now()
 		for i := range h.opts.concurrent {
 			name := fmt.Sprintf("p5-%s-%d", s.Name, i)
-			vars := h.bakeVars(name, "")
-			delete(vars, "playbook")
-			delete(vars, "ansible_command")
+			vars := h.bakeVars(name, h.smallPB)
 			ami := vars["ami_name"].(string)
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				r := h.packerBuild(bctx, s, s.apiDir, name, vars)
+				r := h.packerBuild(bctx, s, s.bakeDir, name, vars)
 				mu.Lock()
 				defer mu.Unlock()
 				fig.Runs = append(fig.Runs, r)

@@ -15,7 +15,8 @@ var randRead = rand.Read
 // plainAnsible runs ansible-playbook itself over SSH to the bed's sshd as
 // ec2-user with key: Ansible's defaults (its own ControlPersist, no
 // pipelining), a fresh HOME and ControlPath folder per run.
-func (h *harness) plainAnsible(ctx context.Context, name, playbook, key string) bakeResult {
+// env adds to Ansible's defaults (e.g. ANSIBLE_PIPELINING=True).
+func (h *harness) plainAnsible(ctx context.Context, name, playbook, key string, env ...string) bakeResult {
 	runDir := filepath.Join(h.work, "runs", fmt.Sprintf("%03d-plain-%s", h.seq.Add(1), name))
 	res := bakeResult{Side: "plain", Name: name, Log: filepath.Join(runDir, "output.txt")}
 	if err := os.MkdirAll(runDir, 0o700); err != nil {
@@ -31,6 +32,7 @@ func (h *harness) plainAnsible(ctx context.Context, name, playbook, key string) 
 		"--ssh-extra-args", "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o IdentitiesOnly=yes")
 	cmd.Env = append(os.Environ(), "HOME="+runDir, "ANSIBLE_HOST_KEY_CHECKING=False",
 		"ANSIBLE_SSH_CONTROL_PATH_DIR="+filepath.Join(runDir, "cp"))
+	cmd.Env = append(cmd.Env, env...)
 	cmd.Dir = runDir
 	start := time.Now()
 	out, err := cmd.CombinedOutput()

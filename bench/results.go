@@ -142,6 +142,18 @@ func (r *Results) summarise() {
 		}
 		row := Row{Part: "P1", Figure: "bake wall time, median", Ours: secs(ours, of) + split("ours", ours), Stock: secs(stock, sf) + split("stock", stock),
 			Target: "ours ≤ 0.5× stock", Met: "n/a"}
+		// The play alone, without packer or a builder: the floor.
+		def, _ := okSeconds(r.P1, "plain-defaults")
+		pipe, _ := okSeconds(r.P1, "plain-pipelined")
+		if len(pipe) > 0 {
+			row.Plain = "play alone: " + secs(pipe, 0) + " pipelined"
+			if len(stock) > 0 {
+				row.Plain += fmt.Sprintf(" (%.2f× stock's bake)", median(pipe)/median(stock))
+			}
+			if len(def) > 0 {
+				row.Plain += fmt.Sprintf(", %.1f s Ansible defaults", median(def))
+			}
+		}
 		if len(ours) > 0 && len(stock) > 0 {
 			ratio := median(ours) / median(stock)
 			row.Figure += fmt.Sprintf(" (ratio %.2f×)", ratio)

@@ -41,6 +41,7 @@ func TestSummaryJudgesTargetsFromMedians(t *testing.T) {
 		r.P1 = append(r.P1, bakeResult{Side: "stock", OK: true, Seconds: s, Calls: map[string]int{"ec2:RunInstances": 1, "ec2:DescribeVolumes": 1}})
 	}
 	r.P1 = append(r.P1, bakeResult{Side: "stock", Error: "boom"}) // failed runs are counted, not timed
+	r.P1 = append(r.P1, bakeResult{Side: "plain-pipelined", OK: true, Seconds: 15}, bakeResult{Side: "plain-defaults", OK: true, Seconds: 18})
 	r.P2.Waits = []WaitFigure{
 		{Side: "ours", What: "image available", PendingSeconds: 120, Polls: 60, Seen: true, LagSeconds: 1},
 		{Side: "ours", What: "image available", PendingSeconds: 120, Polls: 61, Seen: true, LagSeconds: 1}, // > 1 call per 2 s
@@ -53,6 +54,9 @@ func TestSummaryJudgesTargetsFromMedians(t *testing.T) {
 	}
 	if p1 := rows["P1"]; p1.Met != "yes" || !strings.Contains(p1.Figure, "0.48×") || !strings.Contains(p1.Stock, "1 failed") {
 		t.Errorf("P1 row %+v", p1)
+	}
+	if p1 := rows["P1"]; p1.Plain != "play alone: 15.0 s (n=1) pipelined (0.60× stock's bake), 18.0 s Ansible defaults" {
+		t.Errorf("P1's plain cell %q", p1.Plain)
 	}
 	if p2 := rows["P2"]; p2.Met != "no" {
 		t.Errorf("61 polls in 120 s is more than one per 2 s: %+v", p2)
