@@ -10,10 +10,12 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -161,7 +163,7 @@ func (h *harness) packerBuild(ctx context.Context, s *side, dir, name string, va
 	if err := os.WriteFile(varFile, data, 0o600); err != nil {
 		return fail(err)
 	}
-	cmd := exec.Command(testbed.PackerBinary(h.root), "build", "-color=false", "-timestamp-ui", "-var-file="+varFile, dir)
+	cmd := exec.Command(testbed.PackerBinary(h.root), "build", "-color=false", "-var-file="+varFile, dir)
 	cmd.Env = append(h.bed.PackerEnv(s.pluginPath, filepath.Join(runDir, "packer-config")),
 		"PACKER_LOG=1", "PACKER_LOG_PATH="+res.Log,
 		"TMPDIR="+filepath.Join(runDir, "tmp"), "HOME="+runDir)
@@ -171,7 +173,9 @@ func (h *harness) packerBuild(ctx context.Context, s *side, dir, name string, va
 		return fail(err)
 	}
 	defer out.Close()
-	cmd.Stdout, cmd.Stderr = out, out
+	stamped := &stampWriter{w: out}
+	defer stamped.Flush()
+	cmd.Stdout, cmd.Stderr = stamped, stamped
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
 		return fail(err)
@@ -195,11 +199,52 @@ func (h *harness) packerBuild(ctx context.Context, s *side, dir, name string, va
 		return fail(fmt.Errorf("%w; %s", err, lastLines(filepath.Join(runDir, "output.txt"), 3)))
 	}
 	res.OK = true
+	stamped.Flush()
 	res.ProvisionSeconds = provisionSpan(filepath.Join(runDir, "output.txt"))
 	return res
 }
 
-// provisionSpan reads `packer build -timestamp-ui` output: seconds from
+// stampWriter writes each line it is given with the time it arrived, in
+// milliseconds (packer's own -timestamp-ui has whole seconds only, too
+// coarse to split a 4 s bake).
+type stampWriter struct {
+	mu      sync.Mutex
+	w       io.Writer
+	partial []byte
+}
+
+func (s *stampWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.partial = append(s.partial, p...)
+	for {
+		i := bytes.IndexByte(s.partial, '\n')
+		if i < 0 {
+			return len(p), nil
+		}
+		if err := s.line(s.partial[:i+1]); err != nil {
+			return len(p), err
+		}
+		s.partial = s.partial[i+1:]
+	}
+}
+
+func (s *stampWriter) line(l []byte) error {
+	_, err := fmt.Fprintf(s.w, "%s: %s", time.Now().UTC().Format("2006-01-02T15:04:05.000Z07:00"), l)
+	return err
+}
+
+// Flush writes a last line that had no newline.
+func (s *stampWriter) Flush() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.partial) > 0 {
+		_ = s.line(append(s.partial, '\n'))
+		s.partial = nil
+	}
+}
+
+// provisionSpan reads the stamped `packer build` output: seconds from
 // the SSH connection to the Ansible play's recap; 0 if either is missing.
 func provisionSpan(path string) float64 {
 	data, err := os.ReadFile(path)

@@ -138,7 +138,7 @@ func (r *Results) summarise() {
 			if len(prov) == 0 || len(xs) == 0 {
 				return ""
 			}
-			return fmt.Sprintf("; Ansible %.0f s, rest %.0f s", median(prov), median(xs)-median(prov))
+			return fmt.Sprintf("; Ansible %.1f s, rest %.1f s", median(prov), median(xs)-median(prov))
 		}
 		row := Row{Part: "P1", Figure: "bake wall time, median", Ours: secs(ours, of) + split("ours", ours), Stock: secs(stock, sf) + split("stock", stock),
 			Target: "ours ≤ 0.5× stock", Met: "n/a"}

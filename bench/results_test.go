@@ -1,17 +1,19 @@
 package main
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestProvisionSpanFromTimestampedOutput(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "output.txt")
 	out := strings.Join([]string{
 		"2026-11-24T03:14:17Z: ==> bakery-ebs.bench: Launching...",
-		"2026-11-24T03:14:18Z: ==> bakery-ebs.bench: Connected to SSH!",
+		"2026-11-24T03:14:18.250Z: ==> bakery-ebs.bench: Connected to SSH!",
 		"2026-11-24T03:14:22Z: ==> bakery-ebs.bench: PLAY [Benchmark] ****",
 		"==> bakery-ebs.bench: \tcontinued line without a stamp",
 		"2026-11-24T03:14:29Z: ==> bakery-ebs.bench: PLAY RECAP ****",
@@ -20,14 +22,36 @@ func TestProvisionSpanFromTimestampedOutput(t *testing.T) {
 	if err := os.WriteFile(path, []byte(out), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if got := provisionSpan(path); got != 11 {
-		t.Errorf("span %v s, want 11", got)
+	if got := provisionSpan(path); got != 10.75 {
+		t.Errorf("span %v s, want 10.75", got)
 	}
 	if err := os.WriteFile(path, []byte("2026-11-24T03:14:18Z: ==> x: Connected to SSH!\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if got := provisionSpan(path); got != 0 {
 		t.Errorf("no recap: span %v, want 0", got)
+	}
+}
+
+func TestStampWriterStampsWholeLines(t *testing.T) {
+	var buf bytes.Buffer
+	w := &stampWriter{w: &buf}
+	for _, p := range []string{"Connected ", "to SSH!\nPLAY", " RECAP\n", "tail"} {
+		if _, err := w.Write([]byte(p)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.Flush()
+	lines := strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n")
+	want := []string{"Connected to SSH!", "PLAY RECAP", "tail"}
+	if len(lines) != len(want) {
+		t.Fatalf("lines %q", lines)
+	}
+	for i, l := range lines {
+		stamp, rest, _ := strings.Cut(l, ": ")
+		if _, err := time.Parse(time.RFC3339, stamp); err != nil || rest != want[i] || !strings.Contains(stamp, ".") {
+			t.Errorf("line %q: want a millisecond stamp and %q (%v)", l, want[i], err)
+		}
 	}
 }
 
