@@ -303,7 +303,7 @@ func (r *Results) summarise() {
 			for _, n := range f.Leftovers {
 				left += n
 			}
-			cell := fmt.Sprintf("%d/%d ok, %d left %s, %.0f s", f.Succeeded, f.Bakes, left, leftText(f.Leftovers), f.WallSeconds)
+			cell := fmt.Sprintf("%d/%d ok, %d left%s, %.0f s", f.Succeeded, f.Bakes, left, leftText(f.Leftovers), f.WallSeconds)
 			switch f.Side {
 			case "ours":
 				row.Ours = cell
@@ -328,7 +328,7 @@ func leftText(m map[string]int) string {
 	if len(parts) == 0 {
 		return ""
 	}
-	return "(" + strings.Join(parts, " ") + ")"
+	return " (" + strings.Join(parts, " ") + ")"
 }
 
 func maxOf(xs []float64) float64 {

@@ -89,6 +89,9 @@ func TestSummaryJudgesTargetsFromMedians(t *testing.T) {
 	if p4 := rows["P4"]; p4.Met != "yes" || p4.Ours != "1 (+2 dry runs)" || p4.Stock != "2" {
 		t.Errorf("P4 row %+v", p4)
 	}
+	if p5 := rows["P5"]; p5.Ours != "20/20 ok, 1 left (key_pairs=1), 0 s" {
+		t.Errorf("P5 cell %q", p5.Ours)
+	}
 	if p5 := rows["P5"]; p5.Met != "no" {
 		t.Errorf("a leftover key pair fails P5: %+v", p5)
 	}
