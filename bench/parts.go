@@ -62,12 +62,11 @@ func (h *harness) p1Plain(ctx context.Context, i int) error {
 	if err != nil {
 		return err
 	}
-	for _, mode := range []struct{ name, env string }{{"defaults", ""}, {"pipelined", "ANSIBLE_PIPELINING=True"}} {
-		var env []string
-		if mode.env != "" {
-			env = append(env, mode.env)
-		}
-		r := h.plainAnsible(ctx, fmt.Sprintf("p1-%s-%d", mode.name, i), h.smallPB, key, env...)
+	for _, mode := range []struct {
+		name string
+		env  []string
+	}{{"defaults", nil}, {"pipelined", []string{"ANSIBLE_PIPELINING=True"}}} {
+		r := h.plainAnsible(ctx, fmt.Sprintf("p1-%s-%d", mode.name, i), h.smallPB, key, mode.env...)
 		r.Side = "plain-" + mode.name
 		say("P1 plain ansible-playbook (%s) run %d: %.1f s ok=%v %s", mode.name, i+1, r.Seconds, r.OK, r.Error)
 		h.res.P1 = append(h.res.P1, r)
