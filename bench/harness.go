@@ -142,7 +142,7 @@ type bakeResult struct {
 	// only), which Calls leaves out.
 	DryRuns map[string]int `json:"dry_runs,omitempty"`
 	// ProvisionSeconds is the span from "Connected to SSH!" to the play's
-	// recap in packer's timestamped output (1 s resolution); the rest of
+	// recap in the harness's millisecond-stamped output; the rest of
 	// Seconds is packer, the builder and cleanup.
 	ProvisionSeconds float64 `json:"provision_seconds,omitempty"`
 	Log              string  `json:"log"`
@@ -174,7 +174,6 @@ func (h *harness) packerBuild(ctx context.Context, s *side, dir, name string, va
 	}
 	defer out.Close()
 	stamped := &stampWriter{w: out}
-	defer stamped.Flush()
 	cmd.Stdout, cmd.Stderr = stamped, stamped
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
@@ -195,11 +194,11 @@ func (h *harness) packerBuild(ctx context.Context, s *side, dir, name string, va
 		err = fmt.Errorf("stopped after %s: %w (%v)", time.Since(start).Round(time.Second), ctx.Err(), err)
 	}
 	res.Seconds = time.Since(start).Seconds()
+	stamped.Flush() // packer has exited: its last line belongs in the file before it is read
 	if err != nil {
 		return fail(fmt.Errorf("%w; %s", err, lastLines(filepath.Join(runDir, "output.txt"), 3)))
 	}
 	res.OK = true
-	stamped.Flush()
 	res.ProvisionSeconds = provisionSpan(filepath.Join(runDir, "output.txt"))
 	return res
 }
