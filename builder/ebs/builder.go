@@ -121,6 +121,7 @@ func (b *Builder) Run(ctx context.Context, ui packersdk.Ui, hook packersdk.Hook)
 	// runs carry the tag templates unrendered: the keys the policy asks for
 	// (bakery:*) are there all the same.
 	source := new(sourceImageLookup)
+	pin := new(hostKeyPin)
 	steps := []multistep.Step{newStepPreflight(&b.config, client, sess.IAM(), "packer_bakery_permission_check_"+buildID, source,
 		bakery.Tags{"Name": "Packer Builder"}.Merge(b.config.RunTags, temporary), bakery.Tags(b.config.VolumeRunTags).Merge(temporary), keyPairTags, groupTags)}
 	if !dist.AMISkipCreateImage {
@@ -145,9 +146,9 @@ func (b *Builder) Run(ctx context.Context, ui packersdk.Ui, hook packersdk.Hook)
 			inner: &communicator.StepConnect{
 				Config:    &b.config.Comm,
 				Host:      sshHost(b.config.Comm.SSHHost, b.config.SSHInterface.SSHInterface),
-				SSHConfig: b.config.Comm.SSHConfigFunc(),
+				SSHConfig: pin.wrap(b.config.Comm.SSHConfigFunc()),
 			},
-			ec2: client, comm: &b.config.Comm, keyName: tempName,
+			ec2: client, comm: &b.config.Comm, keyName: tempName, pin: pin,
 			host: sshHost(b.config.Comm.SSHHost, b.config.SSHInterface.SSHInterface),
 		},
 		&commonsteps.StepProvision{},

@@ -3,6 +3,7 @@ package ansible
 import (
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -38,6 +39,15 @@ type invocation struct {
 	SkipTags       []string
 	Limit          string
 	SSHExtraArgs   []string // the user's ansible_ssh_extra_args
+	// KnownHostsFile is the run's own known_hosts (0600, in the run's 0700
+	// folder). With HostKeyPinned it already holds the key the builder saw
+	// and ssh accepts no other; else ssh records the first key it sees and
+	// holds the rest of the play to it.
+	KnownHostsFile string
+	HostKeyPinned  bool
+	// ProxyCommand reaches the instance the way the builder did (its
+	// bastion); "" for a straight connection.
+	ProxyCommand string
 	ExtraArguments []string // the user's extra_arguments, last on the line
 	UseSFTP        *bool
 	// SCPLegacy passes `-O` to scp: OpenSSH >= 9's scp speaks SFTP, which
@@ -61,9 +71,56 @@ type invocation struct {
 	BaseEnv         []string // the plugin's environment
 }
 
-// sshBaseArgs are always passed to ssh: the host is new for every build
-// (and its key unknown), so it is neither checked nor remembered.
-var sshBaseArgs = []string{"-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"}
+// sshArgs is --ssh-extra-args. ssh keeps the first value it reads for an
+// option, so the user's ansible_ssh_extra_args come first and win (e.g.
+// `-o StrictHostKeyChecking=yes` with their own known_hosts). Ansible
+// splits the line like a shell, so our paths are quoted.
+func sshArgs(in invocation) string {
+	ssh := append([]string{}, in.SSHExtraArgs...)
+	if in.KnownHostsFile != "" {
+		strict := "accept-new"
+		if in.HostKeyPinned {
+			strict = "yes"
+		}
+		// The machine's own known_hosts could hold an older key for a
+		// reused address: only what this build saw counts.
+		ssh = append(ssh, "-o", shellQuote("UserKnownHostsFile="+in.KnownHostsFile), "-o", "GlobalKnownHostsFile=/dev/null",
+			"-o", "StrictHostKeyChecking="+strict)
+	}
+	if in.PrivateKeyFile != "" {
+		// Only the build's key: agent keys tried first could use up
+		// sshd's MaxAuthTries before it.
+		ssh = append(ssh, "-o", "IdentitiesOnly=yes")
+	}
+	if in.ProxyCommand != "" {
+		ssh = append(ssh, "-o", shellQuote("ProxyCommand="+in.ProxyCommand))
+	}
+	return strings.Join(ssh, " ")
+}
+
+// bastionProxyCommand is ssh's ProxyCommand to the instance through the
+// builder's bastion: the same jump host, user and key as the builder's
+// communicator, the bastion's host key held to its first sighting in the
+// run's known_hosts. ssh runs it through the shell after expanding %
+// tokens, so every word is shell-quoted and its % doubled.
+func bastionProxyCommand(b bastion, knownHosts string) string {
+	words := []string{"ssh", "-o", "BatchMode=yes", "-o", "UserKnownHostsFile=" + knownHosts, "-o", "GlobalKnownHostsFile=/dev/null",
+		"-o", "StrictHostKeyChecking=accept-new", "-p", strconv.Itoa(b.Port)}
+	if b.User != "" {
+		words = append(words, "-l", b.User)
+	}
+	if b.KeyFile != "" {
+		words = append(words, "-i", b.KeyFile, "-o", "IdentitiesOnly=yes")
+	}
+	if b.CertFile != "" {
+		words = append(words, "-o", "CertificateFile="+b.CertFile)
+	}
+	for i, w := range words {
+		words[i] = shellQuote(strings.ReplaceAll(w, "%", "%%"))
+	}
+	// "--": a host that starts with "-" is a host, not an option.
+	return strings.Join(append(words, "-W", "%h:%p", "--", shellQuote(strings.ReplaceAll(b.Host, "%", "%%"))), " ")
+}
 
 // playbookCommand builds the ansible-playbook command. It is pure: same
 // input, same output, no I/O.
@@ -72,15 +129,12 @@ func playbookCommand(in invocation) command {
 	if in.User != "" {
 		args = append(args, "--user", in.User)
 	}
-	ssh := append([]string{}, sshBaseArgs...)
 	if in.PrivateKeyFile != "" {
 		args = append(args, "--private-key", in.PrivateKeyFile)
-		// Only the build's key: agent keys tried first could use up
-		// sshd's MaxAuthTries before it.
-		ssh = append(ssh, "-o", "IdentitiesOnly=yes")
 	}
-	ssh = append(ssh, in.SSHExtraArgs...)
-	args = append(args, "--ssh-extra-args", strings.Join(ssh, " "))
+	if ssh := sshArgs(in); ssh != "" {
+		args = append(args, "--ssh-extra-args", ssh)
+	}
 	if in.ExtraVarsFile != "" {
 		args = append(args, "--extra-vars", "@"+in.ExtraVarsFile)
 	}
@@ -101,7 +155,10 @@ func playbookCommand(in invocation) command {
 	ours := []string{
 		// Lines as they come, not when python's buffer fills.
 		"PYTHONUNBUFFERED=1",
-		"ANSIBLE_HOST_KEY_CHECKING=False",
+		// On: with it off Ansible puts its own StrictHostKeyChecking=no
+		// before --ssh-extra-args, and that first value would win over
+		// our pinned key and the user's choice.
+		"ANSIBLE_HOST_KEY_CHECKING=True",
 		"ANSIBLE_RETRY_FILES_ENABLED=False",
 	}
 	if in.ControlPathDir != "" && !hasAny(in.UserEnv, "ANSIBLE_SSH_CONTROL_PATH_DIR", "ANSIBLE_SSH_CONTROL_PATH") {

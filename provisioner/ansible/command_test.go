@@ -17,11 +17,13 @@ func TestPlaybookCommand(t *testing.T) {
 		PrivateKeyFile: "/t/key",
 		ExtraVarsFile:  "/t/vars.json",
 		ControlPathDir: "/tmp/cp",
+		KnownHostsFile: "/t/known_hosts",
 		Pipelining:     true,
 		SSHRetries:     3,
 		BaseEnv:        []string{"PATH=/usr/bin", "HOME=/root"},
 	}
-	defaultSSH := "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o IdentitiesOnly=yes"
+	hostKeys := "-o UserKnownHostsFile=/t/known_hosts -o GlobalKnownHostsFile=/dev/null -o StrictHostKeyChecking=accept-new"
+	defaultSSH := hostKeys + " -o IdentitiesOnly=yes"
 	for _, tc := range []struct {
 		name      string
 		edit      func(*invocation)
@@ -35,14 +37,14 @@ func TestPlaybookCommand(t *testing.T) {
 			wantArgs: []string{"/p/site.yml", "-i", "/t/inv.ini", "--user", "ec2-user", "--private-key", "/t/key",
 				"--ssh-extra-args", defaultSSH, "--extra-vars", "@/t/vars.json"},
 			wantEnv: []string{"ANSIBLE_SSH_CONTROL_PATH_DIR=/tmp/cp", "ANSIBLE_PIPELINING=True", "ANSIBLE_SSH_RETRIES=3", "PYTHONUNBUFFERED=1",
-				"ANSIBLE_HOST_KEY_CHECKING=False", "PATH=/usr/bin", "HOME=/root"},
+				"ANSIBLE_HOST_KEY_CHECKING=True", "PATH=/usr/bin", "HOME=/root"},
 			wantNoEnv: []string{"ANSIBLE_SSH_TRANSFER_METHOD", "ANSIBLE_CONFIG", "ANSIBLE_ROLES_PATH"},
 		},
 		{
 			name: "agent: no key, no IdentitiesOnly",
 			edit: func(in *invocation) { in.PrivateKeyFile = "" },
 			wantArgs: []string{"/p/site.yml", "-i", "/t/inv.ini", "--user", "ec2-user",
-				"--ssh-extra-args", "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null", "--extra-vars", "@/t/vars.json"},
+				"--ssh-extra-args", hostKeys, "--extra-vars", "@/t/vars.json"},
 		},
 		{
 			name: "tags, skip_tags, limit, ssh and extra args, scp -O, in order",
@@ -55,8 +57,38 @@ func TestPlaybookCommand(t *testing.T) {
 				in.SCPLegacy = true
 			},
 			wantArgs: []string{"/p/site.yml", "-i", "/t/inv.ini", "--user", "ec2-user", "--private-key", "/t/key",
-				"--ssh-extra-args", defaultSSH + " -o ServerAliveInterval=5", "--extra-vars", "@/t/vars.json",
+				"--ssh-extra-args", "-o ServerAliveInterval=5 " + defaultSSH, "--extra-vars", "@/t/vars.json",
 				"--tags", "a,b", "--skip-tags", "c", "--limit", "default", "--scp-extra-args=-O", "-vv", "--diff"},
+		},
+		{
+			// ssh keeps the first value of an option: the user's must come
+			// before ours to turn strict checking on.
+			name: "the user's ssh options come first and win",
+			edit: func(in *invocation) {
+				in.SSHExtraArgs = []string{"-o", "StrictHostKeyChecking=yes", "-o", "UserKnownHostsFile=/mine"}
+			},
+			wantArgs: []string{"/p/site.yml", "-i", "/t/inv.ini", "--user", "ec2-user", "--private-key", "/t/key",
+				"--ssh-extra-args", "-o StrictHostKeyChecking=yes -o UserKnownHostsFile=/mine " + defaultSSH, "--extra-vars", "@/t/vars.json"},
+		},
+		{
+			name: "host key pinned by the builder: no other accepted",
+			edit: func(in *invocation) { in.HostKeyPinned = true },
+			wantArgs: []string{"/p/site.yml", "-i", "/t/inv.ini", "--user", "ec2-user", "--private-key", "/t/key",
+				"--ssh-extra-args", "-o UserKnownHostsFile=/t/known_hosts -o GlobalKnownHostsFile=/dev/null -o StrictHostKeyChecking=yes -o IdentitiesOnly=yes",
+				"--extra-vars", "@/t/vars.json"},
+		},
+		{
+			name: "known_hosts path with a space is quoted for Ansible's shlex",
+			edit: func(in *invocation) { in.KnownHostsFile = "/t m/known_hosts"; in.PrivateKeyFile = "" },
+			wantArgs: []string{"/p/site.yml", "-i", "/t/inv.ini", "--user", "ec2-user",
+				"--ssh-extra-args", "-o 'UserKnownHostsFile=/t m/known_hosts' -o GlobalKnownHostsFile=/dev/null -o StrictHostKeyChecking=accept-new",
+				"--extra-vars", "@/t/vars.json"},
+		},
+		{
+			name: "through the bastion",
+			edit: func(in *invocation) { in.ProxyCommand = "ssh -W %h:%p b" },
+			wantArgs: []string{"/p/site.yml", "-i", "/t/inv.ini", "--user", "ec2-user", "--private-key", "/t/key",
+				"--ssh-extra-args", defaultSSH + " -o 'ProxyCommand=ssh -W %h:%p b'", "--extra-vars", "@/t/vars.json"},
 		},
 		{
 			name:    "use_sftp true",
@@ -178,5 +210,24 @@ func TestCommandStringQuotesForTheShell(t *testing.T) {
 	want := `ansible-playbook /p/site.yml --ssh-extra-args '-o A=b' 'it'\''s' ''`
 	if got := c.String(); got != want {
 		t.Errorf("got  %s\nwant %s", got, want)
+	}
+}
+
+func TestBastionProxyCommand(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		b    bastion
+		want string
+	}{
+		{"key", bastion{Host: "10.1.0.9", Port: 22, User: "jump", KeyFile: "/k/id"},
+			"ssh -o BatchMode=yes -o UserKnownHostsFile=/t/kh -o GlobalKnownHostsFile=/dev/null -o StrictHostKeyChecking=accept-new -p 22 -l jump -i /k/id -o IdentitiesOnly=yes -W %h:%p -- 10.1.0.9"},
+		{"agent, certificate, odd paths", bastion{Host: "-oops", Port: 2222, Agent: true, CertFile: "/c/it's 100%"},
+			"ssh -o BatchMode=yes -o UserKnownHostsFile=/t/kh -o GlobalKnownHostsFile=/dev/null -o StrictHostKeyChecking=accept-new -p 2222 -o 'CertificateFile=/c/it'\\''s 100%%' -W %h:%p -- -oops"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := bastionProxyCommand(tc.b, "/t/kh"); got != tc.want {
+				t.Errorf("got  %s\nwant %s", got, tc.want)
+			}
+		})
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -20,6 +21,8 @@ import (
 
 	"github.com/hashicorp/hcl/v2/hcldec"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/knownhosts"
 )
 
 // Provisioner implements packersdk.Provisioner.
@@ -96,6 +99,7 @@ func (p *Provisioner) Provision(ctx context.Context, ui packersdk.Ui, comm packe
 	}()
 
 	host, port, keyFile := conn.Host, conn.Port, ""
+	hostKey, proxyCommand := conn.HostKey, ""
 	switch md {
 	case modeDirect:
 		ui.Say("Ansible connects directly: " + why)
@@ -106,6 +110,9 @@ func (p *Provisioner) Provision(ctx context.Context, ui packersdk.Ui, comm packe
 			}
 		case conn.PrivateKeyFile != "":
 			keyFile = absPath(conn.PrivateKeyFile)
+		}
+		if conn.Bastion != nil {
+			proxyCommand = bastionProxyCommand(*conn.Bastion, ws.knownHosts)
 		}
 	case modeProxy:
 		ui.Say("Ansible connects through packer's communicator (SSH proxy): " + why)
@@ -123,11 +130,20 @@ func (p *Provisioner) Provision(ctx context.Context, ui packersdk.Ui, comm packe
 		}
 		defer px.Stop()
 		host, port = "127.0.0.1", px.Port
+		hostKey = string(ssh.MarshalAuthorizedKey(keys.HostSigner.PublicKey()))
 		if keys.ClientPEM != nil {
 			if keyFile, err = ws.write("key-*", keys.ClientPEM); err != nil {
 				return fmt.Errorf("writing the proxy's client key: %w", err)
 			}
 		}
+	}
+
+	pinned, err := ws.pinHostKey(host, port, hostKey)
+	if err != nil {
+		return err
+	}
+	if pinned {
+		ui.Say("Ansible accepts only the instance's host key the builder saw first: " + fingerprint(hostKey))
 	}
 
 	inventory := absPath(cfg.InventoryFile)
@@ -177,6 +193,10 @@ func (p *Provisioner) Provision(ctx context.Context, ui packersdk.Ui, comm packe
 	cwd, _ := os.Getwd()
 	playbook := absPath(cfg.PlaybookFile)
 	base := os.Environ()
+	ansibleConfig, cfgWarning := playbookAnsibleCfg(playbook, cwd, base, cfg.AnsibleEnvVars)
+	if cfgWarning != "" {
+		ui.Error(cfgWarning)
+	}
 	inv := invocation{
 		Command:         cfg.Command,
 		Playbook:        playbook,
@@ -191,7 +211,10 @@ func (p *Provisioner) Provision(ctx context.Context, ui packersdk.Ui, comm packe
 		ExtraArguments:  cfg.ExtraArguments,
 		UseSFTP:         cfg.UseSFTP,
 		ControlPathDir:  ws.cpDir,
-		AnsibleConfig:   playbookAnsibleCfg(playbook, cwd, base, cfg.AnsibleEnvVars),
+		KnownHostsFile:  ws.knownHosts,
+		HostKeyPinned:   pinned,
+		ProxyCommand:    proxyCommand,
+		AnsibleConfig:   ansibleConfig,
 		RolesPath:       absPath(cfg.RolesPath),
 		CollectionsPath: absPath(cfg.CollectionsPath),
 		UserEnv:         cfg.AnsibleEnvVars,
@@ -307,8 +330,9 @@ func checkVersion(c command, stdout, stderr string, runErr error, ui packersdk.U
 // workspace is the run's private folder (0700): temporary key, vars and
 // inventory, and the ssh ControlMaster folder.
 type workspace struct {
-	dir    string
-	cpDir  string
+	dir        string
+	cpDir      string
+	knownHosts string // the run's known_hosts, in dir
 	mu     sync.Mutex
 	remove []string // files outside dir to remove (inventory elsewhere)
 }
@@ -331,7 +355,43 @@ func newWorkspace() (*workspace, error) {
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("creating the ssh control folder: %w", err)
 	}
-	return &workspace{dir: dir, cpDir: cp}, nil
+	return &workspace{dir: dir, cpDir: cp, knownHosts: filepath.Join(dir, "known_hosts")}, nil
+}
+
+// pinHostKey starts the run's known_hosts: with the key the builder saw
+// (or the proxy's own), ssh accepts only it; without one, an empty file
+// in which ssh records the first key it sees for the rest of the play.
+func (w *workspace) pinHostKey(host string, port int, authorizedKey string) (bool, error) {
+	var line []byte
+	if authorizedKey != "" {
+		key, _, _, _, err := ssh.ParseAuthorizedKey([]byte(authorizedKey))
+		if err != nil {
+			return false, fmt.Errorf("the builder's SSH host key %q: %w", authorizedKey, err)
+		}
+		line = []byte(knownhosts.Line([]string{knownhosts.Normalize(net.JoinHostPort(host, strconv.Itoa(port)))}, key) + "\n")
+	}
+	f, err := os.OpenFile(w.knownHosts, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600) // O_EXCL: never through a symlink
+	if err != nil {
+		return false, fmt.Errorf("writing the run's known_hosts: %w", err)
+	}
+	_, err = f.Write(line)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return false, fmt.Errorf("writing the run's known_hosts: %w", err)
+	}
+	return line != nil, nil
+}
+
+// fingerprint is the SHA256 fingerprint ssh prints for an
+// authorized_keys line.
+func fingerprint(authorizedKey string) string {
+	key, _, _, _, err := ssh.ParseAuthorizedKey([]byte(authorizedKey))
+	if err != nil {
+		return "(unreadable key)"
+	}
+	return ssh.FingerprintSHA256(key)
 }
 
 func (w *workspace) write(pattern string, data []byte) (string, error) {
