@@ -47,7 +47,7 @@ type invocation struct {
 	HostKeyPinned  bool
 	// ProxyCommand reaches the instance the way the builder did (its
 	// bastion); "" for a straight connection.
-	ProxyCommand string
+	ProxyCommand   string
 	ExtraArguments []string // the user's extra_arguments, last on the line
 	UseSFTP        *bool
 	// SCPLegacy passes `-O` to scp: OpenSSH >= 9's scp speaks SFTP, which

@@ -333,8 +333,8 @@ type workspace struct {
 	dir        string
 	cpDir      string
 	knownHosts string // the run's known_hosts, in dir
-	mu     sync.Mutex
-	remove []string // files outside dir to remove (inventory elsewhere)
+	mu         sync.Mutex
+	remove     []string // files outside dir to remove (inventory elsewhere)
 }
 
 // maxControlDir keeps ControlPath sockets (dir + "/" + 40 hex chars)
