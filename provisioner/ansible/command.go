@@ -16,14 +16,92 @@ type command struct {
 }
 
 // String is the command as echoed to the user: shell-quoted so it can be
-// pasted, and free of secrets because secrets only ever travel in files.
+// pasted, with the values of `-e`/`--extra-vars` given on the command line
+// (extra_arguments) masked. Our own secrets only ever travel in files.
 func (c command) String() string {
 	parts := make([]string, 0, len(c.Args)+1)
 	parts = append(parts, shellQuote(c.Path))
-	for _, a := range c.Args {
+	for _, a := range maskExtraVars(c.Args) {
 		parts = append(parts, shellQuote(a))
 	}
 	return strings.Join(parts, " ")
+}
+
+const masked = "<sensitive>"
+
+// maskExtraVars hides the values of inline extra vars: `-e k=v`,
+// `-ek=v`, `--extra-vars=k=v`, and JSON/YAML given the same ways. Files
+// (`@path`) are shown as they are.
+func maskExtraVars(args []string) []string {
+	out := make([]string, len(args))
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case (a == "-e" || a == "--extra-vars") && i+1 < len(args):
+			out[i] = a
+			i++
+			out[i] = maskVars(args[i])
+		case strings.HasPrefix(a, "--extra-vars="):
+			out[i] = "--extra-vars=" + maskVars(strings.TrimPrefix(a, "--extra-vars="))
+		case strings.HasPrefix(a, "-e") && len(a) > 2 && !strings.HasPrefix(a, "--"):
+			out[i] = "-e" + maskVars(a[2:])
+		default:
+			out[i] = a
+		}
+	}
+	return out
+}
+
+// maskVars masks one extra-vars argument: keys stay, values go.
+func maskVars(v string) string {
+	t := strings.TrimSpace(v)
+	switch {
+	case strings.HasPrefix(t, "@"):
+		return v
+	case strings.HasPrefix(t, "{"), strings.HasPrefix(t, "["):
+		return masked
+	}
+	fields := strings.Fields(v)
+	for i, f := range fields {
+		if k, _, ok := strings.Cut(f, "="); ok {
+			fields[i] = k + "=" + masked
+		} else {
+			fields[i] = masked // part of a quoted value
+		}
+	}
+	return strings.Join(fields, " ")
+}
+
+// inlineVarValues are the values of the extra vars given on the command
+// line, for the log filter. Approximate (Ansible's own k=v parser handles
+// quotes): a value cut in two is registered as its parts.
+func inlineVarValues(args []string) []string {
+	var vals []string
+	take := func(v string) {
+		t := strings.TrimSpace(v)
+		if strings.HasPrefix(t, "@") {
+			return
+		}
+		vals = append(vals, t) // JSON/YAML: the whole text
+		for _, f := range strings.Fields(t) {
+			if _, val, ok := strings.Cut(f, "="); ok {
+				vals = append(vals, strings.Trim(val, `'"`))
+			}
+		}
+	}
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case (a == "-e" || a == "--extra-vars") && i+1 < len(args):
+			i++
+			take(args[i])
+		case strings.HasPrefix(a, "--extra-vars="):
+			take(strings.TrimPrefix(a, "--extra-vars="))
+		case strings.HasPrefix(a, "-e") && len(a) > 2 && !strings.HasPrefix(a, "--"):
+			take(a[2:])
+		}
+	}
+	return vals
 }
 
 // invocation is everything the ansible-playbook command line depends on,

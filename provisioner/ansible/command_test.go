@@ -231,3 +231,26 @@ func TestBastionProxyCommand(t *testing.T) {
 		})
 	}
 }
+
+func TestCommandStringMasksInlineExtraVars(t *testing.T) {
+	c := command{Path: "ansible-playbook", Args: []string{
+		"site.yml", "--extra-vars", "@/t/vars.json",
+		"-e", "db_password=hunter22 region=eu", "-etoken=abcdef", "--extra-vars={\"k\": \"v\"}", "--extra-vars", "@/mine.yml", "-vv",
+	}}
+	want := `ansible-playbook site.yml --extra-vars @/t/vars.json -e 'db_password=<sensitive> region=<sensitive>' '-etoken=<sensitive>' '--extra-vars=<sensitive>' --extra-vars @/mine.yml -vv`
+	got := c.String()
+	if got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+	for _, secret := range []string{"hunter22", "abcdef", `"v"`} {
+		if strings.Contains(got, secret) {
+			t.Errorf("the echoed command shows %q", secret)
+		}
+	}
+	vals := inlineVarValues(c.Args)
+	for _, v := range []string{"hunter22", "eu", "abcdef", `{"k": "v"}`} {
+		if !slices.Contains(vals, v) {
+			t.Errorf("inline values %q lack %q", vals, v)
+		}
+	}
+}

@@ -22,6 +22,8 @@ import (
 	"testing"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/packer-bakery/packer-plugin-bakery/testbed"
 )
 
 // fakeBastion is an SSH jump host that sees another network than this
@@ -284,5 +286,48 @@ func TestE2EWorldWritableAnsibleCfg(t *testing.T) {
 		t.Error("the build does not warn that it ignored the ansible.cfg")
 	}
 	b.assertAMI(1)
+	b.assertClean(out)
+}
+
+// TestE2ESecretsStaySecret: a secret in each place a user can put one,
+// none marked `sensitive` (packer itself would mask those): the session
+// token, an extra_vars value, a `-e k=v` in extra_arguments, and the
+// temporary SSH private key. Through the proxy, whose log shows every
+// command Ansible runs. None may show in the output or PACKER_LOG.
+func TestE2ESecretsStaySecret(t *testing.T) {
+	b := newBake(t, "secrets.yml", ansibleVersions[0])
+	token := "sessionToken" + testbed.RandomHex(12)
+	plain := "extraVar" + testbed.RandomHex(12)
+	cli := "commandLine" + testbed.RandomHex(12)
+	b.vars["session_token"] = token
+	b.vars["plain_secret"] = plain
+	b.vars["extra_arguments"] = []string{"-e", "bakery_cli=" + cli}
+	b.vars["use_proxy"] = true
+	out, err := b.run()
+	if err != nil {
+		t.Fatalf("packer build failed: %v", err)
+	}
+	if got := b.home("ec2-user", "secrets"); got != "ok" {
+		t.Errorf("the play did not run its command with the secrets: %q", got)
+	}
+	log, err := os.ReadFile(b.logPath)
+	if err != nil || !strings.Contains(string(log), "new exec request") {
+		t.Fatalf("PACKER_LOG lacks the proxy's command log (%v): the check below would prove nothing", err)
+	}
+	for name, text := range map[string]string{"terminal output": out, "PACKER_LOG": string(log)} {
+		for what, s := range map[string]string{"session token": token, "extra_vars value": plain, "-e value": cli, "secret key": b.secret, "private key": "PRIVATE KEY"} {
+			if strings.Contains(text, s) {
+				t.Errorf("%s shows the %s", name, what)
+				for _, line := range strings.Split(text, "\n") {
+					if strings.Contains(line, s) {
+						t.Logf("  %.300s", strings.ReplaceAll(line, s, "(the "+what+")"))
+					}
+				}
+			}
+		}
+	}
+	if !strings.Contains(out, "-e 'bakery_cli=<sensitive>'") {
+		t.Error("the echoed command does not show the -e variable masked")
+	}
 	b.assertClean(out)
 }

@@ -50,8 +50,30 @@ func (p *Provisioner) Prepare(raws ...interface{}) error {
 	if err := p.config.Prepare(raws...); err != nil {
 		return err
 	}
+	p.registerSecrets()
 	p.probeVersion()
 	return nil
+}
+
+// minSecretLen: extra-var values shorter than this are not masked in the
+// output and log. Masking "yes" or "1" everywhere would garble Ansible's
+// output and hide nothing worth hiding.
+const minSecretLen = 6
+
+// registerSecrets adds the values of extra_vars and of `-e` in
+// extra_arguments to the SDK's secret filter, which masks them in the
+// build's output and the plugin's log (PACKER_LOG), wherever they show up
+// (e.g. a `raw` task's command, logged by the proxy).
+func (p *Provisioner) registerSecrets() {
+	vals := inlineVarValues(p.config.ExtraArguments)
+	for _, v := range p.config.ExtraVars {
+		vals = append(vals, v)
+	}
+	for _, v := range vals {
+		if len(v) >= minSecretLen {
+			packersdk.LogSecretFilter.Set(v)
+		}
+	}
 }
 
 // Provision runs the playbook. Everything it writes lives in one private

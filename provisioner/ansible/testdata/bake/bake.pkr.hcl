@@ -92,6 +92,17 @@ variable "extra_arguments" {
   default = []
 }
 
+# Not `sensitive`: packer itself would mask these; the plugin must too.
+variable "session_token" {
+  type    = string
+  default = null
+}
+
+variable "plain_secret" {
+  type    = string
+  default = ""
+}
+
 variable "bastion_host" {
   type    = string
   default = null
@@ -110,6 +121,7 @@ variable "bastion_key_file" {
 source "bakery-ebs" "e2e" {
   access_key          = "AKIDBAKERYE2E"
   secret_key          = var.secret_key
+  token               = var.session_token
   region              = "us-east-1"
   custom_endpoint_ec2 = var.aws_endpoint
   custom_endpoint_sts = var.aws_endpoint
@@ -156,6 +168,7 @@ build {
     extra_vars = {
       marker        = var.marker
       bakery_secret = var.play_secret
+      bakery_plain  = var.plain_secret
     }
   }
 }
