@@ -107,9 +107,12 @@ func (p *Provisioner) Provision(ctx context.Context, ui packersdk.Ui, comm packe
 		return err
 	}
 	// On Ctrl-C packer may stop waiting for this provisioner (and end the
-	// plugin) before ansible-playbook has exited: remove the key and vars
-	// at once, not only when Provision returns.
-	stopEarly := context.AfterFunc(ctx, func() { _ = ws.removeFiles() })
+	// plugin) before ansible-playbook has exited: close the ssh
+	// ControlMasters (they live in a session of their own, out of reach of
+	// the process-group kill, and their sockets are the only handle on
+	// them) and remove the key and vars at once, not only when Provision
+	// returns.
+	stopEarly := context.AfterFunc(ctx, func() { _ = ws.cleanup(run) })
 	defer stopEarly()
 	defer func() {
 		if cerr := ws.cleanup(run); cerr != nil {
@@ -356,7 +359,8 @@ type workspace struct {
 	cpDir      string
 	knownHosts string // the run's known_hosts, in dir
 	mu         sync.Mutex
-	remove     []string // files outside dir to remove (inventory elsewhere)
+	closing    sync.Mutex // one cleanup at a time: Ctrl-C and Provision's return may overlap
+	remove     []string   // files outside dir to remove (inventory elsewhere)
 }
 
 // maxControlDir keeps ControlPath sockets (dir + "/" + 40 hex chars)
@@ -424,6 +428,8 @@ func (w *workspace) write(pattern string, data []byte) (string, error) {
 // them for ControlPersist seconds; a master must never outlive the build
 // whose key opened it) and removes everything the run wrote.
 func (w *workspace) cleanup(run runner) error {
+	w.closing.Lock()
+	defer w.closing.Unlock()
 	var errs []error
 	if entries, err := os.ReadDir(w.cpDir); err == nil {
 		for _, e := range entries {
