@@ -340,3 +340,39 @@ func TestRunShareNeverFollowsASymlink(t *testing.T) {
 		t.Errorf("the symlink's target was written: %q", data)
 	}
 }
+
+// TestSpentBudgetNeverStarvesCleanup: once the run's budget is spent,
+// ordinary calls stop retrying, but the calls that remove what a build
+// made are still retried until they go through.
+func TestSpentBudgetNeverStarvesCleanup(t *testing.T) {
+	a, _, _ := twoBuilds(t)
+	var failures atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Fail the first two tries of every call, as a bad minute of AWS does.
+		if failures.Add(1)%3 != 0 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprint(w, `<Response><Errors><Error><Code>Unavailable</Code><Message>try again</Message></Error></Errors><RequestID>x</RequestID></Response>`)
+			return
+		}
+		fmt.Fprint(w, `<TerminateInstancesResponse><requestId>x</requestId><instancesSet/></TerminateInstancesResponse>`)
+	}))
+	defer srv.Close()
+	if err := a.update(func(st *runShareState) { st.Tokens = 0 }); err != nil {
+		t.Fatal(err)
+	}
+	client := ec2.New(ec2.Options{
+		Region:       "us-east-1",
+		BaseEndpoint: aws.String(srv.URL),
+		Credentials:  credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "secret", ""),
+		Retryer:      newSharedRetryer(10, a),
+	}, func(o *ec2.Options) {
+		o.Retryer = retry.AddWithMaxBackoffDelay(o.Retryer, time.Millisecond)
+	})
+	if _, err := client.DescribeRegions(context.Background(), &ec2.DescribeRegionsInput{}); !errors.Is(err, errRunBudgetSpent) {
+		t.Fatalf("an ordinary call: %v, want the spent budget", err)
+	}
+	failures.Store(0)
+	if _, err := client.TerminateInstances(context.Background(), &ec2.TerminateInstancesInput{InstanceIds: []string{"i-0123456789abcdef0"}}); err != nil {
+		t.Fatalf("the cleanup call was not retried through the spent budget: %v", err)
+	}
+}
