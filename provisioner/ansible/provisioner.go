@@ -30,7 +30,8 @@ type Provisioner struct {
 	runner runner
 	reach  func(host string, port int) error
 
-	probe *versionProbe // `--version` started by Prepare; see version_probe.go
+	probe   *versionProbe  // `--version` started by Prepare; see version_probe.go
+	mitogen mitogenInstall // found by Prepare when use_mitogen is on
 }
 
 var _ packersdk.Provisioner = (*Provisioner)(nil)
@@ -46,6 +47,15 @@ func (p *Provisioner) ConfigSpec() hcldec.ObjectSpec { return p.config.FlatMapst
 func (p *Provisioner) Prepare(raws ...interface{}) error {
 	if err := p.config.Prepare(raws...); err != nil {
 		return err
+	}
+	if p.config.UseMitogen {
+		// Now, before the builder launches anything: a missing Mitogen
+		// must not cost an instance, nor fail mid-play.
+		m, err := findMitogen(context.Background(), p.runnerOrExec(), p.config.Command, mergeEnv(os.Environ(), p.config.AnsibleEnvVars))
+		if err != nil {
+			return err
+		}
+		p.mitogen = m
 	}
 	p.probeVersion()
 	return nil
@@ -201,6 +211,10 @@ func (p *Provisioner) Provision(ctx context.Context, ui packersdk.Ui, comm packe
 	inv.Pipelining = !cfgSets(ansibleCfg, "pipelining")
 	if !cfgSets(ansibleCfg, "retries") {
 		inv.SSHRetries = sshRetries
+	}
+	if cfg.UseMitogen {
+		inv.Mitogen = mitogenSettings(p.mitogen, ansibleCfg, mergeEnv(base, cfg.AnsibleEnvVars))
+		ui.Say(inv.Mitogen.describe(p.mitogen))
 	}
 
 	if cfg.UseSFTP == nil || !*cfg.UseSFTP {
