@@ -122,6 +122,9 @@ func playbookCommand(in invocation) command {
 		}
 		ours = append(ours, "ANSIBLE_SSH_TRANSFER_METHOD="+method)
 	}
+	if in.Mitogen.TempDir != "" {
+		ours = append(ours, "TMPDIR="+in.Mitogen.TempDir)
+	}
 	ours = append(ours, sharedEnv(in)...)
 	return command{Path: in.Command, Args: args, Env: mergeEnv(in.BaseEnv, ours, in.UserEnv, in.Mitogen.vars())}
 }

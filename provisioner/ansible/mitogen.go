@@ -218,6 +218,10 @@ type mitogenEnv struct {
 	Strategy string
 	// Kept says where the user's strategy comes from, when it is kept.
 	Kept string
+	// TempDir is the play's TMPDIR: Mitogen's controller keeps a unix
+	// socket there and leaves it behind when the play is interrupted, so
+	// it goes into a folder of the run that is removed on every path.
+	TempDir string
 }
 
 // mitogenSettings decides mitogenEnv. cfgPath is the ansible.cfg

@@ -196,3 +196,15 @@ func TestPlaybookCommandMitogenEnv(t *testing.T) {
 		}
 	}
 }
+
+// Mitogen's socket goes into the run's folder unless the user set TMPDIR.
+func TestPlaybookCommandMitogenTempDir(t *testing.T) {
+	in := invocation{Command: "ansible-playbook", BaseEnv: []string{"TMPDIR=/tmp"}, Mitogen: mitogenEnv{StrategyPlugins: "/m", TempDir: "/tmp/bakery-cp-1/tmp"}}
+	if env := playbookCommand(in).Env; !slices.Contains(env, "TMPDIR=/tmp/bakery-cp-1/tmp") {
+		t.Errorf("TMPDIR not the run's folder: %q", env)
+	}
+	in.UserEnv = []string{"TMPDIR=/mine"}
+	if env := playbookCommand(in).Env; !slices.Contains(env, "TMPDIR=/mine") {
+		t.Errorf("the user's TMPDIR lost: %q", env)
+	}
+}

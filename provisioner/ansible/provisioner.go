@@ -214,6 +214,11 @@ func (p *Provisioner) Provision(ctx context.Context, ui packersdk.Ui, comm packe
 	}
 	if cfg.UseMitogen {
 		inv.Mitogen = mitogenSettings(p.mitogen, ansibleCfg, mergeEnv(base, cfg.AnsibleEnvVars))
+		// In the control folder: short enough for a unix socket path.
+		inv.Mitogen.TempDir = filepath.Join(ws.cpDir, "tmp")
+		if err := os.Mkdir(inv.Mitogen.TempDir, 0o700); err != nil {
+			return fmt.Errorf("creating Mitogen's temporary folder: %w", err)
+		}
 		ui.Say(inv.Mitogen.describe(p.mitogen))
 	}
 
