@@ -12,14 +12,20 @@ import (
 )
 
 // TestE2EMitogen: use_mitogen with each pinned ansible-core (both venvs
-// have mitogen 0.3.54): a 10-task bake whose modules run in Mitogen's
-// interpreter, with copy, template and lineinfile as the unprivileged
-// become_user bakery-app on the bed's host, which has no setfacl.
+// have mitogen 0.3.54), and through the proxy: a 10-task bake whose
+// modules run in Mitogen's interpreter, with copy, template and
+// lineinfile as the unprivileged become_user bakery-app on the bed's
+// host, which has no setfacl.
 func TestE2EMitogen(t *testing.T) {
-	for _, version := range ansibleVersions {
-		t.Run("ansible-core-"+version, func(t *testing.T) {
+	for _, tc := range []struct {
+		name, version string
+		proxy         bool
+	}{{"ansible-core-2.19", "2.19", false}, {"ansible-core-2.18", "2.18", false}, {"proxy", "2.19", true}} {
+		version := tc.version
+		t.Run(tc.name, func(t *testing.T) {
 			b := newBake(t, "mitogen.yml", version)
 			b.vars["use_mitogen"] = true
+			b.vars["use_proxy"] = tc.proxy
 			out, err := b.run()
 			if err != nil {
 				t.Fatalf("packer build failed: %v", err)
@@ -38,8 +44,17 @@ func TestE2EMitogen(t *testing.T) {
 			if got := b.home("ec2-user", "secret"); got != b.pSecret {
 				t.Errorf("the secret extra var arrived as %q", got)
 			}
-			if got := b.home("bakery-deploy", "task-remote-user"); got != "bakery-deploy" {
-				t.Errorf("task remote_user ran as %q", got)
+			if tc.proxy != strings.Contains(out, "through packer's communicator") {
+				t.Errorf("the build does not say it connected with proxy=%v", tc.proxy)
+			}
+			// The proxy logs in as the communicator's user whatever the
+			// play's remote_user, with or without Mitogen.
+			if want := "bakery-deploy"; !tc.proxy {
+				if got := b.home(want, "task-remote-user"); got != want {
+					t.Errorf("task remote_user ran as %q", got)
+				}
+			} else if got := b.home("ec2-user", "task-remote-user"); got != "ec2-user" {
+				t.Errorf("task remote_user through the proxy ran as %q, want the communicator's ec2-user", got)
 			}
 			if got := b.home("bakery-app", "copied"); got != "uploaded by bakery-ansible" {
 				t.Errorf("copied file holds %q", got)

@@ -40,7 +40,7 @@ func TestPlayOutputStreamsLinesAndFindsFailures(t *testing.T) {
 // image without setfacl. The error names the task and the three ways out.
 func TestPlayOutputHintsAtMissingSetfacl(t *testing.T) {
 	for name, text := range map[string]string{
-		"one line": "TASK [Copy as app] ***\nfatal: [default]: FAILED! => {\"msg\": \"" + becomeTmpFailure + " (rc: 1, err: chmod: invalid mode: 'A+user:bakery-app:rx:allow'\\n}). For information on working around this, see https://docs.ansible.com\"}\n",
+		"one line":      "TASK [Copy as app] ***\nfatal: [default]: FAILED! => {\"msg\": \"" + becomeTmpFailure + " (rc: 1, err: chmod: invalid mode: 'A+user:bakery-app:rx:allow'\\n}). For information on working around this, see https://docs.ansible.com\"}\n",
 		"yaml callback": "TASK [Copy as app] ***\nfatal: [default]: FAILED! =>\n  msg: '" + becomeTmpFailure + " (rc: 1, err: chmod: invalid mode)'\n",
 	} {
 		t.Run(name, func(t *testing.T) {
