@@ -59,7 +59,7 @@ func TestFindMitogenAsksTheShebangsPython(t *testing.T) {
 					t.Errorf("the probe runs without ansible-playbook's environment: %q", c.Env)
 				}
 			})
-			m, err := findMitogen(t.Context(), stubs, fakeAnsible(t, tc.firstLine), []string{"PATH=" + bin})
+			m, err := findMitogen(t.Context(), stubs, fakeAnsible(t, tc.firstLine), []string{"PATH=" + bin}, false)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -75,32 +75,37 @@ func TestFindMitogenSaysWhatToInstallWhere(t *testing.T) {
 		name, firstLine, probe string
 		probeErr               error
 		want                   []string
+		full                   bool
 	}{
 		{"missing", "#!/venv/bin/python3",
 			`{"python": "/venv/bin/python3", "ansible": "2.19.14", "missing": "ModuleNotFoundError: No module named 'mitogen'"}`, nil,
-			[]string{"Mitogen is not installed in /venv/bin/python3", "`/venv/bin/python3 -m pip install mitogen==" + mitogenTested + "`", "`use_mitogen = false`"}},
+			[]string{"Mitogen is not installed in /venv/bin/python3", "`/venv/bin/python3 -m pip install mitogen==" + mitogenTested + "`", "`use_mitogen = false`"}, false},
 		{"unsupported", "#!/venv/bin/python3",
 			`{"python": "/venv/bin/python3", "ansible": "2.19.14", "mitogen": "0.3.7", "strategy_dir": "/x", "unsupported": "AnsibleError: Your Ansible version ((2, 19, 14)) is too recent.\nThe most recent version\nsupported by Mitogen for Ansible is (2, 16).x."}`, nil,
-			[]string{"Mitogen 0.3.7 in /venv/bin/python3 does not support ansible-core 2.19.14", "is too recent. The most recent version supported", "mitogen==" + mitogenTested}},
+			[]string{"Mitogen 0.3.7 in /venv/bin/python3 does not support ansible-core 2.19.14", "is too recent. The most recent version supported", "mitogen==" + mitogenTested}, true},
 		{"no ansible in that python", "#!/usr/bin/python3",
 			`{"python": "/usr/bin/python3", "no_ansible": "ModuleNotFoundError: No module named 'ansible'", "missing": "x"}`, nil,
-			[]string{"/usr/bin/python3, the Python on the first line of", "cannot import ansible"}},
+			[]string{"/usr/bin/python3, the Python on the first line of", "cannot import ansible"}, false},
 		{"no strategy plugin", "#!/venv/bin/python3",
 			`{"python": "/venv/bin/python3", "ansible": "2.19.14", "mitogen": "0.3.54", "strategy_dir": "/nowhere"}`, nil,
-			[]string{"has no mitogen_linear strategy in /nowhere"}},
+			[]string{"has no mitogen_linear strategy in /nowhere"}, false},
 		{"python fails", "#!/venv/bin/python3", "", errors.New("exit status 1"),
-			[]string{"asking /venv/bin/python3", "exit status 1"}},
+			[]string{"asking /venv/bin/python3", "exit status 1"}, false},
 		{"a shell wrapper", "#!/bin/sh", "", nil,
-			[]string{`is "#!/bin/sh", not a Python`, "point `command` at ansible-playbook itself"}},
+			[]string{`is "#!/bin/sh", not a Python`, "point `command` at ansible-playbook itself"}, false},
 		{"no shebang", "ELF", "", nil,
-			[]string{"does not start with `#!`"}},
+			[]string{"does not start with `#!`"}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			stubs := newStubRunner(t)
 			if tc.probe != "" || tc.probeErr != nil {
-				stubs.Register(`python3 -c import json`, tc.probe, tc.probeErr, nil)
+				pattern := `(?s)python3 -c import json.*\n$`
+				if tc.full {
+					pattern = `(?s)python3 -c import json.* full$`
+				}
+				stubs.Register(pattern, tc.probe, tc.probeErr, nil)
 			}
-			_, err := findMitogen(t.Context(), stubs, fakeAnsible(t, tc.firstLine), nil)
+			_, err := findMitogen(t.Context(), stubs, fakeAnsible(t, tc.firstLine), nil, tc.full)
 			if err == nil {
 				t.Fatal("no error")
 			}
@@ -206,5 +211,30 @@ func TestPlaybookCommandMitogenTempDir(t *testing.T) {
 	in.UserEnv = []string{"TMPDIR=/mine"}
 	if env := playbookCommand(in).Env; !slices.Contains(env, "TMPDIR=/mine") {
 		t.Errorf("the user's TMPDIR lost: %q", env)
+	}
+}
+
+// Prepare's quick look finds Mitogen; the full check, which imports what
+// Mitogen's strategy imports, says it does not support this ansible-core:
+// Provision stops before anything else runs, saying what to install.
+func TestProvisionWaitsForTheFullMitogenCheck(t *testing.T) {
+	dir := strategyDir(t)
+	playbook := filepath.Join(t.TempDir(), "site.yml")
+	if err := os.WriteFile(playbook, []byte("- hosts: all\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("TMPDIR", t.TempDir())
+	stubs := newStubRunner(t)
+	stubs.Register(`(?s)^/venv/bin/python3 -c import json.*\n$`, strings.ReplaceAll(probeFound, "%s", dir), nil, nil)
+	stubs.Register(`(?s)^/venv/bin/python3 -c import json.* full$`,
+		`{"python": "/venv/bin/python3", "ansible": "2.21.0", "mitogen": "0.3.54", "strategy_dir": "`+dir+`", "unsupported": "AnsibleError: too recent"}`, nil, nil)
+	p := &Provisioner{runner: stubs, reach: func(string, int) error { return nil }}
+	if err := p.Prepare(map[string]interface{}{"playbook_file": playbook, "use_mitogen": true, "command": fakeAnsible(t, "#!/venv/bin/python3")}); err != nil {
+		t.Fatalf("Prepare: %v", err)
+	}
+	ui, _ := testUi()
+	err := p.Provision(t.Context(), ui, nil, generated())
+	if err == nil || !strings.Contains(err.Error(), "does not support ansible-core 2.21.0") || !strings.Contains(err.Error(), "pip install mitogen==") {
+		t.Fatalf("Provision: %v", err)
 	}
 }

@@ -30,8 +30,9 @@ type Provisioner struct {
 	runner runner
 	reach  func(host string, port int) error
 
-	probe   *versionProbe  // `--version` started by Prepare; see version_probe.go
-	mitogen mitogenInstall // found by Prepare when use_mitogen is on
+	probe        *versionProbe  // `--version` started by Prepare; see version_probe.go
+	mitogen      mitogenInstall // found by Prepare when use_mitogen is on
+	mitogenCheck *mitogenCheck  // whether it supports the ansible-core, started by Prepare
 }
 
 var _ packersdk.Provisioner = (*Provisioner)(nil)
@@ -50,12 +51,19 @@ func (p *Provisioner) Prepare(raws ...interface{}) error {
 	}
 	if p.config.UseMitogen {
 		// Now, before the builder launches anything: a missing Mitogen
-		// must not cost an instance, nor fail mid-play.
-		m, err := findMitogen(context.Background(), p.runnerOrExec(), p.config.Command, mergeEnv(os.Environ(), p.config.AnsibleEnvVars))
+		// must not cost an instance, nor fail mid-play. Whether it
+		// supports the ansible-core takes longer to tell: that check
+		// runs meanwhile and Provision waits for it before the play.
+		env := mergeEnv(os.Environ(), p.config.AnsibleEnvVars)
+		m, err := findMitogen(context.Background(), p.runnerOrExec(), p.config.Command, env, false)
 		if err != nil {
 			return err
 		}
 		p.mitogen = m
+		if p.mitogenCheck != nil {
+			p.mitogenCheck.cancel()
+		}
+		p.mitogenCheck = startMitogenCheck(p.runnerOrExec(), p.config.Command, env)
 	}
 	p.probeVersion()
 	return nil
@@ -213,6 +221,11 @@ func (p *Provisioner) Provision(ctx context.Context, ui packersdk.Ui, comm packe
 		inv.SSHRetries = sshRetries
 	}
 	if cfg.UseMitogen {
+		if p.mitogenCheck != nil {
+			if err := p.mitogenCheck.wait(ctx); err != nil {
+				return err
+			}
+		}
 		inv.Mitogen = mitogenSettings(p.mitogen, ansibleCfg, mergeEnv(base, cfg.AnsibleEnvVars))
 		// In the control folder: short enough for a unix socket path.
 		inv.Mitogen.TempDir = filepath.Join(ws.cpDir, "tmp")
