@@ -100,6 +100,29 @@ func okSeconds(rs []bakeResult, side string) (xs []float64, failed int) {
 	return xs, failed
 }
 
+type ratioTo struct {
+	label string
+	xs    []float64
+}
+
+// playbookRow judges ours' median time against plain's (ours ≤ limit×
+// plain) and shows others' ratios beside it.
+func playbookRow(figure, target string, limit float64, o []float64, ofail int, plain []float64, others ...ratioTo) Row {
+	row := Row{Part: "ansible", Figure: figure, Ours: secs(o, ofail), Target: target, Met: "n/a"}
+	if len(o) > 0 && len(plain) > 0 {
+		ratio := median(o) / median(plain)
+		row.Figure += fmt.Sprintf(" (ours %.2f× plain", ratio)
+		for _, x := range others {
+			if len(x.xs) > 0 {
+				row.Figure += fmt.Sprintf(", %s %.2f×", x.label, median(x.xs)/median(plain))
+			}
+		}
+		row.Figure += ")"
+		row.Met = met(ratio <= limit)
+	}
+	return row
+}
+
 // split is the Ansible part of side's median bake and the rest.
 func split(runs []bakeResult, side string, xs []float64) string {
 	var prov []float64
@@ -232,30 +255,12 @@ func (r *Results) summarise() {
 		s, sfail := okSeconds(runs, "stock")
 		switch kind {
 		case "playbook":
-			row := Row{Part: "ansible", Figure: fmt.Sprintf("%d-task playbook, median", tasks), Ours: secs(o, ofail), Stock: secs(s, sfail),
-				Plain: secs(plain, pf), Target: "ours ≤ 1.15× plain", Met: "n/a"}
-			if len(o) > 0 && len(plain) > 0 {
-				ratio := median(o) / median(plain)
-				row.Figure += fmt.Sprintf(" (ours %.2f× plain", ratio)
-				if len(s) > 0 {
-					row.Figure += fmt.Sprintf(", stock %.2f×", median(s)/median(plain))
-				}
-				row.Figure += ")"
-				row.Met = met(ratio <= 1.15)
-			}
+			row := playbookRow(fmt.Sprintf("%d-task playbook, median", tasks), "ours ≤ 1.15× plain", 1.15, o, ofail, plain, ratioTo{"stock", s})
+			row.Stock, row.Plain = secs(s, sfail), secs(plain, pf)
 			r.Summary = append(r.Summary, row)
 			if len(om)+omf+len(pm)+pmf > 0 {
-				row := Row{Part: "ansible", Figure: fmt.Sprintf("%d-task playbook with Mitogen, median", tasks), Ours: secs(om, omf), Stock: "-",
-					Plain: secs(plain, pf) + "; with Mitogen " + secs(pm, pmf), Target: "ours with Mitogen ≤ 0.3× plain", Met: "n/a"}
-				if len(om) > 0 && len(plain) > 0 {
-					ratio := median(om) / median(plain)
-					row.Figure += fmt.Sprintf(" (ours %.2f× plain", ratio)
-					if len(pm) > 0 {
-						row.Figure += fmt.Sprintf(", plain with Mitogen %.2f×", median(pm)/median(plain))
-					}
-					row.Figure += ")"
-					row.Met = met(ratio <= 0.3)
-				}
+				row := playbookRow(fmt.Sprintf("%d-task playbook with Mitogen, median", tasks), "ours with Mitogen ≤ 0.3× plain", 0.3, om, omf, plain, ratioTo{"plain with Mitogen", pm})
+				row.Stock, row.Plain = "-", secs(plain, pf)+"; with Mitogen "+secs(pm, pmf)
 				r.Summary = append(r.Summary, row)
 			}
 		case "copy":
