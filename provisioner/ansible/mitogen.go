@@ -79,7 +79,11 @@ type mitogenProbeResult struct {
 // full: also check that Mitogen supports that ansible-core (see
 // mitogenProbe).
 func findMitogen(ctx context.Context, run runner, program string, env []string, full bool) (mitogenInstall, error) {
-	program, err := lookPathIn(program, env)
+	// As the runner will find it: on the plugin's own PATH.
+	program, err := exec.LookPath(program)
+	if err == nil {
+		program = absPath(program)
+	}
 	if err != nil {
 		return mitogenInstall{}, fmt.Errorf("`use_mitogen`: finding the ansible-playbook to run: %w (set `command` to its path)", err)
 	}
@@ -127,7 +131,7 @@ func findMitogen(ctx context.Context, run runner, program string, env []string, 
 	return mitogenInstall{Python: python, Version: res.Mitogen, AnsibleCore: res.Ansible, StrategyDir: res.StrategyDir}, nil
 }
 
-// lookPathIn finds name as exec would with env's PATH; a name with a
+// lookPathIn finds name as env(1) would with env's PATH; a name with a
 // slash is used as is.
 func lookPathIn(name string, env []string) (string, error) {
 	if strings.Contains(name, "/") {

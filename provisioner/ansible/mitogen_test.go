@@ -238,3 +238,19 @@ func TestProvisionWaitsForTheFullMitogenCheck(t *testing.T) {
 		t.Fatalf("Provision: %v", err)
 	}
 }
+
+// The default `command = "ansible-playbook"` is found on PATH, as the
+// runner will find it, and its first line read.
+func TestFindMitogenLooksUpTheCommandOnPath(t *testing.T) {
+	bin := filepath.Dir(fakeAnsible(t, "#!/venv/bin/python3"))
+	t.Setenv("PATH", bin)
+	stubs := newStubRunner(t)
+	stubs.Register(`^/venv/bin/python3 -c`, strings.ReplaceAll(probeFound, "%s", strategyDir(t)), nil, nil)
+	if _, err := findMitogen(t.Context(), stubs, "ansible-playbook", nil, false); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", t.TempDir())
+	if _, err := findMitogen(t.Context(), newStubRunner(t), "ansible-playbook", nil, false); err == nil || !strings.Contains(err.Error(), "set `command` to its path") {
+		t.Errorf("not on PATH: %v", err)
+	}
+}
