@@ -329,6 +329,9 @@ func (r *Results) summarise() {
 	}
 	if len(r.CallsPerBake) > 0 {
 		cell := func(side string) string {
+			if _, ok := r.CallsPerBake[side]; !ok {
+				return "-" // not run (-sides)
+			}
 			if dryRuns[side] > 0 {
 				return fmt.Sprintf("%.0f (+%.0f dry runs)", totals[side], dryRuns[side])
 			}
