@@ -206,7 +206,7 @@ func (b *bake) assertClean(output string) {
 	// ansible-playbook and its workers carry the inventory path (under
 	// TMPDIR) in their argv; ssh, ControlMasters included, the control
 	// folder.
-	for _, pattern := range []string{"ansible-playbook .*" + b.tmp, "ssh .*ControlPath=[^ ]*bakery-cp-"} {
+	for _, pattern := range []string{"ansible-playbook .*" + b.tmp, "ssh .*ControlPath=[^ ]*bakery-cp-", "ssh .*" + b.tmp} {
 		b.assertNoProcess(pattern)
 	}
 }
@@ -398,12 +398,13 @@ func TestE2EInterrupt(t *testing.T) {
 		group bool // Ctrl-C: SIGINT to the process group; else SIGTERM to packer
 		sig   syscall.Signal
 	}{{"ctrl-c", true, syscall.SIGINT}, {"sigterm", false, syscall.SIGTERM}} {
-		t.Run(tc.name, func(t *testing.T) { interrupt(t, tc.group, tc.sig) })
+		t.Run(tc.name, func(t *testing.T) { interrupt(t, tc.group, tc.sig, false) })
 	}
 }
 
-func interrupt(t *testing.T, group bool, sig syscall.Signal) {
+func interrupt(t *testing.T, group bool, sig syscall.Signal, mitogen bool) *bake {
 	b := newBake(t, "sleep.yml", ansibleVersions[0])
+	b.vars["use_mitogen"] = mitogen
 	n, _ := rand.Int(rand.Reader, big.NewInt(1e8))
 	b.marker = fmt.Sprint(n.Int64() + 1e8)
 	b.vars["marker"] = b.marker
@@ -424,7 +425,11 @@ func interrupt(t *testing.T, group bool, sig syscall.Signal) {
 		t.Fatalf("the long task never started:\n%s", out.String())
 	}
 	// The orphan checks of assertClean match these processes now.
-	for _, pattern := range []string{"ansible-playbook .*" + b.tmp, "ssh .*ControlPath=[^ ]*bakery-cp-"} {
+	patterns := []string{"ansible-playbook .*" + b.tmp, "ssh .*ControlPath=[^ ]*bakery-cp-"}
+	if mitogen { // Mitogen runs its own ssh, without a ControlMaster
+		patterns = []string{"ansible-playbook .*" + b.tmp, "ssh .*" + b.tmp}
+	}
+	for _, pattern := range patterns {
 		if out, err := processesMatching(pattern); err != nil || out == "" {
 			t.Errorf("no process matches %q during the play (%v): the orphan check would prove nothing", pattern, err)
 		}
@@ -448,6 +453,7 @@ func interrupt(t *testing.T, group bool, sig syscall.Signal) {
 	t.Logf("output:\n%s", out.String())
 	b.assertAMI(0)
 	b.assertClean(out.String())
+	return b
 }
 
 // TestE2EGalaxy: a requirements file with a role and a collection, both
