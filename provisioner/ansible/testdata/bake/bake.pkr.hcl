@@ -62,6 +62,11 @@ variable "use_sftp" {
   default = null
 }
 
+variable "sftp_command" {
+  type    = string
+  default = null
+}
+
 variable "galaxy_file" {
   type    = string
   default = null
@@ -116,6 +121,7 @@ build {
     galaxy_command   = var.galaxy_command
     use_proxy        = var.use_proxy
     use_sftp         = var.use_sftp
+    sftp_command     = var.sftp_command
     galaxy_file      = var.galaxy_file
     roles_path       = var.roles_path
     collections_path = var.collections_path
