@@ -79,6 +79,9 @@ func (p *Provisioner) Provision(ctx context.Context, ui packersdk.Ui, comm packe
 		reach = dialTCP
 	}
 
+	for _, w := range cfg.warnings {
+		ui.Error("Warning: " + w)
+	}
 	conn := connectionFrom(data)
 	if conn.PrivateKey != "" {
 		packersdk.LogSecretFilter.Set(conn.PrivateKey)
@@ -127,7 +130,7 @@ func (p *Provisioner) Provision(ctx context.Context, ui packersdk.Ui, comm packe
 		}
 	case modeProxy:
 		ui.Say("Ansible connects through packer's communicator (SSH proxy): " + why)
-		keys, err := newProxyKeys(cfg.SSHHostKeyFile, cfg.SSHAuthorizedKeyFile)
+		keys, err := newProxyKeys(cfg.SSHHostKeyFile, cfg.SSHAuthorizedKeyFile, cfg.AdapterKeyType)
 		if err != nil {
 			return err
 		}
