@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -210,6 +211,9 @@ func (r retirer) templateImage(ctx context.Context, imageID string) (string, err
 func addUse(uses, use string) string {
 	if uses == "" {
 		return use
+	}
+	if slices.Contains(strings.Split(uses, ", "), use) {
+		return uses // $Latest and $Default are often one version
 	}
 	return uses + ", " + use
 }

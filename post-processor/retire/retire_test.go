@@ -162,6 +162,7 @@ func TestRetireNeverRemovesWhatIsUsed(t *testing.T) {
 			{LaunchTemplateId: aws.String("lt-2"), LaunchTemplateName: aws.String("api"), VersionNumber: aws.Int64(1), LaunchTemplateData: &types.ResponseLaunchTemplateData{ImageId: aws.String("resolve:ssm:/app/stable")}},
 		},
 	}
+	f.versions = append(f.versions, f.versions[0]) // $Latest and $Default: one version, listed twice
 	out, err := run(t, f, fakeSSM{"/app/stable": ami(4)}, Config{Tags: map[string]string{"Family": "app"}, KeepReleases: 1}, ami(6))
 	if err != nil {
 		t.Fatal(err)
@@ -169,7 +170,7 @@ func TestRetireNeverRemovesWhatIsUsed(t *testing.T) {
 	if want := []string{ami(5), ami(2)}; !slices.Equal(f.deregister, want) {
 		t.Errorf("deregistered %v, want %v: not the one a stopped instance, a launch template or an SSM-resolved launch template uses\n%s", f.deregister, want, out)
 	}
-	for _, want := range []string{"used by instance i-stopped", "used by launch template lt-1 (web) version 3", "used by launch template lt-2 (api) version 1"} {
+	for _, want := range []string{"used by instance i-stopped", "used by launch template lt-1 (web) version 3\n", "used by launch template lt-2 (api) version 1"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}

@@ -34,11 +34,12 @@ type Config struct {
 	common.PackerConfig `mapstructure:",squash"`
 	bakery.AccessConfig `mapstructure:",squash"`
 
-	// The parameter's name, e.g. `/my-app/ami/latest`. The same name is
+	// The parameter's name, e.g. `/my-app/ami/latest` (`name` itself is
+	// Packer's: it names the post-processor block). The same name is
 	// written in every region. It is a String parameter of data type
 	// `aws:ec2:image`, so SSM itself checks that the value is an AMI that is
 	// available in the parameter's account and region.
-	Name string `mapstructure:"name" required:"true"`
+	Name string `mapstructure:"parameter_name" required:"true"`
 	// The parameter's description, written with each new version.
 	Description string `mapstructure:"description" required:"false"`
 	// Publish over an existing parameter that holds another AMI: it gets a
@@ -97,16 +98,16 @@ func (c *Config) prepare() []error {
 	}
 	switch n := c.Name; {
 	case n == "":
-		errs = append(errs, errors.New("`name` is required: the SSM parameter to publish the AMI ID in, e.g. /my-app/ami/latest"))
+		errs = append(errs, errors.New("`parameter_name` is required: the SSM parameter to publish the AMI ID in, e.g. /my-app/ami/latest"))
 	case !bakery.Known(n):
 	case !parameterName.MatchString(n) || len(n) > 1011:
-		errs = append(errs, fmt.Errorf("`name` %q: an SSM parameter name holds only letters, digits and _.-/ (at most 1011)", n))
+		errs = append(errs, fmt.Errorf("`parameter_name` %q: an SSM parameter name holds only letters, digits and _.-/ (at most 1011)", n))
 	case strings.Contains(n, "/") && !strings.HasPrefix(n, "/"):
-		errs = append(errs, fmt.Errorf("`name` %q: a parameter path starts with /", n))
+		errs = append(errs, fmt.Errorf("`parameter_name` %q: a parameter path starts with /", n))
 	case reservedPrefix(n):
-		errs = append(errs, fmt.Errorf("`name` %q: names starting with aws or ssm are reserved by AWS", n))
+		errs = append(errs, fmt.Errorf("`parameter_name` %q: names starting with aws or ssm are reserved by AWS", n))
 	case strings.Count(n, "/") > 15:
-		errs = append(errs, fmt.Errorf("`name` %q: SSM allows at most 15 levels", n))
+		errs = append(errs, fmt.Errorf("`parameter_name` %q: SSM allows at most 15 levels", n))
 	}
 	for i, r := range c.Regions {
 		if slices.Contains(c.Regions[:i], r) {

@@ -37,7 +37,7 @@ type FlatConfig struct {
 	SkipRegionValidation  *bool                        `mapstructure:"skip_region_validation" required:"false" cty:"skip_region_validation" hcl:"skip_region_validation"`
 	DecodeAuthzMessages   *bool                        `mapstructure:"decode_authorization_messages" required:"false" cty:"decode_authorization_messages" hcl:"decode_authorization_messages"`
 	MaxRetries            *int                         `mapstructure:"max_retries" required:"false" cty:"max_retries" hcl:"max_retries"`
-	Name                  *string                      `mapstructure:"name" required:"true" cty:"name" hcl:"name"`
+	Name                  *string                      `mapstructure:"parameter_name" required:"true" cty:"parameter_name" hcl:"parameter_name"`
 	Description           *string                      `mapstructure:"description" required:"false" cty:"description" hcl:"description"`
 	Overwrite             *bool                        `mapstructure:"overwrite" required:"false" cty:"overwrite" hcl:"overwrite"`
 	Regions               []string                     `mapstructure:"regions" required:"false" cty:"regions" hcl:"regions"`
@@ -83,7 +83,7 @@ func (*FlatConfig) HCL2Spec() map[string]hcldec.Spec {
 		"skip_region_validation":        &hcldec.AttrSpec{Name: "skip_region_validation", Type: cty.Bool, Required: false},
 		"decode_authorization_messages": &hcldec.AttrSpec{Name: "decode_authorization_messages", Type: cty.Bool, Required: false},
 		"max_retries":                   &hcldec.AttrSpec{Name: "max_retries", Type: cty.Number, Required: false},
-		"name":                          &hcldec.AttrSpec{Name: "name", Type: cty.String, Required: false},
+		"parameter_name":                &hcldec.AttrSpec{Name: "parameter_name", Type: cty.String, Required: false},
 		"description":                   &hcldec.AttrSpec{Name: "description", Type: cty.String, Required: false},
 		"overwrite":                     &hcldec.AttrSpec{Name: "overwrite", Type: cty.Bool, Required: false},
 		"regions":                       &hcldec.AttrSpec{Name: "regions", Type: cty.List(cty.String), Required: false},

@@ -66,7 +66,7 @@ func (p publisher) publish(ctx context.Context, ami string) error {
 			p.say(fmt.Sprintf("%s: parameter %s already holds %s (version %d): unchanged", p.region, name, ami, param.Version))
 			return nil
 		case aws.ToString(param.DataType) != dataTypeImage:
-			return fmt.Errorf("parameter %s in %s has data type %q, and SSM cannot change a parameter to %s: delete it, or publish under another `name`", name, p.region, aws.ToString(param.DataType), dataTypeImage)
+			return fmt.Errorf("parameter %s in %s has data type %q, and SSM cannot change a parameter to %s: delete it, or publish under another `parameter_name`", name, p.region, aws.ToString(param.DataType), dataTypeImage)
 		case !p.cfg.Overwrite:
 			return fmt.Errorf("parameter %s in %s holds %s (version %d); not overwritten: set `overwrite = true` to publish %s as its next version", name, p.region, value, param.Version, ami)
 		}
