@@ -25,12 +25,15 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/packer-bakery/packer-plugin-bakery/testbed"
+	"github.com/packer-bakery/packer-plugin-bakery/testbed/faultproxy"
 )
 
 var suite testbed.Suite
 
 func TestMain(m *testing.M) {
-	os.Exit(testbed.RunSuite(m, testbed.Options{Regions: []string{"us-east-1", copyRegion}}, &suite))
+	// The fault proxy stands in for EnableImageDeprecation, which moto
+	// lacks; it injects nothing.
+	os.Exit(testbed.RunSuite(m, testbed.Options{Regions: []string{"us-east-1", copyRegion}, FaultProxy: true}, &suite))
 }
 
 const copyRegion = "eu-west-1"
@@ -303,4 +306,46 @@ func TestE2EPublishAndRetire(t *testing.T) {
 	// template) and 0 (running instance) stay, as does the other family.
 	checkImages(t, c.ec2["us-east-1"], "us-east-1", []types.Image{oldEast[0], oldEast[1], other[0]}, []types.Image{oldEast[2], oldEast[3]})
 	checkImages(t, c.ec2[copyRegion], copyRegion, nil, oldWest)
+}
+
+// TestE2ERetireDeprecates retires by deprecation: the old AMIs stay, with
+// their snapshots, and carry a deprecation time; the kept ones do not. The
+// fault proxy stands in for EnableImageDeprecation (moto has none).
+func TestE2ERetireDeprecates(t *testing.T) {
+	suite.Bed.ResetAfter(t)
+	proxy := suite.Bed.Faults()
+	if err := proxy.SetConfig(faultproxy.Config{ImageDeprecation: true}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { proxy.SetConfig(faultproxy.Config{}) })
+	c := newClients(t)
+	family := "bakery-e2e-" + testbed.RandomHex(4)
+	old := map[string][]types.Image{}
+	for _, r := range regions {
+		old[r] = seed(t, c.ec2[r], family, 3)
+	}
+	if _, err := bakeRelease(t, map[string]any{"ami_name": family + "-1", "family": family, "parameter": "/bakery-e2e/" + family, "deprecate": true}); err != nil {
+		t.Fatalf("bake failed: %v", err)
+	}
+	for _, r := range regions {
+		// Newest two: the bake and old[2]; old[0] and old[1] are deprecated.
+		checkImages(t, c.ec2[r], r, old[r], nil)
+		ids := []string{bakedAMI(t, c.ec2[r], family+"-1")}
+		for _, img := range old[r] {
+			ids = append(ids, aws.ToString(img.ImageId))
+		}
+		now := describe(t, c.ec2[r], ids)
+		for i, id := range ids {
+			want := i == 1 || i == 2 // old[0], old[1]
+			if got := aws.ToString(now[id].DeprecationTime) != ""; got != want {
+				t.Errorf("%s: AMI %s deprecated %v, want %v (deprecation time %q)", r, id, got, want, aws.ToString(now[id].DeprecationTime))
+			}
+		}
+	}
+	if n := proxy.Count("ec2", "EnableImageDeprecation"); n != 4 {
+		t.Errorf("%d EnableImageDeprecation calls, want 4 (two old AMIs in each of two regions)", n)
+	}
+	if n := proxy.Count("ec2", "DeregisterImage") + proxy.Count("ec2", "DeleteSnapshot"); n != 0 {
+		t.Errorf("%d DeregisterImage/DeleteSnapshot calls when deprecating", n)
+	}
 }
