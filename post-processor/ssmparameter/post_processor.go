@@ -63,4 +63,3 @@ func (p *PostProcessor) PostProcess(ctx context.Context, ui packersdk.Ui, artifa
 	}
 	return artifact, true, false, nil
 }
-

@@ -80,7 +80,7 @@ type Proxy struct {
 	instances map[string]transition
 	images    map[string]time.Time
 	deprecate map[imageKey]time.Time // EnableImageDeprecation's, by region and AMI
-	waits     map[string]*Wait // by id and transition; see Waits
+	waits     map[string]*Wait       // by id and transition; see Waits
 	requestN  uint64
 	sent      map[Call][]url.Values // see Requests
 	bucket    float64               // RateLimit's tokens
