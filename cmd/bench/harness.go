@@ -44,18 +44,21 @@ type harness struct {
 	res               *Results
 	seq               atomic.Int64
 
-	ansible  string // ansible-playbook
-	smallPB  string // the P1/P2/P5 playbook
-	motoEC2  *ec2.Client
-	proxyEC2 *ec2.Client
+	ansible string // ansible-playbook
+	// mitogenStrategies is ansible_mitogen/plugins/strategy in the
+	// ansible venv, for the plain runs with Mitogen.
+	mitogenStrategies string
+	smallPB           string // the playbook of every bake
+	motoEC2           *ec2.Client
+	proxyEC2          *ec2.Client
 }
 
 // side is one plugin set under test.
 type side struct {
 	Name       string
 	pluginPath string
-	bakeDir    string // bench/testdata/<name>
-	nullDir    string // bench/testdata/<name>-null
+	bakeDir    string // cmd/bench/testdata/<name>
+	nullDir    string // cmd/bench/testdata/<name>-null
 }
 
 // setupSides builds our plugin and the stock ones (cached in
@@ -64,8 +67,8 @@ type side struct {
 func (h *harness) setupSides(ctx context.Context, names []string) error {
 	for _, name := range names {
 		name = strings.TrimSpace(name)
-		s := &side{Name: name, bakeDir: filepath.Join(h.root, "bench/testdata", name),
-			nullDir: filepath.Join(h.root, "bench/testdata", name+"-null")}
+		s := &side{Name: name, bakeDir: filepath.Join(h.root, "cmd/bench/testdata", name),
+			nullDir: filepath.Join(h.root, "cmd/bench/testdata", name+"-null")}
 		dir := filepath.Join(h.work, "plugins-"+name)
 		switch name {
 		case "ours":
@@ -75,7 +78,7 @@ func (h *harness) setupSides(ctx context.Context, names []string) error {
 			}
 			s.pluginPath = p
 		case "stock":
-			cmd := exec.CommandContext(ctx, filepath.Join(h.root, "bench/build-stock.sh"))
+			cmd := exec.CommandContext(ctx, filepath.Join(h.root, "cmd/bench/build-stock.sh"))
 			cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 			if err := cmd.Run(); err != nil {
 				return fmt.Errorf("building the stock plugins: %w", err)
@@ -105,6 +108,14 @@ func (h *harness) prepare(ctx context.Context) error {
 	h.ansible = filepath.Join(h.cache, "ansible-"+ansibleVersion, "bin", "ansible-playbook")
 	if _, err := os.Stat(h.ansible); err != nil {
 		return fmt.Errorf("ansible-playbook %s: %w (run `make testbed-install`)", ansibleVersion, err)
+	}
+	if h.opts.mitogen {
+		out, err := exec.CommandContext(ctx, filepath.Join(filepath.Dir(h.ansible), "python3"), "-c",
+			"import ansible_mitogen, os; print(os.path.join(os.path.dirname(ansible_mitogen.__file__), 'plugins', 'strategy'))").Output()
+		if err != nil {
+			return fmt.Errorf("mitogen in the ansible %s venv: %w (run `make testbed-install`, or -mitogen=false)", ansibleVersion, err)
+		}
+		h.mitogenStrategies = strings.TrimSpace(string(out))
 	}
 	var err error
 	if h.smallPB, err = writePlaybook(h.work, "small", 10); err != nil {
@@ -273,7 +284,13 @@ func provisionSpan(path string) float64 {
 	return to.Sub(from).Seconds()
 }
 
-// bakeVars are the variables of bench/testdata/{ours,stock}.
+// mitogenEnv runs plain ansible-playbook with Mitogen's linear strategy,
+// as use_mitogen does.
+func (h *harness) mitogenEnv() []string {
+	return []string{"ANSIBLE_STRATEGY_PLUGINS=" + h.mitogenStrategies, "ANSIBLE_STRATEGY=mitogen_linear"}
+}
+
+// bakeVars are the variables of cmd/bench/testdata/{ours,stock}.
 func (h *harness) bakeVars(name, playbook string) map[string]any {
 	return map[string]any{
 		"aws_endpoint": h.bed.Endpoint, "ssh_host": h.bed.SSHHost, "ssh_port": h.bed.SSHPort,
@@ -290,7 +307,7 @@ func (h *harness) reset(ctx context.Context) error {
 
 // target launches an emulator instance with an imported ed25519 key, so the
 // bed's sshd lets the key in as ec2-user, and returns the key file: the
-// SSH target of the P3 runs.
+// SSH target of the plain runs and of ansibleSpeed.
 func (h *harness) target(ctx context.Context) (string, error) {
 	pub, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
@@ -366,4 +383,19 @@ func (h *harness) side(name string) (*side, error) {
 		}
 	}
 	return nil, fmt.Errorf("%w: %s", errNoSide, name)
+}
+func sideNames(ss []*side) []string {
+	var out []string
+	for _, s := range ss {
+		out = append(out, s.Name)
+	}
+	return out
+}
+
+func reversed[T any](in []T) []T {
+	out := make([]T, len(in))
+	for i, v := range in {
+		out[len(in)-1-i] = v
+	}
+	return out
 }

@@ -1,9 +1,10 @@
-# P3: the stock ansible provisioner alone (null builder), direct mode.
+# The ansible part: the provisioner alone (packer's null builder over SSH to the bed's
+# sshd), against plain ansible-playbook to the same sshd.
 packer {
   required_plugins {
-    ansible = {
-      source  = "github.com/hashicorp/ansible"
-      version = "= 1.1.2"
+    bakery = {
+      source  = "github.com/packer-bakery/bakery"
+      version = ">= 0.1.0"
     }
   }
 }
@@ -28,6 +29,11 @@ variable "ansible_command" {
   type = string
 }
 
+variable "use_mitogen" {
+  type    = bool
+  default = false
+}
+
 source "null" "bench" {
   communicator         = "ssh"
   ssh_host             = var.ssh_host
@@ -39,9 +45,9 @@ source "null" "bench" {
 build {
   sources = ["source.null.bench"]
 
-  provisioner "ansible" {
+  provisioner "bakery-ansible" {
     playbook_file = var.playbook
     command       = var.ansible_command
-    use_proxy     = false
+    use_mitogen   = var.use_mitogen
   }
 }

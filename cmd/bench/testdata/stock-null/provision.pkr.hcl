@@ -1,10 +1,9 @@
-# P3: the provisioner alone (packer's null builder over SSH to the bed's
-# sshd), against plain ansible-playbook to the same sshd.
+# The ansible part: the stock ansible provisioner alone (null builder), direct mode.
 packer {
   required_plugins {
-    bakery = {
-      source  = "github.com/packer-bakery/bakery"
-      version = ">= 0.1.0"
+    ansible = {
+      source  = "github.com/hashicorp/ansible"
+      version = "= 1.1.2"
     }
   }
 }
@@ -40,8 +39,9 @@ source "null" "bench" {
 build {
   sources = ["source.null.bench"]
 
-  provisioner "bakery-ansible" {
+  provisioner "ansible" {
     playbook_file = var.playbook
     command       = var.ansible_command
+    use_proxy     = false
   }
 }

@@ -16,17 +16,17 @@ type Results struct {
 	Finished time.Time         `json:"finished"`
 	Host     map[string]string `json:"host"`
 	Summary  []Row             `json:"summary"`
-	// CallsPerBake is P4: the median count per bake of each AWS action,
-	// by side, over P1's bakes.
+	// CallsPerBake is the median count per bake of each AWS action, by
+	// side, over the bake part's bakes.
 	CallsPerBake map[string]map[string]float64 `json:"calls_per_bake"`
-	P1           []bakeResult                  `json:"p1_bakes"`
-	P2           struct {
+	BakeRuns     []bakeResult                  `json:"bake_runs"`
+	Readiness    struct {
 		Bakes []bakeResult `json:"bakes"`
 		Waits []WaitFigure `json:"waits"`
-	} `json:"p2"`
-	P3     []P3Run            `json:"p3"`
-	P5     []ConcurrentFigure `json:"p5"`
-	Errors []string           `json:"errors,omitempty"`
+	} `json:"readiness"`
+	AnsibleRuns []AnsibleRun       `json:"ansible_runs"`
+	Concurrent  []ConcurrentFigure `json:"concurrent"`
+	Errors      []string           `json:"errors,omitempty"`
 }
 
 // Row is one line of the printed table.
@@ -40,7 +40,7 @@ type Row struct {
 	Met    string `json:"met"` // yes, no, n/a
 }
 
-// WaitFigure is one readiness wait of P2 as the proxy saw it.
+// WaitFigure is one readiness wait as the proxy saw it.
 type WaitFigure struct {
 	Side           string  `json:"side"`
 	Run            string  `json:"run"`
@@ -52,16 +52,16 @@ type WaitFigure struct {
 	LagSeconds     float64 `json:"lag_seconds"`
 }
 
-// P3Run is one Ansible run of P3.
-type P3Run struct {
+// AnsibleRun is one run of the ansible part.
+type AnsibleRun struct {
 	Kind    string `json:"kind"`    // playbook, copy
-	Variant string `json:"variant"` // plain, ours, stock
+	Variant string `json:"variant"` // plain, plain-mitogen, ours, ours-mitogen, stock
 	Tasks   int    `json:"tasks"`
 	MB      int    `json:"mb"`
 	bakeResult
 }
 
-// ConcurrentFigure is P5 for one side.
+// ConcurrentFigure is the concurrent part for one side.
 type ConcurrentFigure struct {
 	Side        string         `json:"side"`
 	Bakes       int            `json:"bakes"`
@@ -100,6 +100,43 @@ func okSeconds(rs []bakeResult, side string) (xs []float64, failed int) {
 	return xs, failed
 }
 
+type ratioTo struct {
+	label string
+	xs    []float64
+}
+
+// playbookRow judges ours' median time against plain's (ours ≤ limit×
+// plain) and shows others' ratios beside it.
+func playbookRow(figure, target string, limit float64, o []float64, ofail int, plain []float64, others ...ratioTo) Row {
+	row := Row{Part: "ansible", Figure: figure, Ours: secs(o, ofail), Target: target, Met: "n/a"}
+	if len(o) > 0 && len(plain) > 0 {
+		ratio := median(o) / median(plain)
+		row.Figure += fmt.Sprintf(" (ours %.2f× plain", ratio)
+		for _, x := range others {
+			if len(x.xs) > 0 {
+				row.Figure += fmt.Sprintf(", %s %.2f×", x.label, median(x.xs)/median(plain))
+			}
+		}
+		row.Figure += ")"
+		row.Met = met(ratio <= limit)
+	}
+	return row
+}
+
+// split is the Ansible part of side's median bake and the rest.
+func split(runs []bakeResult, side string, xs []float64) string {
+	var prov []float64
+	for _, b := range runs {
+		if b.Side == side && b.OK && b.ProvisionSeconds > 0 {
+			prov = append(prov, b.ProvisionSeconds)
+		}
+	}
+	if len(prov) == 0 || len(xs) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("; Ansible %.1f s, rest %.1f s", median(prov), median(xs)-median(prov))
+}
+
 func met(ok bool) string {
 	if ok {
 		return "yes"
@@ -124,27 +161,15 @@ func secs(xs []float64, failed int) string {
 // summarise computes the table from the raw runs.
 func (r *Results) summarise() {
 	r.Summary = nil
-	// P1
-	ours, of := okSeconds(r.P1, "ours")
-	stock, sf := okSeconds(r.P1, "stock")
+	// bake (P1)
+	ours, of := okSeconds(r.BakeRuns, "ours")
+	stock, sf := okSeconds(r.BakeRuns, "stock")
 	if len(ours)+len(stock)+of+sf > 0 {
-		split := func(side string, xs []float64) string {
-			var prov []float64
-			for _, b := range r.P1 {
-				if b.Side == side && b.OK && b.ProvisionSeconds > 0 {
-					prov = append(prov, b.ProvisionSeconds)
-				}
-			}
-			if len(prov) == 0 || len(xs) == 0 {
-				return ""
-			}
-			return fmt.Sprintf("; Ansible %.1f s, rest %.1f s", median(prov), median(xs)-median(prov))
-		}
-		row := Row{Part: "P1", Figure: "bake wall time, median", Ours: secs(ours, of) + split("ours", ours), Stock: secs(stock, sf) + split("stock", stock),
+		row := Row{Part: "bake", Figure: "bake wall time, median", Ours: secs(ours, of) + split(r.BakeRuns, "ours", ours), Stock: secs(stock, sf) + split(r.BakeRuns, "stock", stock),
 			Target: "ours ≤ 0.5× stock", Met: "n/a"}
 		// The play alone, without packer or a builder: the floor.
-		def, _ := okSeconds(r.P1, "plain-defaults")
-		pipe, _ := okSeconds(r.P1, "plain-pipelined")
+		def, _ := okSeconds(r.BakeRuns, "plain-defaults")
+		pipe, _ := okSeconds(r.BakeRuns, "plain-pipelined")
 		if len(pipe) > 0 {
 			row.Plain = "play alone: " + secs(pipe, 0) + " pipelined"
 			if len(stock) > 0 {
@@ -161,12 +186,25 @@ func (r *Results) summarise() {
 		}
 		r.Summary = append(r.Summary, row)
 	}
-	// P2
+	if om, omf := okSeconds(r.BakeRuns, "ours-mitogen"); len(om)+omf > 0 {
+		row := Row{Part: "bake", Figure: "bake wall time with Mitogen, median", Ours: secs(om, omf) + split(r.BakeRuns, "ours-mitogen", om),
+			Stock: secs(stock, sf), Target: "ours with Mitogen ≤ 0.6× stock", Met: "n/a"}
+		if pm, _ := okSeconds(r.BakeRuns, "plain-mitogen"); len(pm) > 0 {
+			row.Plain = "play alone: " + secs(pm, 0) + " with Mitogen"
+		}
+		if len(om) > 0 && len(stock) > 0 {
+			ratio := median(om) / median(stock)
+			row.Figure += fmt.Sprintf(" (ratio %.2f×)", ratio)
+			row.Met = met(ratio <= 0.6)
+		}
+		r.Summary = append(r.Summary, row)
+	}
+	// readiness (P2)
 	for _, what := range []string{"instance running", "image available"} {
 		lags := map[string][]float64{}
 		rates := map[string][]float64{}
 		unseen := map[string]int{}
-		for _, w := range r.P2.Waits {
+		for _, w := range r.Readiness.Waits {
 			if w.What != what {
 				continue
 			}
@@ -190,18 +228,18 @@ func (r *Results) summarise() {
 			}
 			return s
 		}
-		row := Row{Part: "P2", Figure: fmt.Sprintf("%s: median lag, most describe calls per 2 s", what),
+		row := Row{Part: "readiness", Figure: fmt.Sprintf("%s: median lag, most describe calls per 2 s", what),
 			Ours: cell("ours"), Stock: cell("stock"), Target: "≤ 3 s lag, ≤ 1 call / 2 s", Met: "n/a"}
 		if len(lags["ours"]) > 0 {
 			row.Met = met(median(lags["ours"]) <= 3 && maxOf(rates["ours"]) <= 1 && unseen["ours"] == 0)
 		}
 		r.Summary = append(r.Summary, row)
 	}
-	// P3
+	// ansible (P3)
 	for _, kind := range []string{"playbook", "copy"} {
 		var runs []bakeResult
 		var tasks, mb int
-		for _, p := range r.P3 {
+		for _, p := range r.AnsibleRuns {
 			if p.Kind == kind {
 				runs = append(runs, p.bakeResult)
 				tasks, mb = p.Tasks, p.MB
@@ -211,22 +249,20 @@ func (r *Results) summarise() {
 			continue
 		}
 		plain, pf := okSeconds(runs, "plain")
+		pm, pmf := okSeconds(runs, "plain-mitogen")
 		o, ofail := okSeconds(runs, "ours")
+		om, omf := okSeconds(runs, "ours-mitogen")
 		s, sfail := okSeconds(runs, "stock")
 		switch kind {
 		case "playbook":
-			row := Row{Part: "P3", Figure: fmt.Sprintf("%d-task playbook, median", tasks), Ours: secs(o, ofail), Stock: secs(s, sfail),
-				Plain: secs(plain, pf), Target: "ours ≤ 1.15× plain", Met: "n/a"}
-			if len(o) > 0 && len(plain) > 0 {
-				ratio := median(o) / median(plain)
-				row.Figure += fmt.Sprintf(" (ours %.2f× plain", ratio)
-				if len(s) > 0 {
-					row.Figure += fmt.Sprintf(", stock %.2f×", median(s)/median(plain))
-				}
-				row.Figure += ")"
-				row.Met = met(ratio <= 1.15)
-			}
+			row := playbookRow(fmt.Sprintf("%d-task playbook, median", tasks), "ours ≤ 1.15× plain", 1.15, o, ofail, plain, ratioTo{"stock", s})
+			row.Stock, row.Plain = secs(s, sfail), secs(plain, pf)
 			r.Summary = append(r.Summary, row)
+			if len(om)+omf+len(pm)+pmf > 0 {
+				row := playbookRow(fmt.Sprintf("%d-task playbook with Mitogen, median", tasks), "ours with Mitogen ≤ 0.3× plain", 0.3, om, omf, plain, ratioTo{"plain with Mitogen", pm})
+				row.Stock, row.Plain = "-", secs(plain, pf)+"; with Mitogen "+secs(pm, pmf)
+				r.Summary = append(r.Summary, row)
+			}
 		case "copy":
 			tp := func(xs []float64, failed int) string {
 				if len(xs) == 0 {
@@ -234,7 +270,7 @@ func (r *Results) summarise() {
 				}
 				return fmt.Sprintf("%.1f MB/s (%.1f s, n=%d)", float64(mb)/median(xs), median(xs), len(xs))
 			}
-			row := Row{Part: "P3", Figure: fmt.Sprintf("%d MB copy, throughput of the whole run", mb), Ours: tp(o, ofail), Stock: tp(s, sfail),
+			row := Row{Part: "ansible", Figure: fmt.Sprintf("%d MB copy, throughput of the whole run", mb), Ours: tp(o, ofail), Stock: tp(s, sfail),
 				Plain: tp(plain, pf), Target: "ours ≥ 0.8× plain", Met: "n/a"}
 			if len(o) > 0 && len(plain) > 0 {
 				ratio := median(plain) / median(o)
@@ -242,16 +278,26 @@ func (r *Results) summarise() {
 				row.Met = met(ratio >= 0.8)
 			}
 			r.Summary = append(r.Summary, row)
+			if len(om)+omf+len(pm)+pmf > 0 {
+				row := Row{Part: "ansible", Figure: fmt.Sprintf("%d MB copy with Mitogen, throughput of the whole run", mb), Ours: tp(om, omf), Stock: "-",
+					Plain: tp(plain, pf) + "; with Mitogen " + tp(pm, pmf), Target: "ours with Mitogen ≥ 0.9× plain", Met: "n/a"}
+				if len(om) > 0 && len(plain) > 0 {
+					ratio := median(plain) / median(om)
+					row.Figure += fmt.Sprintf(" (ours %.2f× plain)", ratio)
+					row.Met = met(ratio >= 0.9)
+				}
+				r.Summary = append(r.Summary, row)
+			}
 		}
 	}
-	// P4
+	// AWS calls per bake (P4)
 	r.CallsPerBake = map[string]map[string]float64{}
 	totals, dryRuns := map[string]float64{}, map[string]float64{}
 	for _, side := range []string{"ours", "stock"} {
 		per := map[string][]float64{}
 		var tot, dry []float64
 		n := 0
-		for _, b := range r.P1 {
+		for _, b := range r.BakeRuns {
 			if b.Side != side || !b.OK {
 				continue
 			}
@@ -283,22 +329,25 @@ func (r *Results) summarise() {
 	}
 	if len(r.CallsPerBake) > 0 {
 		cell := func(side string) string {
+			if _, ok := r.CallsPerBake[side]; !ok {
+				return "-" // not run (-sides)
+			}
 			if dryRuns[side] > 0 {
 				return fmt.Sprintf("%.0f (+%.0f dry runs)", totals[side], dryRuns[side])
 			}
 			return fmt.Sprintf("%.0f", totals[side])
 		}
-		row := Row{Part: "P4", Figure: "AWS API calls per bake, median total (by action in calls_per_bake); the permission check's dry runs shown apart, not judged",
+		row := Row{Part: "aws-calls", Figure: "AWS API calls per bake, median total (by action in calls_per_bake); the permission check's dry runs shown apart, not judged",
 			Ours: cell("ours"), Stock: cell("stock"), Target: "ours ≤ stock", Met: "n/a"}
 		if _, ok := r.CallsPerBake["stock"]; ok {
 			row.Met = met(totals["ours"] <= totals["stock"])
 		}
 		r.Summary = append(r.Summary, row)
 	}
-	// P5
-	if len(r.P5) > 0 {
-		row := Row{Part: "P5", Figure: "concurrent bakes, throttled: succeeded, leftovers", Target: "all succeed, nothing left", Met: "n/a"}
-		for _, f := range r.P5 {
+	// concurrent (P5)
+	if len(r.Concurrent) > 0 {
+		row := Row{Part: "concurrent", Figure: "concurrent bakes, throttled: succeeded, leftovers", Target: "all succeed, nothing left", Met: "n/a"}
+		for _, f := range r.Concurrent {
 			left := 0
 			for _, n := range f.Leftovers {
 				left += n
@@ -339,7 +388,7 @@ func maxOf(xs []float64) float64 {
 	return m
 }
 
-// printTable writes the summary and P4's calls by action.
+// printTable writes the summary and the AWS calls by action.
 func printTable(w io.Writer, r *Results) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "part\tfigure\tours\tstock\tplain\ttarget\tmet")
@@ -350,7 +399,7 @@ func printTable(w io.Writer, r *Results) {
 	if len(r.CallsPerBake) == 0 {
 		return
 	}
-	fmt.Fprintln(w, "\nP4: AWS calls per bake by action (median over P1's bakes)")
+	fmt.Fprintln(w, "\nAWS calls per bake by action (median over the bake part's bakes)")
 	actions := map[string]bool{}
 	for _, m := range r.CallsPerBake {
 		for a := range m {

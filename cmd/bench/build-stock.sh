@@ -4,7 +4,7 @@
 # for the pinned version is kept). `go install MOD@VER` refuses modules whose
 # go.mod carries replace directives, so: download, copy the folder, go build.
 set -euo pipefail
-cache=${BAKERY_CACHE:-$(cd "$(dirname "$0")/.." && pwd)/.cache}
+cache=${BAKERY_CACHE:-$(cd "$(dirname "$0")/../.." && pwd)/.cache}
 out=$cache/stock
 mkdir -p "$out/bin" "$out/src"
 

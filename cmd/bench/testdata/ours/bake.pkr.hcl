@@ -38,6 +38,11 @@ variable "ansible_command" {
   type = string
 }
 
+variable "use_mitogen" {
+  type    = bool
+  default = false
+}
+
 source "bakery-ebs" "bench" {
   access_key          = "AKIDBAKERYBENCH"
   secret_key          = var.secret_key
@@ -69,5 +74,6 @@ build {
   provisioner "bakery-ansible" {
     playbook_file = var.playbook
     command       = var.ansible_command
+    use_mitogen   = var.use_mitogen
   }
 }
