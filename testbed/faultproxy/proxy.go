@@ -79,7 +79,8 @@ type Proxy struct {
 	tokens    map[tokenKey]*tokenEntry
 	instances map[string]transition
 	images    map[string]time.Time
-	waits     map[string]*Wait // by id and transition; see Waits
+	deprecate map[imageKey]time.Time // EnableImageDeprecation's, by region and AMI
+	waits     map[string]*Wait       // by id and transition; see Waits
 	requestN  uint64
 	sent      map[Call][]url.Values // see Requests
 	bucket    float64               // RateLimit's tokens
@@ -132,6 +133,7 @@ func Start(upstream string, opts ...Option) (*Proxy, error) {
 		tokens:    map[tokenKey]*tokenEntry{},
 		instances: map[string]transition{},
 		images:    map[string]time.Time{},
+		deprecate: map[imageKey]time.Time{},
 	}
 	for _, o := range opts {
 		o(p)
@@ -275,6 +277,7 @@ func (p *Proxy) Reset() {
 	p.tokens = map[tokenKey]*tokenEntry{}
 	p.instances = map[string]transition{}
 	p.images = map[string]time.Time{}
+	p.deprecate = map[imageKey]time.Time{}
 	p.sent = nil
 	p.waits = map[string]*Wait{}
 }
@@ -420,6 +423,13 @@ func (p *Proxy) answer(ctx context.Context, r *http.Request, req request, body [
 		}
 		owned = e
 	}
+	if req.Service == "ec2" && req.Action == "EnableImageDeprecation" && p.Config().ImageDeprecation {
+		rep := p.enableImageDeprecation(r, req, requestID)
+		if owned != nil {
+			p.settleToken(key, owned, &rep)
+		}
+		return rep, true
+	}
 	if req.Service == "ec2" && req.Action == "CreateImage" {
 		// Check and create as one step, so two racing calls cannot both pass.
 		p.imageMu.Lock()
@@ -451,7 +461,7 @@ func (p *Proxy) answer(ctx context.Context, r *http.Request, req request, body [
 		p.settleToken(key, owned, &fwd)
 	}
 	if fwd.Status == http.StatusOK {
-		if b := p.delayStates(req, fwd.Body); !bytes.Equal(b, fwd.Body) {
+		if b := p.showDeprecations(req, p.delayStates(req, fwd.Body)); !bytes.Equal(b, fwd.Body) {
 			fwd = reply{Status: fwd.Status, Header: fwd.Header.Clone(), Body: b}
 			fwd.Header.Set("Content-Length", strconv.Itoa(len(b)))
 		}
