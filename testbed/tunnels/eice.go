@@ -44,6 +44,9 @@ type EICE struct {
 	// Secrets maps an access key id to its secret; the bed's static
 	// credentials ("testing") are there from the start.
 	Secrets map[string]string
+	// Source is the local address tunnels connect to the port from (the
+	// bed's tunnel-only sshd admits 127.0.0.2 only); nil: any.
+	Source net.Addr
 
 	ln     net.Listener
 	srv    *http.Server
@@ -141,7 +144,8 @@ func (e *EICE) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	// The bed cannot route to the instance's private address: every
 	// instance is the one sshd on loopback.
-	tcp, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), 5*time.Second)
+	d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: e.Source}
+	tcp, err := d.Dial("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
 	if err != nil {
 		e.refuseWith(w, http.StatusBadGateway, "connecting to port %d: %v", port, err)
 		return

@@ -33,6 +33,8 @@ type SSMFaults struct {
 	// NoAgent: StartSession answers TargetNotConnected for these
 	// instances, as for an instance whose agent never registered.
 	NoAgent map[string]bool
+	// NoAgentAnywhere: no instance has a registered agent.
+	NoAgentAnywhere bool
 	// KMSKeyID: the agent asks for KMS encryption (account preference).
 	KMSKeyID string
 	// DropAfterBytes: the websocket of a session is cut (no close frame)
@@ -47,6 +49,10 @@ type SSMFaults struct {
 // TerminateSession answers (Handle*) and the data-channel websocket
 // endpoint (URL).
 type SSM struct {
+	// Source is the local address the agent connects to the port from
+	// (the bed's tunnel-only sshd admits 127.0.0.2 only); nil: any.
+	Source net.Addr
+
 	ln  net.Listener
 	srv *http.Server
 
@@ -144,7 +150,7 @@ func (e *APIError) Error() string { return e.Code + ": " + e.Msg }
 func (s *SSM) StartSession(target, document string, params map[string][]string) (id, streamURL, token string, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.faults.NoAgent[target] {
+	if s.faults.NoAgent[target] || s.faults.NoAgentAnywhere {
 		return "", "", "", &APIError{400, "TargetNotConnected", target + " is not connected."}
 	}
 	if document != ssm.PortForwardingDocument {
@@ -506,7 +512,8 @@ func (a *agentSession) acceptStreams(mux *smux.Session) {
 		}
 		go func() {
 			defer st.Close()
-			c, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", a.port), 5*time.Second)
+			d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: a.ssm.Source}
+			c, err := d.Dial("tcp", net.JoinHostPort("127.0.0.1", a.port))
 			if err != nil {
 				a.send(ssm.PayloadFlag, ssm.FlagPayload(ssm.FlagConnectToPortError))
 				return
