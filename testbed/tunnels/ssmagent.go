@@ -49,6 +49,10 @@ type SSMFaults struct {
 // TerminateSession answers (Handle*) and the data-channel websocket
 // endpoint (URL).
 type SSM struct {
+	// Secrets maps an access key id to its secret, to check the SigV4
+	// signature of the websocket upgrade; the bed's static credentials
+	// ("testing") are there from the start.
+	Secrets map[string]string
 	// Source is the local address the agent connects to the port from
 	// (the bed's tunnel-only sshd admits 127.0.0.2 only); nil: any.
 	Source net.Addr
@@ -77,7 +81,7 @@ func StartSSM() (*SSM, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &SSM{ln: ln, sessions: map[string]*agentSession{}}
+	s := &SSM{ln: ln, sessions: map[string]*agentSession{}, Secrets: map[string]string{"testing": "testing"}}
 	s.srv = &http.Server{Handler: http.HandlerFunc(s.serveWS), ReadHeaderTimeout: 10 * time.Second}
 	go s.srv.Serve(ln)
 	return s, nil
@@ -209,6 +213,11 @@ func (s *SSM) serveWS(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 	if as == nil || as.isTerminated() || r.URL.Query().Get("role") != "publish_subscribe" {
 		http.Error(w, "no such session", http.StatusNotFound)
+		return
+	}
+	if err := verifyHeaderSignature(r, "ssmmessages", s.Secrets); err != nil {
+		s.problem("session %s: websocket upgrade: %v", id, err)
+		http.Error(w, err.Error(), http.StatusForbidden)
 		return
 	}
 	ws, err := websocket.Accept(w, r, nil)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/aws/smithy-go"
 
@@ -98,7 +99,7 @@ func setup(t *testing.T, faults tunnels.SSMFaults) (*tunnels.SSM, *fakeAPI, tssm
 	s.SetFaults(faults)
 	api := &fakeAPI{s: s}
 	cfg := tssm.Config{API: api, InstanceID: "i-0123456789abcdef0", Port: echoServer(t), Region: "us-east-1",
-		RegistrationWait: time.Second, Logf: t.Logf}
+		RegistrationWait: time.Second, Logf: t.Logf, Credentials: credentials.NewStaticCredentialsProvider("testing", "testing", "")}
 	return s, api, cfg
 }
 
@@ -274,4 +275,18 @@ func (i insecureURL) StartSession(ctx context.Context, in *ssm.StartSessionInput
 		out.StreamUrl = &u
 	}
 	return out, err
+}
+
+// The websocket upgrade is SigV4-signed for ssmmessages, as the plugin
+// signs it; the stand-in checks the signature with the SDK's signer.
+func TestDataChannelUpgradeIsSigned(t *testing.T) {
+	s, _, cfg := setup(t, tunnels.SSMFaults{})
+	cfg.Credentials = credentials.NewStaticCredentialsProvider("testing", "not-the-secret", "")
+	_, err := tssm.Open(context.Background(), cfg)
+	if err == nil || !strings.Contains(err.Error(), "403") {
+		t.Fatalf("error %v, want the upgrade refused", err)
+	}
+	if p := s.Problems(); len(p) != 1 || !strings.Contains(p[0], "signature does not match") {
+		t.Fatalf("problems %v", p)
+	}
 }
