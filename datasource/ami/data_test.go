@@ -55,6 +55,10 @@ func TestConfigure(t *testing.T) {
 				"region": "us-east-1", "filters": map[string]interface{}{"name": "amzn2-*"}, "owners": []interface{}{"amazon"},
 				"aws_polling": map[string]interface{}{"delay_seconds": 5, "max_attempts": 40},
 			},
+			want: &bakery.AMIFilterOptions{
+				Filters: map[string]string{"name": "amzn2-*"},
+				Owners:  []string{"amazon"},
+			},
 		},
 		{
 			name: "vault_aws_engine",
