@@ -134,8 +134,14 @@ func decide(id string, res []found, journals map[string]journal.Entry, opts Opti
 			youngest = r.created
 		}
 	}
+	if youngest.IsZero() {
+		if opts.BuildID == id {
+			return fmt.Sprintf("no journal here, age unknown (AWS reports no creation time), named by --build-id: %s", action(opts)), true
+		}
+		return "no journal here and AWS reports no creation time for its resources: left alone (name it with --build-id to remove it)", false
+	}
 	age := opts.Now().Sub(youngest)
-	if youngest.IsZero() || age < opts.OlderThan {
+	if age < opts.OlderThan {
 		return fmt.Sprintf("no journal here and only %s old (--older-than %s): left alone", age.Round(time.Second), opts.OlderThan), false
 	}
 	return fmt.Sprintf("no journal here, %s old: %s", age.Round(time.Second), action(opts)), true
