@@ -429,7 +429,7 @@ func (s *stepRunSpotInstance) awsCalls() []awsCall {
 	if s.onDemand != nil {
 		calls = s.onDemand.awsCalls()
 		for i := range calls {
-			if calls[i].action == "ec2:RunInstances" {
+			if calls[i].action == "ec2:RunInstances" || calls[i].partOf == "ec2:RunInstances" {
 				calls[i].partOf = "ec2:CreateFleet"
 			}
 		}
