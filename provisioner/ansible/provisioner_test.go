@@ -5,14 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 )
@@ -262,36 +259,31 @@ func TestProvisionNoUserIsAnError(t *testing.T) {
 	}
 }
 
-func TestExecRunnerStopsTheProcessGroupOnCancel(t *testing.T) {
-	// A child and a grandchild with unique argv: both must go.
-	marker := fmt.Sprintf("3%d", time.Now().UnixNano()%1e9)
-	ctx, cancel := context.WithCancel(context.Background())
-	c := command{Path: "sh", Args: []string{"-c", "sleep " + marker + " & sleep " + marker + "; true"}, Env: os.Environ()}
-	done := make(chan error, 1)
-	go func() { done <- (execRunner{Grace: 2 * time.Second}).Run(ctx, c, nil, nil) }()
-	time.Sleep(300 * time.Millisecond)
-	if exec.Command("pgrep", "-f", marker).Run() != nil {
-		t.Fatal("the command did not start")
-	}
-	cancel()
-	select {
-	case err := <-done:
-		if err == nil || !errors.Is(err, context.Canceled) {
-			t.Errorf("error %v, want one wrapping context.Canceled", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("Run did not return after cancel")
-	}
-	time.Sleep(100 * time.Millisecond)
-	if out, err := exec.Command("pgrep", "-af", marker).Output(); err == nil {
-		t.Errorf("processes survived the cancel:\n%s", out)
-	}
-}
-
 func TestExecRunnerReportsExitStatus(t *testing.T) {
 	err := execRunner{}.Run(context.Background(), command{Path: "sh", Args: []string{"-c", "exit 3"}}, nil, nil)
 	var st *exitStatusError
 	if !errors.As(err, &st) || st.Status != 3 {
 		t.Fatalf("error %v, want exit status 3", err)
+	}
+}
+
+// A stock template's proxy-only workaround with `use_proxy = false`: the
+// play runs, and the build output says the option is not needed.
+func TestProvisionWarnsAboutIgnoredProxyOptions(t *testing.T) {
+	p, stubs, _ := newTestProvisioner(t, map[string]interface{}{
+		"skip_version_check": true, "use_proxy": false, "sftp_command": "/usr/libexec/openssh/sftp-server -e",
+	})
+	ran := false
+	stubs.Register(`^ssh -V$`, "OpenSSH_9.2p1 Debian", nil, nil)
+	stubs.Register(`ansible-playbook .*site\.yml`, "PLAY [all]\n", nil, func(command) { ran = true })
+	ui, out := testUi()
+	if err := p.Provision(context.Background(), ui, nil, generated()); err != nil {
+		t.Fatalf("Provision: %v", err)
+	}
+	if !ran {
+		t.Error("the play did not run")
+	}
+	if want := "Warning: `sftp_command` is ignored"; !strings.Contains(out.String(), want) {
+		t.Errorf("output lacks %q:\n%s", want, out.String())
 	}
 }
