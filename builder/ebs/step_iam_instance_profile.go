@@ -11,7 +11,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
-	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/iam/types"
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
@@ -26,18 +25,6 @@ const (
 	JournalKindIAMRole            = "iam-role"
 	JournalKindIAMInstanceProfile = "iam-instance-profile"
 )
-
-const keyInstanceProfile = "bakery/iam_instance_profile"
-
-// getInstanceProfileSpec is the instance profile the instance is launched
-// with, nil for none.
-func getInstanceProfileSpec(state multistep.StateBag) *ec2types.IamInstanceProfileSpecification {
-	name, _ := state.Get(keyInstanceProfile).(string)
-	if name == "" {
-		return nil
-	}
-	return &ec2types.IamInstanceProfileSpecification{Name: aws.String(name)}
-}
 
 type instanceProfileManager interface {
 	GetInstanceProfile(context.Context, *iam.GetInstanceProfileInput, ...func(*iam.Options)) (*iam.GetInstanceProfileOutput, error)
@@ -95,7 +82,7 @@ func (s *stepIAMInstanceProfile) useExisting(ctx context.Context, state multiste
 	ui := getUI(state)
 	if s.skipValidation {
 		ui.Say(fmt.Sprintf("Using instance profile %s (not checked: skip_profile_validation)", s.existing))
-		state.Put(keyInstanceProfile, s.existing)
+		putInstanceProfile(state, s.existing)
 		return multistep.ActionContinue
 	}
 	out, err := s.iam.GetInstanceProfile(ctx, &iam.GetInstanceProfileInput{InstanceProfileName: aws.String(s.existing)})
@@ -110,7 +97,7 @@ func (s *stepIAMInstanceProfile) useExisting(ctx context.Context, state multiste
 		ui.Error(fmt.Sprintf("Warning: instance profile %s holds no role: the instance will get no AWS credentials from it", s.existing))
 	}
 	ui.Say(fmt.Sprintf("Using instance profile %s (role %s)", s.existing, orNone(strings.Join(roles, ", "))))
-	state.Put(keyInstanceProfile, s.existing)
+	putInstanceProfile(state, s.existing)
 	return multistep.ActionContinue
 }
 
@@ -227,7 +214,7 @@ func (s *stepIAMInstanceProfile) createTemporary(ctx context.Context, state mult
 		return halt(state, err)
 	}
 	ui.Say(fmt.Sprintf("Instance profile %s is ready (role %s with the template's policy)", s.name, s.name))
-	state.Put(keyInstanceProfile, s.name)
+	putInstanceProfile(state, s.name)
 	return multistep.ActionContinue
 }
 

@@ -46,7 +46,7 @@ func (s *stepKeyPair) Run(ctx context.Context, state multistep.StateBag) multist
 	ui := getUI(state)
 	if s.comm.SSHKeyPairName != "" {
 		ui.Say(fmt.Sprintf("Using existing key pair %s", s.comm.SSHKeyPairName))
-		state.Put(keyKeyPairName, s.comm.SSHKeyPairName)
+		putKeyPairName(state, s.comm.SSHKeyPairName)
 		return multistep.ActionContinue
 	}
 	if !temporaryKeyPair(s.comm) {
@@ -80,7 +80,7 @@ func (s *stepKeyPair) Run(ctx context.Context, state multistep.StateBag) multist
 	_ = s.journal.Record("key-pair", s.name, "")
 	s.comm.SSHPrivateKey = private
 	s.comm.SSHPublicKey = public
-	state.Put(keyKeyPairName, s.name)
+	putKeyPairName(state, s.name)
 	return multistep.ActionContinue
 }
 

@@ -102,7 +102,7 @@ func (s *stepRunSpotInstance) Run(ctx context.Context, state multistep.StateBag)
 	}
 	s.instanceID = ids[0]
 	ui.Say(fmt.Sprintf("Spot instance %s launched by EC2 Fleet %s", s.instanceID, aws.ToString(out.FleetId)))
-	state.Put(keyInstanceID, s.instanceID)
+	putInstanceID(state, s.instanceID)
 
 	inst, err := waitUntilRunning(ctx, s.ec2, ui.Say, s.instanceID, s.poll)
 	if err != nil {
