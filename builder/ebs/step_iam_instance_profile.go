@@ -19,13 +19,6 @@ import (
 	"github.com/packer-bakery/packer-plugin-bakery/common/journal"
 )
 
-// Journal kinds of the temporary role and instance profile; the sweep
-// knows them. Their journal IDs are ARNs: role and profile share a name.
-const (
-	JournalKindIAMRole            = "iam-role"
-	JournalKindIAMInstanceProfile = "iam-instance-profile"
-)
-
 type instanceProfileManager interface {
 	GetInstanceProfile(context.Context, *iam.GetInstanceProfileInput, ...func(*iam.Options)) (*iam.GetInstanceProfileOutput, error)
 	CreateRole(context.Context, *iam.CreateRoleInput, ...func(*iam.Options)) (*iam.CreateRoleOutput, error)
@@ -132,7 +125,7 @@ func (s *stepIAMInstanceProfile) createTemporary(ctx context.Context, state mult
 	if err != nil {
 		return halt(state, fmt.Errorf("creating temporary IAM role %q: %w", s.name, err))
 	}
-	_ = s.journal.Record(JournalKindIAMRole, s.roleARN, "")
+	_ = s.journal.Record(journal.KindIAMRole, s.roleARN, "")
 
 	// PutRolePolicy replaces a policy of the same name: a retry is harmless.
 	_, err = s.iam.PutRolePolicy(ctx, &iam.PutRolePolicyInput{
@@ -168,7 +161,7 @@ func (s *stepIAMInstanceProfile) createTemporary(ctx context.Context, state mult
 	if err != nil {
 		return halt(state, fmt.Errorf("creating temporary instance profile %q: %w", s.name, err))
 	}
-	_ = s.journal.Record(JournalKindIAMInstanceProfile, s.profileARN, "")
+	_ = s.journal.Record(journal.KindIAMInstanceProfile, s.profileARN, "")
 
 	if !slices.Contains(roles, s.name) {
 		_, err = s.iam.AddRoleToInstanceProfile(ctx, &iam.AddRoleToInstanceProfileInput{
@@ -337,7 +330,7 @@ func (s *stepIAMInstanceProfile) findUnanswered(ctx context.Context) {
 		if err == nil && s.ours("role", got.Role.Tags) == nil {
 			s.roleARN = aws.ToString(got.Role.Arn)
 			s.policy = true // maybe: deleting a policy that is not there is fine
-			_ = s.journal.Record(JournalKindIAMRole, s.roleARN, "")
+			_ = s.journal.Record(journal.KindIAMRole, s.roleARN, "")
 		}
 	}
 	if (s.profileAttempted && s.profileARN == "") || (s.addAttempted && !s.roleAdded) {
@@ -345,7 +338,7 @@ func (s *stepIAMInstanceProfile) findUnanswered(ctx context.Context) {
 		if err == nil && s.ours("instance profile", got.InstanceProfile.Tags) == nil {
 			if s.profileARN == "" {
 				s.profileARN = aws.ToString(got.InstanceProfile.Arn)
-				_ = s.journal.Record(JournalKindIAMInstanceProfile, s.profileARN, "")
+				_ = s.journal.Record(journal.KindIAMInstanceProfile, s.profileARN, "")
 			}
 			s.roleAdded = slices.Contains(profileRoles(got.InstanceProfile), s.name)
 		}

@@ -77,7 +77,7 @@ func (s *stepKeyPair) Run(ctx context.Context, state multistep.StateBag) multist
 		return halt(state, fmt.Errorf("importing temporary key pair %q: %w", s.name, err))
 	}
 	s.created = s.name
-	_ = s.journal.Record("key-pair", s.name, "")
+	_ = s.journal.Record(journal.KindKeyPair, s.name, "")
 	s.comm.SSHPrivateKey = private
 	s.comm.SSHPublicKey = public
 	putKeyPairName(state, s.name)

@@ -152,13 +152,13 @@ func (s *stepRunSpotInstance) launchFleet(ctx context.Context, say func(string))
 		if err == nil {
 			if id := aws.ToString(out.FleetId); id != "" {
 				s.fleetIDs = append(s.fleetIDs, id)
-				_ = s.journal.Record("fleet", id, "")
+				_ = s.journal.Record(journal.KindFleet, id, "")
 			}
 			for _, fi := range out.Instances {
 				ids = append(ids, fi.InstanceIds...)
 			}
 			for _, id := range ids {
-				_ = s.journal.Record("instance", id, "")
+				_ = s.journal.Record(journal.KindInstance, id, "")
 			}
 		}
 		var reason string
@@ -243,7 +243,7 @@ func (s *stepRunSpotInstance) createTemplate(ctx context.Context, state multiste
 	default:
 		return fmt.Errorf("creating launch template %q for the spot instance: EC2 returned no template", s.name)
 	}
-	_ = s.journal.Record("launch-template", s.templateID, "")
+	_ = s.journal.Record(journal.KindLaunchTemplate, s.templateID, "")
 	ui.Say(fmt.Sprintf("Created launch template %s (%s)", s.templateID, s.name))
 	return nil
 }

@@ -108,7 +108,7 @@ func (s *stepSecurityGroup) Run(ctx context.Context, state multistep.StateBag) m
 		return halt(state, fmt.Errorf("creating temporary security group %q: %w", s.name, err))
 	}
 	s.created = groupID
-	_ = s.journal.Record("security-group", groupID, "")
+	_ = s.journal.Record(journal.KindSecurityGroup, groupID, "")
 
 	perm := types.IpPermission{
 		IpProtocol: aws.String("tcp"),
