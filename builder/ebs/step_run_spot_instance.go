@@ -504,9 +504,6 @@ func (s *stepRunSpotInstance) awsCalls() []awsCall {
 	return calls
 }
 
-// Placeholders of a launch template and a fleet, for the permission check.
-const placeholderTemplate, placeholderFleet = "lt-00000000000000000", "fleet-00000000-0000-0000-0000-000000000000"
-
 func (s *stepRunSpotInstance) instanceType() string {
 	if s.onDemand == nil {
 		return ""
