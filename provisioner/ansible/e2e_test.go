@@ -206,7 +206,7 @@ func (b *bake) assertClean(output string) {
 	// ansible-playbook and its workers carry the inventory path (under
 	// TMPDIR) in their argv; ssh, ControlMasters included, the control
 	// folder.
-	for _, pattern := range []string{"ansible-playbook .*" + b.tmp, "ssh .*ControlPath=[^ ]*bakery-cp-"} {
+	for _, pattern := range []string{"ansible-playbook .*" + b.tmp, "ssh .*ControlPath=[^ ]*bakery-cp-", "ssh .*" + b.tmp} {
 		b.assertNoProcess(pattern)
 	}
 }
@@ -373,6 +373,32 @@ func TestE2ETransfer(t *testing.T) {
 	}
 }
 
+// TestE2EStockSFTPWorkaround: the seed document's workaround for the
+// stock provisioner, copied into countless templates, bakes unchanged:
+// `sftp_command` with `use_proxy = false` is ignored with a warning (as the
+// stock provisioner ignores it), not refused.
+func TestE2EStockSFTPWorkaround(t *testing.T) {
+	b := newBake(t, "copy.yml", ansibleVersions[0])
+	b.vars["use_proxy"] = false
+	b.vars["use_sftp"] = true
+	b.vars["sftp_command"] = "/usr/libexec/openssh/sftp-server -e"
+	out, err := b.run()
+	if err != nil {
+		t.Fatalf("packer build failed: %v", err)
+	}
+	if !strings.Contains(out, "Warning: `sftp_command` is ignored: it only applies to the proxy") {
+		t.Error("the build does not warn that sftp_command is not needed")
+	}
+	if !strings.Contains(out, "Ansible connects directly") {
+		t.Error("the build did not connect directly")
+	}
+	if got := b.home("ec2-user", "copied"); got != "uploaded by bakery-ansible" {
+		t.Errorf("copied file holds %q", got)
+	}
+	b.assertAMI(1)
+	b.assertClean(out)
+}
+
 func TestE2EFailingPlay(t *testing.T) {
 	b := newBake(t, "fail.yml", ansibleVersions[0])
 	out, err := b.run()
@@ -398,12 +424,13 @@ func TestE2EInterrupt(t *testing.T) {
 		group bool // Ctrl-C: SIGINT to the process group; else SIGTERM to packer
 		sig   syscall.Signal
 	}{{"ctrl-c", true, syscall.SIGINT}, {"sigterm", false, syscall.SIGTERM}} {
-		t.Run(tc.name, func(t *testing.T) { interrupt(t, tc.group, tc.sig) })
+		t.Run(tc.name, func(t *testing.T) { interrupt(t, tc.group, tc.sig, false) })
 	}
 }
 
-func interrupt(t *testing.T, group bool, sig syscall.Signal) {
+func interrupt(t *testing.T, group bool, sig syscall.Signal, mitogen bool) *bake {
 	b := newBake(t, "sleep.yml", ansibleVersions[0])
+	b.vars["use_mitogen"] = mitogen
 	n, _ := rand.Int(rand.Reader, big.NewInt(1e8))
 	b.marker = fmt.Sprint(n.Int64() + 1e8)
 	b.vars["marker"] = b.marker
@@ -424,7 +451,11 @@ func interrupt(t *testing.T, group bool, sig syscall.Signal) {
 		t.Fatalf("the long task never started:\n%s", out.String())
 	}
 	// The orphan checks of assertClean match these processes now.
-	for _, pattern := range []string{"ansible-playbook .*" + b.tmp, "ssh .*ControlPath=[^ ]*bakery-cp-"} {
+	patterns := []string{"ansible-playbook .*" + b.tmp, "ssh .*ControlPath=[^ ]*bakery-cp-"}
+	if mitogen { // Mitogen runs its own ssh, without a ControlMaster
+		patterns = []string{"ansible-playbook .*" + b.tmp, "ssh .*" + b.tmp}
+	}
+	for _, pattern := range patterns {
 		if out, err := processesMatching(pattern); err != nil || out == "" {
 			t.Errorf("no process matches %q during the play (%v): the orphan check would prove nothing", pattern, err)
 		}
@@ -448,6 +479,7 @@ func interrupt(t *testing.T, group bool, sig syscall.Signal) {
 	t.Logf("output:\n%s", out.String())
 	b.assertAMI(0)
 	b.assertClean(out.String())
+	return b
 }
 
 // TestE2EGalaxy: a requirements file with a role and a collection, both

@@ -62,6 +62,16 @@ variable "use_sftp" {
   default = null
 }
 
+variable "use_mitogen" {
+  type    = bool
+  default = false
+}
+
+variable "sftp_command" {
+  type    = string
+  default = null
+}
+
 variable "galaxy_file" {
   type    = string
   default = null
@@ -116,6 +126,8 @@ build {
     galaxy_command   = var.galaxy_command
     use_proxy        = var.use_proxy
     use_sftp         = var.use_sftp
+    use_mitogen      = var.use_mitogen
+    sftp_command     = var.sftp_command
     galaxy_file      = var.galaxy_file
     roles_path       = var.roles_path
     collections_path = var.collections_path
