@@ -42,8 +42,8 @@ const credentialsExpiryWindow = 2 * time.Minute
 type Session struct {
 	Config aws.Config
 	access *AccessConfig
-	// chain is what credentialChain said; source the entry that won (with
-	// assume_role folded in).
+	// chain is the precedence table as credentialChain reported it; source
+	// the row of the provider the SDK built (with assume_role folded in).
 	chain  []credentialSource
 	source credentialSource
 	found  bool
@@ -56,8 +56,8 @@ func NewSession(ctx context.Context, c *AccessConfig) (*Session, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Session{Config: cfg, access: c, chain: credentialChain(in)}
-	s.source, s.found = winner(s.chain)
+	s := &Session{Config: cfg, access: c}
+	s.chain, s.source, s.found = credentialChain(in, providerSources(cfg.Credentials))
 	if s.found && c.AssumeRole.RoleARN != "" {
 		s.Config.Credentials = cacheCredentials(assumeRoleProvider(s.Config, c))
 		s.source.Detail = fmt.Sprintf("assumed role %s (via %s)", c.AssumeRole.RoleARN, s.source.Detail)

@@ -12,6 +12,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io/fs"
 	"math/big"
@@ -214,8 +215,11 @@ func (b *bake) assertNoProcess(pattern string) {
 	b.t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		out, err := exec.Command("pgrep", "-af", pattern).Output()
-		if err != nil { // exit 1: none
+		out, err := processesMatching(pattern)
+		if err != nil {
+			b.t.Fatal(err)
+		}
+		if out == "" {
 			return
 		}
 		if time.Now().After(deadline) {
@@ -223,6 +227,22 @@ func (b *bake) assertNoProcess(pattern string) {
 			return
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// processesMatching lists the processes whose command line matches pattern
+// ("" when none). Only pgrep's exit status 1 means "none": a missing pgrep,
+// a bad pattern (2) or a failure (3) is an error, never a clean result.
+func processesMatching(pattern string) (string, error) {
+	out, err := exec.Command("pgrep", "-af", pattern).Output()
+	var exit *exec.ExitError
+	switch {
+	case err == nil:
+		return string(out), nil
+	case errors.As(err, &exit) && exit.ExitCode() == 1:
+		return "", nil
+	default:
+		return "", fmt.Errorf("pgrep -af %q: %w", pattern, err)
 	}
 }
 
@@ -246,12 +266,19 @@ func (b *bake) assertAMI(want int) {
 	if err != nil {
 		b.t.Fatal(err)
 	}
+	// The emulator is reset after every bake, so the build's instance is
+	// the only one; with none, "all terminated" would hold vacuously.
+	instances := 0
 	for _, r := range res.Reservations {
 		for _, inst := range r.Instances {
+			instances++
 			if inst.State.Name != types.InstanceStateNameTerminated {
 				b.t.Errorf("instance %s is %s after the build", aws.ToString(inst.InstanceId), inst.State.Name)
 			}
 		}
+	}
+	if instances != 1 {
+		b.t.Errorf("%d instances after the build, want the one it launched", instances)
 	}
 	keys, err := client.DescribeKeyPairs(context.Background(), &ec2.DescribeKeyPairsInput{})
 	if err != nil {
@@ -403,8 +430,8 @@ func interrupt(t *testing.T, group bool, sig syscall.Signal, mitogen bool) *bake
 		patterns = []string{"ansible-playbook .*" + b.tmp, "ssh .*" + b.tmp}
 	}
 	for _, pattern := range patterns {
-		if exec.Command("pgrep", "-f", pattern).Run() != nil {
-			t.Errorf("no process matches %q during the play: the orphan check would prove nothing", pattern)
+		if out, err := processesMatching(pattern); err != nil || out == "" {
+			t.Errorf("no process matches %q during the play (%v): the orphan check would prove nothing", pattern, err)
 		}
 	}
 	target := cmd.Process.Pid
