@@ -22,6 +22,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	ststypes "github.com/aws/aws-sdk-go-v2/service/sts/types"
 	"github.com/aws/smithy-go"
@@ -368,6 +369,15 @@ func (s *Session) Region() string { return s.Config.Region }
 // EC2 returns an EC2 client for region ("" for the build region).
 func (s *Session) EC2(region string) *ec2.Client {
 	return ec2.NewFromConfig(s.Config, func(o *ec2.Options) {
+		if region != "" {
+			o.Region = region
+		}
+	})
+}
+
+// SSM returns an SSM client for region ("" for the session's region).
+func (s *Session) SSM(region string) *ssm.Client {
+	return ssm.NewFromConfig(s.Config, func(o *ssm.Options) {
 		if region != "" {
 			o.Region = region
 		}

@@ -40,6 +40,7 @@ var promised = []string{
 	"encrypted-copy",
 	"ansible",
 	"ansible-galaxy",
+	"release",
 }
 
 // Values for the variables that have no default; a user passes them with
@@ -114,6 +115,7 @@ func TestE2EExamplesValidate(t *testing.T) {
 var alsoNeeds = map[string][]string{
 	"instance-profile-s3-ssm": {"iam:CreateRole", "iam:PutRolePolicy", "iam:CreateInstanceProfile", "iam:PassRole"},
 	"encrypted-copy":          {"ec2:CopyImage"},
+	"release":                 {"ec2:CopyImage", "ssm:PutParameter", "ssm:GetParameter", "ec2:DescribeLaunchTemplateVersions", "ec2:DeregisterImage", "ec2:DeleteSnapshot"},
 }
 
 // TestE2EExamplesHaveAnIAMPolicy: `packer-plugin-bakery iam-policy` writes
@@ -199,5 +201,48 @@ func TestE2EExamplesExplainThemselves(t *testing.T) {
 				t.Errorf("%s opens with %d comment lines; say in a few lines when to use it and how to run it", f, comment)
 			}
 		}
+	}
+}
+
+// TestE2EDemoBakes: what `make demo` runs, example/local baked on the
+// test-bed with the pinned ansible-core: Ansible logs in as ec2-user,
+// becomes root, writes the app's file as the unprivileged bakery-app, and
+// the manifest names the AMI.
+func TestE2EDemoBakes(t *testing.T) {
+	suite.Bed.ResetAfter(t)
+	conf := "/home/bakery-app/demo-app.conf"
+	_ = os.Remove(conf)
+	t.Cleanup(func() { _ = os.Remove(conf) })
+	manifest := filepath.Join(t.TempDir(), "manifest.json")
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, suite.Packer, "build", "-color=false", "local")
+	cmd.Env = append(suite.Bed.PackerEnv(suite.PluginPath, t.TempDir()),
+		"PKR_VAR_manifest="+manifest,
+		"PKR_VAR_ansible_playbook="+filepath.Join(testbed.CacheDir(suite.Root), "ansible-2.19", "bin", "ansible-playbook"),
+		"HOME="+t.TempDir(), // ansible's ~/.ansible stays out of root's home
+	)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("packer build example/local: %v\n%s", err, out)
+	}
+	if want := "logged in as ec2-user, became root, wrote " + conf + " as bakery-app"; !strings.Contains(string(out), want) {
+		t.Errorf("the play did not report %q:\n%s", want, out)
+	}
+	if strings.Contains(string(out), "[WARNING]") {
+		t.Errorf("the demo's play warns:\n%s", out)
+	}
+	data, err := os.ReadFile(conf)
+	if err != nil || strings.TrimSpace(string(data)) != "baked_by=bakery-ansible" {
+		t.Errorf("%s holds %q (%v), want the line the play writes", conf, data, err)
+	}
+	var m struct {
+		Builds []struct {
+			ArtifactID string `json:"artifact_id"`
+		}
+	}
+	data, err = os.ReadFile(manifest)
+	if err != nil || json.Unmarshal(data, &m) != nil || len(m.Builds) != 1 || !strings.HasPrefix(m.Builds[0].ArtifactID, "us-east-1:ami-") {
+		t.Errorf("manifest %s: %s (%v), want one build with us-east-1:ami-…", manifest, data, err)
 	}
 }

@@ -27,6 +27,7 @@ type Config struct {
 	RunConfig             `mapstructure:",squash"`
 	NetworkConfig         `mapstructure:",squash"`
 	UnsupportedConfig     `mapstructure:",squash"`
+	StockConfig           `mapstructure:",squash"`
 	AMIConfig             `mapstructure:",squash"`
 	AMIDistributionConfig `mapstructure:",squash"`
 	SpotConfig            `mapstructure:",squash"`
@@ -120,7 +121,8 @@ func known(s string) bool { return bakery.Known(s) }
 func (c *Config) Prepare(raws ...interface{}) ([]string, error) {
 	// Not c.ctx: Decode zeroes c before it decodes an HCL2 body, and the
 	// functions with it.
-	ictx := interpolate.Context{Funcs: templateFuncs}
+	deprecated := map[string]string{} // old function name → new
+	ictx := interpolate.Context{Funcs: templateFuncsNoting(func(name string) { deprecated[name] = deprecatedTemplateFuncs[name] })}
 	err := config.Decode(c, &config.DecodeOpts{
 		PluginType:         BuilderID,
 		Interpolate:        true,
@@ -133,7 +135,9 @@ func (c *Config) Prepare(raws ...interface{}) ([]string, error) {
 	c.ctx = ictx
 
 	var errs *packersdk.MultiError
-	warnings, instanceErrs := c.InstanceConfig.prepare(c.InstanceType)
+	warnings := c.StockConfig.prepareBefore(c)
+	instanceWarnings, instanceErrs := c.InstanceConfig.prepare(c.InstanceType)
+	warnings = append(warnings, instanceWarnings...)
 	for _, e := range c.AccessConfig.Prepare() {
 		errs = packersdk.MultiErrorAppend(errs, e)
 	}
@@ -167,6 +171,9 @@ func (c *Config) Prepare(raws ...interface{}) ([]string, error) {
 	for _, e := range c.prepareTemplates() {
 		errs = packersdk.MultiErrorAppend(errs, e)
 	}
+	for _, name := range sortedKeys(deprecated) {
+		warnings = append(warnings, fmt.Sprintf("`%s` is deprecated: it is `%s` under its old name (`packer fix` renames it)", name, deprecated[name]))
+	}
 	switch c.Comm.Type {
 	case "", "ssh", "winrm", "none":
 		for _, e := range c.Comm.Prepare(&c.ctx) {
@@ -180,6 +187,7 @@ func (c *Config) Prepare(raws ...interface{}) ([]string, error) {
 	for _, e := range instanceErrs {
 		errs = packersdk.MultiErrorAppend(errs, e)
 	}
+	c.StockConfig.prepareAfter(c)
 	if errs != nil && len(errs.Errors) > 0 {
 		return warnings, errs
 	}

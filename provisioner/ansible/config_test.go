@@ -14,9 +14,10 @@ func TestPrepare(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
-		name    string
-		raw     map[string]interface{}
-		wantErr []string // substrings; none: must succeed
+		name     string
+		raw      map[string]interface{}
+		wantErr  []string // substrings; none: must succeed
+		wantWarn []string // substrings of the warnings, in order
 	}{
 		{name: "minimal", raw: map[string]interface{}{"playbook_file": playbook}},
 		{name: "no playbook", raw: map[string]interface{}{}, wantErr: []string{"`playbook_file` is required"}},
@@ -31,9 +32,21 @@ func TestPrepare(t *testing.T) {
 			"galaxy_force_with_deps": true,
 			"groups":                 []string{"bad group"},
 		}, wantErr: []string{"`galaxy_file`", "NOEQUALS", "`local_port`", "galaxy_force_with_deps", `"bad group"`}},
+		// The seed document's workaround, in countless stock templates:
+		// the stock provisioner ignores it in direct mode, so do we.
 		{name: "proxy options with use_proxy false", raw: map[string]interface{}{
-			"playbook_file": playbook, "use_proxy": false, "sftp_command": "x", "local_port": 2200,
-		}, wantErr: []string{"`sftp_command` only applies to the proxy", "`local_port` only applies"}},
+			"playbook_file": playbook, "use_proxy": false, "sftp_command": "/usr/libexec/openssh/sftp-server -e", "local_port": 2200,
+			"ssh_host_key_file": playbook, "ssh_authorized_key_file": playbook, "ansible_proxy_key_type": "rsa",
+		}, wantWarn: []string{"`local_port` is ignored", "`ssh_host_key_file` is ignored", "`ssh_authorized_key_file` is ignored",
+			"`sftp_command` is ignored: it only applies to the proxy, and `use_proxy = false` turns the proxy off", "`ansible_proxy_key_type` is ignored"}},
+		{name: "proxy options with the proxy", raw: map[string]interface{}{
+			"playbook_file": playbook, "use_proxy": true, "sftp_command": "/usr/libexec/openssh/sftp-server -e", "ansible_proxy_key_type": "ecdsa",
+		}},
+		{name: "unknown proxy key type", raw: map[string]interface{}{"playbook_file": playbook, "ansible_proxy_key_type": "dsa"},
+			wantErr: []string{"`ansible_proxy_key_type` \"DSA\": use ECDSA or RSA"}},
+		{name: "winrm over http", raw: map[string]interface{}{"playbook_file": playbook, "ansible_winrm_use_http": true},
+			wantWarn: []string{"`ansible_winrm_use_http` is ignored: bakery-ansible reaches the instance over SSH only"}},
+		{name: "winrm over http off", raw: map[string]interface{}{"playbook_file": playbook, "ansible_winrm_use_http": false}},
 		{name: "inventory file and template", raw: map[string]interface{}{
 			"playbook_file": playbook, "inventory_file": playbook, "inventory_file_template": "x",
 		}, wantErr: []string{"cannot both be set"}},
@@ -47,6 +60,14 @@ func TestPrepare(t *testing.T) {
 				}
 				if c.Command != "ansible-playbook" || c.HostAlias != "default" || c.GalaxyCommand != "ansible-galaxy" {
 					t.Errorf("defaults not applied: %+v", c)
+				}
+				if len(c.warnings) != len(tc.wantWarn) {
+					t.Fatalf("warnings %q, want %d like %q", c.warnings, len(tc.wantWarn), tc.wantWarn)
+				}
+				for i, want := range tc.wantWarn {
+					if !strings.Contains(c.warnings[i], want) {
+						t.Errorf("warning %d %q lacks %q", i, c.warnings[i], want)
+					}
 				}
 				return
 			}

@@ -373,6 +373,32 @@ func TestE2ETransfer(t *testing.T) {
 	}
 }
 
+// TestE2EStockSFTPWorkaround: the seed document's workaround for the
+// stock provisioner, copied into countless templates, bakes unchanged:
+// `sftp_command` with `use_proxy = false` is ignored with a warning (as the
+// stock provisioner ignores it), not refused.
+func TestE2EStockSFTPWorkaround(t *testing.T) {
+	b := newBake(t, "copy.yml", ansibleVersions[0])
+	b.vars["use_proxy"] = false
+	b.vars["use_sftp"] = true
+	b.vars["sftp_command"] = "/usr/libexec/openssh/sftp-server -e"
+	out, err := b.run()
+	if err != nil {
+		t.Fatalf("packer build failed: %v", err)
+	}
+	if !strings.Contains(out, "Warning: `sftp_command` is ignored: it only applies to the proxy") {
+		t.Error("the build does not warn that sftp_command is not needed")
+	}
+	if !strings.Contains(out, "Ansible connects directly") {
+		t.Error("the build did not connect directly")
+	}
+	if got := b.home("ec2-user", "copied"); got != "uploaded by bakery-ansible" {
+		t.Errorf("copied file holds %q", got)
+	}
+	b.assertAMI(1)
+	b.assertClean(out)
+}
+
 func TestE2EFailingPlay(t *testing.T) {
 	b := newBake(t, "fail.yml", ansibleVersions[0])
 	out, err := b.run()

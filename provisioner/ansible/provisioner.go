@@ -86,6 +86,9 @@ func (p *Provisioner) Provision(ctx context.Context, ui packersdk.Ui, comm packe
 		reach = dialTCP
 	}
 
+	for _, w := range cfg.warnings {
+		ui.Error("Warning: " + w)
+	}
 	conn := connectionFrom(data)
 	if conn.PrivateKey != "" {
 		packersdk.LogSecretFilter.Set(conn.PrivateKey)
@@ -134,7 +137,7 @@ func (p *Provisioner) Provision(ctx context.Context, ui packersdk.Ui, comm packe
 		}
 	case modeProxy:
 		ui.Say("Ansible connects through packer's communicator (SSH proxy): " + why)
-		keys, err := newProxyKeys(cfg.SSHHostKeyFile, cfg.SSHAuthorizedKeyFile)
+		keys, err := newProxyKeys(cfg.SSHHostKeyFile, cfg.SSHAuthorizedKeyFile, cfg.AdapterKeyType)
 		if err != nil {
 			return err
 		}

@@ -67,6 +67,11 @@ variable "use_mitogen" {
   default = false
 }
 
+variable "sftp_command" {
+  type    = string
+  default = null
+}
+
 variable "galaxy_file" {
   type    = string
   default = null
@@ -122,6 +127,7 @@ build {
     use_proxy        = var.use_proxy
     use_sftp         = var.use_sftp
     use_mitogen      = var.use_mitogen
+    sftp_command     = var.sftp_command
     galaxy_file      = var.galaxy_file
     roles_path       = var.roles_path
     collections_path = var.collections_path
