@@ -1,6 +1,7 @@
 // Command packer-plugin-bakery is the Packer plugin that bakes AWS AMIs:
-// builder `bakery-ebs`, provisioner `bakery-ansible` and data source
-// `bakery-ami`. Packer starts it; `describe` lists what it registers,
+// builder `bakery-ebs`, provisioner `bakery-ansible`, data source
+// `bakery-ami`, post-processors `bakery-ssm-parameter` (publish the AMI IDs)
+// and `bakery-retire` (remove old AMIs). Packer starts it; `describe` lists what it registers,
 // `sweep` removes what killed builds left behind, and `iam-policy` writes
 // the IAM policy a template's builds need.
 package main
@@ -15,6 +16,8 @@ import (
 	"github.com/packer-bakery/packer-plugin-bakery/builder/ebs/iampolicy"
 	"github.com/packer-bakery/packer-plugin-bakery/builder/ebs/sweep"
 	"github.com/packer-bakery/packer-plugin-bakery/datasource/ami"
+	"github.com/packer-bakery/packer-plugin-bakery/post-processor/retire"
+	"github.com/packer-bakery/packer-plugin-bakery/post-processor/ssmparameter"
 	"github.com/packer-bakery/packer-plugin-bakery/provisioner/ansible"
 	"github.com/packer-bakery/packer-plugin-bakery/version"
 )
@@ -32,6 +35,8 @@ func main() {
 	pps.RegisterBuilder("ebs", new(ebs.Builder))
 	pps.RegisterProvisioner("ansible", new(ansible.Provisioner))
 	pps.RegisterDatasource("ami", new(ami.Datasource))
+	pps.RegisterPostProcessor("ssm-parameter", new(ssmparameter.PostProcessor))
+	pps.RegisterPostProcessor("retire", new(retire.PostProcessor))
 	pps.SetVersion(version.PluginVersion)
 	if err := pps.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, err.Error())

@@ -4,7 +4,7 @@
 # component pages in docs/ disagree.
 integration {
   name        = "Bakery"
-  description = "Bake AWS AMIs with an amazon-ebs compatible builder, an Ansible provisioner and an AMI data source, with safer defaults and cleanup you can verify."
+  description = "Bake AWS AMIs with an amazon-ebs compatible builder, an Ansible provisioner, an AMI data source and post-processors that publish AMIs to SSM and retire old ones, with safer defaults and cleanup you can verify."
   identifier  = "packer/packer-bakery/bakery"
   docs {
     process_docs    = true
@@ -25,5 +25,15 @@ integration {
     type = "data-source"
     name = "Bakery AMI"
     slug = "ami"
+  }
+  component {
+    type = "post-processor"
+    name = "Bakery SSM Parameter"
+    slug = "ssm-parameter"
+  }
+  component {
+    type = "post-processor"
+    name = "Bakery Retire"
+    slug = "retire"
   }
 }

@@ -8,20 +8,20 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials/ssocreds"
 )
 
-// A credentialSource is one place credentials can come from.
+// A credentialSource is one row of the credential precedence table, as the
+// build reports it and error messages list it.
 type credentialSource struct {
 	// Name is how the docs' precedence table and error messages call it.
 	Name string
-	// Applies says whether this source is configured; the first that is
-	// wins, as in the AWS CLI (a configured source that then fails is an
-	// error, not a reason to try the next).
+	// Applies is true for the row of the provider the SDK built.
 	Applies bool
-	// Detail is, when it applies, what the build reports ("shared
-	// credentials file /x, profile p"); otherwise why it does not apply.
+	// Detail is, for that row, what the build reports ("shared credentials
+	// file /x, profile p"); for the others why they were not used.
 	Detail string
 	// Kind tells Identify what more it can say (the IMDS role name).
 	Kind sourceKind
@@ -34,8 +34,9 @@ const (
 	kindIMDS
 )
 
-// resolveInput is what credentialChain looks at: the template's options,
-// the environment as the SDK reads it, and the selected profile.
+// resolveInput is what the report looks at besides the SDK's provider: the
+// template's options, the environment as the SDK reads it, and the selected
+// profile.
 type resolveInput struct {
 	access      *AccessConfig
 	env         config.EnvConfig
@@ -46,84 +47,144 @@ type resolveInput struct {
 	files       sharedFiles
 }
 
-// credentialChain lists, in precedence order, every place the plugin looks
-// for credentials. It is the one place that order is written down: the
-// template's options first, then the AWS CLI's chain exactly as
-// aws-sdk-go-v2's config.LoadDefaultConfig walks it (the SDK does the actual
-// resolving; TestCredentialChainMatchesSDK keeps the two in step, and
-// docs/credentials.md has the same table, checked by TestDocsPrecedenceTable).
-// A template `assume_role` then assumes a role on top of the winner.
-func credentialChain(in resolveInput) []credentialSource {
+// The rows of the precedence table: the template's options, then the AWS
+// CLI's chain as aws-sdk-go-v2's config.LoadDefaultConfig walks it.
+// docs/credentials.md has the same table (TestDocsPrecedenceTable).
+const (
+	rowTemplateKeys = iota
+	rowTemplateProfile
+	rowEnvKeys
+	rowWebIdentity
+	rowProfile
+	rowContainer
+	rowIMDS
+	rowCount
+)
+
+var rowNames = [rowCount]string{
+	rowTemplateKeys:    "template `access_key` and `secret_key`",
+	rowTemplateProfile: "template `profile`",
+	rowEnvKeys:         "environment AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (AWS_SESSION_TOKEN)",
+	rowWebIdentity:     "environment AWS_WEB_IDENTITY_TOKEN_FILE and AWS_ROLE_ARN (web identity)",
+	rowProfile:         "profile from AWS_PROFILE, else `default` (shared config and credentials files)",
+	rowContainer:       "container credentials: AWS_CONTAINER_CREDENTIALS_RELATIVE_URI or _FULL_URI (ECS, CodeBuild, EKS Pod Identity)",
+	rowIMDS:            "EC2 instance role from the instance metadata service (IMDSv2)",
+}
+
+// sdkRow is the table row of the provider the SDK built, from the first of
+// the sources it reports (the rest is the trail behind it: a source
+// profile, the role assumed with it). Every source not named here is one
+// of a profile's (keys, source_profile, credential_source, SSO, process,
+// login, web identity).
+func sdkRow(sources []aws.CredentialSource, templateProfile bool) (row int, ok bool) {
+	if len(sources) == 0 || sources[0] == aws.CredentialSourceUndefined {
+		return 0, false
+	}
+	switch sources[0] {
+	case aws.CredentialSourceCode:
+		return rowTemplateKeys, true
+	case aws.CredentialSourceEnvVars:
+		return rowEnvKeys, true
+	case aws.CredentialSourceEnvVarsSTSWebIDToken:
+		return rowWebIdentity, true
+	case aws.CredentialSourceHTTP:
+		return rowContainer, true
+	case aws.CredentialSourceIMDS:
+		return rowIMDS, true
+	}
+	if templateProfile {
+		return rowTemplateProfile, true
+	}
+	return rowProfile, true
+}
+
+// providerSources is what the SDK says its provider was built from.
+func providerSources(p aws.CredentialsProvider) []aws.CredentialSource {
+	if s, ok := p.(aws.CredentialProviderSource); ok {
+		return s.ProviderSources()
+	}
+	return nil
+}
+
+// credentialChain is the precedence table for this build: the row of the
+// provider the SDK built (sources) says what it is; every other row says
+// why it was not used, which is what the SDK cannot tell. found is false
+// when the SDK fell through to the instance role and the template or the
+// environment turned the metadata service off: no source applies.
+func credentialChain(in resolveInput, sources []aws.CredentialSource) (chain []credentialSource, won credentialSource, found bool) {
 	a, env := in.access, in.env
-	templateProfile := a.Profile != ""
+	row, found := sdkRow(sources, a.Profile != "")
+	imdsOff := ifElse(a.SkipMetadataAPICheck, "`skip_metadata_api_check` is set", ifElse(env.EC2IMDSClientEnableState == imdsDisabled, "AWS_EC2_METADATA_DISABLED=true", ""))
+	chain = make([]credentialSource, rowCount)
+	for i := range chain {
+		chain[i] = credentialSource{Name: rowNames[i], Detail: whyNot(i, in, imdsOff)}
+	}
+	chain[rowIMDS].Kind = kindIMDS
+	if !found || (row == rowIMDS && imdsOff != "") {
+		return chain, credentialSource{}, false
+	}
+	chain[row].Applies = true
+	chain[row].Detail = describeRow(row, in)
+	return chain, chain[row], true
+}
+
+// whyNot says why a row was not used.
+func whyNot(row int, in resolveInput, imdsOff string) string {
 	byTemplate := "not used: the template sets `profile`"
-	chain := []credentialSource{
-		{
-			Name:    "template `access_key` and `secret_key`",
-			Applies: a.AccessKey != "",
-			Detail:  ifElse(a.AccessKey != "", "template `access_key` "+MaskAccessKeyID(a.AccessKey)+withToken(a.Token != "", "`token`"), "not set"),
-		},
-		profileSource("template `profile`", templateProfile, in, "not set"),
-		{
-			Name:    "environment AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (AWS_SESSION_TOKEN)",
-			Applies: !templateProfile && env.Credentials.HasKeys(),
-			Detail: ifElse(templateProfile, byTemplate, ifElse(env.Credentials.HasKeys(),
-				"environment (AWS_ACCESS_KEY_ID "+MaskAccessKeyID(env.Credentials.AccessKeyID)+withToken(env.Credentials.SessionToken != "", "AWS_SESSION_TOKEN")+")",
-				"AWS_ACCESS_KEY_ID or AWS_SECRET_ACCESS_KEY not set")),
-		},
-		{
-			Name:    "environment AWS_WEB_IDENTITY_TOKEN_FILE and AWS_ROLE_ARN (web identity)",
-			Applies: !templateProfile && env.WebIdentityTokenFilePath != "",
-			Detail: ifElse(templateProfile, byTemplate, ifElse(env.WebIdentityTokenFilePath != "",
-				fmt.Sprintf("web identity token file %s, role %s (AWS_WEB_IDENTITY_TOKEN_FILE)", env.WebIdentityTokenFilePath, env.RoleARN),
-				"AWS_WEB_IDENTITY_TOKEN_FILE not set")),
-		},
-		profileSource("profile from AWS_PROFILE, else `default` (shared config and credentials files)", !templateProfile, in, byTemplate),
-		{
-			Name:    "container credentials: AWS_CONTAINER_CREDENTIALS_RELATIVE_URI or _FULL_URI (ECS, CodeBuild, EKS Pod Identity)",
-			Applies: env.ContainerCredentialsRelativePath != "" || env.ContainerCredentialsEndpoint != "",
-			Detail:  containerDetail(env),
-		},
-		{
-			Name:    "EC2 instance role from the instance metadata service (IMDSv2)",
-			Applies: !a.SkipMetadataAPICheck && env.EC2IMDSClientEnableState != imdsDisabled,
-			Detail:  ifElse(a.SkipMetadataAPICheck, "`skip_metadata_api_check` is set", ifElse(env.EC2IMDSClientEnableState == imdsDisabled, "AWS_EC2_METADATA_DISABLED=true", "instance role via IMDSv2")),
-			Kind:    kindIMDS,
-		},
-	}
-	return chain
-}
-
-// profileSource is the chain entry of the selected profile. selected says
-// whether this entry is the one that reads it (template `profile`, or else
-// AWS_PROFILE/default); notSelected is the detail when it is not. A profile
-// without credentials of its own does not apply: the SDK then goes on to
-// container and instance credentials (and assumes the profile's role_arn,
-// if any, with them).
-func profileSource(name string, selected bool, in resolveInput, notSelected string) credentialSource {
-	src := credentialSource{Name: name}
-	switch {
-	case !selected:
-		src.Detail = notSelected
-	case in.profileErr != nil:
-		// A broken or missing named profile is an error, reported by
-		// LoadAWSConfig; here it only explains the entry.
-		src.Detail = in.profileErr.Error()
-	case in.profile == nil || !profileHasCredentials(in.profile):
-		src.Detail = fmt.Sprintf("profile %s has no credentials in %s", in.profileName, in.files)
+	templateProfile := in.access.Profile != ""
+	switch row {
+	case rowTemplateKeys:
+		return "not set"
+	case rowTemplateProfile:
+		return ifElse(templateProfile, profileWhyNot(in), "not set")
+	case rowEnvKeys:
+		return ifElse(templateProfile, byTemplate, "AWS_ACCESS_KEY_ID or AWS_SECRET_ACCESS_KEY not set")
+	case rowWebIdentity:
+		return ifElse(templateProfile, byTemplate, "AWS_WEB_IDENTITY_TOKEN_FILE not set")
+	case rowProfile:
+		return ifElse(templateProfile, byTemplate, profileWhyNot(in))
+	case rowContainer:
+		return "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI and AWS_CONTAINER_CREDENTIALS_FULL_URI not set"
 	default:
-		src.Applies = true
-		src.Detail = describeProfile(in.profile, in.profileFrom)
+		return ifElse(imdsOff != "", imdsOff, "not reached: a source above it was used")
 	}
-	return src
 }
 
-// profileHasCredentials mirrors the cases of the SDK's resolveCredsFromProfile
-// that do not fall through to container and instance credentials.
-func profileHasCredentials(p *config.SharedConfig) bool {
-	return p.Source != nil || p.Credentials.HasKeys() || p.CredentialSource != "" ||
-		p.WebIdentityTokenFile != "" || p.SSOSession != nil || p.SSOAccountID != "" || p.SSORoleName != "" ||
-		p.SSOStartURL != "" || p.CredentialProcess != "" || p.LoginSession != ""
+// profileWhyNot: a profile the SDK passed over is missing or has no
+// credentials of its own (the SDK then goes on to container and instance
+// credentials).
+func profileWhyNot(in resolveInput) string {
+	if in.profileErr != nil {
+		// A broken or missing named profile is an error, reported by
+		// LoadAWSConfig; here it only explains the row.
+		return in.profileErr.Error()
+	}
+	return fmt.Sprintf("profile %s has no credentials in %s", in.profileName, in.files)
+}
+
+// describeRow says what the winning row is, in the build's words.
+func describeRow(row int, in resolveInput) string {
+	a, env := in.access, in.env
+	switch row {
+	case rowTemplateKeys:
+		return "template `access_key` " + MaskAccessKeyID(a.AccessKey) + withToken(a.Token != "", "`token`")
+	case rowEnvKeys:
+		return "environment (AWS_ACCESS_KEY_ID " + MaskAccessKeyID(env.Credentials.AccessKeyID) + withToken(env.Credentials.SessionToken != "", "AWS_SESSION_TOKEN") + ")"
+	case rowWebIdentity:
+		return fmt.Sprintf("web identity token file %s, role %s (AWS_WEB_IDENTITY_TOKEN_FILE)", env.WebIdentityTokenFilePath, env.RoleARN)
+	case rowTemplateProfile, rowProfile:
+		if in.profile == nil {
+			return "profile " + in.profileName
+		}
+		return describeProfile(in.profile, in.profileFrom)
+	case rowContainer:
+		if env.ContainerCredentialsRelativePath != "" {
+			return "container credentials from 169.254.170.2" + env.ContainerCredentialsRelativePath + " (AWS_CONTAINER_CREDENTIALS_RELATIVE_URI)"
+		}
+		return "container credentials from " + redactURL(env.ContainerCredentialsEndpoint) + " (AWS_CONTAINER_CREDENTIALS_FULL_URI)"
+	default:
+		return "instance role via IMDSv2"
+	}
 }
 
 // describeProfile says in words what a profile resolves to.
@@ -166,26 +227,6 @@ func describeProfile(p *config.SharedConfig, from string) string {
 		return fmt.Sprintf("assumed role %s via %s (%s)", p.RoleARN, name, base)
 	}
 	return base
-}
-
-func containerDetail(env config.EnvConfig) string {
-	switch {
-	case env.ContainerCredentialsRelativePath != "":
-		return "container credentials from 169.254.170.2" + env.ContainerCredentialsRelativePath + " (AWS_CONTAINER_CREDENTIALS_RELATIVE_URI)"
-	case env.ContainerCredentialsEndpoint != "":
-		return "container credentials from " + redactURL(env.ContainerCredentialsEndpoint) + " (AWS_CONTAINER_CREDENTIALS_FULL_URI)"
-	}
-	return "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI and AWS_CONTAINER_CREDENTIALS_FULL_URI not set"
-}
-
-// winner is the first source that applies, or false when none does.
-func winner(chain []credentialSource) (credentialSource, bool) {
-	for _, s := range chain {
-		if s.Applies {
-			return s, true
-		}
-	}
-	return credentialSource{}, false
 }
 
 // explainChain lists what each source above (and including) the winner

@@ -39,10 +39,10 @@ func TestMaskAccessKeyID(t *testing.T) {
 	}
 }
 
-// TestCredentialChainMatchesSDK keeps credentialChain (what the plugin
-// reports and lists in errors) in step with what aws-sdk-go-v2 really
-// resolves: for each setup, the entry credentialChain says wins must be the
-// kind of provider the SDK built.
+// TestCredentialChainMatchesSDK: for each setup, the source the build
+// reports is the row of docs/credentials.md's precedence table (read from
+// the docs, not from the code) of the provider aws-sdk-go-v2 built, and the
+// SDK reports that provider as expected.
 func TestCredentialChainMatchesSDK(t *testing.T) {
 	const keys = "aws_access_key_id = AKIAPROFILEEXAMPLE00\naws_secret_access_key = p\n"
 	tests := []struct {
@@ -125,10 +125,15 @@ func TestCredentialChainMatchesSDK(t *testing.T) {
 				t.Fatalf("NewSession: %v", err)
 			}
 			if !sess.found {
-				t.Fatalf("credentialChain found no source:%s", explainChain(sess.chain))
+				t.Fatalf("no source found:%s", explainChain(sess.chain))
 			}
-			if got := sess.chain[tt.wantEntry-1]; !got.Applies || sess.source.Name != got.Name {
-				t.Errorf("winner = %q, want entry %d %q", sess.source.Name, tt.wantEntry, got.Name)
+			if want := docsPrecedence(t)[tt.wantEntry-1]; sess.source.Name != want {
+				t.Errorf("winner = %q, want row %d of the docs' table, %q", sess.source.Name, tt.wantEntry, want)
+			}
+			for i, row := range sess.chain {
+				if row.Applies != (i == tt.wantEntry-1) {
+					t.Errorf("row %d %q applies = %v", i+1, row.Name, row.Applies)
+				}
 			}
 			if !strings.Contains(sess.source.Detail, tt.wantDetail) {
 				t.Errorf("detail = %q, want it to contain %q", sess.source.Detail, tt.wantDetail)
@@ -165,7 +170,7 @@ func sourceNames(ss []aws.CredentialSource) []string {
 }
 
 func TestNoCredentialsErrorListsEverySource(t *testing.T) {
-	isolateAWSEnv(t)
+	_, credsFile := isolateAWSEnv(t)
 	sess, err := NewSession(t.Context(), &AccessConfig{RawRegion: "us-east-1"})
 	if err != nil {
 		t.Fatalf("NewSession: %v", err)
@@ -174,10 +179,61 @@ func TestNoCredentialsErrorListsEverySource(t *testing.T) {
 	if err == nil {
 		t.Fatal("Identify succeeded with no credentials anywhere")
 	}
-	chain := credentialChain(resolveInput{access: &AccessConfig{}})
-	for i, s := range chain {
-		if want := fmt.Sprintf("%d. %s — no: ", i+1, s.Name); !strings.Contains(err.Error(), want) {
-			t.Errorf("the error does not list %q", want)
+	configFile := filepath.Join(filepath.Dir(credsFile), "config")
+	want := "no AWS credentials found. Sources tried, in order:" +
+		"\n  1. template `access_key` and `secret_key` — no: not set" +
+		"\n  2. template `profile` — no: not set" +
+		"\n  3. environment AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (AWS_SESSION_TOKEN) — no: AWS_ACCESS_KEY_ID or AWS_SECRET_ACCESS_KEY not set" +
+		"\n  4. environment AWS_WEB_IDENTITY_TOKEN_FILE and AWS_ROLE_ARN (web identity) — no: AWS_WEB_IDENTITY_TOKEN_FILE not set" +
+		"\n  5. profile from AWS_PROFILE, else `default` (shared config and credentials files) — no: profile default is not in " + credsFile + " or " + configFile +
+		"\n  6. container credentials: AWS_CONTAINER_CREDENTIALS_RELATIVE_URI or _FULL_URI (ECS, CodeBuild, EKS Pod Identity) — no: AWS_CONTAINER_CREDENTIALS_RELATIVE_URI and AWS_CONTAINER_CREDENTIALS_FULL_URI not set" +
+		"\n  7. EC2 instance role from the instance metadata service (IMDSv2) — no: AWS_EC2_METADATA_DISABLED=true" +
+		"\nSet `access_key`/`secret_key` or `profile` in the template, or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE in the environment (see docs/credentials.md)"
+	if err.Error() != want {
+		t.Errorf("error:\n%s\nwant:\n%s", err, want)
+	}
+}
+
+// TestSourcesAboveTheWinnerSayWhyNot: when a source low in the table is
+// used and fails, the error lists each source above it with the reason it
+// was passed over — what the SDK itself does not say.
+func TestSourcesAboveTheWinnerSayWhyNot(t *testing.T) {
+	configFile, credsFile := isolateAWSEnv(t)
+	writeFile(t, configFile, "[profile regional]\nregion = eu-west-1\n")
+	t.Setenv("AWS_PROFILE", "regional")
+	t.Setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://127.0.0.1:1/creds")
+	sess, err := NewSession(t.Context(), &AccessConfig{})
+	if err != nil {
+		t.Fatalf("NewSession: %v", err)
+	}
+	want := "\n  1. template `access_key` and `secret_key` — no: not set" +
+		"\n  2. template `profile` — no: not set" +
+		"\n  3. environment AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (AWS_SESSION_TOKEN) — no: AWS_ACCESS_KEY_ID or AWS_SECRET_ACCESS_KEY not set" +
+		"\n  4. environment AWS_WEB_IDENTITY_TOKEN_FILE and AWS_ROLE_ARN (web identity) — no: AWS_WEB_IDENTITY_TOKEN_FILE not set" +
+		"\n  5. profile from AWS_PROFILE, else `default` (shared config and credentials files) — no: profile regional has no credentials in " + credsFile + " or " + configFile +
+		"\n  6. container credentials: AWS_CONTAINER_CREDENTIALS_RELATIVE_URI or _FULL_URI (ECS, CodeBuild, EKS Pod Identity) — USED, failed: container credentials from http://127.0.0.1:1/creds (AWS_CONTAINER_CREDENTIALS_FULL_URI)" +
+		"\n  (as in the AWS CLI, the first configured source is used; the ones below it are not tried)"
+	if got := explainChain(sess.chain); got != want {
+		t.Errorf("sources listed:%s\nwant:%s", got, want)
+	}
+	// With a template `profile`, the environment's sources are passed over
+	// because of it.
+	t.Setenv("AWS_ACCESS_KEY_ID", "AKIAENVIRONMENT00000")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "e")
+	sess, err = NewSession(t.Context(), &AccessConfig{Profile: "regional"})
+	if err != nil {
+		t.Fatalf("NewSession: %v", err)
+	}
+	for i, reason := range map[int]string{
+		1: "no: profile regional has no credentials in " + credsFile + " or " + configFile,
+		2: "no: not used: the template sets `profile`",
+		3: "no: not used: the template sets `profile`",
+		4: "no: not used: the template sets `profile`",
+		5: "USED, failed: container credentials from http://127.0.0.1:1/creds",
+	} {
+		line := fmt.Sprintf("\n  %d. %s — %s", i+1, sess.chain[i].Name, reason)
+		if got := explainChain(sess.chain); !strings.Contains(got, line) {
+			t.Errorf("with a template profile, sources listed:%s\nwant the line:%s", got, line)
 		}
 	}
 }
@@ -529,9 +585,9 @@ func TestAccessConfigPrepare_table(t *testing.T) {
 	}
 }
 
-// TestDocsPrecedenceTable keeps docs/credentials.md's table the same as
-// credentialChain: same sources, same order, same names.
-func TestDocsPrecedenceTable(t *testing.T) {
+// docsPrecedence reads the names of docs/credentials.md's precedence table.
+func docsPrecedence(t *testing.T) []string {
+	t.Helper()
 	doc, err := os.ReadFile(filepath.Join("..", "docs", "credentials.md"))
 	if err != nil {
 		t.Fatal(err)
@@ -544,13 +600,19 @@ func TestDocsPrecedenceTable(t *testing.T) {
 			rows = append(rows, strings.TrimSpace(cells[2]))
 		}
 	}
-	chain := credentialChain(resolveInput{access: &AccessConfig{}})
-	if len(rows) != len(chain) {
-		t.Fatalf("docs/credentials.md's precedence table has %d rows, credentialChain %d sources", len(rows), len(chain))
+	return rows
+}
+
+// TestDocsPrecedenceTable keeps docs/credentials.md's table the same as
+// the rows the build reports: same sources, same order, same names.
+func TestDocsPrecedenceTable(t *testing.T) {
+	rows := docsPrecedence(t)
+	if len(rows) != len(rowNames) {
+		t.Fatalf("docs/credentials.md's precedence table has %d rows, the code %d", len(rows), len(rowNames))
 	}
-	for i, s := range chain {
-		if rows[i] != s.Name {
-			t.Errorf("row %d is %q, credentialChain says %q", i+1, rows[i], s.Name)
+	for i, name := range rowNames {
+		if rows[i] != name {
+			t.Errorf("row %d is %q, the code says %q", i+1, rows[i], name)
 		}
 	}
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	ststypes "github.com/aws/aws-sdk-go-v2/service/sts/types"
 	"github.com/aws/smithy-go"
@@ -42,8 +43,8 @@ const credentialsExpiryWindow = 2 * time.Minute
 type Session struct {
 	Config aws.Config
 	access *AccessConfig
-	// chain is what credentialChain said; source the entry that won (with
-	// assume_role folded in).
+	// chain is the precedence table as credentialChain reported it; source
+	// the row of the provider the SDK built (with assume_role folded in).
 	chain  []credentialSource
 	source credentialSource
 	found  bool
@@ -56,8 +57,8 @@ func NewSession(ctx context.Context, c *AccessConfig) (*Session, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Session{Config: cfg, access: c, chain: credentialChain(in)}
-	s.source, s.found = winner(s.chain)
+	s := &Session{Config: cfg, access: c}
+	s.chain, s.source, s.found = credentialChain(in, providerSources(cfg.Credentials))
 	if s.found && c.AssumeRole.RoleARN != "" {
 		s.Config.Credentials = cacheCredentials(assumeRoleProvider(s.Config, c))
 		s.source.Detail = fmt.Sprintf("assumed role %s (via %s)", c.AssumeRole.RoleARN, s.source.Detail)
@@ -368,6 +369,15 @@ func (s *Session) Region() string { return s.Config.Region }
 // EC2 returns an EC2 client for region ("" for the build region).
 func (s *Session) EC2(region string) *ec2.Client {
 	return ec2.NewFromConfig(s.Config, func(o *ec2.Options) {
+		if region != "" {
+			o.Region = region
+		}
+	})
+}
+
+// SSM returns an SSM client for region ("" for the session's region).
+func (s *Session) SSM(region string) *ssm.Client {
+	return ssm.NewFromConfig(s.Config, func(o *ssm.Options) {
 		if region != "" {
 			o.Region = region
 		}

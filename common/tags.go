@@ -5,6 +5,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 )
 
 // TagBuildID is the tag every temporary resource a bake creates (instance,
@@ -55,4 +56,17 @@ func (t Tags) Spec(rt types.ResourceType) []types.TagSpecification {
 		return nil
 	}
 	return []types.TagSpecification{{ResourceType: rt, Tags: t.EC2()}}
+}
+
+// SSM returns the tags for SSM (PutParameter), sorted by key; nil when
+// empty.
+func (t Tags) SSM() []ssmtypes.Tag {
+	if len(t) == 0 {
+		return nil
+	}
+	out := make([]ssmtypes.Tag, 0, len(t))
+	for _, tag := range t.EC2() {
+		out = append(out, ssmtypes.Tag{Key: tag.Key, Value: tag.Value})
+	}
+	return out
 }

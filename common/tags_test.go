@@ -21,10 +21,19 @@ func TestTagsMerge(t *testing.T) {
 	if !reflect.DeepEqual(base, Tags{"Name": "Packer Builder", "team": "a"}) {
 		t.Errorf("Merge changed its receiver: %v", base)
 	}
-	if got := Tags(nil).Merge(nil); got == nil || len(got) != 0 {
-		t.Errorf("Merge of nothing = %#v, want an empty, usable set", got)
+	for name, empty := range map[string]Tags{"nil with nil": Tags(nil).Merge(nil), "nil alone": Tags(nil).Merge()} {
+		if empty == nil || len(empty) != 0 {
+			t.Errorf("Merge of %s = %#v, want an empty, usable set", name, empty)
+			continue
+		}
+		empty["x"] = "y" // a nil map would panic here
 	}
-	got["x"] = "y" // must not panic: a fresh map
+	// Callers add to what Merge returns: it must never be the receiver.
+	solo := base.Merge()
+	solo["team"] = "changed"
+	if base["team"] != "a" {
+		t.Errorf("writing to Merge()'s result changed its receiver: %v", base)
+	}
 }
 
 func TestTagsEC2(t *testing.T) {

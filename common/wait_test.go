@@ -3,8 +3,10 @@ package common
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -34,39 +36,61 @@ func TestWait_doneAtOnceSaysNothing(t *testing.T) {
 	}
 }
 
+// The tests that depend on time run in a synctest bubble: its clock is
+// fake and only moves when every goroutine in the bubble waits, so a loaded
+// machine cannot stretch a wait and the messages' elapsed times are exact.
+
 func TestWait_reportsEachStateChangeOnce(t *testing.T) {
-	check, calls := states("pending", "pending", "pending", "booting", "booting", "done")
-	say, said := recordSay()
-	if err := Wait(t.Context(), say, "instance i-1 to run", Poll{Interval: time.Millisecond}, check); err != nil {
-		t.Fatalf("Wait: %v", err)
-	}
-	if *calls != 6 {
-		t.Errorf("checked %d times, want 6", *calls)
-	}
-	want := []string{"Waiting for instance i-1 to run (now pending, 0s elapsed)...", "Waiting for instance i-1 to run (now booting, 0s elapsed)..."}
-	if strings.Join(*said, "\n") != strings.Join(want, "\n") {
-		t.Errorf("said %q, want %q", *said, want)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		check, calls := states("pending", "pending", "pending", "booting", "booting", "done")
+		say, said := recordSay()
+		if err := Wait(t.Context(), say, "instance i-1 to run", Poll{Interval: time.Second}, check); err != nil {
+			t.Fatalf("Wait: %v", err)
+		}
+		if *calls != 6 {
+			t.Errorf("checked %d times, want 6", *calls)
+		}
+		want := []string{
+			"Waiting for instance i-1 to run (now pending, 0s elapsed)...",
+			"Waiting for instance i-1 to run (now booting, 3s elapsed)...",
+			"instance i-1 to run: done after 5s",
+		}
+		if !slices.Equal(*said, want) {
+			t.Errorf("said %q, want %q", *said, want)
+		}
+	})
 }
 
 func TestWait_saysStillWaitingEveryReport(t *testing.T) {
-	start := time.Now()
-	check := func(context.Context) (bool, string, error) {
-		return time.Since(start) > 60*time.Millisecond, "pending", nil
-	}
-	say, said := recordSay()
-	if err := Wait(t.Context(), say, "AMI", Poll{Interval: time.Millisecond, Report: 10 * time.Millisecond}, check); err != nil {
-		t.Fatalf("Wait: %v", err)
-	}
-	still := 0
-	for _, s := range *said {
-		if strings.HasPrefix(s, "Still waiting for AMI (now pending") {
-			still++
+	synctest.Test(t, func(t *testing.T) {
+		start := time.Now()
+		check := func(context.Context) (bool, string, error) {
+			switch e := time.Since(start); {
+			case e < 15*time.Second:
+				return false, "pending", nil
+			case e < 41*time.Second:
+				return false, "booting", nil
+			default:
+				return true, "available", nil
+			}
 		}
-	}
-	if still < 1 || still > 10 {
-		t.Errorf("%d still-waiting messages in 60ms with a 10ms report interval: %q", still, *said)
-	}
+		say, said := recordSay()
+		if err := Wait(t.Context(), say, "AMI", Poll{Interval: time.Second, Report: 10 * time.Second}, check); err != nil {
+			t.Fatalf("Wait: %v", err)
+		}
+		// A change of state restarts the report interval.
+		want := []string{
+			"Waiting for AMI (now pending, 0s elapsed)...",
+			"Still waiting for AMI (now pending, 10s elapsed)...",
+			"Waiting for AMI (now booting, 15s elapsed)...",
+			"Still waiting for AMI (now booting, 25s elapsed)...",
+			"Still waiting for AMI (now booting, 35s elapsed)...",
+			"AMI: available after 41s",
+		}
+		if !slices.Equal(*said, want) {
+			t.Errorf("said\n%s\nwant\n%s", strings.Join(*said, "\n"), strings.Join(want, "\n"))
+		}
+	})
 }
 
 func TestWait_checkErrorStops(t *testing.T) {
@@ -85,47 +109,49 @@ func TestWait_checkErrorStops(t *testing.T) {
 }
 
 func TestWait_timeout(t *testing.T) {
-	check, _ := states("pending")
-	start := time.Now()
-	err := Wait(t.Context(), func(string) {}, "AMI ami-1", Poll{Interval: time.Millisecond, Timeout: 20 * time.Millisecond}, check)
-	if !errors.Is(err, ErrWaitTimeout) {
-		t.Fatalf("err = %v, want it to wrap ErrWaitTimeout", err)
-	}
-	for _, w := range []string{"AMI ami-1", "last state pending", "20ms"} {
-		if !strings.Contains(err.Error(), w) {
-			t.Errorf("error %q does not mention %q", err, w)
+	synctest.Test(t, func(t *testing.T) {
+		check, calls := states("pending")
+		start := time.Now()
+		err := Wait(t.Context(), func(string) {}, "AMI ami-1", Poll{Interval: time.Second, Timeout: 20 * time.Second}, check)
+		if !errors.Is(err, ErrWaitTimeout) {
+			t.Fatalf("err = %v, want it to wrap ErrWaitTimeout", err)
 		}
-	}
-	if d := time.Since(start); d > 5*time.Second {
-		t.Errorf("a 20ms timeout took %s", d)
-	}
+		if want := "waiting for AMI ami-1 (last state pending): timed out after 20s"; err.Error() != want {
+			t.Errorf("error %q, want %q", err, want)
+		}
+		if d := time.Since(start); d != 20*time.Second {
+			t.Errorf("a 20s timeout returned after %s", d)
+		}
+		// Checks at 0s, 1s, ... 19s; the timeout wins the race with the
+		// tick at 20s or comes right after it.
+		if *calls < 20 || *calls > 21 {
+			t.Errorf("checked %d times in 20s at 1s intervals", *calls)
+		}
+	})
 }
 
 func TestWait_cancelStopsPromptly(t *testing.T) {
-	ctx, cancel := context.WithCancel(t.Context())
-	calls := 0
-	check := func(context.Context) (bool, string, error) {
-		calls++
-		return false, "pending", nil
-	}
-	time.AfterFunc(20*time.Millisecond, cancel)
-	done := make(chan error, 1)
-	go func() {
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithCancel(t.Context())
+		calls := 0
+		check := func(context.Context) (bool, string, error) {
+			calls++
+			return false, "pending", nil
+		}
+		start := time.Now()
+		time.AfterFunc(20*time.Second, cancel)
 		// Nothing but the cancel can end this wait within an hour.
-		done <- Wait(ctx, func(string) {}, "instance", Poll{Interval: time.Hour, Timeout: 2 * time.Hour}, check)
-	}()
-	var err error
-	select {
-	case err = <-done:
-	case <-time.After(5 * time.Second):
-		t.Fatal("Wait did not return within 5s of the cancel")
-	}
-	if !errors.Is(err, context.Canceled) || errors.Is(err, ErrWaitTimeout) {
-		t.Errorf("err = %v, want it to wrap context.Canceled only", err)
-	}
-	if calls != 1 {
-		t.Errorf("checked %d times, want 1", calls)
-	}
+		err := Wait(ctx, func(string) {}, "instance", Poll{Interval: time.Hour, Timeout: 2 * time.Hour}, check)
+		if d := time.Since(start); d != 20*time.Second {
+			t.Errorf("Wait returned %s after the start, want at the cancel (20s)", d)
+		}
+		if !errors.Is(err, context.Canceled) || errors.Is(err, ErrWaitTimeout) {
+			t.Errorf("err = %v, want it to wrap context.Canceled only", err)
+		}
+		if calls != 1 {
+			t.Errorf("checked %d times, want 1", calls)
+		}
+	})
 }
 
 func TestWait_cancelledBeforeStart(t *testing.T) {
@@ -165,14 +191,16 @@ func TestWait_doneOnLastAttemptSucceeds(t *testing.T) {
 }
 
 func TestWait_timeoutBeforeAttempts(t *testing.T) {
-	check, calls := states("pending")
-	say, _ := recordSay()
-	start := time.Now()
-	err := Wait(t.Context(), say, "thing", Poll{Interval: 20 * time.Millisecond, Timeout: 50 * time.Millisecond, Attempts: 1000}, check)
-	if !errors.Is(err, ErrWaitTimeout) || time.Since(start) > time.Second {
-		t.Fatalf("Wait = %v after %s, want ErrWaitTimeout after ~50ms", err, time.Since(start))
-	}
-	if *calls >= 1000 {
-		t.Errorf("checked %d times: the timeout did not come first", *calls)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		check, calls := states("pending")
+		say, _ := recordSay()
+		start := time.Now()
+		err := Wait(t.Context(), say, "thing", Poll{Interval: 20 * time.Second, Timeout: 50 * time.Second, Attempts: 1000}, check)
+		if !errors.Is(err, ErrWaitTimeout) || time.Since(start) != 50*time.Second {
+			t.Fatalf("Wait = %v after %s, want ErrWaitTimeout after 50s", err, time.Since(start))
+		}
+		if *calls != 3 {
+			t.Errorf("checked %d times, want 3 (at 0s, 20s, 40s)", *calls)
+		}
+	})
 }

@@ -40,6 +40,7 @@ var promised = []string{
 	"encrypted-copy",
 	"ansible",
 	"ansible-galaxy",
+	"release",
 }
 
 // Values for the variables that have no default; a user passes them with
@@ -114,6 +115,7 @@ func TestE2EExamplesValidate(t *testing.T) {
 var alsoNeeds = map[string][]string{
 	"instance-profile-s3-ssm": {"iam:CreateRole", "iam:PutRolePolicy", "iam:CreateInstanceProfile", "iam:PassRole"},
 	"encrypted-copy":          {"ec2:CopyImage"},
+	"release":                 {"ec2:CopyImage", "ssm:PutParameter", "ssm:GetParameter", "ec2:DescribeLaunchTemplateVersions", "ec2:DeregisterImage", "ec2:DeleteSnapshot"},
 }
 
 // TestE2EExamplesHaveAnIAMPolicy: `packer-plugin-bakery iam-policy` writes

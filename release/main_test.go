@@ -2,8 +2,11 @@ package main
 
 import (
 	"archive/zip"
+	"crypto/sha256"
+	"encoding/hex"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -19,6 +22,30 @@ func TestNames(t *testing.T) {
 	}
 }
 
+// sha256 of "hello", from `printf hello | sha256sum`.
+const helloSHA256 = "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
+
+func TestFileSHA256(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "f")
+	if err := os.WriteFile(path, []byte("hello"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := fileSHA256(path); err != nil || got != helloSHA256 {
+		t.Errorf("fileSHA256 = %s, %v; want %s", got, err, helloSHA256)
+	}
+}
+
+// independentSHA256 hashes a file without the code under test.
+func independentSHA256(t *testing.T, path string) string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:])
+}
+
 func TestSumsAndZip(t *testing.T) {
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "b")
@@ -26,7 +53,7 @@ func TestSumsAndZip(t *testing.T) {
 		t.Fatal(err)
 	}
 	var zips []string
-	for _, n := range []string{"z_linux", "a_darwin"} {
+	for _, n := range []string{"z_linux", "a_darwin", "m_windows"} {
 		z := filepath.Join(dir, n+".zip")
 		if err := zipFile(z, bin, n); err != nil {
 			t.Fatal(err)
@@ -37,21 +64,20 @@ func TestSumsAndZip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	data, _ := os.ReadFile(path)
-	lines := strings.Split(strings.TrimSuffix(string(data), "\n"), "\n")
-	if len(lines) != 2 {
-		t.Fatalf("SHA256SUMS:\n%s\nwant two lines", data)
+	if want := filepath.Join(dir, "packer-plugin-bakery_v0.0.1_SHA256SUMS"); path != want {
+		t.Errorf("SHA256SUMS written to %s, want %s", path, want)
 	}
-	for _, l := range lines {
-		sum, name, ok := strings.Cut(l, "  ")
-		if !ok || len(sum) != 64 {
-			t.Errorf("line %q is not sha256sum's <hex>  <name>", l)
-			continue
-		}
-		got, err := fileSHA256(filepath.Join(dir, name))
-		if err != nil || got != sum {
-			t.Errorf("%s: listed %s, file has %s (%v)", name, sum, got, err)
-		}
+	data, _ := os.ReadFile(path)
+	// sha256sum's format, one line per zip, in sorted order whatever order
+	// the builds finished in, so two runs over the same zips write the same
+	// file.
+	var want []string
+	for _, z := range zips {
+		want = append(want, independentSHA256(t, z)+"  "+filepath.Base(z))
+	}
+	slices.Sort(want)
+	if got := string(data); got != strings.Join(want, "\n")+"\n" {
+		t.Errorf("SHA256SUMS:\n%s\nwant:\n%s", got, strings.Join(want, "\n"))
 	}
 	out := t.TempDir()
 	p, err := unzipOne(zips[0], "z_linux", out)
@@ -61,23 +87,47 @@ func TestSumsAndZip(t *testing.T) {
 	if fi, err := os.Stat(p); err != nil || fi.Mode().Perm()&0o100 == 0 {
 		t.Errorf("extracted binary %s is not executable (%v)", p, err)
 	}
-	if _, err := unzipOne(zips[0], "other", out); err == nil {
-		t.Error("a zip holding another name was accepted")
+	if got, err := os.ReadFile(p); err != nil || string(got) != "hello" {
+		t.Errorf("extracted binary holds %q (%v), want the zipped file's bytes", got, err)
+	}
+	if _, err := unzipOne(zips[0], "other", out); err == nil || !strings.Contains(err.Error(), "want only other") {
+		t.Errorf("a zip holding another name: error %v", err)
 	}
 	r, err := zip.OpenReader(zips[1])
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Close()
+	if len(r.File) != 1 || r.File[0].Name != "a_darwin" {
+		t.Fatalf("zip holds %d files, first %q; want only a_darwin", len(r.File), r.File[0].Name)
+	}
 	if r.File[0].Mode().Perm() != 0o755 {
 		t.Errorf("mode in zip %v, want 0755 so the unzipped plugin runs", r.File[0].Mode())
 	}
 }
 
 func TestRunRejectsBadInput(t *testing.T) {
-	for _, tc := range []struct{ ver, target string }{{"1.0.0", "linux/amd64"}, {"v1.0", "linux/amd64"}, {"v1.0.0", "linux"}} {
-		if err := run(t.Context(), tc.ver, t.TempDir(), []string{tc.target}, ""); err == nil {
-			t.Errorf("run(%q, %q) succeeded", tc.ver, tc.target)
-		}
+	for _, tc := range []struct{ ver, target, want string }{
+		{"1.0.0", "linux/amd64", `-version "1.0.0": want vX.Y.Z`},
+		{"v1.0", "linux/amd64", `-version "v1.0": want vX.Y.Z`},
+		{"v1.0.0-rc1", "linux/amd64", `-version "v1.0.0-rc1": want vX.Y.Z`},
+		{"v1.0.0", "linux", `-targets: "linux" is not os/arch`},
+	} {
+		t.Run(tc.ver+" "+tc.target, func(t *testing.T) {
+			// The out folder is emptied first on success: bad input must
+			// fail before that, leaving what was there.
+			out := t.TempDir()
+			keep := filepath.Join(out, "earlier-release.zip")
+			if err := os.WriteFile(keep, []byte("x"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			err := run(t.Context(), tc.ver, out, []string{tc.target}, "")
+			if err == nil || err.Error() != tc.want {
+				t.Errorf("run(%q, %q) = %v, want %q", tc.ver, tc.target, err, tc.want)
+			}
+			if entries, _ := os.ReadDir(out); len(entries) != 1 || entries[0].Name() != "earlier-release.zip" {
+				t.Errorf("out folder after a refused run: %v, want only what was there", entries)
+			}
+		})
 	}
 }

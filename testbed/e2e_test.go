@@ -20,8 +20,10 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -412,47 +414,110 @@ func TestSecondBedResetAndStop(t *testing.T) {
 
 // TestCancelledStartCleansUp: a Start whose ctx ends mid-way (moto is still
 // loading) must return an error and leave no process or run folder behind.
+// The ctx is cancelled when moto first writes to its log, not after a fixed
+// time, so the cancel lands mid-way on a fast machine and a loaded one alike.
 func TestCancelledStartCleansUp(t *testing.T) {
 	before := childPIDs(t)
 	runsBefore := runFolders(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	b, err := testbed.Start(ctx, testbed.Options{})
+	started := &cancelOnFirstWrite{cancel: cancel, before: before}
+	b, err := testbed.Start(ctx, testbed.Options{Log: started})
 	if err == nil {
 		b.Stop()
-		t.Skip("Start finished within 300 ms; nothing to cancel on this machine")
+		t.Fatal("Start succeeded although its ctx was cancelled once moto ran")
 	}
-	if !errors.Is(err, context.DeadlineExceeded) {
+	spawned := started.spawned()
+	if len(spawned) == 0 {
+		t.Fatalf("no process was started before the cancel (Start: %v): nothing was tested", err)
+	}
+	if !errors.Is(err, context.Canceled) {
 		t.Errorf("Start error %v does not wrap the ctx error", err)
 	}
-	if after := childPIDs(t); len(after) != len(before) {
-		t.Errorf("child processes: %d before, %d after a cancelled Start", len(before), len(after))
+	for _, pid := range spawned {
+		if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err == nil && !isZombie(pid) {
+			t.Errorf("process %d, started by the cancelled Start, still runs", pid)
+		}
 	}
-	if after := runFolders(t); len(after) != len(runsBefore) {
+	for _, pid := range childPIDs(t) {
+		if !slices.Contains(before, pid) {
+			t.Errorf("child process %d appeared during the cancelled Start and still runs", pid)
+		}
+	}
+	if after := runFolders(t); !slices.Equal(after, runsBefore) {
 		t.Errorf("run folders: %v before, %v after", runsBefore, after)
 	}
+}
+
+// cancelOnFirstWrite is a Start's Log: its first write (moto's first line)
+// records the children started so far and cancels the Start's ctx.
+type cancelOnFirstWrite struct {
+	cancel context.CancelFunc
+	before []int
+	mu     sync.Mutex
+	fired  bool
+	pids   []int
+}
+
+func (c *cancelOnFirstWrite) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.fired {
+		c.fired = true
+		for _, pid := range liveChildren() {
+			if !slices.Contains(c.before, pid) {
+				c.pids = append(c.pids, pid)
+			}
+		}
+		c.cancel()
+	}
+	return len(p), nil
+}
+
+func (c *cancelOnFirstWrite) spawned() []int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.pids)
+}
+
+func isZombie(pid int) bool {
+	state, _ := procState(pid)
+	return state == "Z"
+}
+
+// procState reads a process's state and parent from /proc/PID/stat.
+func procState(pid int) (state string, ppid int) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return "", 0
+	}
+	// pid (comm) state ppid ...; comm may hold spaces, so cut at the last ')'.
+	fields := strings.Fields(string(data[bytes.LastIndexByte(data, ')')+1:]))
+	if len(fields) < 2 {
+		return "", 0
+	}
+	ppid, _ = strconv.Atoi(fields[1])
+	return fields[0], ppid
 }
 
 // childPIDs lists this process's live (not zombie) children from /proc.
 func childPIDs(t *testing.T) []int {
 	t.Helper()
-	stats, err := filepath.Glob("/proc/[0-9]*/stat")
-	if err != nil {
-		t.Fatal(err)
+	if _, err := os.Stat("/proc/self/stat"); err != nil {
+		t.Fatalf("no /proc: %v", err)
 	}
+	return liveChildren()
+}
+
+func liveChildren() []int {
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
 	var pids []int
 	for _, f := range stats {
-		data, err := os.ReadFile(f)
+		pid, err := strconv.Atoi(filepath.Base(filepath.Dir(f)))
 		if err != nil {
-			continue // exited meanwhile
-		}
-		// pid (comm) state ppid ...; comm may hold spaces, so cut at the last ')'.
-		fields := strings.Fields(string(data[bytes.LastIndexByte(data, ')')+1:]))
-		if len(fields) < 2 || fields[0] == "Z" {
 			continue
 		}
-		if ppid, _ := strconv.Atoi(fields[1]); ppid == os.Getpid() {
-			pid, _ := strconv.Atoi(strings.Fields(string(data))[0])
+		if state, ppid := procState(pid); state != "" && state != "Z" && ppid == os.Getpid() {
 			pids = append(pids, pid)
 		}
 	}

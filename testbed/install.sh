@@ -27,7 +27,8 @@
 #                         no sudo; bakery-app cannot log in, it is a become_user target
 #
 # Project-local, for the ansible provisioner's e2e tests:
-#   ansible-2.19/, ansible-2.18/   venvs with testbed/requirements-ansible-*.txt (pinned ansible-core)
+#   ansible-2.19/, ansible-2.18/   venvs with testbed/requirements-ansible-*.txt (pinned ansible-core
+#                         and mitogen)
 #
 # Project-local, for the credential e2e tests:
 #   bin/ec2-metadata-mock  amazon-ec2-metadata-mock v1.13.0 (IMDS emulator), go install'ed
@@ -260,13 +261,16 @@ for req in testbed/requirements-ansible-*.txt; do
 	minor=${minor%.txt}
 	pin=$(sed -n 's/^ansible-core==//p' "$req")
 	venv=$CACHE/ansible-$minor
-	if [ -x "$venv/bin/ansible-playbook" ] &&
+	# The venv keeps a copy of the requirements it was made with: a changed
+	# pin (mitogen added, a version moved) reinstalls, not only ansible-core's.
+	if [ -x "$venv/bin/ansible-playbook" ] && cmp -s "$req" "$venv/bakery-requirements.txt" &&
 		[ "$("$venv/bin/pip" show ansible-core 2>/dev/null | sed -n 's/^Version: //p')" = "$pin" ]; then
 		say "ansible ok: ansible-core $pin in $venv"
 	else
 		say "creating venv $venv with $req"
 		python3 -m venv "$venv"
 		"$venv/bin/pip" install --disable-pip-version-check --quiet -r "$req"
+		cp "$req" "$venv/bakery-requirements.txt"
 	fi
 done
 

@@ -5,6 +5,8 @@ package ebs
 
 import (
 	"fmt"
+	"slices"
+	"sort"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -277,4 +279,17 @@ func (bds BlockDevices) checkSizes(opt string, img types.Image) error {
 	}
 	return fmt.Errorf("`%s` %s: a new volume needs `volume_size` (or `snapshot_id`); the source AMI %s maps no such device",
 		opt, strings.Join(missing, ", "), aws.ToString(img.ImageId))
+}
+
+// kmsKeys are the KMS keys the mappings encrypt with, as the template names
+// them (ID, ARN, alias or alias ARN).
+func (bds BlockDevices) kmsKeys() []string {
+	var keys []string
+	for _, b := range bds {
+		if b.KmsKeyId != "" && !slices.Contains(keys, b.KmsKeyId) {
+			keys = append(keys, b.KmsKeyId)
+		}
+	}
+	sort.Strings(keys)
+	return keys
 }

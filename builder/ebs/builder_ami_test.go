@@ -40,9 +40,26 @@ func preparedBuilder(t *testing.T, over map[string]interface{}) *Builder {
 	return b
 }
 
+// testPlan is b's plan for build b1 in us-east-1.
+func testPlan(b *Builder) []multistep.Step {
+	return plan(&b.config, planDeps{region: "us-east-1", buildID: "b1", clients: noClients()})
+}
+
+// planPart is the part of steps from the first step of type from on, and
+// the name checks (stepCheckAMIName).
+func planPart(steps []multistep.Step, from multistep.Step) (part, nameChecks []multistep.Step) {
+	for i, s := range steps {
+		if _, ok := s.(*stepCheckAMIName); ok {
+			nameChecks = append(nameChecks, s)
+		}
+		if part == nil && reflect.TypeOf(s) == reflect.TypeOf(from) {
+			part = steps[i:]
+		}
+	}
+	return part, nameChecks
+}
+
 func TestBuilderImageSteps(t *testing.T) {
-	sess := &bakery.Session{Config: aws.Config{Region: "us-east-1"}}
-	temporary := bakery.Tags{bakery.TagBuildID: "b1"}
 	for _, tc := range []struct {
 		name      string
 		over      map[string]interface{}
@@ -63,12 +80,11 @@ func TestBuilderImageSteps(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b := preparedBuilder(t, tc.over)
-			regions := b.config.copyRegions("us-east-1")
-			steps := b.imageSteps(sess, "b1", "us-east-1", regions, temporary, newBuildTemplates(b.config.ctx), bakery.Poll{}, nil)
+			steps, nameChecks := planPart(testPlan(b), &stepDeregisterExisting{})
 			if got := stepNames(steps); !reflect.DeepEqual(got, tc.wantSteps) {
 				t.Errorf("steps %v,\nwant %v", got, tc.wantSteps)
 			}
-			if got := stepNames(b.nameChecks(sess, "us-east-1", regions)); !reflect.DeepEqual(got, tc.wantNames) {
+			if got := stepNames(nameChecks); !reflect.DeepEqual(got, tc.wantNames) {
 				t.Errorf("name checks %v, want %v", got, tc.wantNames)
 			}
 			for _, s := range steps {
@@ -82,7 +98,7 @@ func TestBuilderImageSteps(t *testing.T) {
 
 func TestBuilderImageSteps_uefi(t *testing.T) {
 	b := preparedBuilder(t, map[string]interface{}{"boot_mode": "uefi"})
-	steps := b.imageSteps(&bakery.Session{Config: aws.Config{Region: "us-east-1"}}, "b1", "us-east-1", nil, nil, newBuildTemplates(b.config.ctx), bakery.Poll{}, nil)
+	steps := testPlan(b)
 	for _, s := range steps {
 		if c, ok := s.(*stepCreateImage); ok && c.bootMode != types.BootModeOverrideValuesUefi {
 			t.Errorf("CreateImage boot mode override %q, want uefi", c.bootMode)

@@ -119,3 +119,27 @@ func waitForImage(ctx context.Context, client bakery.ImageDescriber, id, region 
 	})
 	return img, err
 }
+
+// copyCalls are the calls of imageCopy into a region, and of removing the
+// copy: with tags, the copy is tagged after CopyImage (`tags` only); keys
+// are the KMS keys it is encrypted with.
+func copyCalls(client imageCopier, sourceRegion string, tags, snapshotTags bakery.Tags, keys []string) []awsCall {
+	calls := []awsCall{{action: "ec2:CopyImage", grants: []Grant{{Sid: "CopyImage", EC2: []string{"image/*", "snapshot/*"}, AMIRegions: true}},
+		check: func(ctx context.Context) error {
+			_, err := client.CopyImage(ctx, &ec2.CopyImageInput{DryRun: dryRun, Name: aws.String(placeholderName),
+				SourceImageId: aws.String(placeholderImage), SourceRegion: aws.String(sourceRegion)})
+			return err
+		}}}
+	if len(tags) > 0 {
+		calls = append(calls, awsCall{action: "ec2:CreateTags",
+			grants: []Grant{{Sid: "TagCopies", EC2: []string{"image/*"}, AMIRegions: true, TagKeys: knownTagKeys(tags)}},
+			check: func(ctx context.Context) error {
+				_, err := client.CreateTags(ctx, &ec2.CreateTagsInput{DryRun: dryRun, Resources: []string{placeholderImage}, Tags: tags.EC2()})
+				return err
+			}})
+	}
+	if len(snapshotTags) > 0 {
+		calls = append(calls, tagSnapshots(client, snapshotTags))
+	}
+	return append(append(calls, removeImageCalls(client, true)...), kmsCalls("ec2:CopyImage", "UseImageKeys", true, keys)...)
+}

@@ -54,3 +54,22 @@ func snapshotIDs(img types.Image) []string {
 	}
 	return ids
 }
+
+// removeImageCalls are the calls of deleteImage. A failed build removes the
+// AMI it started, and force_deregister the same-named one. The AMI carries
+// only the user's tags, so this cannot be conditioned on the build's; EC2
+// lets only the owner deregister.
+func removeImageCalls(client imageDeleter, snapshots bool) []awsCall {
+	grants := []Grant{{Sid: "RemoveImage", EC2: []string{"image/*", "snapshot/*"}, AMIRegions: true}}
+	calls := append(describeImages(client), awsCall{action: "ec2:DeregisterImage", grants: grants, check: func(ctx context.Context) error {
+		_, err := client.DeregisterImage(ctx, &ec2.DeregisterImageInput{DryRun: dryRun, ImageId: aws.String(placeholderImage)})
+		return err
+	}})
+	if !snapshots {
+		return calls
+	}
+	return append(calls, awsCall{action: "ec2:DeleteSnapshot", grants: grants, check: func(ctx context.Context) error {
+		_, err := client.DeleteSnapshot(ctx, &ec2.DeleteSnapshotInput{DryRun: dryRun, SnapshotId: aws.String(placeholderSnapshot)})
+		return err
+	}})
+}

@@ -24,6 +24,9 @@ type stepAMIAttributes struct {
 	buildRegion string
 	imdsSupport string
 	deprecateAt time.Time // zero: not deprecated
+	// deprecates: `deprecate_at` is set, though its time may be known only
+	// when the build runs (a policy written before).
+	deprecates bool
 }
 
 var _ multistep.Step = (*stepAMIAttributes)(nil)
@@ -63,3 +66,33 @@ func (s *stepAMIAttributes) Run(ctx context.Context, state multistep.StateBag) m
 }
 
 func (s *stepAMIAttributes) Cleanup(multistep.StateBag) {}
+
+func (s *stepAMIAttributes) awsCalls() []awsCall {
+	var calls []awsCall
+	if s.imdsSupport != "" {
+		calls = append(calls, modifyImageAttribute(s.client(s.buildRegion)))
+	}
+	if s.deprecates || !s.deprecateAt.IsZero() {
+		client := s.client(s.buildRegion)
+		calls = append(calls, awsCall{action: "ec2:EnableImageDeprecation",
+			grants: []Grant{{Sid: "DeprecateImages", EC2: []string{"image/*"}, AMIRegions: true}},
+			check: func(ctx context.Context) error {
+				_, err := client.EnableImageDeprecation(ctx, &ec2.EnableImageDeprecationInput{DryRun: dryRun, ImageId: aws.String(placeholderImage),
+					DeprecateAt: aws.Time(s.deprecateAt)}, noRetry)
+				return err
+			}})
+	}
+	return calls
+}
+
+// modifyImageAttribute sets the AMIs' attributes and launch permissions.
+func modifyImageAttribute(client interface {
+	ModifyImageAttribute(context.Context, *ec2.ModifyImageAttributeInput, ...func(*ec2.Options)) (*ec2.ModifyImageAttributeOutput, error)
+}) awsCall {
+	return awsCall{action: "ec2:ModifyImageAttribute", grants: []Grant{{Sid: "SetImageAttributes", EC2: []string{"image/*"}, AMIRegions: true}},
+		check: func(ctx context.Context) error {
+			_, err := client.ModifyImageAttribute(ctx, &ec2.ModifyImageAttributeInput{DryRun: dryRun, ImageId: aws.String(placeholderImage),
+				Attribute: aws.String("launchPermission"), OperationType: types.OperationTypeAdd, UserIds: []string{"123456789012"}})
+			return err
+		}}
+}

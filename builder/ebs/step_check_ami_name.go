@@ -46,3 +46,7 @@ func (s *stepCheckAMIName) Run(ctx context.Context, state multistep.StateBag) mu
 }
 
 func (s *stepCheckAMIName) Cleanup(multistep.StateBag) {}
+
+func (s *stepCheckAMIName) awsCalls() []awsCall {
+	return describeImages(s.ec2)
+}

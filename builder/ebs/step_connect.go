@@ -139,3 +139,16 @@ func admitting(perms []types.IpPermission, port int) []string {
 	slices.Sort(sources)
 	return slices.Compact(sources)
 }
+
+func (s *stepConnect) awsCalls() []awsCall {
+	if s.comm.Type != "ssh" {
+		return nil
+	}
+	// When SSH never answers, the report reads the instance's groups.
+	calls := describe("ec2:DescribeSecurityGroups")
+	calls[0].check = func(ctx context.Context) error {
+		_, err := s.ec2.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{DryRun: dryRun})
+		return err
+	}
+	return calls
+}

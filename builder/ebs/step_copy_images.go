@@ -37,6 +37,7 @@ type stepCopyImages struct {
 	skipBuildRegion bool
 	poll            bakery.Poll
 	journal         *journal.Journal
+	written         asWritten // the tags as written, for the permission check and the policy
 
 	mu     sync.Mutex
 	copies map[string]string // region → AMI ID, as soon as it is known
@@ -135,4 +136,21 @@ func (s *stepCopyImages) Cleanup(state multistep.StateBag) {
 		}
 		_ = s.journal.Forget(id)
 	}
+}
+
+func (s *stepCopyImages) awsCalls() []awsCall {
+	if len(s.regions) == 0 {
+		return nil
+	}
+	var keys []string
+	if s.encrypt {
+		for _, r := range s.regions {
+			if k := s.kmsKey(r); k != "" {
+				keys = append(keys, k)
+			}
+		}
+	}
+	// Asked in the build region: IAM judges the action the same in every
+	// region (the policy's resources name each one).
+	return copyCalls(s.client(s.buildRegion), s.buildRegion, s.written.of(s.tags), s.written.of(s.snapshotTags), keys)
 }

@@ -32,6 +32,7 @@ type stepCreateImage struct {
 	journal     *journal.Journal
 	bootMode    types.BootModeOverrideValues // `boot_mode = "uefi"`
 	imageID     string
+	written     asWritten // the tags as written, for the permission check and the policy
 }
 
 var _ multistep.Step = (*stepCreateImage)(nil)
@@ -137,4 +138,26 @@ func (s *stepCreateImage) Cleanup(state multistep.StateBag) {
 		return
 	}
 	_ = s.journal.Forget(s.imageID)
+}
+
+func (s *stepCreateImage) awsCalls() []awsCall {
+	calls := []awsCall{{action: "ec2:CreateImage", grants: []Grant{
+		{Sid: "ImageFromOwnInstance", EC2: []string{"instance/*"}, Tagged: ResourceTagged},
+		{Sid: "CreateImage", EC2: []string{"image/*", "snapshot/*"}}},
+		check: func(ctx context.Context) error {
+			_, err := s.ec2.CreateImage(ctx, &ec2.CreateImageInput{DryRun: dryRun, InstanceId: aws.String(placeholderInstance),
+				Name: aws.String(placeholderName), TagSpecifications: s.written.of(s.tags).Spec(types.ResourceTypeImage)})
+			return err
+		}}}
+	if len(s.written.of(s.tags)) > 0 {
+		calls = append(calls, awsCall{action: "ec2:CreateTags", partOf: "ec2:CreateImage", grants: []Grant{tagOnCreate("CreateImage", "image/*")}})
+	}
+	var keys []string
+	for _, m := range s.mappings {
+		if m.Ebs != nil && aws.ToString(m.Ebs.KmsKeyId) != "" {
+			keys = append(keys, aws.ToString(m.Ebs.KmsKeyId))
+		}
+	}
+	// Cleanup removes a half-made AMI with its snapshots.
+	return append(append(calls, removeImageCalls(s.ec2, true)...), kmsCalls("ec2:CreateImage", "UseVolumeKeys", false, keys)...)
 }

@@ -51,3 +51,10 @@ func (s *stepDeregisterExisting) Run(ctx context.Context, state multistep.StateB
 }
 
 func (s *stepDeregisterExisting) Cleanup(multistep.StateBag) {}
+
+func (s *stepDeregisterExisting) awsCalls() []awsCall {
+	if !s.force {
+		return nil
+	}
+	return removeImageCalls(s.ec2, s.deleteSnapshots)
+}

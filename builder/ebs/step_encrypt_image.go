@@ -29,6 +29,7 @@ type stepEncryptImage struct {
 	poll         bakery.Poll
 	journal      *journal.Journal
 	imageID      string
+	written      asWritten // the tags as written, for the permission check and the policy
 }
 
 var _ multistep.Step = (*stepEncryptImage)(nil)
@@ -88,4 +89,12 @@ func (s *stepEncryptImage) Cleanup(state multistep.StateBag) {
 		return
 	}
 	_ = s.journal.Forget(s.imageID)
+}
+
+func (s *stepEncryptImage) awsCalls() []awsCall {
+	var keys []string
+	if s.kmsKey != "" {
+		keys = []string{s.kmsKey}
+	}
+	return copyCalls(s.ec2, s.region, s.written.of(s.tags), s.written.of(s.snapshotTags), keys)
 }

@@ -64,6 +64,7 @@ type stepIAMInstanceProfile struct {
 	skipValidation bool
 	document       *PolicyDocument // temporary_iam_instance_profile_policy_document
 	name           string          // of the temporary role, its policy and profile
+	probe          string          // a name no role or profile has, for the permission check
 	tags           bakery.Tags
 	poll           bakery.Poll // how to wait for IAM to show the profile
 	journal        *journal.Journal
@@ -416,4 +417,77 @@ func unknownProfile(err error) bool {
 	}
 	msg := strings.ToLower(err.Error())
 	return strings.Contains(msg, "iam instance profile") || strings.Contains(msg, "iaminstanceprofile")
+}
+
+func (s *stepIAMInstanceProfile) awsCalls() []awsCall {
+	switch {
+	case s.existing != "":
+		// EC2 takes the profile; IAM asks the caller to pass its role.
+		calls := []awsCall{{action: "iam:PassRole", partOf: "ec2:RunInstances",
+			grants: []Grant{{Sid: "PassInstanceProfileRole", ProfileRole: s.existing, PassedTo: "ec2.amazonaws.com"}}}}
+		if s.skipValidation {
+			return calls
+		}
+		name := s.existing
+		if !bakery.Known(name) {
+			name = "*"
+		}
+		return append(calls, awsCall{action: "iam:GetInstanceProfile",
+			grants: []Grant{{Sid: "ReadInstanceProfile", IAM: []string{"instance-profile/" + name}}},
+			check: func(ctx context.Context) error {
+				_, err := s.iam.GetInstanceProfile(ctx, &iam.GetInstanceProfileInput{InstanceProfileName: aws.String(s.existing)})
+				return err
+			}})
+	case s.document != nil:
+		return s.temporaryCalls()
+	}
+	return nil
+}
+
+// temporaryCalls are the calls of a temporary profile. Role, inline policy
+// and profile are all named packer_bakery_<build id>: nothing else can be
+// touched. IAM has no DryRun: the reads and the cleanup's deletions are
+// asked about s.probe, a name that cannot exist (IAM then answers
+// NoSuchEntity if allowed, AccessDenied if not: refused, cleanup would leave
+// them behind). The creations are not asked: refused, they stop the build
+// here, before the launch, naming the action.
+func (s *stepIAMInstanceProfile) temporaryCalls() []awsCall {
+	role, profile := "role/packer_bakery_*", "instance-profile/packer_bakery_*"
+	grant := func(sid string, tagged Tagging, resources ...string) []Grant {
+		return []Grant{{Sid: sid, IAM: resources, Tagged: tagged}}
+	}
+	name := aws.String(s.probe)
+	return []awsCall{
+		{action: "iam:CreateRole", grants: grant("CreateTaggedBuildRole", RequestTagged, role)},
+		{action: "iam:TagRole", partOf: "iam:CreateRole", grants: grant("CreateTaggedBuildRole", RequestTagged, role)},
+		{action: "iam:CreateInstanceProfile", grants: grant("CreateTaggedBuildProfile", RequestTagged, profile)},
+		{action: "iam:TagInstanceProfile", partOf: "iam:CreateInstanceProfile", grants: grant("CreateTaggedBuildProfile", RequestTagged, profile)},
+		{action: "iam:PutRolePolicy", grants: grant("ChangeOwnBuildRole", ResourceTagged, role)},
+		{action: "iam:DeleteRolePolicy", grants: grant("ChangeOwnBuildRole", ResourceTagged, role), check: func(ctx context.Context) error {
+			_, err := s.iam.DeleteRolePolicy(ctx, &iam.DeleteRolePolicyInput{RoleName: name, PolicyName: name})
+			return err
+		}},
+		{action: "iam:DeleteRole", grants: grant("ChangeOwnBuildRole", ResourceTagged, role), check: func(ctx context.Context) error {
+			_, err := s.iam.DeleteRole(ctx, &iam.DeleteRoleInput{RoleName: name})
+			return err
+		}},
+		{action: "iam:AddRoleToInstanceProfile", grants: grant("ChangeOwnBuildProfile", ResourceTagged, profile)},
+		{action: "iam:RemoveRoleFromInstanceProfile", grants: grant("ChangeOwnBuildProfile", ResourceTagged, profile), check: func(ctx context.Context) error {
+			_, err := s.iam.RemoveRoleFromInstanceProfile(ctx, &iam.RemoveRoleFromInstanceProfileInput{InstanceProfileName: name, RoleName: name})
+			return err
+		}},
+		{action: "iam:DeleteInstanceProfile", grants: grant("ChangeOwnBuildProfile", ResourceTagged, profile), check: func(ctx context.Context) error {
+			_, err := s.iam.DeleteInstanceProfile(ctx, &iam.DeleteInstanceProfileInput{InstanceProfileName: name})
+			return err
+		}},
+		{action: "iam:GetRole", grants: grant("ReadBuildRoleAndProfile", Untagged, role, profile), check: func(ctx context.Context) error {
+			_, err := s.iam.GetRole(ctx, &iam.GetRoleInput{RoleName: name})
+			return err
+		}},
+		{action: "iam:GetInstanceProfile", grants: grant("ReadBuildRoleAndProfile", Untagged, role, profile), check: func(ctx context.Context) error {
+			_, err := s.iam.GetInstanceProfile(ctx, &iam.GetInstanceProfileInput{InstanceProfileName: name})
+			return err
+		}},
+		{action: "iam:PassRole", partOf: "ec2:RunInstances", grants: []Grant{{Sid: "PassBuildRole", IAM: []string{role}, PassedTo: "ec2.amazonaws.com"}}},
+	}
 }

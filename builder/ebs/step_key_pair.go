@@ -49,7 +49,7 @@ func (s *stepKeyPair) Run(ctx context.Context, state multistep.StateBag) multist
 		state.Put(keyKeyPairName, s.comm.SSHKeyPairName)
 		return multistep.ActionContinue
 	}
-	if s.comm.Type != "ssh" || s.comm.SSHPassword != "" || s.comm.SSHPrivateKeyFile != "" || s.comm.SSHAgentAuth {
+	if !temporaryKeyPair(s.comm) {
 		// The user brings their own way in (user data, an AMI with a known
 		// password or key); no key pair is attached.
 		return multistep.ActionContinue
@@ -154,4 +154,41 @@ func generateKey(kind string, bits int) (private, public []byte, err error) {
 		return nil, nil, err
 	}
 	return pem.EncodeToMemory(block), ssh.MarshalAuthorizedKey(sshPub), nil
+}
+
+// temporaryKeyPair: the build imports a key pair of its own only when the
+// template brings no way in (a key pair, a key, a password, the agent).
+func temporaryKeyPair(c *communicator.Config) bool {
+	return c.SSHKeyPairName == "" && c.Type == "ssh" && c.SSHPassword == "" && c.SSHPrivateKeyFile == "" && !c.SSHAgentAuth
+}
+
+func (s *stepKeyPair) awsCalls() []awsCall {
+	if !temporaryKeyPair(s.comm) {
+		return nil
+	}
+	calls := []awsCall{
+		{action: "ec2:ImportKeyPair", grants: []Grant{{Sid: "ImportTaggedKeyPair", EC2: []string{"key-pair/*"}, Tagged: RequestTagged}},
+			check: func(ctx context.Context) error {
+				_, public, err := generateKey("ed25519", 0)
+				if err != nil {
+					public = nil // the dry run then fails on the input, not on permission: inconclusive
+				}
+				_, err = s.ec2.ImportKeyPair(ctx, &ec2.ImportKeyPairInput{DryRun: dryRun, KeyName: aws.String(placeholderName),
+					PublicKeyMaterial: public, TagSpecifications: s.tags.Spec(types.ResourceTypeKeyPair)})
+				return err
+			}},
+		{action: "ec2:CreateTags", partOf: "ec2:ImportKeyPair", grants: []Grant{tagOnCreate("ImportKeyPair", "key-pair/*")}},
+		{action: "ec2:DeleteKeyPair", grants: []Grant{{Sid: "DeleteOwnKeyPair", EC2: []string{"key-pair/*"}, Tagged: ResourceTagged}},
+			check: func(ctx context.Context) error {
+				_, err := s.ec2.DeleteKeyPair(ctx, &ec2.DeleteKeyPairInput{DryRun: dryRun, KeyName: aws.String(placeholderName)})
+				return err
+			}},
+	}
+	// A retry after a lost reply checks the pair it meets.
+	describePairs := describe("ec2:DescribeKeyPairs")[0]
+	describePairs.check = func(ctx context.Context) error {
+		_, err := s.ec2.DescribeKeyPairs(ctx, &ec2.DescribeKeyPairsInput{DryRun: dryRun})
+		return err
+	}
+	return append(calls, describePairs)
 }

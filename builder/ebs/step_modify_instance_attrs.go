@@ -49,3 +49,16 @@ func (s *stepModifyInstanceAttrs) Run(ctx context.Context, state multistep.State
 }
 
 func (s *stepModifyInstanceAttrs) Cleanup(multistep.StateBag) {}
+
+func (s *stepModifyInstanceAttrs) awsCalls() []awsCall {
+	if s.ena == config.TriUnset && !s.sriov {
+		return nil
+	}
+	return []awsCall{{action: "ec2:ModifyInstanceAttribute",
+		grants: []Grant{{Sid: "SetOwnInstanceAttributes", EC2: []string{"instance/*"}, Tagged: ResourceTagged}},
+		check: func(ctx context.Context) error {
+			_, err := s.ec2.ModifyInstanceAttribute(ctx, &ec2.ModifyInstanceAttributeInput{DryRun: dryRun, InstanceId: aws.String(placeholderInstance),
+				EnaSupport: &types.AttributeBooleanValue{Value: aws.Bool(true)}})
+			return err
+		}}}
+}

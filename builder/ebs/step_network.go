@@ -217,3 +217,16 @@ func mostFree(subnets []types.Subnet) (types.Subnet, bool) {
 }
 
 func (s *stepNetwork) Cleanup(multistep.StateBag) {}
+
+func (s *stepNetwork) awsCalls() []awsCall {
+	calls := describe("ec2:DescribeVpcs", "ec2:DescribeSubnets")
+	calls[0].check = func(ctx context.Context) error {
+		_, err := s.ec2.DescribeVpcs(ctx, &ec2.DescribeVpcsInput{DryRun: dryRun})
+		return err
+	}
+	calls[1].check = func(ctx context.Context) error {
+		_, err := s.ec2.DescribeSubnets(ctx, &ec2.DescribeSubnetsInput{DryRun: dryRun})
+		return err
+	}
+	return calls
+}

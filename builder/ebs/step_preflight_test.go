@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -170,12 +171,31 @@ func preparedConfig(t *testing.T, over map[string]interface{}) *Config {
 	return &c
 }
 
-var preflightTags = bakery.Tags{bakery.TagBuildID: "b-1"}
+// plannedPreflight is the permission check of cfg's plan, asking f: the
+// dry runs the planned steps declare, made with build id b-1.
+func plannedPreflight(cfg *Config, f ec2Client) *stepPreflight {
+	for _, s := range plan(cfg, planDeps{region: "us-east-1", buildID: "b-1", clients: awsClients{ec2: func(string) ec2Client { return f }}}) {
+		if p, ok := s.(*stepPreflight); ok {
+			return p
+		}
+	}
+	return nil
+}
+
+// checkedActions are the actions the permission check of cfg's plan asks.
+func checkedActions(cfg *Config) []string {
+	var out []string
+	for _, c := range plannedPreflight(cfg, nil).checks {
+		out = append(out, c.action)
+	}
+	sort.Strings(out)
+	return out
+}
 
 func TestPreflightAllowedContinues(t *testing.T) {
 	cfg := preparedConfig(t, map[string]interface{}{"snapshot_tags": map[string]string{"Team": "x"}})
 	f := newFakeDryRun(t)
-	step := newStepPreflight(cfg, f, nil, "", nil, preflightTags, preflightTags, preflightTags, preflightTags)
+	step := plannedPreflight(cfg, f)
 	state, ui := newState(t)
 	wantContinue(t, step.Run(context.Background(), state), state, ui)
 	want := []string{"AuthorizeSecurityGroupIngress", "CreateImage", "CreateSecurityGroup", "CreateTags", "DeleteKeyPair",
@@ -207,7 +227,7 @@ func TestPreflightListsEveryRefusal(t *testing.T) {
 	cfg := preparedConfig(t, nil)
 	f := newFakeDryRun(t, "RunInstances", "TerminateInstances", "DeleteKeyPair")
 	state, ui := newState(t)
-	err := wantHalt(t, newStepPreflight(cfg, f, nil, "", nil, preflightTags, preflightTags, preflightTags, preflightTags).Run(context.Background(), state), state, ui,
+	err := wantHalt(t, plannedPreflight(cfg, f).Run(context.Background(), state), state, ui,
 		"lack 3 permission(s)", "ec2:DeleteKeyPair\n  ec2:RunInstances\n  ec2:TerminateInstances", "skip_permission_check")
 	if strings.Contains(err.Error(), "ec2:StopInstances") {
 		t.Errorf("an allowed action is listed: %v", err)
@@ -221,7 +241,7 @@ func TestPreflightAccessDeniedCountsAsRefused(t *testing.T) {
 	f.answer["CreateImage"] = &smithy.OperationError{ServiceID: "EC2", OperationName: "CreateImage",
 		Err: &smithy.GenericAPIError{Code: "AccessDenied", Message: "User: arn:aws:iam::123456789012:user/x is not authorized to perform: ec2:CreateImage"}}
 	state, ui := newState(t)
-	wantHalt(t, newStepPreflight(cfg, f, nil, "", nil, preflightTags, preflightTags, preflightTags, preflightTags).Run(context.Background(), state), state, ui, "ec2:CreateImage")
+	wantHalt(t, plannedPreflight(cfg, f).Run(context.Background(), state), state, ui, "ec2:CreateImage")
 }
 
 func TestPreflightOtherAnswersAreNotRefusals(t *testing.T) {
@@ -231,7 +251,7 @@ func TestPreflightOtherAnswersAreNotRefusals(t *testing.T) {
 		Err: &smithy.GenericAPIError{Code: "InvalidInstanceID.NotFound", Message: "The instance ID 'i-00000000000000000' does not exist"}}
 	f.answer["DescribeVpcs"] = nil // a service that ignores DryRun answers the call
 	state, ui := newState(t)
-	wantContinue(t, newStepPreflight(cfg, f, nil, "", nil, preflightTags, preflightTags, preflightTags, preflightTags).Run(context.Background(), state), state, ui)
+	wantContinue(t, plannedPreflight(cfg, f).Run(context.Background(), state), state, ui)
 	if !strings.Contains(ui.Out.String(), "taken as allowed: ec2:TerminateInstances (InvalidInstanceID.NotFound)") {
 		t.Errorf("the undecided check is not reported: %s", ui.Out.String())
 	}
@@ -241,7 +261,7 @@ func TestPreflightSkipped(t *testing.T) {
 	cfg := preparedConfig(t, map[string]interface{}{"skip_permission_check": true})
 	f := newFakeDryRun(t, "RunInstances")
 	state, ui := newState(t)
-	wantContinue(t, newStepPreflight(cfg, f, nil, "", nil, preflightTags, preflightTags, preflightTags, preflightTags).Run(context.Background(), state), state, ui)
+	wantContinue(t, plannedPreflight(cfg, f).Run(context.Background(), state), state, ui)
 	if len(f.calls) != 0 {
 		t.Errorf("skip_permission_check still made calls: %v", f.calls)
 	}
@@ -254,7 +274,7 @@ func TestPreflightFollowsOptions(t *testing.T) {
 		"source_ami_filter": map[string]interface{}{"filters": map[string]string{"name": "x-*"}, "owners": []string{"self"}},
 		"subnet_id":         "subnet-0123456789abcdef0",
 	})
-	got := PreflightActions(cfg)
+	got := checkedActions(cfg)
 	for _, a := range []string{"ec2:CreateSecurityGroup", "ec2:DeleteSecurityGroup", "ec2:ImportKeyPair", "ec2:DeleteKeyPair", "ec2:DescribeRegions", "ec2:CreateTags"} {
 		if slices.Contains(got, a) {
 			t.Errorf("%s is checked though the options make no such call", a)
@@ -262,7 +282,7 @@ func TestPreflightFollowsOptions(t *testing.T) {
 	}
 	f := newFakeDryRun(t)
 	state, ui := newState(t)
-	wantContinue(t, newStepPreflight(cfg, f, nil, "", nil, preflightTags, preflightTags, preflightTags, preflightTags).Run(context.Background(), state), state, ui)
+	wantContinue(t, plannedPreflight(cfg, f).Run(context.Background(), state), state, ui)
 	run := f.inputs["RunInstances"].(*ec2.RunInstancesInput)
 	if aws.ToString(run.ImageId) != "ami-0aaaaaaaaaaaaaaaa" || aws.ToString(run.SubnetId) != "subnet-0123456789abcdef0" ||
 		!slices.Equal(run.SecurityGroupIds, []string{"sg-0123456789abcdef0"}) || aws.ToString(run.KeyName) != "mine" {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
 	"github.com/hashicorp/packer-plugin-sdk/template/interpolate"
@@ -51,6 +52,29 @@ func (t *buildTemplates) TagsBetween(option string, defaults bakery.Tags, templa
 	late := &lateTags{option: option, template: template, defaults: defaults, forced: forced, out: bakery.Tags{}}
 	t.tags = append(t.tags, late)
 	return late.out
+}
+
+// Written is tags as the template writes them, before they are rendered:
+// for a value Tags handed out, its option's templates over its defaults and
+// under its forced tags; any other tags as they are. It is what the
+// permission check and the policy know of the tags before the build.
+func (t *buildTemplates) Written(tags bakery.Tags) bakery.Tags {
+	for _, l := range t.tags {
+		if reflect.ValueOf(l.out).UnsafePointer() == reflect.ValueOf(tags).UnsafePointer() {
+			return l.defaults.Merge(l.template, l.forced)
+		}
+	}
+	return tags
+}
+
+// asWritten is Written where a step was given no templates (in its tests).
+type asWritten func(bakery.Tags) bakery.Tags
+
+func (w asWritten) of(tags bakery.Tags) bakery.Tags {
+	if w == nil {
+		return tags
+	}
+	return w(tags)
 }
 
 // Text returns a string option (ami_description), rendered once the source

@@ -7,8 +7,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/hashicorp/packer-plugin-sdk/template/interpolate"
-
-	bakery "github.com/packer-bakery/packer-plugin-bakery/common"
 )
 
 func TestStepRenderTemplates_fillsValuesHandedOutEarlier(t *testing.T) {
@@ -61,11 +59,13 @@ func TestBuilderImageSteps_renderedForEveryCopy(t *testing.T) {
 		"snapshot_tags":   map[string]interface{}{"Team": "{{ .SourceAMITags.Team }}"},
 		"ami_description": "from {{ .SourceAMIName }}",
 	})
-	templates := newBuildTemplates(b.config.ctx)
-	sess := &bakery.Session{Config: aws.Config{Region: "us-east-1"}}
-	steps := b.imageSteps(sess, "b1", "us-east-1", b.config.copyRegions("us-east-1"), bakery.Tags{bakery.TagBuildID: "b1"}, templates, bakery.Poll{}, nil)
-	if err := templates.render(testInfo); err != nil {
-		t.Fatal(err)
+	steps := testPlan(b)
+	for _, s := range steps {
+		if r, ok := s.(*stepRenderTemplates); ok {
+			if err := r.templates.render(testInfo); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 	wantTags := map[string]string{"Base": "ami-0abc", "From": "eu-west-1"}
 	wantSnap := map[string]string{"Team": "platform"}

@@ -8,6 +8,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/hashicorp/packer-plugin-sdk/communicator"
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
 
 	bakery "github.com/packer-bakery/packer-plugin-bakery/common"
@@ -33,10 +34,21 @@ type stepRunInstance struct {
 	tags              bakery.Tags // instance tags
 	volumeTags        bakery.Tags // tags of the instance's volumes
 	options           InstanceConfig
-	clientToken       string // makes a retried launch return the first instance
-	poll              bakery.Poll
-	journal           *journal.Journal
-	instanceID        string
+	// What the launch is known to use before anything exists, for its
+	// permission check and grants: the source AMI's ID (looked up if
+	// given by filter), the configured subnet, groups, key pair and
+	// instance profile.
+	sourceAMI        string // source_ami, if given
+	source           func(context.Context) string
+	comm             *communicator.Config
+	subnetID         string
+	securityGroupIDs []string
+	profile          string
+	written          asWritten // the tags as written, for the permission check before render
+	clientToken      string    // makes a retried launch return the first instance
+	poll             bakery.Poll
+	journal          *journal.Journal
+	instanceID       string
 }
 
 var _ multistep.Step = (*stepRunInstance)(nil)
@@ -177,4 +189,100 @@ func orNone(s string) string {
 		return "none"
 	}
 	return s
+}
+
+func (s *stepRunInstance) awsCalls() []awsCall {
+	calls := []awsCall{
+		{action: "ec2:RunInstances", check: s.dryRun, grants: []Grant{
+			// The instance and its volumes are created with the build's
+			// tags, and only so.
+			{Sid: "LaunchTaggedInstance", EC2: []string{"instance/*", "volume/*"}, Tagged: RequestTagged},
+			// What the instance is launched from and into; these resources
+			// carry no request tags.
+			{Sid: "LaunchFrom", EC2: s.launchResources()},
+		}},
+		{action: "ec2:CreateTags", partOf: "ec2:RunInstances", grants: []Grant{tagOnCreate("RunInstances", "instance/*", "volume/*")}},
+		{action: "ec2:TerminateInstances", grants: []Grant{{Sid: "TerminateOwnInstance", EC2: []string{"instance/*"}, Tagged: ResourceTagged}},
+			check: func(ctx context.Context) error {
+				_, err := s.ec2.TerminateInstances(ctx, &ec2.TerminateInstancesInput{DryRun: dryRun, InstanceIds: []string{placeholderInstance}})
+				return err
+			}},
+	}
+	describeInstances := describe("ec2:DescribeInstances")[0]
+	describeInstances.check = func(ctx context.Context) error {
+		_, err := s.ec2.DescribeInstances(ctx, &ec2.DescribeInstancesInput{DryRun: dryRun})
+		return err
+	}
+	return append(append(calls, describeInstances), kmsCalls("ec2:RunInstances", "UseVolumeKeys", false, s.options.LaunchMappings.kmsKeys())...)
+}
+
+// dryRun is the launch the build will make, as far as it is known before
+// anything exists.
+func (s *stepRunInstance) dryRun(ctx context.Context) error {
+	image := placeholderImage
+	if s.source != nil {
+		image = s.source(ctx)
+	}
+	in := &ec2.RunInstancesInput{
+		DryRun:            dryRun,
+		ImageId:           aws.String(image),
+		InstanceType:      types.InstanceType(s.instanceType),
+		MinCount:          aws.Int32(1),
+		MaxCount:          aws.Int32(1),
+		TagSpecifications: append(s.written.of(s.tags).Spec(types.ResourceTypeInstance), s.written.of(s.volumeTags).Spec(types.ResourceTypeVolume)...),
+		// What the launch asks of KMS, dedicated hosts and snapshots.
+		BlockDeviceMappings: s.options.LaunchMappings.ec2(true),
+		Placement:           s.options.placement(),
+	}
+	if s.subnetID != "" {
+		in.SubnetId = aws.String(s.subnetID)
+	}
+	if len(s.securityGroupIDs) > 0 {
+		in.SecurityGroupIds = s.securityGroupIDs
+	}
+	if s.comm != nil && s.comm.SSHKeyPairName != "" {
+		in.KeyName = aws.String(s.comm.SSHKeyPairName)
+	}
+	if s.profile != "" {
+		// On AWS the dry run also asks for iam:PassRole on its role.
+		in.IamInstanceProfile = &types.IamInstanceProfileSpecification{Name: aws.String(s.profile)}
+	}
+	_, err := s.ec2.RunInstances(ctx, in)
+	return err
+}
+
+// launchResources are the resources RunInstances names besides the
+// instance and its volumes: as narrow as the configuration allows.
+func (s *stepRunInstance) launchResources() []string {
+	one := func(kind, id string) string {
+		if id != "" && bakery.Known(id) {
+			return kind + "/" + id
+		}
+		return kind + "/*"
+	}
+	res := []string{"network-interface/*", one("image", s.sourceAMI), one("subnet", s.subnetID)}
+	groups := []string{"security-group/*"}
+	if len(s.securityGroupIDs) > 0 {
+		groups = nil
+		for _, id := range s.securityGroupIDs {
+			if !bakery.Known(id) {
+				groups = []string{"security-group/*"}
+				break
+			}
+			groups = append(groups, "security-group/"+id)
+		}
+	}
+	res = append(res, groups...)
+	for _, b := range s.options.LaunchMappings {
+		if b.SnapshotId != "" {
+			res = append(res, one("snapshot", b.SnapshotId))
+		}
+	}
+	if h := s.options.Placement.HostId; h != "" {
+		res = append(res, one("dedicated-host", h))
+	}
+	if s.comm != nil && (s.comm.SSHKeyPairName != "" || temporaryKeyPair(s.comm)) {
+		res = append(res, one("key-pair", s.comm.SSHKeyPairName))
+	}
+	return res
 }

@@ -3,6 +3,8 @@ package ebs
 import (
 	"context"
 	"fmt"
+	"slices"
+	"sort"
 	"strings"
 	"time"
 
@@ -35,10 +37,11 @@ type spotLauncher interface {
 // template.
 type stepRunSpotInstance struct {
 	ec2 spotLauncher
-	// input is the on-demand launch request (stepRunInstance.input).
+	// input is the on-demand launch request (onDemand.input).
 	input              func(multistep.StateBag) *ec2.RunInstancesInput
-	price              string   // spot_price: "auto" or a maximum hourly price
-	instanceTypes      []string // spot_instance_types, instead of the request's type
+	onDemand           *stepRunInstance // the launch this one stands in for: its calls are made by EC2 Fleet
+	price              string           // spot_price: "auto" or a maximum hourly price
+	instanceTypes      []string         // spot_instance_types, instead of the request's type
 	allocationStrategy string
 	name               string      // the launch template's name, unique to the build
 	temporary          bakery.Tags // the build's bakery:* tags
@@ -51,6 +54,7 @@ type stepRunSpotInstance struct {
 	// (no spot capacity, or an instance profile EC2 does not know yet); it
 	// doubles each time. Default 2s.
 	capacityRetryDelay time.Duration
+	written            asWritten // the tags as written, for the permission check and the policy
 
 	templateID string
 	fleetIDs   []string // every fleet made; an instant fleet is made per attempt
@@ -407,29 +411,6 @@ func (s *stepRunSpotInstance) deleteFleetOnce(ctx context.Context, id string) er
 	return nil
 }
 
-// withSpotLaunch replaces the on-demand launch in steps, with `spot_price`,
-// by the spot launch built from the same request, and the stop, which EC2
-// refuses for such an instance, by stepSpotNoStop.
-func withSpotLaunch(steps []multistep.Step, c *SpotConfig, client spotLauncher, name string, temporary bakery.Tags) []multistep.Step {
-	if !c.IsSpot() {
-		return steps
-	}
-	for i, step := range steps {
-		if _, ok := step.(*stepStopInstance); ok {
-			steps[i] = &stepSpotNoStop{}
-		}
-		if onDemand, ok := step.(*stepRunInstance); ok {
-			steps[i] = &stepRunSpotInstance{
-				ec2: client, input: onDemand.input, price: c.SpotPrice, instanceTypes: c.SpotInstanceTypes,
-				allocationStrategy: c.SpotAllocationStrategy, name: name, temporary: temporary,
-				spotTags: c.SpotTags, fleetTags: c.FleetTags, clientToken: onDemand.clientToken,
-				poll: onDemand.poll, journal: onDemand.journal,
-			}
-		}
-	}
-	return steps
-}
-
 // templateGone is true for the errors EC2 gives for a template that no
 // longer exists (moto answers the by-name code for an ID too).
 func templateGone(err error) bool {
@@ -438,4 +419,97 @@ func templateGone(err error) bool {
 		return true
 	}
 	return false
+}
+
+func (s *stepRunSpotInstance) awsCalls() []awsCall {
+	// The instance is launched by an instant EC2 Fleet from a launch
+	// template, both the build's own and tagged; EC2 then asks for
+	// RunInstances as for an on-demand launch.
+	var calls []awsCall
+	if s.onDemand != nil {
+		calls = s.onDemand.awsCalls()
+		for i := range calls {
+			if calls[i].action == "ec2:RunInstances" {
+				calls[i].partOf = "ec2:CreateFleet"
+			}
+		}
+	}
+	ours := []Grant{{Sid: "CreateTaggedSpotFleet", EC2: []string{"launch-template/*", "fleet/*"}, Tagged: RequestTagged}}
+	ownTemplate := Grant{Sid: "UseOwnLaunchTemplate", EC2: []string{"launch-template/*"}, Tagged: ResourceTagged}
+	// The spot request's tag keys: spot_tags and the build's own.
+	keys := []string{bakery.TagBuildID, bakery.TagCreatedAt, bakery.TagCreatedBy}
+	for k := range s.written.of(s.spotTags) {
+		if bakery.Known(k) && !slices.Contains(keys, k) {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	calls = append(calls,
+		awsCall{action: "ec2:CreateLaunchTemplate", grants: ours, check: func(ctx context.Context) error {
+			_, err := s.ec2.CreateLaunchTemplate(ctx, &ec2.CreateLaunchTemplateInput{DryRun: dryRun, LaunchTemplateName: aws.String(placeholderName),
+				LaunchTemplateData: &types.RequestLaunchTemplateData{InstanceType: types.InstanceType(s.instanceType())},
+				TagSpecifications:  bakery.Tags{"Name": s.name}.Merge(s.written.of(s.spotTags), s.temporary).Spec(types.ResourceTypeLaunchTemplate)})
+			return err
+		}},
+		awsCall{action: "ec2:CreateTags", partOf: "ec2:CreateLaunchTemplate", grants: []Grant{tagOnCreate("CreateLaunchTemplate", "launch-template/*")}},
+		awsCall{action: "ec2:CreateFleet", grants: append(ours, ownTemplate,
+			Grant{Sid: "LaunchSpotFromFleet", EC2: []string{"instance/*", "volume/*", "network-interface/*", "subnet/*", "security-group/*", "key-pair/*", "image/*", "spot-instances-request/*"}}),
+			check: func(ctx context.Context) error {
+				_, err := s.ec2.CreateFleet(ctx, &ec2.CreateFleetInput{DryRun: dryRun, Type: types.FleetTypeInstant,
+					LaunchTemplateConfigs: []types.FleetLaunchTemplateConfigRequest{{LaunchTemplateSpecification: &types.FleetLaunchTemplateSpecificationRequest{
+						LaunchTemplateId: aws.String(placeholderTemplate), Version: aws.String("$Latest")}}},
+					TargetCapacitySpecification: &types.TargetCapacitySpecificationRequest{TotalTargetCapacity: aws.Int32(1),
+						DefaultTargetCapacityType: types.DefaultTargetCapacityTypeSpot},
+					TagSpecifications: s.written.of(s.fleetTags).Merge(s.temporary).Spec(types.ResourceTypeFleet)})
+				return err
+			}},
+		awsCall{action: "ec2:CreateTags", partOf: "ec2:CreateFleet", grants: []Grant{tagOnCreate("CreateFleet", "fleet/*", "spot-instances-request/*")}},
+		awsCall{action: "ec2:DeleteLaunchTemplate", grants: []Grant{ownTemplate}, check: func(ctx context.Context) error {
+			_, err := s.ec2.DeleteLaunchTemplate(ctx, &ec2.DeleteLaunchTemplateInput{DryRun: dryRun, LaunchTemplateId: aws.String(placeholderTemplate)})
+			return err
+		}},
+		awsCall{action: "ec2:DeleteFleets", grants: []Grant{{Sid: "DeleteOwnFleet", EC2: []string{"fleet/*"}, Tagged: ResourceTagged}},
+			check: func(ctx context.Context) error {
+				_, err := s.ec2.DeleteFleets(ctx, &ec2.DeleteFleetsInput{DryRun: dryRun, FleetIds: []string{placeholderFleet}, TerminateInstances: aws.Bool(true)}, noRetry)
+				return err
+			}},
+		// The spot request is tagged once EC2 shows it.
+		awsCall{action: "ec2:CreateTags", grants: []Grant{{Sid: "TagOwnSpotRequest", EC2: []string{"spot-instances-request/*"}, TagKeys: keys}},
+			check: func(ctx context.Context) error {
+				_, err := s.ec2.CreateTags(ctx, &ec2.CreateTagsInput{DryRun: dryRun, Resources: []string{placeholderSnapshot}, Tags: s.written.of(s.spotTags).Merge(s.temporary).EC2()})
+				return err
+			}},
+		// EC2 Spot's service-linked role, made by the first spot request of
+		// an account.
+		awsCall{action: "iam:CreateServiceLinkedRole", partOf: "ec2:CreateFleet", grants: []Grant{{Sid: "SpotServiceLinkedRole",
+			IAM: []string{"role/aws-service-role/spot.amazonaws.com/AWSServiceRoleForEC2Spot"}, ServiceName: "spot.amazonaws.com"}}},
+	)
+	for _, d := range []struct {
+		action string
+		call   func(context.Context) error
+	}{
+		{"ec2:DescribeLaunchTemplates", func(ctx context.Context) error {
+			_, err := s.ec2.DescribeLaunchTemplates(ctx, &ec2.DescribeLaunchTemplatesInput{DryRun: dryRun})
+			return err
+		}},
+		{"ec2:DescribeFleets", func(ctx context.Context) error {
+			_, err := s.ec2.DescribeFleets(ctx, &ec2.DescribeFleetsInput{DryRun: dryRun})
+			return err
+		}},
+	} {
+		c := describe(d.action)[0]
+		c.check = d.call
+		calls = append(calls, c)
+	}
+	return calls
+}
+
+// Placeholders of a launch template and a fleet, for the permission check.
+const placeholderTemplate, placeholderFleet = "lt-00000000000000000", "fleet-00000000-0000-0000-0000-000000000000"
+
+func (s *stepRunSpotInstance) instanceType() string {
+	if s.onDemand == nil {
+		return ""
+	}
+	return s.onDemand.instanceType
 }

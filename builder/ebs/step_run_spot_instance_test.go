@@ -99,11 +99,9 @@ func newSpotStep(t *testing.T, f spotLauncher, price string) (*stepRunSpotInstan
 	}
 	onDemand := newRunStep(nil)
 	onDemand.journal = j
-	steps := withSpotLaunch([]multistep.Step{onDemand}, &SpotConfig{SpotPrice: price}, f, "packer_bakery_b1", spotTemporary)
-	step, ok := steps[0].(*stepRunSpotInstance)
-	if !ok {
-		t.Fatalf("withSpotLaunch kept %T with spot_price %q", steps[0], price)
-	}
+	// As plan makes it.
+	step := &stepRunSpotInstance{ec2: f, onDemand: onDemand, input: onDemand.input, price: price, name: "packer_bakery_b1",
+		temporary: spotTemporary, clientToken: onDemand.clientToken, poll: onDemand.poll, journal: j}
 	step.spotTags = bakery.Tags{"team": "spot"}
 	step.fleetTags = bakery.Tags{"fleet": "yes"}
 	step.capacityRetryDelay = time.Millisecond
@@ -691,23 +689,32 @@ func TestStepRunSpotInstance_instanceDiesWhileStarting(t *testing.T) {
 	step.Cleanup(state)
 }
 
-func TestWithSpotLaunch(t *testing.T) {
-	onDemand := newRunStep(nil)
-	other := &stepTagSnapshots{}
-	steps := withSpotLaunch([]multistep.Step{other, onDemand}, &SpotConfig{}, nil, "n", nil)
-	if steps[1] != onDemand {
-		t.Errorf("without spot_price the launch is %T, want the on-demand step", steps[1])
+// launchStep is the step of cfg's plan that launches the instance.
+func launchStep(t *testing.T, cfg *Config) multistep.Step {
+	t.Helper()
+	steps := plan(cfg, planDeps{region: "us-east-1", buildID: "b1", clients: noClients()})
+	for i, s := range steps {
+		if _, ok := s.(*stepIAMInstanceProfile); ok {
+			return steps[i+1]
+		}
 	}
-	steps = withSpotLaunch([]multistep.Step{other, onDemand}, &SpotConfig{SpotPrice: "0"}, nil, "n", nil)
-	if steps[1] != onDemand {
-		t.Errorf("with spot_price 0 the launch is %T, want the on-demand step", steps[1])
+	t.Fatal("no instance profile step in the plan")
+	return nil
+}
+
+func TestPlanChoosesTheLaunch(t *testing.T) {
+	if l := launchStep(t, preparedConfig(t, nil)); reflect.TypeOf(l) != reflect.TypeOf(&stepRunInstance{}) {
+		t.Errorf("without spot_price the launch is %T, want the on-demand step", l)
 	}
-	steps = withSpotLaunch([]multistep.Step{other, onDemand}, &SpotConfig{SpotPrice: "auto", SpotInstanceTypes: []string{"t3.micro"}}, nil, "n", spotTemporary)
-	spot, ok := steps[1].(*stepRunSpotInstance)
-	if !ok || steps[0] != other {
-		t.Fatalf("with spot_price the steps are %T, %T", steps[0], steps[1])
+	if l := launchStep(t, preparedConfig(t, map[string]interface{}{"spot_price": "0"})); reflect.TypeOf(l) != reflect.TypeOf(&stepRunInstance{}) {
+		t.Errorf("with spot_price 0 the launch is %T, want the on-demand step", l)
 	}
-	if spot.clientToken != onDemand.clientToken || spot.price != "auto" || !reflect.DeepEqual(spot.instanceTypes, []string{"t3.micro"}) || spot.name != "n" {
+	l := launchStep(t, preparedConfig(t, map[string]interface{}{"spot_price": "auto", "spot_instance_types": []string{"t3.micro"}, "instance_type": unset}))
+	spot, ok := l.(*stepRunSpotInstance)
+	if !ok {
+		t.Fatalf("with spot_price the launch is %T", l)
+	}
+	if spot.clientToken != spot.onDemand.clientToken || spot.price != "auto" || !reflect.DeepEqual(spot.instanceTypes, []string{"t3.micro"}) || spot.name != "packer_bakery_b1" {
 		t.Errorf("spot step %+v does not carry the build's settings", spot)
 	}
 }

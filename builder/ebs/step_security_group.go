@@ -2,7 +2,6 @@ package ebs
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -14,7 +13,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
-	"github.com/aws/smithy-go"
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
 
 	bakery "github.com/packer-bakery/packer-plugin-bakery/common"
@@ -36,6 +34,7 @@ type stepSecurityGroup struct {
 	ids      []string
 	filter   SecurityGroupFilterOptions
 	name     string
+	vpcID    string // vpc_id, if set: where the temporary group is made
 	port     int
 	cidrs    []string
 	publicIP bool                                  // admit only this machine's public address
@@ -288,14 +287,46 @@ func (s *stepSecurityGroup) Cleanup(state multistep.StateBag) {
 	s.created = ""
 }
 
-// apiErrorCode is the AWS error code of err ("" for nil or a non-API error).
-func apiErrorCode(err error) string {
-	if err == nil {
-		return ""
+// temporary: no groups named or filtered, so the build makes its own.
+func (s *stepSecurityGroup) temporary() bool { return len(s.ids) == 0 && s.filter.Empty() }
+
+func (s *stepSecurityGroup) awsCalls() []awsCall {
+	calls := describe("ec2:DescribeSecurityGroups")
+	calls[0].check = func(ctx context.Context) error {
+		_, err := s.ec2.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{DryRun: dryRun})
+		return err
 	}
-	var apiErr smithy.APIError
-	if errors.As(err, &apiErr) {
-		return apiErr.ErrorCode()
+	if !s.temporary() {
+		return calls
 	}
-	return "unknown"
+	vpc := "vpc/*"
+	if s.vpcID != "" && bakery.Known(s.vpcID) {
+		vpc = "vpc/" + s.vpcID
+	}
+	change := []Grant{{Sid: "ChangeOwnSecurityGroup", EC2: []string{"security-group/*"}, Tagged: ResourceTagged}}
+	return append(calls,
+		awsCall{action: "ec2:CreateSecurityGroup", grants: []Grant{
+			{Sid: "CreateTaggedSecurityGroup", EC2: []string{"security-group/*"}, Tagged: RequestTagged},
+			{Sid: "CreateSecurityGroupInVpc", EC2: []string{vpc}}},
+			check: func(ctx context.Context) error {
+				in := &ec2.CreateSecurityGroupInput{DryRun: dryRun, GroupName: aws.String(placeholderName),
+					Description: aws.String("permission check"), TagSpecifications: s.tags.Spec(types.ResourceTypeSecurityGroup)}
+				if s.vpcID != "" {
+					in.VpcId = aws.String(s.vpcID)
+				}
+				_, err := s.ec2.CreateSecurityGroup(ctx, in)
+				return err
+			}},
+		awsCall{action: "ec2:CreateTags", partOf: "ec2:CreateSecurityGroup", grants: []Grant{tagOnCreate("CreateSecurityGroup", "security-group/*")}},
+		awsCall{action: "ec2:AuthorizeSecurityGroupIngress", grants: change, check: func(ctx context.Context) error {
+			_, err := s.ec2.AuthorizeSecurityGroupIngress(ctx, &ec2.AuthorizeSecurityGroupIngressInput{DryRun: dryRun, GroupId: aws.String(placeholderGroup),
+				IpPermissions: []types.IpPermission{{IpProtocol: aws.String("tcp"), FromPort: aws.Int32(22), ToPort: aws.Int32(22),
+					IpRanges: []types.IpRange{{CidrIp: aws.String("192.0.2.0/32")}}}}})
+			return err
+		}},
+		awsCall{action: "ec2:DeleteSecurityGroup", grants: change, check: func(ctx context.Context) error {
+			_, err := s.ec2.DeleteSecurityGroup(ctx, &ec2.DeleteSecurityGroupInput{DryRun: dryRun, GroupId: aws.String(placeholderGroup)})
+			return err
+		}},
+	)
 }

@@ -137,3 +137,21 @@ func (s *stepShareImages) warnDefaultKey(say func(string), region string, img ty
 }
 
 func (s *stepShareImages) Cleanup(multistep.StateBag) {}
+
+func (s *stepShareImages) awsCalls() []awsCall {
+	var calls []awsCall
+	client := s.client(s.buildRegion)
+	if len(s.launchPermissions()) > 0 {
+		calls = append(calls, modifyImageAttribute(client))
+	}
+	if len(s.snapshotUsers)+len(s.snapshotGroups) > 0 {
+		calls = append(calls, awsCall{action: "ec2:ModifySnapshotAttribute",
+			grants: []Grant{{Sid: "ShareSnapshots", EC2: []string{"snapshot/*"}, AMIRegions: true}},
+			check: func(ctx context.Context) error {
+				_, err := client.ModifySnapshotAttribute(ctx, &ec2.ModifySnapshotAttributeInput{DryRun: dryRun, SnapshotId: aws.String(placeholderSnapshot),
+					Attribute: types.SnapshotAttributeNameCreateVolumePermission, OperationType: types.OperationTypeAdd, UserIds: []string{"123456789012"}})
+				return err
+			}})
+	}
+	return calls
+}

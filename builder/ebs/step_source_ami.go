@@ -92,3 +92,30 @@ func (s *stepSourceAMI) find(ctx context.Context) (types.Image, error) {
 }
 
 func (s *stepSourceAMI) Cleanup(multistep.StateBag) {}
+
+// imageID is the source AMI's ID for the permission check's launch, before
+// this step has run: looked up by the same lookup the step then uses, or a
+// placeholder if the lookup fails (the step then reports why).
+func (s *stepSourceAMI) imageID(ctx context.Context) string {
+	if s.sourceAMI != "" {
+		return s.sourceAMI
+	}
+	if img, err := s.lookup.find(ctx, s.find); err == nil {
+		return aws.ToString(img.ImageId)
+	}
+	return placeholderImage
+}
+
+func (s *stepSourceAMI) awsCalls() []awsCall {
+	return describeImages(s.ec2)
+}
+
+// describeImages is the DescribeImages of the steps that look images up.
+func describeImages(client bakery.ImageDescriber) []awsCall {
+	calls := describe("ec2:DescribeImages")
+	calls[0].check = func(ctx context.Context) error {
+		_, err := client.DescribeImages(ctx, &ec2.DescribeImagesInput{DryRun: dryRun, Owners: []string{"self"}})
+		return err
+	}
+	return calls
+}

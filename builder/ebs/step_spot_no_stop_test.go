@@ -1,6 +1,8 @@
 package ebs
 
 import (
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -21,14 +23,16 @@ func TestStepSpotNoStop(t *testing.T) {
 
 // A spot build must not call StopInstances: EC2 refuses it for the one-time
 // spot instance of an instant fleet.
-func TestWithSpotLaunchSkipsTheStop(t *testing.T) {
-	stop := &stepStopInstance{}
-	steps := withSpotLaunch([]multistep.Step{newRunStep(nil), stop}, &SpotConfig{}, nil, "n", nil)
-	if steps[1] != stop {
-		t.Errorf("on demand, the stop step is %T, want stepStopInstance", steps[1])
+func TestPlanSkipsTheStopOfASpotInstance(t *testing.T) {
+	has := func(steps []multistep.Step, want multistep.Step) bool {
+		return slices.ContainsFunc(steps, func(s multistep.Step) bool { return reflect.TypeOf(s) == reflect.TypeOf(want) })
 	}
-	steps = withSpotLaunch([]multistep.Step{newRunStep(nil), stop}, &SpotConfig{SpotPrice: "auto"}, nil, "n", nil)
-	if _, ok := steps[1].(*stepSpotNoStop); !ok {
-		t.Errorf("for a spot instance the stop step is %T, want stepSpotNoStop", steps[1])
+	onDemand := plan(preparedConfig(t, nil), planDeps{region: "us-east-1", buildID: "b1", clients: noClients()})
+	if !has(onDemand, &stepStopInstance{}) || has(onDemand, &stepSpotNoStop{}) {
+		t.Errorf("on demand, the plan is %v, want stepStopInstance", stepNames(onDemand))
+	}
+	spot := plan(preparedConfig(t, map[string]interface{}{"spot_price": "auto"}), planDeps{region: "us-east-1", buildID: "b1", clients: noClients()})
+	if has(spot, &stepStopInstance{}) || !has(spot, &stepSpotNoStop{}) {
+		t.Errorf("for a spot instance the plan is %v, want stepSpotNoStop", stepNames(spot))
 	}
 }

@@ -62,3 +62,20 @@ func (s *stepStopInstance) Run(ctx context.Context, state multistep.StateBag) mu
 }
 
 func (s *stepStopInstance) Cleanup(multistep.StateBag) {}
+
+func (s *stepStopInstance) awsCalls() []awsCall {
+	calls := describe("ec2:DescribeInstances")
+	calls[0].check = func(ctx context.Context) error {
+		_, err := s.ec2.DescribeInstances(ctx, &ec2.DescribeInstancesInput{DryRun: dryRun})
+		return err
+	}
+	if s.disabled {
+		return calls
+	}
+	return append(calls, awsCall{action: "ec2:StopInstances",
+		grants: []Grant{{Sid: "StopOwnInstance", EC2: []string{"instance/*"}, Tagged: ResourceTagged}},
+		check: func(ctx context.Context) error {
+			_, err := s.ec2.StopInstances(ctx, &ec2.StopInstancesInput{DryRun: dryRun, InstanceIds: []string{placeholderInstance}})
+			return err
+		}})
+}

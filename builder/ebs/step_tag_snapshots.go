@@ -22,6 +22,8 @@ type tagCreator interface {
 type stepTagSnapshots struct {
 	ec2  tagCreator
 	tags bakery.Tags
+	// written is the tags as written, for the permission check and the policy.
+	written asWritten
 }
 
 var _ multistep.Step = (*stepTagSnapshots)(nil)
@@ -43,3 +45,22 @@ func (s *stepTagSnapshots) Run(ctx context.Context, state multistep.StateBag) mu
 }
 
 func (s *stepTagSnapshots) Cleanup(multistep.StateBag) {}
+
+func (s *stepTagSnapshots) awsCalls() []awsCall {
+	tags := s.written.of(s.tags)
+	if len(tags) == 0 {
+		return nil
+	}
+	return []awsCall{tagSnapshots(s.ec2, tags)}
+}
+
+// tagSnapshots is CreateTags on the snapshots of the build's AMIs, with
+// snapshot_tags only.
+func tagSnapshots(client tagCreator, tags bakery.Tags) awsCall {
+	return awsCall{action: "ec2:CreateTags",
+		grants: []Grant{{Sid: "TagSnapshots", EC2: []string{"snapshot/*"}, AMIRegions: true, TagKeys: knownTagKeys(tags)}},
+		check: func(ctx context.Context) error {
+			_, err := client.CreateTags(ctx, &ec2.CreateTagsInput{DryRun: dryRun, Resources: []string{placeholderSnapshot}, Tags: tags.EC2()})
+			return err
+		}}
+}

@@ -39,16 +39,25 @@ type Config struct {
 
 // Polling is amazon-ami's `aws_polling` block.
 type Polling struct {
-	MaxAttempts  int `mapstructure:"max_attempts" required:"false"`
+	// amazon-ami's waiter attempts. Accepted and ignored: the lookup is one
+	// DescribeImages call and waits for nothing.
+	MaxAttempts int `mapstructure:"max_attempts" required:"false"`
+	// amazon-ami's waiter delay. Accepted and ignored, as `max_attempts`.
 	DelaySeconds int `mapstructure:"delay_seconds" required:"false"`
 }
 
 // VaultAWSEngine is amazon-ami's `vault_aws_engine` block, decoded only to
 // refuse it with the reason rather than HCL's "Unsupported argument".
 type VaultAWSEngine struct {
-	Name       string `mapstructure:"name" required:"false"`
-	RoleARN    string `mapstructure:"role_arn" required:"false"`
-	TTL        string `mapstructure:"ttl" required:"false"`
+	// The Vault role's name. Setting the block is refused: use Vault's
+	// own agent or `vault` CLI to put credentials where the AWS CLI finds
+	// them.
+	Name string `mapstructure:"name" required:"false"`
+	// The ARN of the role Vault would assume. Refused with the block.
+	RoleARN string `mapstructure:"role_arn" required:"false"`
+	// How long Vault's credentials would live. Refused with the block.
+	TTL string `mapstructure:"ttl" required:"false"`
+	// The mount path of Vault's AWS secrets engine. Refused with the block.
 	EngineName string `mapstructure:"engine_name" required:"false"`
 }
 

@@ -1,6 +1,7 @@
 package ami
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 
@@ -9,21 +10,42 @@ import (
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/hashicorp/packer-plugin-sdk/hcl2helper"
+
+	bakery "github.com/packer-bakery/packer-plugin-bakery/common"
 )
 
 func TestConfigure(t *testing.T) {
 	tests := []struct {
 		name    string
 		raw     map[string]interface{}
+		want    *bakery.AMIFilterOptions // what the lookup will use, on success
 		wantErr []string
 	}{
 		{
 			name: "filters and owners",
 			raw: map[string]interface{}{
 				"region":      "us-east-1",
-				"filters":     map[string]interface{}{"name": "amzn2-*"},
-				"owners":      []interface{}{"amazon"},
+				"filters":     map[string]interface{}{"name": "amzn2-*", "architecture": "x86_64"},
+				"owners":      []interface{}{"amazon", "self"},
 				"most_recent": true,
+			},
+			want: &bakery.AMIFilterOptions{
+				Filters:    map[string]string{"name": "amzn2-*", "architecture": "x86_64"},
+				Owners:     []string{"amazon", "self"},
+				MostRecent: true,
+			},
+		},
+		{
+			name: "deprecated AMIs included, first match only",
+			raw: map[string]interface{}{
+				"filters":            map[string]interface{}{"name": "base-*"},
+				"owners":             []interface{}{"123456789012"},
+				"include_deprecated": true,
+			},
+			want: &bakery.AMIFilterOptions{
+				Filters:           map[string]string{"name": "base-*"},
+				Owners:            []string{"123456789012"},
+				IncludeDeprecated: true,
 			},
 		},
 		{
@@ -32,6 +54,10 @@ func TestConfigure(t *testing.T) {
 			raw: map[string]interface{}{
 				"region": "us-east-1", "filters": map[string]interface{}{"name": "amzn2-*"}, "owners": []interface{}{"amazon"},
 				"aws_polling": map[string]interface{}{"delay_seconds": 5, "max_attempts": 40},
+			},
+			want: &bakery.AMIFilterOptions{
+				Filters: map[string]string{"name": "amzn2-*"},
+				Owners:  []string{"amazon"},
 			},
 		},
 		{
@@ -64,6 +90,12 @@ func TestConfigure(t *testing.T) {
 			if len(tc.wantErr) == 0 {
 				if err != nil {
 					t.Fatalf("unexpected error: %v", err)
+				}
+				if !reflect.DeepEqual(d.config.AMIFilterOptions, *tc.want) {
+					t.Errorf("decoded filter %+v, want %+v", d.config.AMIFilterOptions, *tc.want)
+				}
+				if region, _ := tc.raw["region"].(string); d.config.RawRegion != region {
+					t.Errorf("decoded region %q, want %q", d.config.RawRegion, region)
 				}
 				return
 			}

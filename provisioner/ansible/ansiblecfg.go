@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 )
 
 // playbookAnsibleCfg returns the playbook folder's ansible.cfg when
@@ -52,22 +53,32 @@ func effectiveAnsibleCfg(env []string, cwd string) string {
 // cfgSets reports whether the ansible.cfg at path sets key (in any
 // section); then the provisioner leaves that setting to the file.
 func cfgSets(path, key string) bool {
+	_, ok := cfgValue(path, key)
+	return ok
+}
+
+// cfgValue is the value ansible.cfg at path gives key (in any section,
+// the last one read), with an inline comment removed.
+func cfgValue(path, key string) (string, bool) {
 	if path == "" {
-		return false
+		return "", false
 	}
 	f, err := os.Open(path)
 	if err != nil {
-		return false
+		return "", false
 	}
 	defer f.Close()
-	line := regexp.MustCompile(`^\s*` + regexp.QuoteMeta(key) + `\s*[=:]`)
+	line := regexp.MustCompile(`^\s*` + regexp.QuoteMeta(key) + `\s*[=:]\s*(.*?)\s*$`)
+	val, found := "", false
 	s := bufio.NewScanner(f)
 	for s.Scan() {
-		if line.MatchString(s.Text()) {
-			return true
+		if m := line.FindStringSubmatch(s.Text()); m != nil {
+			v, _, _ := strings.Cut(m[1], " ;")
+			v, _, _ = strings.Cut(v, " #")
+			val, found = strings.TrimSpace(v), true
 		}
 	}
-	return false
+	return val, found
 }
 
 func fileExists(path string) bool {

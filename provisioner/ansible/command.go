@@ -53,7 +53,9 @@ type invocation struct {
 	// SSHRetries sets ANSIBLE_SSH_RETRIES: how often Ansible retries a
 	// command whose ssh failed to connect (exit 255). 0 when the user's
 	// ansible.cfg or environment already decides it.
-	SSHRetries      int
+	SSHRetries int
+	// Mitogen is the strategy environment of use_mitogen; zero when off.
+	Mitogen         mitogenEnv
 	AnsibleConfig   string // ANSIBLE_CONFIG to set; "" keeps Ansible's own search
 	RolesPath       string
 	CollectionsPath string
@@ -120,8 +122,11 @@ func playbookCommand(in invocation) command {
 		}
 		ours = append(ours, "ANSIBLE_SSH_TRANSFER_METHOD="+method)
 	}
+	if in.Mitogen.TempDir != "" {
+		ours = append(ours, "TMPDIR="+in.Mitogen.TempDir)
+	}
 	ours = append(ours, sharedEnv(in)...)
-	return command{Path: in.Command, Args: args, Env: mergeEnv(in.BaseEnv, ours, in.UserEnv)}
+	return command{Path: in.Command, Args: args, Env: mergeEnv(in.BaseEnv, ours, in.UserEnv, in.Mitogen.vars())}
 }
 
 // galaxyInvocation is what the ansible-galaxy command depends on.

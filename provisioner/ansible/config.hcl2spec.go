@@ -50,6 +50,7 @@ type FlatConfig struct {
 	RolesPath             *string           `mapstructure:"roles_path" required:"false" cty:"roles_path" hcl:"roles_path"`
 	CollectionsPath       *string           `mapstructure:"collections_path" required:"false" cty:"collections_path" hcl:"collections_path"`
 	UseProxy              *bool             `mapstructure:"use_proxy" required:"false" cty:"use_proxy" hcl:"use_proxy"`
+	UseMitogen            *bool             `mapstructure:"use_mitogen" required:"false" cty:"use_mitogen" hcl:"use_mitogen"`
 }
 
 // FlatMapstructure returns a new FlatConfig.
@@ -104,6 +105,7 @@ func (*FlatConfig) HCL2Spec() map[string]hcldec.Spec {
 		"roles_path":                 &hcldec.AttrSpec{Name: "roles_path", Type: cty.String, Required: false},
 		"collections_path":           &hcldec.AttrSpec{Name: "collections_path", Type: cty.String, Required: false},
 		"use_proxy":                  &hcldec.AttrSpec{Name: "use_proxy", Type: cty.Bool, Required: false},
+		"use_mitogen":                &hcldec.AttrSpec{Name: "use_mitogen", Type: cty.Bool, Required: false},
 	}
 	return s
 }

@@ -12,6 +12,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io/fs"
 	"math/big"
@@ -205,7 +206,7 @@ func (b *bake) assertClean(output string) {
 	// ansible-playbook and its workers carry the inventory path (under
 	// TMPDIR) in their argv; ssh, ControlMasters included, the control
 	// folder.
-	for _, pattern := range []string{"ansible-playbook .*" + b.tmp, "ssh .*ControlPath=[^ ]*bakery-cp-"} {
+	for _, pattern := range []string{"ansible-playbook .*" + b.tmp, "ssh .*ControlPath=[^ ]*bakery-cp-", "ssh .*" + b.tmp} {
 		b.assertNoProcess(pattern)
 	}
 }
@@ -214,8 +215,11 @@ func (b *bake) assertNoProcess(pattern string) {
 	b.t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		out, err := exec.Command("pgrep", "-af", pattern).Output()
-		if err != nil { // exit 1: none
+		out, err := processesMatching(pattern)
+		if err != nil {
+			b.t.Fatal(err)
+		}
+		if out == "" {
 			return
 		}
 		if time.Now().After(deadline) {
@@ -223,6 +227,22 @@ func (b *bake) assertNoProcess(pattern string) {
 			return
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// processesMatching lists the processes whose command line matches pattern
+// ("" when none). Only pgrep's exit status 1 means "none": a missing pgrep,
+// a bad pattern (2) or a failure (3) is an error, never a clean result.
+func processesMatching(pattern string) (string, error) {
+	out, err := exec.Command("pgrep", "-af", pattern).Output()
+	var exit *exec.ExitError
+	switch {
+	case err == nil:
+		return string(out), nil
+	case errors.As(err, &exit) && exit.ExitCode() == 1:
+		return "", nil
+	default:
+		return "", fmt.Errorf("pgrep -af %q: %w", pattern, err)
 	}
 }
 
@@ -246,12 +266,19 @@ func (b *bake) assertAMI(want int) {
 	if err != nil {
 		b.t.Fatal(err)
 	}
+	// The emulator is reset after every bake, so the build's instance is
+	// the only one; with none, "all terminated" would hold vacuously.
+	instances := 0
 	for _, r := range res.Reservations {
 		for _, inst := range r.Instances {
+			instances++
 			if inst.State.Name != types.InstanceStateNameTerminated {
 				b.t.Errorf("instance %s is %s after the build", aws.ToString(inst.InstanceId), inst.State.Name)
 			}
 		}
+	}
+	if instances != 1 {
+		b.t.Errorf("%d instances after the build, want the one it launched", instances)
 	}
 	keys, err := client.DescribeKeyPairs(context.Background(), &ec2.DescribeKeyPairsInput{})
 	if err != nil {
@@ -397,12 +424,13 @@ func TestE2EInterrupt(t *testing.T) {
 		group bool // Ctrl-C: SIGINT to the process group; else SIGTERM to packer
 		sig   syscall.Signal
 	}{{"ctrl-c", true, syscall.SIGINT}, {"sigterm", false, syscall.SIGTERM}} {
-		t.Run(tc.name, func(t *testing.T) { interrupt(t, tc.group, tc.sig) })
+		t.Run(tc.name, func(t *testing.T) { interrupt(t, tc.group, tc.sig, false) })
 	}
 }
 
-func interrupt(t *testing.T, group bool, sig syscall.Signal) {
+func interrupt(t *testing.T, group bool, sig syscall.Signal, mitogen bool) *bake {
 	b := newBake(t, "sleep.yml", ansibleVersions[0])
+	b.vars["use_mitogen"] = mitogen
 	n, _ := rand.Int(rand.Reader, big.NewInt(1e8))
 	b.marker = fmt.Sprint(n.Int64() + 1e8)
 	b.vars["marker"] = b.marker
@@ -423,9 +451,13 @@ func interrupt(t *testing.T, group bool, sig syscall.Signal) {
 		t.Fatalf("the long task never started:\n%s", out.String())
 	}
 	// The orphan checks of assertClean match these processes now.
-	for _, pattern := range []string{"ansible-playbook .*" + b.tmp, "ssh .*ControlPath=[^ ]*bakery-cp-"} {
-		if exec.Command("pgrep", "-f", pattern).Run() != nil {
-			t.Errorf("no process matches %q during the play: the orphan check would prove nothing", pattern)
+	patterns := []string{"ansible-playbook .*" + b.tmp, "ssh .*ControlPath=[^ ]*bakery-cp-"}
+	if mitogen { // Mitogen runs its own ssh, without a ControlMaster
+		patterns = []string{"ansible-playbook .*" + b.tmp, "ssh .*" + b.tmp}
+	}
+	for _, pattern := range patterns {
+		if out, err := processesMatching(pattern); err != nil || out == "" {
+			t.Errorf("no process matches %q during the play (%v): the orphan check would prove nothing", pattern, err)
 		}
 	}
 	target := cmd.Process.Pid
@@ -447,6 +479,7 @@ func interrupt(t *testing.T, group bool, sig syscall.Signal) {
 	t.Logf("output:\n%s", out.String())
 	b.assertAMI(0)
 	b.assertClean(out.String())
+	return b
 }
 
 // TestE2EGalaxy: a requirements file with a role and a collection, both

@@ -19,7 +19,24 @@ type playOutput struct {
 	failures []taskFailure
 }
 
-type taskFailure struct{ Task, Host string }
+type taskFailure struct {
+	Task, Host string
+	// BecomeTmp: Ansible could not hand its temporary module files to an
+	// unprivileged become_user (no setfacl on the image).
+	BecomeTmp bool
+}
+
+// becomeTmpFailure starts Ansible's error when neither setfacl nor chown
+// nor chmod ACLs let the become_user read the module files.
+const becomeTmpFailure = "Failed to set permissions on the temporary files Ansible needs to create when becoming an unprivileged user"
+
+// becomeTmpHint is the way out of becomeTmpFailure, said at that task.
+const becomeTmpHint = "Ansible could not let the unprivileged `become_user` read the module files it uploads: " +
+	"the image has no `setfacl` (package `acl`), which Ansible needs for that unless it runs as root. " +
+	"Ways out: install `acl` in an earlier step (a `shell` provisioner, or a task with `become: true` to root running " +
+	"`dnf install -y acl` / `apt-get install -y acl`); or set `use_mitogen = true` (Mitogen uploads no module files, " +
+	"see the bakery-ansible docs); or set `ANSIBLE_ALLOW_WORLD_READABLE_TMPFILES=True` in `ansible_env_vars`, which makes " +
+	"those files, the module's arguments included (passwords too), readable by every user of the instance while the task runs"
 
 var (
 	taskLine = regexp.MustCompile(`^(?:TASK|RUNNING HANDLER) \[(.*)\] \**$`)
@@ -62,7 +79,10 @@ func (o *playOutput) line(s string) {
 	if m := taskLine.FindStringSubmatch(s); m != nil {
 		o.task = m[1]
 	} else if m := failLine.FindStringSubmatch(s); m != nil {
-		o.failures = append(o.failures, taskFailure{Task: o.task, Host: m[1]})
+		o.failures = append(o.failures, taskFailure{Task: o.task, Host: m[1], BecomeTmp: strings.Contains(s, becomeTmpFailure)})
+	} else if strings.Contains(s, becomeTmpFailure) && len(o.failures) > 0 {
+		// A callback that prints the message below the fatal line.
+		o.failures[len(o.failures)-1].BecomeTmp = true
 	} else if strings.TrimSpace(s) == "...ignoring" && len(o.failures) > 0 {
 		// ignore_errors: the failure just printed did not stop the play.
 		o.failures = o.failures[:len(o.failures)-1]
@@ -89,7 +109,11 @@ func describeFailure(failures []taskFailure, err error) error {
 			continue
 		}
 		seen[f] = true
-		parts = append(parts, fmt.Sprintf("task %q failed on host %q", f.Task, f.Host))
+		part := fmt.Sprintf("task %q failed on host %q", f.Task, f.Host)
+		if f.BecomeTmp {
+			part += " (" + becomeTmpHint + ")"
+		}
+		parts = append(parts, part)
 	}
 	return fmt.Errorf("ansible-playbook failed: %s: %w", strings.Join(parts, "; "), err)
 }

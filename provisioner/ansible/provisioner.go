@@ -30,7 +30,9 @@ type Provisioner struct {
 	runner runner
 	reach  func(host string, port int) error
 
-	probe *versionProbe // `--version` started by Prepare; see version_probe.go
+	probe        *versionProbe  // `--version` started by Prepare; see version_probe.go
+	mitogen      mitogenInstall // found by Prepare when use_mitogen is on
+	mitogenCheck *mitogenCheck  // whether it supports the ansible-core, started by Prepare
 }
 
 var _ packersdk.Provisioner = (*Provisioner)(nil)
@@ -46,6 +48,22 @@ func (p *Provisioner) ConfigSpec() hcldec.ObjectSpec { return p.config.FlatMapst
 func (p *Provisioner) Prepare(raws ...interface{}) error {
 	if err := p.config.Prepare(raws...); err != nil {
 		return err
+	}
+	if p.config.UseMitogen {
+		// Now, before the builder launches anything: a missing Mitogen
+		// must not cost an instance, nor fail mid-play. Whether it
+		// supports the ansible-core takes longer to tell: that check
+		// runs meanwhile and Provision waits for it before the play.
+		env := mergeEnv(os.Environ(), p.config.AnsibleEnvVars)
+		m, err := findMitogen(context.Background(), p.runnerOrExec(), p.config.Command, env, false)
+		if err != nil {
+			return err
+		}
+		p.mitogen = m
+		if p.mitogenCheck != nil {
+			p.mitogenCheck.cancel()
+		}
+		p.mitogenCheck = startMitogenCheck(p.runnerOrExec(), p.config.Command, env)
 	}
 	p.probeVersion()
 	return nil
@@ -204,6 +222,20 @@ func (p *Provisioner) Provision(ctx context.Context, ui packersdk.Ui, comm packe
 	inv.Pipelining = !cfgSets(ansibleCfg, "pipelining")
 	if !cfgSets(ansibleCfg, "retries") {
 		inv.SSHRetries = sshRetries
+	}
+	if cfg.UseMitogen {
+		if p.mitogenCheck != nil {
+			if err := p.mitogenCheck.wait(ctx); err != nil {
+				return err
+			}
+		}
+		inv.Mitogen = mitogenSettings(p.mitogen, ansibleCfg, mergeEnv(base, cfg.AnsibleEnvVars))
+		// In the control folder: short enough for a unix socket path.
+		inv.Mitogen.TempDir = filepath.Join(ws.cpDir, "tmp")
+		if err := os.Mkdir(inv.Mitogen.TempDir, 0o700); err != nil {
+			return fmt.Errorf("creating Mitogen's temporary folder: %w", err)
+		}
+		ui.Say(inv.Mitogen.describe(p.mitogen))
 	}
 
 	if cfg.UseSFTP == nil || !*cfg.UseSFTP {

@@ -5,14 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 )
@@ -259,32 +256,6 @@ func TestProvisionNoUserIsAnError(t *testing.T) {
 	ui, _ := testUi()
 	if err := p.Provision(context.Background(), ui, nil, data); err == nil || !strings.Contains(err.Error(), "`user`") {
 		t.Fatalf("error %v", err)
-	}
-}
-
-func TestExecRunnerStopsTheProcessGroupOnCancel(t *testing.T) {
-	// A child and a grandchild with unique argv: both must go.
-	marker := fmt.Sprintf("3%d", time.Now().UnixNano()%1e9)
-	ctx, cancel := context.WithCancel(context.Background())
-	c := command{Path: "sh", Args: []string{"-c", "sleep " + marker + " & sleep " + marker + "; true"}, Env: os.Environ()}
-	done := make(chan error, 1)
-	go func() { done <- (execRunner{Grace: 2 * time.Second}).Run(ctx, c, nil, nil) }()
-	time.Sleep(300 * time.Millisecond)
-	if exec.Command("pgrep", "-f", marker).Run() != nil {
-		t.Fatal("the command did not start")
-	}
-	cancel()
-	select {
-	case err := <-done:
-		if err == nil || !errors.Is(err, context.Canceled) {
-			t.Errorf("error %v, want one wrapping context.Canceled", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("Run did not return after cancel")
-	}
-	time.Sleep(100 * time.Millisecond)
-	if out, err := exec.Command("pgrep", "-af", marker).Output(); err == nil {
-		t.Errorf("processes survived the cancel:\n%s", out)
 	}
 }
 

@@ -29,6 +29,13 @@ func (p *Proxy) duplicateAMIName(r *http.Request, req request) (string, error) {
 		"Filter.1.Name":    {"name"},
 		"Filter.1.Value.1": {name},
 	}
+	return p.firstImage(r, query)
+}
+
+// firstImage asks moto, with the caller's own signed request as the
+// template, for the DescribeImages of query and returns the first image's
+// ID, or "".
+func (p *Proxy) firstImage(r *http.Request, query url.Values) (string, error) {
 	body := []byte(query.Encode())
 	probe := r.Clone(r.Context())
 	probe.Header.Set("Content-Type", "application/x-www-form-urlencoded; charset=utf-8")

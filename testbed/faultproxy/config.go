@@ -41,6 +41,10 @@ type Config struct {
 	// Readiness makes states change slowly, as on AWS, where moto changes
 	// them at once.
 	Readiness Readiness `json:"readiness"`
+	// ImageDeprecation answers EC2 EnableImageDeprecation, which moto
+	// lacks, and shows the deprecation time in DescribeImages replies (see
+	// deprecation.go). Off, the call reaches moto and fails as before.
+	ImageDeprecation bool `json:"image_deprecation,omitempty"`
 }
 
 // Fault hits each matching call with probability Rate.

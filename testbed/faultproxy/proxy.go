@@ -79,11 +79,14 @@ type Proxy struct {
 	tokens    map[tokenKey]*tokenEntry
 	instances map[string]transition
 	images    map[string]time.Time
-	waits     map[string]*Wait // by id and transition; see Waits
+	deprecate map[imageKey]time.Time // EnableImageDeprecation's, by region and AMI
+	waits     map[string]*Wait       // by id and transition; see Waits
 	requestN  uint64
 	sent      map[Call][]url.Values // see Requests
 	bucket    float64               // RateLimit's tokens
 	bucketAt  time.Time             // when bucket was last filled
+
+	local Local // see SetLocal
 
 	closeOnce sync.Once
 	closeErr  error
@@ -132,6 +135,7 @@ func Start(upstream string, opts ...Option) (*Proxy, error) {
 		tokens:    map[tokenKey]*tokenEntry{},
 		instances: map[string]transition{},
 		images:    map[string]time.Time{},
+		deprecate: map[imageKey]time.Time{},
 	}
 	for _, o := range opts {
 		o(p)
@@ -275,6 +279,7 @@ func (p *Proxy) Reset() {
 	p.tokens = map[tokenKey]*tokenEntry{}
 	p.instances = map[string]transition{}
 	p.images = map[string]time.Time{}
+	p.deprecate = map[imageKey]time.Time{}
 	p.sent = nil
 	p.waits = map[string]*Wait{}
 }
@@ -329,6 +334,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if p.overRate(cfg.RateLimit, req.Call) {
 			p.hit(KindThrottle, req, "dry run over the rate limit")
 			writeReply(w, errorReply(req, errThrottle, "faultproxy-dry-run"))
+			return
+		}
+		if rep, ok := p.answerLocal(req, body); ok {
+			writeReply(w, rep)
 			return
 		}
 		rep, err := p.forward(r, body)
@@ -404,6 +413,9 @@ func (p *Proxy) serveAWS(w http.ResponseWriter, r *http.Request, req request, bo
 // ClientToken memory or from moto. ok is false if the reply has been written
 // already or the client is gone.
 func (p *Proxy) answer(ctx context.Context, r *http.Request, req request, body []byte, requestID string) (rep reply, ok bool) {
+	if rep, ok := p.answerLocal(req, body); ok {
+		return rep, true
+	}
 	key, hasToken := tokenOf(req)
 	var owned *tokenEntry
 	if hasToken {
@@ -419,6 +431,13 @@ func (p *Proxy) answer(ctx context.Context, r *http.Request, req request, body [
 			return *replay, true
 		}
 		owned = e
+	}
+	if req.Service == "ec2" && req.Action == "EnableImageDeprecation" && p.Config().ImageDeprecation {
+		rep := p.enableImageDeprecation(r, req, requestID)
+		if owned != nil {
+			p.settleToken(key, owned, &rep)
+		}
+		return rep, true
 	}
 	if req.Service == "ec2" && req.Action == "CreateImage" {
 		// Check and create as one step, so two racing calls cannot both pass.
@@ -451,7 +470,7 @@ func (p *Proxy) answer(ctx context.Context, r *http.Request, req request, body [
 		p.settleToken(key, owned, &fwd)
 	}
 	if fwd.Status == http.StatusOK {
-		if b := p.delayStates(req, fwd.Body); !bytes.Equal(b, fwd.Body) {
+		if b := p.showDeprecations(req, p.delayStates(req, fwd.Body)); !bytes.Equal(b, fwd.Body) {
 			fwd = reply{Status: fwd.Status, Header: fwd.Header.Clone(), Body: b}
 			fwd.Header.Set("Content-Length", strconv.Itoa(len(b)))
 		}

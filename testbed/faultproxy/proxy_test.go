@@ -25,7 +25,7 @@ type fakeMoto struct {
 	got      []url.Values // form of every call that arrived
 	hosts    []string
 	fail     map[string]int // action → HTTP status to fail with (once)
-	delay    time.Duration
+	hold     chan struct{}  // RunInstances waits for it to close, when set
 	launches int
 }
 
@@ -50,12 +50,14 @@ func (f *fakeMoto) serve(w http.ResponseWriter, r *http.Request) {
 	f.hosts = append(f.hosts, r.Host)
 	status, failing := f.fail[action]
 	delete(f.fail, action)
-	delay := f.delay
+	hold := f.hold
 	if action == "RunInstances" && !failing {
 		f.launches++
 	}
 	f.mu.Unlock()
-	time.Sleep(delay)
+	if hold != nil && action == "RunInstances" {
+		<-hold
+	}
 	if failing {
 		w.WriteHeader(status)
 		io.WriteString(w, `<?xml version="1.0" encoding="utf-8"?><Response><Errors><Error><Code>InternalError</Code><Message>boom</Message></Error></Errors><RequestID>x</RequestID></Response>`)
@@ -372,18 +374,46 @@ func TestLatency(t *testing.T) {
 	p := startProxy(t, moto.URL, WithConfig(Config{Latency: Latency{
 		Fixed: 150 * time.Millisecond, Jitter: 50 * time.Millisecond, Actions: []string{"RunInstances"},
 	}}))
+	// Only a lower bound on the wall clock: a loaded machine can make any
+	// call slow, but never makes a timer fire early.
 	start := time.Now()
 	mustCall(t, p, "ec2", "RunInstances")
-	if d := time.Since(start); d < 150*time.Millisecond || d > 2*time.Second {
-		t.Errorf("delayed call took %v, want 150–200 ms", d)
+	if d := time.Since(start); d < 150*time.Millisecond {
+		t.Errorf("delayed call took %v, want at least 150 ms", d)
 	}
-	start = time.Now()
 	mustCall(t, p, "ec2", "DescribeInstances")
-	if d := time.Since(start); d > 100*time.Millisecond {
-		t.Errorf("call without latency took %v", d)
+	// Latency is counted when, and only when, a call is held back.
+	if got := p.Injected(); got[KindLatency] != 1 {
+		t.Errorf("injected %v, want latency on RunInstances only", got)
 	}
-	if p.Injected()[KindLatency] != 1 {
-		t.Errorf("injected %v", p.Injected())
+}
+
+// The delay drawn for a call, without the wall clock: Fixed plus up to
+// Jitter, spread over the range, and none for other actions.
+func TestLatencyDraws(t *testing.T) {
+	p := &Proxy{rng: newRand(7)}
+	l := Latency{Fixed: 150 * time.Millisecond, Jitter: 50 * time.Millisecond, Actions: []string{"RunInstances"}}
+	run := Call{"ec2", "RunInstances"}
+	var low, high int
+	for range 1000 {
+		d := p.latency(l, run)
+		if d < l.Fixed || d >= l.Fixed+l.Jitter {
+			t.Fatalf("drew %v, want within [150ms, 200ms)", d)
+		}
+		if d < l.Fixed+l.Jitter/2 {
+			low++
+		} else {
+			high++
+		}
+	}
+	if low < 400 || high < 400 { // a seeded draw: the same counts every run
+		t.Errorf("1000 draws: %d in the lower half of the jitter, %d in the upper", low, high)
+	}
+	if d := p.latency(l, Call{"ec2", "DescribeInstances"}); d != 0 {
+		t.Errorf("DescribeInstances delayed %v, want 0 (not in Actions)", d)
+	}
+	if d := p.latency(Latency{Fixed: time.Second}, run); d != time.Second {
+		t.Errorf("fixed latency without jitter drew %v, want 1s", d)
 	}
 }
 
@@ -545,8 +575,12 @@ func TestClientTokenAfterLostReply(t *testing.T) {
 
 func TestClientTokenConcurrentRepeats(t *testing.T) {
 	moto := newFakeMoto(t)
+	// moto holds RunInstances until all eight calls have reached the proxy,
+	// so the repeats arrive while the first is in flight however slow the
+	// machine is.
+	release := make(chan struct{})
 	moto.mu.Lock()
-	moto.delay = 200 * time.Millisecond
+	moto.hold = release
 	moto.mu.Unlock()
 	p := startProxy(t, moto.URL)
 	var wg sync.WaitGroup
@@ -563,9 +597,20 @@ func TestClientTokenConcurrentRepeats(t *testing.T) {
 			bodies[i] = string(body)
 		}()
 	}
+	deadline := time.Now().Add(30 * time.Second)
+	for p.Count("ec2", "RunInstances") < len(bodies) && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if n := p.Count("ec2", "RunInstances"); n != len(bodies) {
+		t.Errorf("%d of %d calls reached the proxy in 30 s", n, len(bodies))
+	}
+	close(release)
 	wg.Wait()
 	if moto.launched() != 1 {
 		t.Errorf("moto launched %d instances for one token", moto.launched())
+	}
+	if got := p.Injected()[KindReplay]; got != len(bodies)-1 {
+		t.Errorf("%d repeats answered from the token memory, want %d", got, len(bodies)-1)
 	}
 	for i, b := range bodies {
 		if b != bodies[0] {

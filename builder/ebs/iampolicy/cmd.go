@@ -21,8 +21,9 @@ import (
 const usage = `Usage: packer-plugin-bakery iam-policy [options] TEMPLATE
 
 Writes the least-privilege IAM policy (JSON) that the bakery-ebs sources of
-TEMPLATE (a .pkr.hcl file, or a folder of them) need, for their options:
-attach it to the user or role the builds run as. Variables take their
+TEMPLATE (a .pkr.hcl file, or a folder of them) and its bakery-ssm-parameter
+and bakery-retire post-processors need, for their options: attach it to the
+user or role the builds run as. Variables take their
 values as in packer build (defaults, PKR_VAR_*, *.auto.pkrvars.hcl,
 -var-file, -var); what only a running build knows stays a wildcard.
 Resources are limited to the build's region(s) and to the account given by
@@ -76,10 +77,17 @@ func Main(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 	}
+	pps, err := ReadPostProcessors(fs.Arg(0), opts)
+	if err != nil {
+		fmt.Fprintln(stderr, "iam-policy:", err)
+		return 1
+	}
 	if *account == "" {
 		*account = callerAccount(stderr)
 	}
-	policy := ForSources(sources, *account, profileRoles(sources, stderr), os.Getenv("AWS_REGION"), os.Getenv("AWS_DEFAULT_REGION"))
+	fallback := []string{os.Getenv("AWS_REGION"), os.Getenv("AWS_DEFAULT_REGION")}
+	policy := Merge(ForSources(sources, *account, profileRoles(sources, stderr), fallback...),
+		PostProcessorPolicy(pps, sources, *account, fallback...))
 	if *out != "" {
 		if err := os.WriteFile(*out, []byte(policy.JSON()), 0o644); err != nil {
 			fmt.Fprintln(stderr, "iam-policy:", err)

@@ -1,6 +1,6 @@
 // Package iampolicy writes the least-privilege IAM policy a bakery-ebs build
-// needs, from the build's own Config: every option that makes the build call
-// AWS adds its statements (see rules.go), and nothing else is granted.
+// needs, from the build's own plan: every call the planned steps declare,
+// granted as they declare it (scoped by rules.go), and nothing else.
 package iampolicy
 
 import (
@@ -111,12 +111,9 @@ func Generate(cfg *ebs.Config, scope Scope) Policy {
 		}
 	}
 	var stmts []Statement
-	for _, r := range Rules {
-		if r.When != nil && !r.When(cfg) {
-			continue
-		}
-		if r.Statements != nil {
-			stmts = append(stmts, r.Statements(cfg, scope)...)
+	for _, p := range ebs.Permissions(cfg) {
+		for _, g := range p.Grants {
+			stmts = append(stmts, statements(g, scope)...)
 		}
 	}
 	return Policy{Version: "2012-10-17", Statement: merge(stmts)}

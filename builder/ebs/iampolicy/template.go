@@ -44,6 +44,37 @@ type TemplateOptions struct {
 // (no value given, timestamp(), a secret lookup) stays unknown, and the
 // policy then names every resource its option could name.
 func ReadTemplate(path string, opts TemplateOptions) ([]Source, error) {
+	t, err := loadTemplate(path, opts)
+	if err != nil {
+		return nil, err
+	}
+	if len(t.sources) == 0 {
+		return nil, fmt.Errorf("%s has no `source \"bakery-ebs\"` block", path)
+	}
+	spec := (&ebs.Builder{}).ConfigSpec()
+	var out []Source
+	for _, b := range t.sources {
+		val, diags := hcldec.Decode(b.Body, spec, t.ctx)
+		if diags.HasErrors() {
+			return nil, fmt.Errorf("source.bakery-ebs.%s: %w", b.Labels[1], diags)
+		}
+		cfg := new(ebs.Config)
+		if _, err := cfg.Prepare(placeholders(val)); err != nil {
+			return nil, fmt.Errorf("source.bakery-ebs.%s: %w", b.Labels[1], err)
+		}
+		out = append(out, Source{Name: b.Labels[1], Config: cfg})
+	}
+	return out, nil
+}
+
+// loaded is a template read and its variables and locals evaluated.
+type loaded struct {
+	ctx     *hcl.EvalContext
+	sources []*hcl.Block // source "bakery-ebs" blocks
+	builds  []*hcl.Block
+}
+
+func loadTemplate(path string, opts TemplateOptions) (*loaded, error) {
 	files, autoVars, err := templateFiles(path)
 	if err != nil {
 		return nil, err
@@ -59,12 +90,13 @@ func ReadTemplate(path string, opts TemplateOptions) ([]Source, error) {
 	}
 	var varDecls []*hcl.Block
 	var localsBlocks []*hcl.Block
-	var sources []*hcl.Block
+	t := &loaded{}
 	for _, body := range bodies {
 		content, _, diags := body.PartialContent(&hcl.BodySchema{Blocks: []hcl.BlockHeaderSchema{
 			{Type: "variable", LabelNames: []string{"name"}},
 			{Type: "locals"},
 			{Type: "source", LabelNames: []string{"type", "name"}},
+			{Type: "build"},
 		}})
 		if diags.HasErrors() {
 			return nil, diags
@@ -77,13 +109,12 @@ func ReadTemplate(path string, opts TemplateOptions) ([]Source, error) {
 				localsBlocks = append(localsBlocks, b)
 			case "source":
 				if b.Labels[0] == "bakery-ebs" {
-					sources = append(sources, b)
+					t.sources = append(t.sources, b)
 				}
+			case "build":
+				t.builds = append(t.builds, b)
 			}
 		}
-	}
-	if len(sources) == 0 {
-		return nil, fmt.Errorf("%s has no `source \"bakery-ebs\"` block", path)
 	}
 	vars, err := variableValues(parser, varDecls, append(autoVars, opts.VarFiles...), opts)
 	if err != nil {
@@ -95,21 +126,10 @@ func ReadTemplate(path string, opts TemplateOptions) ([]Source, error) {
 	ctx.Variables["path"] = cty.ObjectVal(map[string]cty.Value{"root": cty.StringVal(filepath.Dir(files[0])), "cwd": cty.StringVal(".")})
 	ctx.Variables["packer"] = cty.DynamicVal
 	ctx.Variables["data"] = cty.DynamicVal
-
-	spec := (&ebs.Builder{}).ConfigSpec()
-	var out []Source
-	for _, b := range sources {
-		val, diags := hcldec.Decode(b.Body, spec, ctx)
-		if diags.HasErrors() {
-			return nil, fmt.Errorf("source.bakery-ebs.%s: %w", b.Labels[1], diags)
-		}
-		cfg := new(ebs.Config)
-		if _, err := cfg.Prepare(placeholders(val)); err != nil {
-			return nil, fmt.Errorf("source.bakery-ebs.%s: %w", b.Labels[1], err)
-		}
-		out = append(out, Source{Name: b.Labels[1], Config: cfg})
-	}
-	return out, nil
+	ctx.Variables["source"] = cty.DynamicVal
+	ctx.Variables["build"] = cty.DynamicVal
+	t.ctx = ctx
+	return t, nil
 }
 
 // templateFiles lists the template's .pkr.hcl files and, for a folder, its

@@ -184,9 +184,16 @@ func TestRunOtherUserGetsNothing(t *testing.T) {
 }
 
 func TestRunDeployUserGetsTheInstanceKeys(t *testing.T) {
-	f := &fakeEC2{err: errors.New("connection refused")}
-	if _, _, err := run(t, f, DeployUser); err == nil {
-		t.Fatal("Run for the deploy user did not look the keys up")
+	f := &fakeEC2{
+		instances: map[string]string{"i-1": "k1", "i-2": "k2"},
+		pairs:     map[string]string{"k1": "ssh-ed25519 AAA1", "k2": "ssh-ed25519 AAA2", "unused": "ssh-ed25519 AAA9"},
+	}
+	out, _, err := run(t, f, DeployUser)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out != "ssh-ed25519 AAA1\nssh-ed25519 AAA2\n" {
+		t.Errorf("keys for %s: %q, want those of the live instances", DeployUser, out)
 	}
 }
 

@@ -62,6 +62,11 @@ variable "use_sftp" {
   default = null
 }
 
+variable "use_mitogen" {
+  type    = bool
+  default = false
+}
+
 variable "sftp_command" {
   type    = string
   default = null
@@ -121,6 +126,7 @@ build {
     galaxy_command   = var.galaxy_command
     use_proxy        = var.use_proxy
     use_sftp         = var.use_sftp
+    use_mitogen      = var.use_mitogen
     sftp_command     = var.sftp_command
     galaxy_file      = var.galaxy_file
     roles_path       = var.roles_path

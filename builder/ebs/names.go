@@ -1,0 +1,26 @@
+package ebs
+
+import "github.com/hashicorp/packer-plugin-sdk/communicator"
+
+// names are the names of what a build makes for itself, all from its build
+// id, so that one build's never meet another's (and sweep can tell them).
+type names struct {
+	keyPair           string // temporary_key_pair_name, or the build's own
+	group             string // the temporary security group
+	profile           string // the temporary role, its inline policy and instance profile
+	probe             string // a role and profile name the permission check asks IAM about: never created
+	launchTemplate    string // a spot build's launch template
+	intermediateImage string // the AMI that encrypt_boot or skip_save_build_region copies
+	clientToken       string // base of the launch's idempotency tokens
+}
+
+func temporaryNames(buildID string, comm *communicator.Config) names {
+	own := "packer_bakery_" + buildID
+	n := names{keyPair: own, group: own, profile: own, launchTemplate: own,
+		probe: "packer_bakery_permission_check_" + buildID, intermediateImage: "packer-bakery-intermediate-" + buildID,
+		clientToken: "bakery-" + buildID}
+	if comm.SSHTemporaryKeyPairName != "" {
+		n.keyPair = comm.SSHTemporaryKeyPairName
+	}
+	return n
+}
