@@ -41,22 +41,20 @@ type EICEFaults struct {
 type EICE struct {
 	ID     string
 	Region string
-	// Secrets maps an access key id to its secret; the bed's static
-	// credentials ("testing") are there from the start.
-	Secrets map[string]string
 	// Source is the local address tunnels connect to the port from (the
 	// bed's tunnel-only sshd admits 127.0.0.2 only); nil: any.
 	Source net.Addr
 
-	ln     net.Listener
-	srv    *http.Server
-	caPEM  []byte
-	mu     sync.Mutex
-	faults EICEFaults
-	open   int
-	total  int
-	refuse []string
-	now    func() time.Time
+	ln      net.Listener
+	srv     *http.Server
+	caPEM   []byte
+	mu      sync.Mutex
+	secrets map[string]string // see AllowKey
+	faults  EICEFaults
+	open    int
+	total   int
+	refuse  []string
+	now     func() time.Time
 }
 
 // StartEICE listens with TLS on 127.0.0.1 with a fresh self-signed
@@ -70,7 +68,7 @@ func StartEICE(id, region string) (*EICE, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &EICE{ID: id, Region: region, Secrets: map[string]string{"testing": "testing"}, ln: ln, caPEM: caPEM, now: time.Now}
+	e := &EICE{ID: id, Region: region, secrets: map[string]string{"testing": "testing"}, ln: ln, caPEM: caPEM, now: time.Now}
 	e.srv = &http.Server{Handler: http.HandlerFunc(e.serve), ReadHeaderTimeout: 10 * time.Second}
 	go e.srv.Serve(ln)
 	return e, nil
@@ -82,6 +80,14 @@ func (e *EICE) DNSName() string { return e.ln.Addr().String() }
 
 // CAPEM is the certificate clients must trust (AWS_CA_BUNDLE).
 func (e *EICE) CAPEM() []byte { return e.caPEM }
+
+// AllowKey lets the holder of an access key open tunnels (the bed's
+// static "testing" key is allowed from the start).
+func (e *EICE) AllowKey(id, secret string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.secrets[id] = secret
+}
 
 // SetFaults replaces the fault settings.
 func (e *EICE) SetFaults(f EICEFaults) {
@@ -245,7 +251,9 @@ func (e *EICE) verify(r *http.Request) error {
 	if q.Get("X-Amz-SignedHeaders") != "host" {
 		return fmt.Errorf("X-Amz-SignedHeaders %q, want host", q.Get("X-Amz-SignedHeaders"))
 	}
-	secret, ok := e.Secrets[scope[0]]
+	e.mu.Lock()
+	secret, ok := e.secrets[scope[0]]
+	e.mu.Unlock()
 	if !ok {
 		return fmt.Errorf("unknown access key %s", scope[0])
 	}
