@@ -52,6 +52,7 @@ type EICE struct {
 	secrets map[string]string // see AllowKey
 	faults  EICEFaults
 	open    int
+	maxOpen int
 	total   int
 	refuse  []string
 	now     func() time.Time
@@ -95,6 +96,9 @@ func (e *EICE) SetFaults(f EICEFaults) {
 	defer e.mu.Unlock()
 	e.faults = f
 }
+
+// MaxOpen is the most tunnels that were open at once.
+func (e *EICE) MaxOpen() int { e.mu.Lock(); defer e.mu.Unlock(); return e.maxOpen }
 
 // Open is how many tunnels are open now; Total how many were opened.
 func (e *EICE) Open() int  { e.mu.Lock(); defer e.mu.Unlock(); return e.open }
@@ -164,6 +168,7 @@ func (e *EICE) serve(w http.ResponseWriter, r *http.Request) {
 	ws.SetReadLimit(65536) // aws-cli sends frames of up to 65000 bytes
 	e.mu.Lock()
 	e.open++
+	e.maxOpen = max(e.maxOpen, e.open)
 	e.total++
 	faults := e.faults
 	e.mu.Unlock()

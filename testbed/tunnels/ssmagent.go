@@ -64,7 +64,31 @@ type SSM struct {
 	sessions map[string]*agentSession
 	n        int
 	resumes  int
+	streams  int // TCP connections open through sessions now
+	maxOpen  int // the most open at once
 	problems []string
+}
+
+// MaxStreams is the most TCP connections that were open at once through
+// the stand-in's sessions (each a multiplexed stream).
+func (s *SSM) MaxStreams() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.maxOpen
+}
+
+// Streams is how many TCP connections are open through sessions now.
+func (s *SSM) Streams() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.streams
+}
+
+func (s *SSM) streamOpened(delta int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.streams += delta
+	s.maxOpen = max(s.maxOpen, s.streams)
 }
 
 // Resumes counts the tokens ResumeSession handed out.
@@ -142,7 +166,7 @@ func (s *SSM) Active() []string {
 func (s *SSM) Reset() {
 	s.mu.Lock()
 	sessions := s.sessions
-	s.sessions, s.faults, s.problems, s.resumes = map[string]*agentSession{}, SSMFaults{}, nil, 0
+	s.sessions, s.faults, s.problems, s.resumes, s.maxOpen = map[string]*agentSession{}, SSMFaults{}, nil, 0, 0
 	s.mu.Unlock()
 	for _, as := range sessions {
 		as.terminate()
@@ -535,6 +559,8 @@ func (a *agentSession) acceptStreams(mux *smux.Session) {
 		}
 		go func() {
 			defer st.Close()
+			a.ssm.streamOpened(1)
+			defer a.ssm.streamOpened(-1)
 			d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: a.ssm.Source}
 			c, err := d.Dial("tcp", net.JoinHostPort("127.0.0.1", a.port))
 			if err != nil {
