@@ -32,6 +32,8 @@ type EICEFaults struct {
 	CloseAfterBytes int
 	CloseCode       int
 	CloseReason     string
+	// CloseMax: only this many tunnels are closed so (0: every one).
+	CloseMax int
 }
 
 // EICE is the EC2 Instance Connect Endpoint stand-in: a TLS websocket
@@ -54,6 +56,7 @@ type EICE struct {
 	open    int
 	maxOpen int
 	total   int
+	closed  int // tunnels closed by CloseAfterBytes, for CloseMax
 	refuse  []string
 	now     func() time.Time
 }
@@ -94,7 +97,7 @@ func (e *EICE) AllowKey(id, secret string) {
 func (e *EICE) SetFaults(f EICEFaults) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.faults = f
+	e.faults, e.closed = f, 0
 }
 
 // MaxOpen is the most tunnels that were open at once.
@@ -191,7 +194,17 @@ func (e *EICE) pipe(ctx context.Context, ws *websocket.Conn, tcp net.Conn, f EIC
 		hit := f.CloseAfterBytes > 0 && n >= f.CloseAfterBytes
 		mu.Unlock()
 		if hit {
-			once.Do(func() { close(closing) })
+			once.Do(func() {
+				e.mu.Lock()
+				spent := f.CloseMax > 0 && e.closed >= f.CloseMax
+				if !spent {
+					e.closed++
+				}
+				e.mu.Unlock()
+				if !spent {
+					close(closing)
+				}
+			})
 		}
 	}
 	done := make(chan struct{}, 2)
