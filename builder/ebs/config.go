@@ -144,9 +144,9 @@ func (c *Config) Prepare(raws ...interface{}) ([]string, error) {
 	for _, e := range c.PollingConfig.prepare(&c.StateTimeout) {
 		errs = packersdk.MultiErrorAppend(errs, e)
 	}
-	for _, e := range c.NetworkConfig.prepare(&c.RunConfig) { // before RunConfig's: it folds security_group_id
-		errs = packersdk.MultiErrorAppend(errs, e)
-	}
+	networkWarnings, networkErrs := c.NetworkConfig.prepare(&c.RunConfig) // before RunConfig's: it folds security_group_id
+	warnings = append(warnings, networkWarnings...)
+	errs = packersdk.MultiErrorAppend(errs, networkErrs...)
 	for _, e := range c.RunConfig.prepare(&c.Comm) {
 		errs = packersdk.MultiErrorAppend(errs, e)
 	}
@@ -226,9 +226,6 @@ func (r *RunConfig) prepare(comm *communicator.Config) []error {
 		if _, _, err := net.ParseCIDR(cidr); err != nil && known(cidr) {
 			errs = append(errs, fmt.Errorf("`temporary_security_group_source_cidrs`: %q is not a CIDR block like 203.0.113.0/24", cidr))
 		}
-	}
-	if len(r.SecurityGroupIDs) > 0 && len(r.TemporarySGSourceCidrs) > 0 {
-		errs = append(errs, errors.New("`temporary_security_group_source_cidrs` only applies to the temporary security group; remove it or `security_group_ids`"))
 	}
 	switch r.SSHInterface.SSHInterface {
 	case "", "public_ip", "private_ip", "public_dns", "private_dns":

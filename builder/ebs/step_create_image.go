@@ -94,7 +94,7 @@ func (s *stepCreateImage) Run(ctx context.Context, state multistep.StateBag) mul
 	if err != nil {
 		return halt(state, err)
 	}
-	state.Put(keyImage, img)
+	putImage(state, img)
 	ui.Say(fmt.Sprintf("AMI %s is available in %s", s.imageID, s.region))
 	return multistep.ActionContinue
 }

@@ -19,9 +19,26 @@ import (
 // EnvDir overrides where journals are kept.
 const EnvDir = "PACKER_BAKERY_JOURNAL_DIR"
 
+// Kind is what a journalled resource is: what the builder records and the
+// sweep deletes, named once here for both.
+type Kind string
+
+const (
+	KindInstance       Kind = "instance"
+	KindKeyPair        Kind = "key-pair"
+	KindSecurityGroup  Kind = "security-group"
+	KindImage          Kind = "image"
+	KindLaunchTemplate Kind = "launch-template"
+	KindFleet          Kind = "fleet"
+	// The temporary role and instance profile; their IDs are ARNs (role
+	// and profile share a name).
+	KindIAMRole            Kind = "iam-role"
+	KindIAMInstanceProfile Kind = "iam-instance-profile"
+)
+
 // Resource is one thing a build created.
 type Resource struct {
-	Kind   string `json:"kind"` // "instance", "key-pair", "security-group", "image", "launch-template", "fleet"
+	Kind   Kind   `json:"kind"`
 	ID     string `json:"id"`
 	Region string `json:"region"`
 	// Source, for an image: the instance ("i-…") CreateImage made it from,
@@ -161,13 +178,13 @@ func (j *Journal) RecordImage(id, region, source string) error {
 	if region == "" {
 		region = j.entry.Region
 	}
-	j.entry.Resources = append(j.entry.Resources, Resource{Kind: "image", ID: id, Region: region, Source: source})
+	j.entry.Resources = append(j.entry.Resources, Resource{Kind: KindImage, ID: id, Region: region, Source: source})
 	return j.write()
 }
 
 // Record notes a resource the moment its ID is known; region "" is the
 // build region.
-func (j *Journal) Record(kind, id, region string) error {
+func (j *Journal) Record(kind Kind, id, region string) error {
 	if j == nil {
 		return nil
 	}

@@ -207,7 +207,7 @@ func (b *bake) assertClean(output string) {
 	}
 	// ansible-playbook and its workers carry the inventory path (under
 	// TMPDIR) in their argv; ssh, ControlMasters included, the control
-	// folder.
+	// folder; Mitogen's ssh the key's path (under TMPDIR).
 	for _, pattern := range []string{"ansible-playbook .*" + b.tmp, "ssh .*ControlPath=[^ ]*bakery-cp-", "ssh .*" + b.tmp} {
 		b.assertNoProcess(pattern)
 	}

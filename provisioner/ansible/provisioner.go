@@ -63,6 +63,13 @@ func (p *Provisioner) Prepare(raws ...interface{}) error {
 		if err != nil {
 			return err
 		}
+		if !p.config.SkipVersionCheck {
+			// The Python that runs ansible-playbook just said which
+			// ansible-core it imports: no `--version` run needed.
+			if err := checkCoreVersion(m.AnsibleCore, p.config.Command); err != nil {
+				return err
+			}
+		}
 		p.mitogen = m
 		if p.mitogenCheck != nil {
 			p.mitogenCheck.cancel()
@@ -290,7 +297,7 @@ func (p *Provisioner) Provision(ctx context.Context, ui packersdk.Ui, comm packe
 		// Ansible may copy with scp (`use_sftp = false`, or `smart`'s fallback).
 		inv.SCPLegacy = opensshMajor(ctx, run) >= 9
 	}
-	if !cfg.SkipVersionCheck {
+	if !cfg.SkipVersionCheck && !cfg.UseMitogen { // use_mitogen: checked by Prepare
 		vc := versionCommand(inv)
 		var stdout, stderr string
 		var err error
@@ -378,12 +385,28 @@ func checkVersion(c command, stdout, stderr string, runErr error, ui packersdk.U
 	if majS == "" {
 		majS, minS = m[3], m[4]
 	}
-	maj, _ := strconv.Atoi(majS)
-	minor, _ := strconv.Atoi(minS)
-	if maj < minMajor || maj == minMajor && minor < minMinor {
-		return fmt.Errorf("%s is ansible-core %d.%d; bakery-ansible needs %d.%d or newer (or `skip_version_check = true`)", c.Path, maj, minor, minMajor, minMinor)
+	if err := checkCoreVersion(majS+"."+minS, c.Path); err != nil {
+		return err
 	}
 	ui.Say("Ansible: " + strings.TrimSpace(first))
+	return nil
+}
+
+// checkCoreVersion refuses an ansible-core (MAJOR.MINOR[...]) older than
+// bakery-ansible needs.
+func checkCoreVersion(version, program string) error {
+	parts := strings.SplitN(version, ".", 3)
+	maj, err1 := strconv.Atoi(parts[0])
+	minor, err2 := 0, error(nil)
+	if len(parts) > 1 {
+		minor, err2 = strconv.Atoi(parts[1])
+	}
+	if err1 != nil || err2 != nil || len(parts) < 2 {
+		return fmt.Errorf("%s reports ansible-core %q, not a version (set `skip_version_check = true` to go on anyway)", program, version)
+	}
+	if maj < minMajor || maj == minMajor && minor < minMinor {
+		return fmt.Errorf("%s is ansible-core %d.%d; bakery-ansible needs %d.%d or newer (or `skip_version_check = true`)", program, maj, minor, minMajor, minMinor)
+	}
 	return nil
 }
 

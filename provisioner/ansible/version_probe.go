@@ -67,7 +67,7 @@ func (p *Provisioner) probeVersion() {
 		p.probe = nil
 	}
 	cfg := &p.config
-	if !probeOnPrepare || cfg.SkipVersionCheck {
+	if !probeOnPrepare || cfg.SkipVersionCheck || cfg.UseMitogen { // use_mitogen: Prepare's Mitogen check tells the version
 		return
 	}
 	cwd, _ := os.Getwd()

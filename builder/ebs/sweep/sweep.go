@@ -53,8 +53,9 @@ type Options struct {
 
 // found is one tagged resource.
 type found struct {
-	kind, id, region, buildID string
-	created                   time.Time
+	kind                journal.Kind
+	id, region, buildID string
+	created             time.Time
 }
 
 // Run sweeps every region and writes what it finds and does to out. It
@@ -107,7 +108,7 @@ func Run(ctx context.Context, out io.Writer, client func(region string) EC2, jou
 		if _, ok := byID[id]; ok {
 			// Only what this sweep covered: the regions it swept, not IAM.
 			err := journal.ForgetWhere(id, func(r journal.Resource) bool {
-				return slices.Contains(opts.Regions, r.Region) && r.Kind != kindIAMRole && r.Kind != kindIAMProfile
+				return slices.Contains(opts.Regions, r.Region) && r.Kind != journal.KindIAMRole && r.Kind != journal.KindIAMInstanceProfile
 			})
 			if err != nil {
 				failures = append(failures, fmt.Sprintf("updating the journal of build %s: %v", id, err))
@@ -168,7 +169,7 @@ func list(ctx context.Context, c EC2, region string) ([]found, error) {
 	}
 	for _, r := range instances.Reservations {
 		for _, i := range r.Instances {
-			out = append(out, found{"instance", aws.ToString(i.InstanceId), region, tag(i.Tags, bakery.TagBuildID), created(i.Tags, aws.ToTime(i.LaunchTime))})
+			out = append(out, found{journal.KindInstance, aws.ToString(i.InstanceId), region, tag(i.Tags, bakery.TagBuildID), created(i.Tags, aws.ToTime(i.LaunchTime))})
 		}
 	}
 	groups, err := c.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{Filters: tagged})
@@ -176,14 +177,14 @@ func list(ctx context.Context, c EC2, region string) ([]found, error) {
 		return nil, fmt.Errorf("listing security groups: %w", err)
 	}
 	for _, g := range groups.SecurityGroups {
-		out = append(out, found{"security-group", aws.ToString(g.GroupId), region, tag(g.Tags, bakery.TagBuildID), created(g.Tags, time.Time{})})
+		out = append(out, found{journal.KindSecurityGroup, aws.ToString(g.GroupId), region, tag(g.Tags, bakery.TagBuildID), created(g.Tags, time.Time{})})
 	}
 	keys, err := c.DescribeKeyPairs(ctx, &ec2.DescribeKeyPairsInput{Filters: tagged})
 	if err != nil {
 		return nil, fmt.Errorf("listing key pairs: %w", err)
 	}
 	for _, k := range keys.KeyPairs {
-		out = append(out, found{"key-pair", aws.ToString(k.KeyName), region, tag(k.Tags, bakery.TagBuildID), created(k.Tags, aws.ToTime(k.CreateTime))})
+		out = append(out, found{journal.KindKeyPair, aws.ToString(k.KeyName), region, tag(k.Tags, bakery.TagBuildID), created(k.Tags, aws.ToTime(k.CreateTime))})
 	}
 	spot, err := listSpot(ctx, c, region)
 	if err != nil {
@@ -201,9 +202,9 @@ func remove(ctx context.Context, out io.Writer, c EC2, res []found, poll bakery.
 	var instances []string
 	for _, r := range res {
 		switch r.kind {
-		case "instance":
+		case journal.KindInstance:
 			instances = append(instances, r.id)
-		case "fleet":
+		case journal.KindFleet:
 			// First: deleting an instant fleet terminates its instances.
 			if err := removeSpot(ctx, c, r); err != nil {
 				failures = append(failures, err.Error())
@@ -235,9 +236,9 @@ func remove(ctx context.Context, out io.Writer, c EC2, res []found, poll bakery.
 	for _, r := range res {
 		var err error
 		switch r.kind {
-		case "image":
+		case journal.KindImage:
 			err = deleteImage(ctx, c, r.id)
-		case "security-group":
+		case journal.KindSecurityGroup:
 			id := r.id
 			err = bakery.Wait(ctx, say, "security group "+id+" to be deleted", poll, func(ctx context.Context) (bool, string, error) {
 				_, err := c.DeleteSecurityGroup(ctx, &ec2.DeleteSecurityGroupInput{GroupId: aws.String(id)})
@@ -249,9 +250,9 @@ func remove(ctx context.Context, out io.Writer, c EC2, res []found, poll bakery.
 				}
 				return false, "", err
 			})
-		case "launch-template":
+		case journal.KindLaunchTemplate:
 			err = removeSpot(ctx, c, r)
-		case "key-pair":
+		case journal.KindKeyPair:
 			if _, kerr := c.DeleteKeyPair(ctx, &ec2.DeleteKeyPairInput{KeyName: aws.String(r.id)}); kerr != nil && code(kerr) != "InvalidKeyPair.NotFound" {
 				err = fmt.Errorf("deleting key pair %s: %w", r.id, kerr)
 			}
@@ -326,7 +327,7 @@ func journalImages(ctx context.Context, c EC2, journals []journal.Entry, region 
 			continue
 		}
 		for _, r := range e.Resources {
-			if r.Kind != "image" || r.Region != region {
+			if r.Kind != journal.KindImage || r.Region != region {
 				continue
 			}
 			if e.IsKept() && opts.BuildID != e.BuildID {
@@ -337,7 +338,7 @@ func journalImages(ctx context.Context, c EC2, journals []journal.Entry, region 
 				notes = append(notes, fmt.Sprintf("build %s: AMI %s left alone: %s", e.BuildID, r.ID, why))
 				continue
 			}
-			out = append(out, found{"image", r.ID, region, e.BuildID, e.Started})
+			out = append(out, found{journal.KindImage, r.ID, region, e.BuildID, e.Started})
 		}
 	}
 	return out, notes
