@@ -56,3 +56,54 @@ func TestE2ESweepIgnoresBackdatedTags(t *testing.T) {
 		t.Error("the sweep does not say it left the young build alone")
 	}
 }
+
+// TestE2ESomeoneElsesAMIUnderOurNameIsNotAdopted: while the build
+// provisions, another principal registers an AMI under the build's
+// ami_name (RegisterImage: no source instance). CreateImage then answers
+// InvalidAMIName.Duplicate on its first attempt: the build must fail,
+// naming the AMI, and leave it untouched — never report it as its
+// artifact, nor deregister it when it fails.
+func TestE2ESomeoneElsesAMIUnderOurNameIsNotAdopted(t *testing.T) {
+	b := newBake(t, "echo provisioning-started", "sleep 3")
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	cmd := b.cmd(ctx)
+	out := &testbed.Output{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	if !testbed.WaitFor(func() bool { return strings.Contains(out.String(), "provisioning-started") }, done, 2*time.Minute) {
+		t.Fatalf("the build never started provisioning:\n%s", out.String())
+	}
+	client := ec2Client(t)
+	reg, err := client.RegisterImage(ctx, &ec2.RegisterImageInput{
+		Name:           aws.String(b.amiName),
+		RootDeviceName: aws.String("/dev/xvda"),
+		BlockDeviceMappings: []types.BlockDeviceMapping{{DeviceName: aws.String("/dev/xvda"),
+			Ebs: &types.EbsBlockDevice{VolumeSize: aws.Int32(8)}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	theirs := aws.ToString(reg.ImageId)
+	var buildErr error
+	select {
+	case buildErr = <-done:
+	case <-ctx.Done():
+		t.Fatal("the build did not end")
+	}
+	t.Logf("build output:\n%s", out.String())
+	if buildErr == nil {
+		t.Errorf("the build succeeded with %s, another principal's AMI, as its artifact", theirs)
+	}
+	if !strings.Contains(out.String(), "choose another `ami_name`") || !strings.Contains(out.String(), theirs) {
+		t.Error("the build does not name the AMI that holds its name and say what to do")
+	}
+	imgs, err := client.DescribeImages(ctx, &ec2.DescribeImagesInput{ImageIds: []string{theirs}})
+	if err != nil || len(imgs.Images) != 1 || imgs.Images[0].State == types.ImageStateDeregistered {
+		t.Errorf("the other principal's AMI %s was removed (%v)", theirs, err)
+	}
+}
