@@ -70,7 +70,9 @@ func RunIAM(ctx context.Context, out io.Writer, c IAM, journals []journal.Entry,
 			continue
 		}
 		if _, ok := byID[id]; ok {
-			err := journal.ForgetWhere(id, func(r journal.Resource) bool { return r.Kind == journal.KindIAMRole || r.Kind == journal.KindIAMInstanceProfile })
+			err := journal.ForgetWhere(id, func(r journal.Resource) bool {
+				return r.Kind == journal.KindIAMRole || r.Kind == journal.KindIAMInstanceProfile
+			})
 			if err != nil {
 				failures = append(failures, fmt.Sprintf("updating the journal of build %s: %v", id, err))
 			}
