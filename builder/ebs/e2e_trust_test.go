@@ -13,9 +13,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
 
 	bakery "github.com/packer-bakery/packer-plugin-bakery/common"
 	"github.com/packer-bakery/packer-plugin-bakery/testbed"
+	"github.com/packer-bakery/packer-plugin-bakery/testbed/faultproxy"
 )
 
 // TestE2ESweepIgnoresBackdatedTags: another principal of the account (or
@@ -105,5 +108,63 @@ func TestE2ESomeoneElsesAMIUnderOurNameIsNotAdopted(t *testing.T) {
 	imgs, err := client.DescribeImages(ctx, &ec2.DescribeImagesInput{ImageIds: []string{theirs}})
 	if err != nil || len(imgs.Images) != 1 || imgs.Images[0].State == types.ImageStateDeregistered {
 		t.Errorf("the other principal's AMI %s was removed (%v)", theirs, err)
+	}
+}
+
+// TestE2EPlantedRoleIsNotAdopted: the build id shows in the temporary key
+// pair's name, so another principal can create the build's role first,
+// with the build's tag and a trust policy of their own. The build must
+// fail, naming it, and neither fill it with the template's policy nor
+// hand it to the instance. (CreateSecurityGroup is slowed so that the
+// second principal gets in between, as a slow API call would let it.)
+func TestE2EPlantedRoleIsNotAdopted(t *testing.T) {
+	withFaults(t, faultproxy.Config{Latency: faultproxy.Latency{Fixed: 3 * time.Second, Actions: []string{"ec2:CreateSecurityGroup"}}})
+	b := newIAMBake(t, "seeds", 0, nil, "true")
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	_, out, done := b.start(ctx)
+	client := ec2Client(t)
+	var name string
+	if !testbed.WaitFor(func() bool {
+		keys, err := client.DescribeKeyPairs(ctx, &ec2.DescribeKeyPairsInput{})
+		if err != nil || len(keys.KeyPairs) == 0 {
+			return false
+		}
+		name = aws.ToString(keys.KeyPairs[0].KeyName)
+		return strings.HasPrefix(name, "packer_bakery_")
+	}, done, 2*time.Minute) {
+		t.Fatalf("the build made no key pair:\n%s", out.String())
+	}
+	buildID := strings.TrimPrefix(name, "packer_bakery_")
+	iamc := iamClient(t)
+	_, err := iamc.CreateRole(ctx, &iam.CreateRoleInput{
+		RoleName:                 aws.String(name),
+		AssumeRolePolicyDocument: aws.String(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:root"},"Action":"sts:AssumeRole"}]}`),
+		Description:              aws.String("Temporary role of a Packer bakery-ebs build instance"),
+		Tags:                     []iamtypes.Tag{{Key: aws.String(bakery.TagBuildID), Value: aws.String(buildID)}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = iamc.DeleteRole(context.Background(), &iam.DeleteRoleInput{RoleName: aws.String(name)}) })
+	buildErr := <-done
+	t.Logf("build output:\n%s", out.String())
+	if buildErr == nil {
+		t.Error("the build succeeded with a role someone else planted")
+	}
+	if !strings.Contains(out.String(), "is not what the build made") {
+		t.Error("the build does not say the role is not its own")
+	}
+	policies, err := iamc.ListRolePolicies(ctx, &iam.ListRolePoliciesInput{RoleName: aws.String(name)})
+	if err != nil {
+		t.Fatalf("the planted role is gone (%v): it must be left untouched", err)
+	}
+	if len(policies.PolicyNames) != 0 {
+		t.Errorf("the build put its policy %v on the planted role", policies.PolicyNames)
+	}
+	for _, inst := range buildInstances(t, client) {
+		if inst.IamInstanceProfile != nil {
+			t.Errorf("instance %s was launched with profile %s", aws.ToString(inst.InstanceId), aws.ToString(inst.IamInstanceProfile.Arn))
+		}
 	}
 }
