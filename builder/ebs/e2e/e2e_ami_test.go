@@ -18,7 +18,7 @@
 //     fails there, which TestE2EAMIFailedBuildRemovesCopiesEverywhere uses to
 //     check that a build failing after its copies removes them in every
 //     region.
-package ebs_test
+package e2e_test
 
 import (
 	"bytes"
