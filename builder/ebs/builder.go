@@ -40,6 +40,8 @@ func (b *Builder) Prepare(raws ...interface{}) ([]string, []string, error) {
 }
 
 func (b *Builder) Run(ctx context.Context, ui packersdk.Ui, hook packersdk.Hook) (packersdk.Artifact, error) {
+	// Last: after the cleanups, which may still call AWS.
+	defer bakery.EndRunShare()
 	sess, err := bakery.NewSession(ctx, &b.config.AccessConfig)
 	if err != nil {
 		return nil, err

@@ -26,12 +26,16 @@ type stepConnect struct {
 	comm    *communicator.Config
 	host    func(multistep.StateBag) (string, error)
 	keyName string // the temporary key pair's name, for the report
+	pin     *hostKeyPin
 }
 
 var _ multistep.Step = (*stepConnect)(nil)
 
 func (s *stepConnect) Run(ctx context.Context, state multistep.StateBag) multistep.StepAction {
 	action := s.inner.Run(ctx, state)
+	if action == multistep.ActionContinue && s.pin != nil {
+		publishSSHRoute(state, s.comm, s.pin)
+	}
 	if action != multistep.ActionHalt || ctx.Err() != nil || s.comm.Type != "ssh" {
 		return action
 	}
