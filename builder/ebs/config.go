@@ -144,9 +144,9 @@ func (c *Config) Prepare(raws ...interface{}) ([]string, error) {
 	for _, e := range c.PollingConfig.prepare(&c.StateTimeout) {
 		errs = packersdk.MultiErrorAppend(errs, e)
 	}
-	for _, e := range c.NetworkConfig.prepare(&c.RunConfig) { // before RunConfig's: it folds security_group_id
-		errs = packersdk.MultiErrorAppend(errs, e)
-	}
+	networkWarnings, networkErrs := c.NetworkConfig.prepare(&c.RunConfig) // before RunConfig's: it folds security_group_id
+	warnings = append(warnings, networkWarnings...)
+	errs = packersdk.MultiErrorAppend(errs, networkErrs...)
 	for _, e := range c.RunConfig.prepare(&c.Comm) {
 		errs = packersdk.MultiErrorAppend(errs, e)
 	}
@@ -178,6 +178,16 @@ func (c *Config) Prepare(raws ...interface{}) ([]string, error) {
 	case "", "ssh", "winrm", "none":
 		for _, e := range c.Comm.Prepare(&c.ctx) {
 			errs = packersdk.MultiErrorAppend(errs, e)
+		}
+		// The SDK takes any int; the security group rule would wrap it
+		// into an int32, opening another port than the build uses.
+		for _, p := range []struct {
+			key  string
+			port int
+		}{{"ssh_port", c.Comm.SSHPort}, {"winrm_port", c.Comm.WinRMPort}, {"ssh_bastion_port", c.Comm.SSHBastionPort}, {"ssh_proxy_port", c.Comm.SSHProxyPort}} {
+			if p.port < 0 || p.port > 65535 {
+				errs = packersdk.MultiErrorAppend(errs, fmt.Errorf("`%s` %d is not a TCP port (1 to 65535)", p.key, p.port))
+			}
 		}
 	default:
 		// The SDK's own message ("Communicator type x is invalid") names
@@ -216,9 +226,6 @@ func (r *RunConfig) prepare(comm *communicator.Config) []error {
 		if _, _, err := net.ParseCIDR(cidr); err != nil && known(cidr) {
 			errs = append(errs, fmt.Errorf("`temporary_security_group_source_cidrs`: %q is not a CIDR block like 203.0.113.0/24", cidr))
 		}
-	}
-	if len(r.SecurityGroupIDs) > 0 && len(r.TemporarySGSourceCidrs) > 0 {
-		errs = append(errs, errors.New("`temporary_security_group_source_cidrs` only applies to the temporary security group; remove it or `security_group_ids`"))
 	}
 	switch r.SSHInterface.SSHInterface {
 	case "", "public_ip", "private_ip", "public_dns", "private_dns":

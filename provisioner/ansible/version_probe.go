@@ -72,9 +72,10 @@ func (p *Provisioner) probeVersion() {
 	}
 	cwd, _ := os.Getwd()
 	base := os.Environ()
+	ansibleConfig, _ := playbookAnsibleCfg(absPath(cfg.PlaybookFile), cwd, base, cfg.AnsibleEnvVars) // Provision warns
 	inv := invocation{
 		Command:         cfg.Command,
-		AnsibleConfig:   playbookAnsibleCfg(absPath(cfg.PlaybookFile), cwd, base, cfg.AnsibleEnvVars),
+		AnsibleConfig:   ansibleConfig,
 		RolesPath:       absPath(cfg.RolesPath),
 		CollectionsPath: absPath(cfg.CollectionsPath),
 		UserEnv:         cfg.AnsibleEnvVars,
