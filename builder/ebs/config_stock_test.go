@@ -38,9 +38,11 @@ func TestStockConfigPrepare(t *testing.T) {
 			wantWarn: []string{"`enable_t2_unlimited` is deprecated: it means `enable_unlimited_credits = true`"},
 		},
 		{
-			name:  "enable_t2_unlimited = false asks nothing",
-			set:   map[string]interface{}{"enable_t2_unlimited": false},
-			check: func(t *testing.T, c *Config) { assertTrue(t, "enable_unlimited_credits unset", !c.EnableUnlimitedCredits) },
+			name: "enable_t2_unlimited = false asks nothing",
+			set:  map[string]interface{}{"enable_t2_unlimited": false},
+			check: func(t *testing.T, c *Config) {
+				assertTrue(t, "enable_unlimited_credits unset", !c.EnableUnlimitedCredits)
+			},
 		},
 		{
 			name:     "spot_price_auto_product is ignored with a warning",
