@@ -184,6 +184,16 @@ func (c *Config) Prepare(raws ...interface{}) ([]string, error) {
 		for _, e := range c.Comm.Prepare(&c.ctx) {
 			errs = packersdk.MultiErrorAppend(errs, e)
 		}
+		// The SDK takes any int; the security group rule would wrap it
+		// into an int32, opening another port than the build uses.
+		for _, p := range []struct {
+			key  string
+			port int
+		}{{"ssh_port", c.Comm.SSHPort}, {"winrm_port", c.Comm.WinRMPort}, {"ssh_bastion_port", c.Comm.SSHBastionPort}, {"ssh_proxy_port", c.Comm.SSHProxyPort}} {
+			if p.port < 0 || p.port > 65535 {
+				errs = packersdk.MultiErrorAppend(errs, fmt.Errorf("`%s` %d is not a TCP port (1 to 65535)", p.key, p.port))
+			}
+		}
 	default:
 		// The SDK's own message ("Communicator type x is invalid") names
 		// neither the option nor the choices.

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 
 	"github.com/hashicorp/packer-plugin-sdk/common"
@@ -130,6 +131,15 @@ type Config struct {
 	warnings []string
 }
 
+// The names the provisioner writes into its INI inventory. Anything
+// wider could change the inventory's meaning: `#`/`;` cut a line short,
+// `[x:children]` makes a group of groups, `=` adds a variable, and Python
+// also breaks lines at \r, \v, \f, \x1c-\x1e, \x85 and \u2028/\u2029.
+var (
+	inventoryGroupRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_-]*$`)
+	inventoryHostRE  = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]*$`)
+)
+
 const (
 	proxyKeyECDSA = "ECDSA"
 	proxyKeyRSA   = "RSA"
@@ -243,13 +253,18 @@ func (c *Config) Prepare(raws ...interface{}) error {
 	if c.GalaxyForceInstall && c.GalaxyForceWithDeps {
 		add("set one of `galaxy_force_install` and `galaxy_force_with_deps` (the second implies the first)")
 	}
-	for _, name := range append(append([]string{}, c.Groups...), c.EmptyGroups...) {
-		if strings.ContainsAny(name, " \t\n[]=") || name == "" {
-			add("group name %q: use letters, digits, `_` or `-`", name)
+	for _, g := range []struct {
+		key   string
+		names []string
+	}{{"groups", c.Groups}, {"empty_groups", c.EmptyGroups}} {
+		for _, name := range g.names {
+			if !inventoryGroupRE.MatchString(name) {
+				add("`%s`: %q is not an inventory group name: start with a letter or `_`, then letters, digits, `_` or `-` (in an INI inventory `#` and `;` start comments, `:` makes `:children`/`:vars` sections, and line breaks start new lines)", g.key, name)
+			}
 		}
 	}
-	if strings.ContainsAny(c.HostAlias, " \t\n[]=") {
-		add("`host_alias` %q: use letters, digits, `_`, `.` or `-`", c.HostAlias)
+	if !inventoryHostRE.MatchString(c.HostAlias) {
+		add("`host_alias` %q is not an inventory host name: use letters, digits, `_`, `.` or `-`, not starting with `-` or `.`", c.HostAlias)
 	}
 	if errs != nil && len(errs.Errors) > 0 {
 		return errs

@@ -32,6 +32,16 @@ func TestPrepare(t *testing.T) {
 			"galaxy_force_with_deps": true,
 			"groups":                 []string{"bad group"},
 		}, wantErr: []string{"`galaxy_file`", "NOEQUALS", "`local_port`", "galaxy_force_with_deps", `"bad group"`}},
+		// Each of these would change the generated INI inventory's meaning.
+		{name: "group with a comment sign", raw: map[string]interface{}{"playbook_file": playbook, "groups": []string{"web#x"}}, wantErr: []string{"`groups`: \"web#x\""}},
+		{name: "group with a semicolon", raw: map[string]interface{}{"playbook_file": playbook, "groups": []string{"web;x"}}, wantErr: []string{"`groups`"}},
+		{name: "group of groups", raw: map[string]interface{}{"playbook_file": playbook, "empty_groups": []string{"all:children"}}, wantErr: []string{"`empty_groups`"}},
+		{name: "group with a carriage return", raw: map[string]interface{}{"playbook_file": playbook, "groups": []string{"web\rx"}}, wantErr: []string{"`groups`"}},
+		{name: "group with a unicode line separator", raw: map[string]interface{}{"playbook_file": playbook, "groups": []string{"web\u2028evil ansible_host=10.9.9.9"}}, wantErr: []string{"`groups`"}},
+		{name: "host alias with a comment sign", raw: map[string]interface{}{"playbook_file": playbook, "host_alias": "h#x"}, wantErr: []string{"`host_alias`"}},
+		{name: "host alias with a line separator", raw: map[string]interface{}{"playbook_file": playbook, "host_alias": "h\u0085other"}, wantErr: []string{"`host_alias`"}},
+		{name: "host alias that is an option", raw: map[string]interface{}{"playbook_file": playbook, "host_alias": "-x"}, wantErr: []string{"`host_alias`"}},
+		{name: "good names", raw: map[string]interface{}{"playbook_file": playbook, "host_alias": "web-1.example", "groups": []string{"web_servers", "eu-west"}}},
 		// The seed document's workaround, in countless stock templates:
 		// the stock provisioner ignores it in direct mode, so do we.
 		{name: "proxy options with use_proxy false", raw: map[string]interface{}{
@@ -58,7 +68,7 @@ func TestPrepare(t *testing.T) {
 				if err != nil {
 					t.Fatalf("Prepare: %v", err)
 				}
-				if c.Command != "ansible-playbook" || c.HostAlias != "default" || c.GalaxyCommand != "ansible-galaxy" {
+				if c.Command != "ansible-playbook" || c.HostAlias != "default" && tc.raw["host_alias"] == nil || c.GalaxyCommand != "ansible-galaxy" {
 					t.Errorf("defaults not applied: %+v", c)
 				}
 				if len(c.warnings) != len(tc.wantWarn) {

@@ -72,6 +72,7 @@ type bake struct {
 	tmp     string // TMPDIR of packer, the plugin and ansible
 	logPath string
 	vars    map[string]any
+	cpDir   string // ssh's control folder, once seen during the play
 }
 
 func newBake(t *testing.T, playbook, version string) *bake {
@@ -189,7 +190,8 @@ func (b *bake) assertClean(output string) {
 		if err != nil {
 			return err
 		}
-		if strings.Contains(d.Name(), "bakery-ansible") || strings.Contains(d.Name(), "bakery-cp") {
+		// packer-bakery-run-*: the run's shared retry budget (common/runshare.go).
+		if strings.Contains(d.Name(), "bakery-ansible") || strings.Contains(d.Name(), "bakery-cp") || strings.HasPrefix(d.Name(), "packer-bakery-") {
 			b.t.Errorf("%s was left in TMPDIR", path)
 		}
 		if !d.IsDir() {
@@ -205,9 +207,54 @@ func (b *bake) assertClean(output string) {
 	}
 	// ansible-playbook and its workers carry the inventory path (under
 	// TMPDIR) in their argv; ssh, ControlMasters included, the control
-	// folder.
+	// folder; Mitogen's ssh the key's path (under TMPDIR).
 	for _, pattern := range []string{"ansible-playbook .*" + b.tmp, "ssh .*ControlPath=[^ ]*bakery-cp-", "ssh .*" + b.tmp} {
 		b.assertNoProcess(pattern)
+	}
+	b.assertNoControlMaster()
+}
+
+// controlMasters lists the build's ssh ControlMasters. A master renames
+// itself ("ssh: <ControlPath> [mux]", its environment overwritten too), so
+// the argv checks above miss it; the build's are told from other builds'
+// by the control folder, read from ansible-playbook's environment.
+func (b *bake) controlMasters() []string {
+	if b.cpDir == "" {
+		out, _ := exec.Command("pgrep", "-f", "ansible-playbook .*"+b.tmp).Output()
+		for _, pid := range strings.Fields(string(out)) {
+			env, _ := os.ReadFile("/proc/" + pid + "/environ")
+			for _, kv := range strings.Split(string(env), "\x00") {
+				if dir, ok := strings.CutPrefix(kv, "ANSIBLE_SSH_CONTROL_PATH_DIR="); ok {
+					b.cpDir = dir
+				}
+			}
+		}
+		if b.cpDir == "" {
+			return nil
+		}
+	}
+	out, _ := exec.Command("pgrep", "-af", "^ssh: "+b.cpDir+"/").Output()
+	return strings.Fields(string(out))
+}
+
+// assertNoControlMaster: only after controlMasters found the build's
+// control folder during the play.
+func (b *bake) assertNoControlMaster() {
+	b.t.Helper()
+	if b.cpDir == "" {
+		return
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		left := b.controlMasters()
+		if len(left) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			b.t.Errorf("ssh ControlMasters of the build still run after it: %s", strings.Join(left, " "))
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }
 
@@ -459,6 +506,9 @@ func interrupt(t *testing.T, group bool, sig syscall.Signal, mitogen bool) *bake
 		if out, err := processesMatching(pattern); err != nil || out == "" {
 			t.Errorf("no process matches %q during the play (%v): the orphan check would prove nothing", pattern, err)
 		}
+	}
+	if len(b.controlMasters()) == 0 {
+		t.Errorf("no ControlMaster of the build runs during the play (control folder %q): the check would prove nothing", b.cpDir)
 	}
 	target := cmd.Process.Pid
 	if group {

@@ -267,6 +267,27 @@ func TestExecRunnerReportsExitStatus(t *testing.T) {
 	}
 }
 
+func TestPrepareRegistersExtraVarValuesAsSecrets(t *testing.T) {
+	playbook := filepath.Join(t.TempDir(), "site.yml")
+	if err := os.WriteFile(playbook, []byte("- hosts: all\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var p Provisioner
+	err := p.Prepare(map[string]interface{}{
+		"playbook_file":      playbook,
+		"skip_version_check": true,
+		"extra_vars":         map[string]string{"db_password": "fromExtraVars1", "debug": "yes"},
+		"extra_arguments":    []string{"-e", "api_token=fromCommandLine2"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := packersdk.LogSecretFilter.FilterString("fromExtraVars1 fromCommandLine2 debug=yes")
+	if want := "<sensitive> <sensitive> debug=yes"; got != want {
+		t.Errorf("filtered %q, want %q", got, want)
+	}
+}
+
 // A stock template's proxy-only workaround with `use_proxy = false`: the
 // play runs, and the build output says the option is not needed.
 func TestProvisionWarnsAboutIgnoredProxyOptions(t *testing.T) {

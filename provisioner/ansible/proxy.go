@@ -125,7 +125,7 @@ func startProxy(port int, keys proxyKeys, sftpCmd string, ui packersdk.Ui, comm 
 		return nil, fmt.Errorf("the proxy cannot listen on 127.0.0.1:%d (`local_port`): %w", port, err)
 	}
 	p := &proxy{Port: l.Addr().(*net.TCPAddr).Port, done: make(chan struct{})}
-	p.ad = adapter.NewAdapter(p.done, l, cfg, sftpCmd, ui, comm)
+	p.ad = adapter.NewAdapter(p.done, l, cfg, sftpCmd, ui, quietComm{comm})
 	go p.ad.Serve()
 	return p, nil
 }

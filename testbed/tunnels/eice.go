@@ -32,6 +32,8 @@ type EICEFaults struct {
 	CloseAfterBytes int
 	CloseCode       int
 	CloseReason     string
+	// CloseMax: only this many tunnels are closed so (0: every one).
+	CloseMax int
 }
 
 // EICE is the EC2 Instance Connect Endpoint stand-in: a TLS websocket
@@ -41,22 +43,22 @@ type EICEFaults struct {
 type EICE struct {
 	ID     string
 	Region string
-	// Secrets maps an access key id to its secret; the bed's static
-	// credentials ("testing") are there from the start.
-	Secrets map[string]string
 	// Source is the local address tunnels connect to the port from (the
 	// bed's tunnel-only sshd admits 127.0.0.2 only); nil: any.
 	Source net.Addr
 
-	ln     net.Listener
-	srv    *http.Server
-	caPEM  []byte
-	mu     sync.Mutex
-	faults EICEFaults
-	open   int
-	total  int
-	refuse []string
-	now    func() time.Time
+	ln      net.Listener
+	srv     *http.Server
+	caPEM   []byte
+	mu      sync.Mutex
+	secrets map[string]string // see AllowKey
+	faults  EICEFaults
+	open    int
+	maxOpen int
+	total   int
+	closed  int // tunnels closed by CloseAfterBytes, for CloseMax
+	refuse  []string
+	now     func() time.Time
 }
 
 // StartEICE listens with TLS on 127.0.0.1 with a fresh self-signed
@@ -70,7 +72,7 @@ func StartEICE(id, region string) (*EICE, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &EICE{ID: id, Region: region, Secrets: map[string]string{"testing": "testing"}, ln: ln, caPEM: caPEM, now: time.Now}
+	e := &EICE{ID: id, Region: region, secrets: map[string]string{"testing": "testing"}, ln: ln, caPEM: caPEM, now: time.Now}
 	e.srv = &http.Server{Handler: http.HandlerFunc(e.serve), ReadHeaderTimeout: 10 * time.Second}
 	go e.srv.Serve(ln)
 	return e, nil
@@ -83,12 +85,23 @@ func (e *EICE) DNSName() string { return e.ln.Addr().String() }
 // CAPEM is the certificate clients must trust (AWS_CA_BUNDLE).
 func (e *EICE) CAPEM() []byte { return e.caPEM }
 
+// AllowKey lets the holder of an access key open tunnels (the bed's
+// static "testing" key is allowed from the start).
+func (e *EICE) AllowKey(id, secret string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.secrets[id] = secret
+}
+
 // SetFaults replaces the fault settings.
 func (e *EICE) SetFaults(f EICEFaults) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.faults = f
+	e.faults, e.closed = f, 0
 }
+
+// MaxOpen is the most tunnels that were open at once.
+func (e *EICE) MaxOpen() int { e.mu.Lock(); defer e.mu.Unlock(); return e.maxOpen }
 
 // Open is how many tunnels are open now; Total how many were opened.
 func (e *EICE) Open() int  { e.mu.Lock(); defer e.mu.Unlock(); return e.open }
@@ -158,6 +171,7 @@ func (e *EICE) serve(w http.ResponseWriter, r *http.Request) {
 	ws.SetReadLimit(65536) // aws-cli sends frames of up to 65000 bytes
 	e.mu.Lock()
 	e.open++
+	e.maxOpen = max(e.maxOpen, e.open)
 	e.total++
 	faults := e.faults
 	e.mu.Unlock()
@@ -180,7 +194,17 @@ func (e *EICE) pipe(ctx context.Context, ws *websocket.Conn, tcp net.Conn, f EIC
 		hit := f.CloseAfterBytes > 0 && n >= f.CloseAfterBytes
 		mu.Unlock()
 		if hit {
-			once.Do(func() { close(closing) })
+			once.Do(func() {
+				e.mu.Lock()
+				spent := f.CloseMax > 0 && e.closed >= f.CloseMax
+				if !spent {
+					e.closed++
+				}
+				e.mu.Unlock()
+				if !spent {
+					close(closing)
+				}
+			})
 		}
 	}
 	done := make(chan struct{}, 2)
@@ -245,7 +269,9 @@ func (e *EICE) verify(r *http.Request) error {
 	if q.Get("X-Amz-SignedHeaders") != "host" {
 		return fmt.Errorf("X-Amz-SignedHeaders %q, want host", q.Get("X-Amz-SignedHeaders"))
 	}
-	secret, ok := e.Secrets[scope[0]]
+	e.mu.Lock()
+	secret, ok := e.secrets[scope[0]]
+	e.mu.Unlock()
 	if !ok {
 		return fmt.Errorf("unknown access key %s", scope[0])
 	}

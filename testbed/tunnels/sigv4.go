@@ -19,7 +19,7 @@ import (
 // Session Manager data channel's upgrade, as the plugin signs it: GET,
 // empty payload, host and x-amz-date signed) by signing a copy again with
 // the SDK's own signer at the time it claims.
-func verifyHeaderSignature(r *http.Request, service string, secrets map[string]string) error {
+func verifyHeaderSignature(r *http.Request, service string, secretOf func(string) (string, bool)) error {
 	auth := r.Header.Get("Authorization")
 	if auth == "" {
 		return errors.New("no SigV4 Authorization header")
@@ -33,7 +33,7 @@ func verifyHeaderSignature(r *http.Request, service string, secrets map[string]s
 	if len(scope) != 5 || scope[3] != service || scope[4] != "aws4_request" {
 		return fmt.Errorf("Authorization is not signed for %s: %q", service, auth)
 	}
-	secret, ok := secrets[scope[0]]
+	secret, ok := secretOf(scope[0])
 	if !ok {
 		return fmt.Errorf("unknown access key %s", scope[0])
 	}

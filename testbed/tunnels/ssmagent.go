@@ -49,10 +49,9 @@ type SSMFaults struct {
 // TerminateSession answers (Handle*) and the data-channel websocket
 // endpoint (URL).
 type SSM struct {
-	// Secrets maps an access key id to its secret, to check the SigV4
-	// signature of the websocket upgrade; the bed's static credentials
-	// ("testing") are there from the start.
-	Secrets map[string]string
+	// secrets maps an access key id to its secret, to check the SigV4
+	// signature of the websocket upgrade (see AllowKey); guarded by mu.
+	secrets map[string]string
 	// Source is the local address the agent connects to the port from
 	// (the bed's tunnel-only sshd admits 127.0.0.2 only); nil: any.
 	Source net.Addr
@@ -65,7 +64,31 @@ type SSM struct {
 	sessions map[string]*agentSession
 	n        int
 	resumes  int
+	streams  int // TCP connections open through sessions now
+	maxOpen  int // the most open at once
 	problems []string
+}
+
+// MaxStreams is the most TCP connections that were open at once through
+// the stand-in's sessions (each a multiplexed stream).
+func (s *SSM) MaxStreams() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.maxOpen
+}
+
+// Streams is how many TCP connections are open through sessions now.
+func (s *SSM) Streams() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.streams
+}
+
+func (s *SSM) streamOpened(delta int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.streams += delta
+	s.maxOpen = max(s.maxOpen, s.streams)
 }
 
 // Resumes counts the tokens ResumeSession handed out.
@@ -81,7 +104,7 @@ func StartSSM() (*SSM, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &SSM{ln: ln, sessions: map[string]*agentSession{}, Secrets: map[string]string{"testing": "testing"}}
+	s := &SSM{ln: ln, sessions: map[string]*agentSession{}, secrets: map[string]string{"testing": "testing"}}
 	s.srv = &http.Server{Handler: http.HandlerFunc(s.serveWS), ReadHeaderTimeout: 10 * time.Second}
 	go s.srv.Serve(ln)
 	return s, nil
@@ -89,6 +112,21 @@ func StartSSM() (*SSM, error) {
 
 // URL is the data-channel endpoint's base, ws://127.0.0.1:PORT.
 func (s *SSM) URL() string { return "ws://" + s.ln.Addr().String() }
+
+// AllowKey lets the holder of an access key open data channels (the bed's
+// static "testing" key is allowed from the start).
+func (s *SSM) AllowKey(id, secret string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.secrets[id] = secret
+}
+
+func (s *SSM) secret(id string) (string, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v, ok := s.secrets[id]
+	return v, ok
+}
 
 // SetFaults replaces the fault settings.
 func (s *SSM) SetFaults(f SSMFaults) {
@@ -128,7 +166,7 @@ func (s *SSM) Active() []string {
 func (s *SSM) Reset() {
 	s.mu.Lock()
 	sessions := s.sessions
-	s.sessions, s.faults, s.problems, s.resumes = map[string]*agentSession{}, SSMFaults{}, nil, 0
+	s.sessions, s.faults, s.problems, s.resumes, s.maxOpen = map[string]*agentSession{}, SSMFaults{}, nil, 0, 0
 	s.mu.Unlock()
 	for _, as := range sessions {
 		as.terminate()
@@ -215,7 +253,7 @@ func (s *SSM) serveWS(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "no such session", http.StatusNotFound)
 		return
 	}
-	if err := verifyHeaderSignature(r, "ssmmessages", s.Secrets); err != nil {
+	if err := verifyHeaderSignature(r, "ssmmessages", s.secret); err != nil {
 		s.problem("session %s: websocket upgrade: %v", id, err)
 		http.Error(w, err.Error(), http.StatusForbidden)
 		return
@@ -521,6 +559,8 @@ func (a *agentSession) acceptStreams(mux *smux.Session) {
 		}
 		go func() {
 			defer st.Close()
+			a.ssm.streamOpened(1)
+			defer a.ssm.streamOpened(-1)
 			d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: a.ssm.Source}
 			c, err := d.Dial("tcp", net.JoinHostPort("127.0.0.1", a.port))
 			if err != nil {

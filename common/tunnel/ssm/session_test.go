@@ -15,59 +15,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
-	"github.com/aws/smithy-go"
 
 	"github.com/packer-bakery/packer-plugin-bakery/common/tunnel"
 	tssm "github.com/packer-bakery/packer-plugin-bakery/common/tunnel/ssm"
 	"github.com/packer-bakery/packer-plugin-bakery/testbed/tunnels"
 )
-
-// fakeAPI answers the SSM calls from the test-bed's stand-in, as the fault
-// proxy does for packer on the bed.
-type fakeAPI struct {
-	s          *tunnels.SSM
-	mu         sync.Mutex
-	terminated []string
-	starts     int
-}
-
-func apiErr(err error) error {
-	var ae *tunnels.APIError
-	if errors.As(err, &ae) {
-		return &smithy.GenericAPIError{Code: ae.Code, Message: ae.Msg}
-	}
-	return err
-}
-
-func (f *fakeAPI) StartSession(_ context.Context, in *ssm.StartSessionInput, _ ...func(*ssm.Options)) (*ssm.StartSessionOutput, error) {
-	f.mu.Lock()
-	f.starts++
-	f.mu.Unlock()
-	id, u, tok, err := f.s.StartSession(aws.ToString(in.Target), aws.ToString(in.DocumentName), in.Parameters)
-	if err != nil {
-		return nil, apiErr(err)
-	}
-	return &ssm.StartSessionOutput{SessionId: &id, StreamUrl: &u, TokenValue: &tok}, nil
-}
-
-func (f *fakeAPI) ResumeSession(_ context.Context, in *ssm.ResumeSessionInput, _ ...func(*ssm.Options)) (*ssm.ResumeSessionOutput, error) {
-	tok, err := f.s.ResumeSession(aws.ToString(in.SessionId))
-	if err != nil {
-		return nil, apiErr(err)
-	}
-	out := &ssm.ResumeSessionOutput{SessionId: in.SessionId}
-	if tok != "" {
-		out.TokenValue = &tok
-	}
-	return out, nil
-}
-
-func (f *fakeAPI) TerminateSession(_ context.Context, in *ssm.TerminateSessionInput, _ ...func(*ssm.Options)) (*ssm.TerminateSessionOutput, error) {
-	f.mu.Lock()
-	f.terminated = append(f.terminated, aws.ToString(in.SessionId))
-	f.mu.Unlock()
-	return &ssm.TerminateSessionOutput{}, f.s.TerminateSession(aws.ToString(in.SessionId))
-}
 
 // echoServer plays sshd: it echoes every byte back.
 func echoServer(t *testing.T) int {
@@ -89,7 +41,7 @@ func echoServer(t *testing.T) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-func setup(t *testing.T, faults tunnels.SSMFaults) (*tunnels.SSM, *fakeAPI, tssm.Config) {
+func setup(t *testing.T, faults tunnels.SSMFaults) (*tunnels.SSM, *tunnels.SSMClient, tssm.Config) {
 	t.Helper()
 	s, err := tunnels.StartSSM()
 	if err != nil {
@@ -97,7 +49,7 @@ func setup(t *testing.T, faults tunnels.SSMFaults) (*tunnels.SSM, *fakeAPI, tssm
 	}
 	t.Cleanup(func() { s.Close() })
 	s.SetFaults(faults)
-	api := &fakeAPI{s: s}
+	api := &tunnels.SSMClient{S: s}
 	cfg := tssm.Config{API: api, InstanceID: "i-0123456789abcdef0", Port: echoServer(t), Region: "us-east-1",
 		RegistrationWait: time.Second, Logf: t.Logf, Credentials: credentials.NewStaticCredentialsProvider("testing", "testing", "")}
 	return s, api, cfg
@@ -151,15 +103,18 @@ func TestSessionMultiplexesConnections(t *testing.T) {
 			t.Error(err)
 		}
 	}
-	if api.starts != 1 {
-		t.Errorf("%d StartSession calls for 5 connections, want 1 (multiplexed)", api.starts)
+	if api.Starts != 1 {
+		t.Errorf("%d StartSession calls for 5 connections, want 1 (multiplexed)", api.Starts)
+	}
+	if n := s.MaxStreams(); n != 5 {
+		t.Errorf("at most %d connections were open at once through the session, want 5", n)
 	}
 	f.Close()
 	if err := tun.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if len(api.terminated) != 1 || len(s.Active()) != 0 {
-		t.Errorf("after Close: TerminateSession for %v, still active %v", api.terminated, s.Active())
+	if len(api.Terminated) != 1 || len(s.Active()) != 0 {
+		t.Errorf("after Close: TerminateSession for %v, still active %v", api.Terminated, s.Active())
 	}
 	if p := s.Problems(); len(p) > 0 {
 		t.Errorf("the stand-in agent saw protocol problems: %v", p)
@@ -180,8 +135,8 @@ func TestSessionSurvivesDroppedWebsocket(t *testing.T) {
 	if err := echo(t, f.Addr().String(), 400_000); err != nil {
 		t.Fatal(err)
 	}
-	if api.starts != 1 {
-		t.Errorf("%d sessions started, want 1: the drop should have been resumed", api.starts)
+	if api.Starts != 1 {
+		t.Errorf("%d sessions started, want 1: the drop should have been resumed", api.Starts)
 	}
 	if s.Resumes() != 1 {
 		t.Errorf("%d resumes, want 1: did the websocket drop?", s.Resumes())
@@ -220,8 +175,8 @@ func TestTunnelReplacesClosedSession(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if ids := tun.SessionIDs(); len(ids) != 2 || api.starts != 2 {
-		t.Fatalf("sessions %v, StartSession calls %d; want 2", ids, api.starts)
+	if ids := tun.SessionIDs(); len(ids) != 2 || api.Starts != 2 {
+		t.Fatalf("sessions %v, StartSession calls %d; want 2", ids, api.Starts)
 	}
 }
 
@@ -241,8 +196,8 @@ func TestStartNotConnectedSaysWhatToFix(t *testing.T) {
 	if d := time.Since(begin); d > 5*time.Second {
 		t.Errorf("took %s with RegistrationWait 1s", d)
 	}
-	if api.starts < 2 {
-		t.Errorf("StartSession tried %d times, want retries while waiting", api.starts)
+	if api.Starts < 2 {
+		t.Errorf("StartSession tried %d times, want retries while waiting", api.Starts)
 	}
 }
 
@@ -252,8 +207,8 @@ func TestStartRefusesKMSWithExplanation(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "KMS") || !strings.Contains(err.Error(), "Session Manager preferences") {
 		t.Fatalf("error %v, want one about KMS session preferences", err)
 	}
-	if len(api.terminated) != 1 || len(s.Active()) != 0 {
-		t.Errorf("a failed start left sessions: terminated %v, active %v", api.terminated, s.Active())
+	if len(api.Terminated) != 1 || len(s.Active()) != 0 {
+		t.Errorf("a failed start left sessions: terminated %v, active %v", api.Terminated, s.Active())
 	}
 }
 
