@@ -145,6 +145,28 @@ func TestE2ETemplateVariablesInTags(t *testing.T) {
 		}
 	}
 
+	// run_tags reach the temporary key pair and security group, in their
+	// create calls (moto has deleted both by now).
+	for _, c := range []struct{ action, resourceType, name string }{
+		{"ImportKeyPair", "key-pair", "KeyName"}, {"CreateSecurityGroup", "security-group", "GroupName"},
+	} {
+		reqs := suite.Bed.Faults().Requests("ec2", c.action)
+		if len(reqs) != 1 {
+			t.Fatalf("%d %s requests, want 1", len(reqs), c.action)
+		}
+		got := requestedTags(reqs[0], c.resourceType)
+		want := rendered("instance")
+		want["Name"] = reqs[0].Get(c.name)
+		for k := range got {
+			if strings.HasPrefix(k, "bakery:") {
+				want[k] = got[k]
+			}
+		}
+		if !equalMaps(got, want) || got["bakery:build-id"] == "" {
+			t.Errorf("%s tags:\n got %v\nwant %v and the build's own", c.action, got, want)
+		}
+	}
+
 	instances := buildInstances(t, client)
 	if len(instances) != 1 {
 		t.Fatalf("%d instances launched, want 1", len(instances))
@@ -213,12 +235,13 @@ func requestedTags(params url.Values, resourceType string) map[string]string {
 }
 
 // renderedTags is what the template's tag options become for src, with
-// Kind set to kind: every build variable rendered.
+// Kind set to kind: every build variable rendered; "snapshot" is what the
+// snapshots carry, tags under snapshot_tags.
 func renderedTags(src types.Image) func(kind string) map[string]string {
 	id, name := aws.ToString(src.ImageId), aws.ToString(src.Name)
 	owner, alias, created := aws.ToString(src.OwnerId), aws.ToString(src.ImageOwnerAlias), aws.ToString(src.CreationDate)
 	return func(kind string) map[string]string {
-		return map[string]string{
+		tags := map[string]string{
 			"Every":                 strings.Join([]string{"us-east-1", id, name, owner, alias, created, "platform"}, "|"),
 			"Region":                "us-east-1",
 			"SourceAMI":             id,
@@ -233,6 +256,12 @@ func renderedTags(src types.Image) func(kind string) map[string]string {
 			"from-platform":         id,
 			"Kind":                  kind,
 		}
+		// The AMI's own key, which its snapshots get too (tags under
+		// snapshot_tags, as in amazon-ebs).
+		if kind == "ami" || kind == "snapshot" {
+			tags["CostCenter"] = "platform-images"
+		}
+		return tags
 	}
 }
 
