@@ -170,30 +170,25 @@ func (j *Journal) SetOnError(mode string) error {
 
 // RecordImage notes an AMI and what it was made from (see Resource.Source).
 func (j *Journal) RecordImage(id, region, source string) error {
-	if j == nil {
-		return nil
-	}
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	if region == "" {
-		region = j.entry.Region
-	}
-	j.entry.Resources = append(j.entry.Resources, Resource{Kind: KindImage, ID: id, Region: region, Source: source})
-	return j.write()
+	return j.add(Resource{Kind: KindImage, ID: id, Region: region, Source: source})
 }
 
 // Record notes a resource the moment its ID is known; region "" is the
 // build region.
 func (j *Journal) Record(kind Kind, id, region string) error {
+	return j.add(Resource{Kind: kind, ID: id, Region: region})
+}
+
+func (j *Journal) add(r Resource) error {
 	if j == nil {
 		return nil
 	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	if region == "" {
-		region = j.entry.Region
+	if r.Region == "" {
+		r.Region = j.entry.Region
 	}
-	j.entry.Resources = append(j.entry.Resources, Resource{Kind: kind, ID: id, Region: region})
+	j.entry.Resources = append(j.entry.Resources, r)
 	return j.write()
 }
 
