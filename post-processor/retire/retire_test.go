@@ -35,7 +35,7 @@ type fakeEC2 struct {
 	imageCalls []*ec2.DescribeImagesInput
 	// refuse makes these actions answer UnauthorizedOperation, dry run or
 	// not, as EC2 does without the permission.
-	refuse map[string]bool
+	refuse  map[string]bool
 	dryRuns int
 }
 
