@@ -23,6 +23,7 @@ const (
 	keySGIDs       = "bakery/security_group_ids"
 	keyInstance    = "bakery/instance"
 	keyImage       = "bakery/image"
+	keyTestInst    = "bakery/test_instance"
 )
 
 // network is where the instance goes.
@@ -59,6 +60,14 @@ func putInstance(state multistep.StateBag, inst types.Instance) {
 }
 
 // getImage returns the AMI this build created, if any.
+// getTestInstance is the instance `ami_test` launched from the new AMI.
+func getTestInstance(state multistep.StateBag) types.Instance {
+	inst, _ := state.Get(keyTestInst).(types.Instance)
+	return inst
+}
+
+func putTestInstance(state multistep.StateBag, inst types.Instance) { state.Put(keyTestInst, inst) }
+
 func getImage(state multistep.StateBag) (types.Image, bool) {
 	img, ok := state.GetOk(keyImage)
 	if !ok {
