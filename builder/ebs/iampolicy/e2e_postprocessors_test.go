@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
+	"github.com/packer-bakery/packer-plugin-bakery/builder/ebs/iampolicy"
 	"github.com/packer-bakery/packer-plugin-bakery/testbed"
 )
 
@@ -67,8 +68,8 @@ var emulatorCannotCheckPostProcessors = map[string]string{
 	"ssm:AddTagsToResource": "moto does not ask for ssm:AddTagsToResource when PutParameter carries tags",
 }
 
-// TestGeneratedPolicyReleases: the release template (bake, ami_regions,
-// bakery-ssm-parameter, bakery-retire) runs to the end as a user holding
+// TestGeneratedPolicyReleases: the release template (bake, ami_test,
+// ami_regions, bakery-ssm-parameter, bakery-retire) runs to the end as a user holding
 // exactly its generated policy, and without any one of the
 // post-processors' actions it fails naming it, having retired nothing.
 func TestGeneratedPolicyReleases(t *testing.T) {
@@ -83,6 +84,9 @@ func TestGeneratedPolicyReleases(t *testing.T) {
 	actions := postProcessorActions(t)
 	if len(actions) < 7 {
 		t.Fatalf("the post-processors' statements grant only %v", actions)
+	}
+	if !hasSid(p, "LaunchTestFrom") {
+		t.Fatalf("the policy has no statement for the AMI test's launch")
 	}
 	for _, action := range actions {
 		t.Run("without "+action, func(t *testing.T) {
@@ -118,6 +122,9 @@ func TestGeneratedPolicyReleases(t *testing.T) {
 	t.Logf("packer build:\n%s", out)
 	if err != nil {
 		t.Fatalf("the release with exactly the generated policy failed: %v", err)
+	}
+	if !strings.Contains(out, "AMI test: all 1 checks passed") {
+		t.Errorf("the AMI test did not run")
 	}
 	for r, oldID := range old {
 		cfg, err := suite.Bed.AWSConfig(ctx, r)
@@ -167,4 +174,13 @@ func imageByName(t *testing.T, ctx context.Context, region, name string) string 
 		t.Fatalf("%s: AMI %s: %d (%v)", region, name, len(out.Images), err)
 	}
 	return aws.ToString(out.Images[0].ImageId)
+}
+
+func hasSid(p iampolicy.Policy, sid string) bool {
+	for _, st := range p.Statement {
+		if st.Sid == sid {
+			return true
+		}
+	}
+	return false
 }

@@ -1,4 +1,4 @@
-# The IAM proof's template of a release: bake, copy to another region,
+# The IAM proof's template of a release: bake, test the AMI, copy to another region,
 # publish the AMI IDs to SSM, retire the family's old AMIs, as an IAM user
 # holding exactly the policy `packer-plugin-bakery iam-policy` writes for it.
 variable "aws_endpoint" {
@@ -54,6 +54,9 @@ source "bakery-ebs" "release" {
   tags = {
     Name   = var.ami_name
     Family = "bakery-iam-release"
+  }
+  ami_test {
+    inline = ["test -d /home/ec2-user"]
   }
 }
 
