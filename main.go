@@ -8,8 +8,10 @@ package main
 
 import (
 	"fmt"
+	"log"
 	"os"
 
+	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 	"github.com/hashicorp/packer-plugin-sdk/plugin"
 
 	"github.com/packer-bakery/packer-plugin-bakery/builder/ebs"
@@ -23,6 +25,11 @@ import (
 )
 
 func main() {
+	// The plugin's own log (PACKER_LOG) passes through the SDK's secret
+	// filter, like its UI: the secrets the components register (secret
+	// keys, tokens, MFA codes, private keys, extra vars) never reach it.
+	packersdk.LogSecretFilter.SetOutput(os.Stderr)
+	log.SetOutput(&packersdk.LogSecretFilter)
 	// Packer runs the plugin with no arguments or with its own; `sweep`
 	// is for people.
 	if len(os.Args) > 1 && os.Args[1] == "sweep" {

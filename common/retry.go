@@ -1,11 +1,14 @@
 package common
 
 import (
+	"context"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 )
 
@@ -32,7 +35,12 @@ func sharedRetryer(maxAttempts int) aws.Retryer {
 	if r, ok := retryers[maxAttempts]; ok {
 		return r
 	}
-	share := currentRunShare()
+	r := newSharedRetryer(maxAttempts, currentRunShare())
+	retryers[maxAttempts] = r
+	return r
+}
+
+func newSharedRetryer(maxAttempts int, share *runShare) aws.Retryer {
 	var r aws.Retryer = retry.NewAdaptiveMode(func(o *retry.AdaptiveModeOptions) {
 		o.StandardOptions = append(o.StandardOptions, func(so *retry.StandardOptions) {
 			so.MaxAttempts = maxAttempts
@@ -42,13 +50,36 @@ func sharedRetryer(maxAttempts int) aws.Retryer {
 				// (runshare.go).
 				so.RateLimiter = share
 			}
+			so.RateLimiter = cleanupExempt{so.RateLimiter}
 		})
 	})
 	if share != nil {
 		r = newRunRetryer(r.(aws.RetryerV2), share)
 	}
-	retryers[maxAttempts] = r
 	return r
+}
+
+// cleanupExempt keeps the calls that remove what a build made out of the
+// retry budget: when AWS keeps failing and the budget is spent, a build
+// stops, and its cleanup is exactly what must still be retried, or the
+// instance, key pair and security group stay behind.
+type cleanupExempt struct{ retry.RateLimiter }
+
+func (c cleanupExempt) GetToken(ctx context.Context, cost uint) (func() error, error) {
+	if isCleanupCall(awsmiddleware.GetOperationName(ctx)) {
+		return func() error { return nil }, nil
+	}
+	return c.RateLimiter.GetToken(ctx, cost)
+}
+
+// isCleanupCall: operations that remove, stop or give back.
+func isCleanupCall(op string) bool {
+	for _, prefix := range []string{"Terminate", "Delete", "Deregister", "Cancel", "Remove", "Detach", "Disassociate", "Release", "StopInstances"} {
+		if strings.HasPrefix(op, prefix) {
+			return true
+		}
+	}
+	return false
 }
 
 // retryerFor applies `max_retries`; unset, the environment's

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log"
 	"math/rand/v2"
 	"os"
@@ -35,6 +36,13 @@ import (
 // Without PACKER_RUN_UUID (the sweep subcommand, tests), with
 // PACKER_BAKERY_RUN_SHARE=off, or where the file cannot be used, each
 // process keeps its own budget.
+//
+// Nothing stays in TMPDIR: every process of the run holds a shared lock on
+// the run's `.lock` file while it uses the share, and the process that
+// ends its share (EndRunShare, when its build, data source or sweep is
+// done, also after Ctrl-C) and finds itself the last holder removes both
+// files. Files of runs whose processes were killed are removed by the
+// next run that finds no holder.
 
 const (
 	// runBudgetTokens is the run's retry budget: the SDK's default for one
@@ -51,6 +59,10 @@ const (
 	// run starts (the last build of a run cannot know it is the last).
 	runShareMaxAge = 24 * time.Hour
 	runSharePrefix = "packer-bakery-run-"
+	// runShareOrphanAge: a state file with no lock file next to it is
+	// left by a killed process, or being made right now; after this long
+	// it is not being made.
+	runShareOrphanAge = time.Minute
 )
 
 // errRunBudgetSpent is what a call fails with when the run's retry budget
@@ -72,7 +84,16 @@ type runShare struct {
 	path string
 	now  func() time.Time
 	mu   sync.Mutex // one update at a time within the process; flock across
+	// member is the run's lock file, held shared while this process uses
+	// the share; nil once the share ended (or in tests of the state
+	// alone).
+	member *os.File
+	ended  bool
 }
+
+// errRunShareEnded: the process ended its share; its calls keep their
+// own budget from then on.
+var errRunShareEnded = errors.New("this process's share of the run has ended")
 
 var runUUIDPattern = regexp.MustCompile(`^[A-Za-z0-9-]{1,64}$`)
 
@@ -90,8 +111,8 @@ func currentRunShare() *runShare {
 		}
 		dir := os.TempDir()
 		removeStaleRunShares(dir, time.Now())
-		s := &runShare{path: filepath.Join(dir, runSharePrefix+id+".json"), now: time.Now}
-		if err := s.update(func(*runShareState) {}); err != nil {
+		s, err := joinRunShare(filepath.Join(dir, runSharePrefix+id+".json"), time.Now)
+		if err != nil {
 			log.Printf("[WARN] retries are not shared with this run's other builds: %v", err)
 			return
 		}
@@ -100,10 +121,89 @@ func currentRunShare() *runShare {
 	return runShareInst
 }
 
+// EndRunShare ends this process's share of the run, when its work with AWS
+// is done (a build's Run, a data source's Execute, a sweep): the last
+// process of the run to end removes the run's files. Calls made after it
+// keep a budget of their own. Safe to call when there is no share.
+func EndRunShare() {
+	if runShareInst != nil {
+		runShareInst.end()
+	}
+}
+
+// joinRunShare opens the run's files and becomes one of their holders.
+func joinRunShare(path string, now func() time.Time) (*runShare, error) {
+	lockPath := strings.TrimSuffix(path, ".json") + ".lock"
+	for range 3 {
+		f, err := openPrivate(lockPath)
+		if err != nil {
+			return nil, err
+		}
+		if err := lockShared(f); err != nil {
+			f.Close()
+			return nil, err
+		}
+		// The last holder may have removed the files between our open
+		// and our lock: then join the new ones.
+		if !sameFile(f, lockPath) {
+			f.Close()
+			continue
+		}
+		s := &runShare{path: path, now: now, member: f}
+		if err := s.update(func(*runShareState) {}); err != nil {
+			s.end()
+			return nil, err
+		}
+		return s, nil
+	}
+	return nil, fmt.Errorf("%s keeps being replaced", lockPath)
+}
+
+// end gives up the share; the last holder removes the files.
+func (s *runShare) end() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ended {
+		return
+	}
+	s.ended = true
+	if s.member == nil {
+		return
+	}
+	if lockAlone(s.member) && sameFile(s.member, s.lockPath()) {
+		_ = os.Remove(s.path)
+		_ = os.Remove(s.lockPath())
+	}
+	_ = s.member.Close()
+	s.member = nil
+}
+
+func (s *runShare) lockPath() string { return strings.TrimSuffix(s.path, ".json") + ".lock" }
+
+// removeStaleRunShares removes what runs whose processes were killed left:
+// a lock file no one holds (and its state file), a state file with no lock
+// file after a minute, and anything a day old.
 func removeStaleRunShares(dir string, now time.Time) {
-	matches, _ := filepath.Glob(filepath.Join(dir, runSharePrefix+"*.json"))
-	for _, m := range matches {
-		if fi, err := os.Lstat(m); err == nil && fi.Mode().IsRegular() && now.Sub(fi.ModTime()) > runShareMaxAge {
+	locks, _ := filepath.Glob(filepath.Join(dir, runSharePrefix+"*.lock"))
+	for _, l := range locks {
+		f, err := os.OpenFile(l, os.O_RDONLY|noFollow, 0)
+		if err != nil {
+			continue
+		}
+		if lockAlone(f) && sameFile(f, l) {
+			_ = os.Remove(strings.TrimSuffix(l, ".lock") + ".json")
+			_ = os.Remove(l)
+		}
+		f.Close()
+	}
+	states, _ := filepath.Glob(filepath.Join(dir, runSharePrefix+"*.json"))
+	for _, m := range states {
+		fi, err := os.Lstat(m)
+		if err != nil || !fi.Mode().IsRegular() {
+			continue
+		}
+		_, lockErr := os.Lstat(strings.TrimSuffix(m, ".json") + ".lock")
+		if now.Sub(fi.ModTime()) > runShareMaxAge || os.IsNotExist(lockErr) && now.Sub(fi.ModTime()) > runShareOrphanAge {
 			_ = os.Remove(m)
 		}
 	}
@@ -114,7 +214,10 @@ func removeStaleRunShares(dir string, now time.Time) {
 func (s *runShare) update(fn func(*runShareState)) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	f, err := os.OpenFile(s.path, os.O_RDWR|os.O_CREATE, 0o600)
+	if s.ended {
+		return errRunShareEnded
+	}
+	f, err := openPrivate(s.path)
 	if err != nil {
 		return err
 	}
@@ -126,7 +229,7 @@ func (s *runShare) update(fn func(*runShareState)) error {
 
 	now := s.now()
 	var st runShareState
-	data, err := os.ReadFile(s.path)
+	data, err := io.ReadAll(f)
 	if err != nil {
 		return err
 	}
@@ -159,7 +262,9 @@ func (s *runShare) GetToken(_ context.Context, cost uint) (func() error, error) 
 		}
 	}); err != nil {
 		// A file that stopped working must not stop the retries.
-		log.Printf("[WARN] shared retry budget unavailable, retrying anyway: %v", err)
+		if !errors.Is(err, errRunShareEnded) {
+			log.Printf("[WARN] shared retry budget unavailable, retrying anyway: %v", err)
+		}
 		return func() error { return nil }, nil
 	}
 	if !ok {
@@ -170,9 +275,13 @@ func (s *runShare) GetToken(_ context.Context, cost uint) (func() error, error) 
 
 // AddTokens gives tokens back to the run's budget (retry.RateLimiter).
 func (s *runShare) AddTokens(v uint) error {
-	return s.update(func(st *runShareState) {
+	err := s.update(func(st *runShareState) {
 		st.Tokens = min(runBudgetTokens, st.Tokens+float64(v))
 	})
+	if errors.Is(err, errRunShareEnded) {
+		return nil
+	}
+	return err
 }
 
 // throttled records a throttled call: every build of the run holds its

@@ -245,3 +245,134 @@ func TestRemoveStaleRunShares(t *testing.T) {
 		}
 	}
 }
+
+// TestRunShareLastHolderRemovesTheFiles: no file of the run stays in
+// TMPDIR once its processes have ended their share.
+func TestRunShareLastHolderRemovesTheFiles(t *testing.T) {
+	if !fileLockSupported {
+		t.Skip("no file locks on this system")
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, runSharePrefix+"end.json")
+	a, err := joinRunShare(path, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := joinRunShare(path, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.end()
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("the first build to end removed the run's file under the second: %v", err)
+	}
+	b.throttled()
+	b.end()
+	a.throttled() // after its end: must not bring the file back
+	if left, _ := os.ReadDir(dir); len(left) != 0 {
+		t.Errorf("left in TMPDIR after the run: %v", left)
+	}
+	// The next run's first process starts afresh.
+	c, err := joinRunShare(path, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := c.pause(); d != 0 {
+		t.Errorf("a fresh share pauses %v", d)
+	}
+	c.end()
+}
+
+// TestRunShareOfAKilledRunIsRemoved: a process killed before it could end
+// its share leaves the files; the next run removes them, since no one
+// holds them any more.
+func TestRunShareOfAKilledRunIsRemoved(t *testing.T) {
+	if path := os.Getenv("BAKERY_RUNSHARE_KILLED"); path != "" {
+		if _, err := joinRunShare(path, time.Now); err != nil {
+			t.Fatal(err)
+		}
+		os.Exit(0) // no end(): as if killed
+	}
+	if !fileLockSupported {
+		t.Skip("no file locks on this system")
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, runSharePrefix+"killed.json")
+	live, err := joinRunShare(filepath.Join(dir, runSharePrefix+"live.json"), time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer live.end()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestRunShareOfAKilledRunIsRemoved$")
+	cmd.Env = append(os.Environ(), "BAKERY_RUNSHARE_KILLED="+path)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("child: %v\n%s", err, out)
+	}
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("the killed process left no file: the check below would prove nothing (%v)", err)
+	}
+	removeStaleRunShares(dir, time.Now())
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Errorf("the killed run's file is still there (%v)", err)
+	}
+	if _, err := os.Stat(live.path); err != nil {
+		t.Errorf("a live run's file was removed: %v", err)
+	}
+}
+
+func TestRunShareNeverFollowsASymlink(t *testing.T) {
+	if !fileLockSupported {
+		t.Skip("no file locks on this system")
+	}
+	dir := t.TempDir()
+	victim := filepath.Join(dir, "victim")
+	if err := os.WriteFile(victim, []byte("precious"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, runSharePrefix+"link.json")
+	if err := os.Symlink(victim, path); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := joinRunShare(path, time.Now); err == nil {
+		t.Error("joined a run share whose state file is a symlink")
+	}
+	if data, _ := os.ReadFile(victim); string(data) != "precious" {
+		t.Errorf("the symlink's target was written: %q", data)
+	}
+}
+
+// TestSpentBudgetNeverStarvesCleanup: once the run's budget is spent,
+// ordinary calls stop retrying, but the calls that remove what a build
+// made are still retried until they go through.
+func TestSpentBudgetNeverStarvesCleanup(t *testing.T) {
+	a, _, _ := twoBuilds(t)
+	var failures atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Fail the first two tries of every call, as a bad minute of AWS does.
+		if failures.Add(1)%3 != 0 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprint(w, `<Response><Errors><Error><Code>Unavailable</Code><Message>try again</Message></Error></Errors><RequestID>x</RequestID></Response>`)
+			return
+		}
+		fmt.Fprint(w, `<TerminateInstancesResponse><requestId>x</requestId><instancesSet/></TerminateInstancesResponse>`)
+	}))
+	defer srv.Close()
+	if err := a.update(func(st *runShareState) { st.Tokens = 0 }); err != nil {
+		t.Fatal(err)
+	}
+	client := ec2.New(ec2.Options{
+		Region:       "us-east-1",
+		BaseEndpoint: aws.String(srv.URL),
+		Credentials:  credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "secret", ""),
+		Retryer:      newSharedRetryer(10, a),
+	}, func(o *ec2.Options) {
+		o.Retryer = retry.AddWithMaxBackoffDelay(o.Retryer, time.Millisecond)
+	})
+	if _, err := client.DescribeRegions(context.Background(), &ec2.DescribeRegionsInput{}); !errors.Is(err, errRunBudgetSpent) {
+		t.Fatalf("an ordinary call: %v, want the spent budget", err)
+	}
+	failures.Store(0)
+	if _, err := client.TerminateInstances(context.Background(), &ec2.TerminateInstancesInput{InstanceIds: []string{"i-0123456789abcdef0"}}); err != nil {
+		t.Fatalf("the cleanup call was not retried through the spent budget: %v", err)
+	}
+}

@@ -17,6 +17,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+
 	"github.com/packer-bakery/packer-plugin-bakery/testbed"
 )
 
@@ -201,5 +205,100 @@ func TestE2EExamplesExplainThemselves(t *testing.T) {
 				t.Errorf("%s opens with %d comment lines; say in a few lines when to use it and how to run it", f, comment)
 			}
 		}
+	}
+}
+
+// TestE2EDemoBakes: what `make demo` runs, example/local baked on the
+// test-bed with the pinned ansible-core: Ansible logs in as ec2-user,
+// becomes root, writes the app's file as the unprivileged bakery-app, and
+// the manifest names the AMI.
+func TestE2EDemoBakes(t *testing.T) {
+	suite.Bed.ResetAfter(t)
+	conf := "/home/bakery-app/demo-app.conf"
+	_ = os.Remove(conf)
+	t.Cleanup(func() { _ = os.Remove(conf) })
+	manifest := filepath.Join(t.TempDir(), "manifest.json")
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, suite.Packer, "build", "-color=false", "local")
+	cmd.Env = append(suite.Bed.PackerEnv(suite.PluginPath, t.TempDir()),
+		"PKR_VAR_manifest="+manifest,
+		"PKR_VAR_ansible_playbook="+filepath.Join(testbed.CacheDir(suite.Root), "ansible-2.19", "bin", "ansible-playbook"),
+		"HOME="+t.TempDir(), // ansible's ~/.ansible stays out of root's home
+	)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("packer build example/local: %v\n%s", err, out)
+	}
+	if want := "logged in as ec2-user, became root, wrote " + conf + " as bakery-app"; !strings.Contains(string(out), want) {
+		t.Errorf("the play did not report %q:\n%s", want, out)
+	}
+	if strings.Contains(string(out), "[WARNING]") {
+		t.Errorf("the demo's play warns:\n%s", out)
+	}
+	data, err := os.ReadFile(conf)
+	if err != nil || strings.TrimSpace(string(data)) != "baked_by=bakery-ansible" {
+		t.Errorf("%s holds %q (%v), want the line the play writes", conf, data, err)
+	}
+	var m struct {
+		Builds []struct {
+			ArtifactID string `json:"artifact_id"`
+		}
+	}
+	data, err = os.ReadFile(manifest)
+	if err != nil || json.Unmarshal(data, &m) != nil || len(m.Builds) != 1 || !strings.HasPrefix(m.Builds[0].ArtifactID, "us-east-1:ami-") {
+		t.Fatalf("manifest %s: %s (%v), want one build with us-east-1:ami-…", manifest, data, err)
+	}
+	assertDemoBaked(t, strings.TrimPrefix(m.Builds[0].ArtifactID, "us-east-1:"))
+}
+
+// assertDemoBaked checks through the EC2 API what `make demo` promises
+// beyond its output: the AMI it prints exists with the template's name and
+// tags, and the build left nothing behind (its one instance terminated, no
+// key pair).
+func assertDemoBaked(t *testing.T, amiID string) {
+	t.Helper()
+	ctx := t.Context()
+	client, err := suite.Bed.EC2(ctx, "us-east-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	imgs, err := client.DescribeImages(ctx, &ec2.DescribeImagesInput{ImageIds: []string{amiID}})
+	if err != nil || len(imgs.Images) != 1 {
+		t.Fatalf("the demo's AMI %s: %v (%d images)", amiID, err, len(imgs.Images))
+	}
+	img := imgs.Images[0]
+	if !strings.HasPrefix(aws.ToString(img.Name), "bakery-demo-") || img.State != types.ImageStateAvailable {
+		t.Errorf("AMI %s is %q in state %s, want bakery-demo-… available", amiID, aws.ToString(img.Name), img.State)
+	}
+	tags := map[string]string{}
+	for _, tag := range img.Tags {
+		tags[aws.ToString(tag.Key)] = aws.ToString(tag.Value)
+	}
+	if tags["Name"] != "bakery-demo" || tags["Project"] != "packer-plugin-bakery" {
+		t.Errorf("AMI tags %v, want the template's Name and Project", tags)
+	}
+	res, err := client.DescribeInstances(ctx, &ec2.DescribeInstancesInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	instances := 0
+	for _, r := range res.Reservations {
+		for _, inst := range r.Instances {
+			instances++
+			if inst.State.Name != types.InstanceStateNameTerminated {
+				t.Errorf("instance %s is %s after the demo", aws.ToString(inst.InstanceId), inst.State.Name)
+			}
+		}
+	}
+	if instances != 1 {
+		t.Errorf("%d instances after the demo, want the one it launched", instances)
+	}
+	keys, err := client.DescribeKeyPairs(ctx, &ec2.DescribeKeyPairsInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range keys.KeyPairs {
+		t.Errorf("key pair %s left behind by the demo", aws.ToString(k.KeyName))
 	}
 }

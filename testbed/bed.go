@@ -25,6 +25,7 @@ import (
 
 	"github.com/packer-bakery/packer-plugin-bakery/testbed/faultproxy"
 	"github.com/packer-bakery/packer-plugin-bakery/testbed/internal/authkeys"
+	"github.com/packer-bakery/packer-plugin-bakery/testbed/tunnels"
 )
 
 // Options configure Start.
@@ -41,6 +42,14 @@ type Options struct {
 	// requests, and packer's with the default credentials, act as an
 	// administrator; a test's IAM user gets exactly its policies.
 	IAMEnforcement bool
+	// Tunnels starts the Session Manager and EC2 Instance Connect Endpoint
+	// stand-ins (see tunnels.go); it implies FaultProxy, which answers
+	// their API calls.
+	Tunnels bool
+	// TunnelOnly (with Tunnels) makes sshd accept logins only from the
+	// stand-ins' source address, 127.0.0.2: a build that reaches sshd
+	// directly fails.
+	TunnelOnly bool
 }
 
 // Bed is a running test-bed. Stop it when done.
@@ -67,6 +76,10 @@ type Bed struct {
 	wantFaultProxy     bool
 	iam                *iamGate
 	wantIAM            bool
+	wantTunnels        bool
+	sshFrom            string
+	tunnels            *tunnels.AWS
+	caBundle           string
 	logFiles           []*os.File
 
 	stopOnce sync.Once
@@ -130,7 +143,9 @@ func newBed(opts Options) (*Bed, error) {
 		region:  regions[0],
 		log:     opts.Log,
 
-		wantFaultProxy: opts.FaultProxy,
+		wantFaultProxy: opts.FaultProxy || opts.Tunnels,
+		wantTunnels:    opts.Tunnels,
+		sshFrom:        tunnelOnlyFrom(opts),
 		wantIAM:        opts.IAMEnforcement,
 	}, nil
 }
@@ -169,7 +184,12 @@ func (b *Bed) start(ctx context.Context) error {
 		return err
 	}
 	if b.wantFaultProxy {
-		return b.startFaultProxy()
+		if err := b.startFaultProxy(); err != nil {
+			return err
+		}
+	}
+	if b.wantTunnels {
+		return b.startTunnels()
 	}
 	return nil
 }
@@ -258,7 +278,7 @@ func (b *Bed) Stop() error {
 
 func (b *Bed) stop() error {
 	// sshd first: its authorized-keys command calls moto.
-	errs := []error{b.sshd.stop(stopGrace), b.faults.Close(), b.iam.Close(), b.moto.stop(stopGrace)}
+	errs := []error{b.sshd.stop(stopGrace), b.stopTunnels(), b.faults.Close(), b.iam.Close(), b.moto.stop(stopGrace)}
 	for _, f := range b.logFiles {
 		errs = append(errs, f.Close())
 	}

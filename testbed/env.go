@@ -53,6 +53,11 @@ func (b *Bed) EnvVars() []string {
 	if b.faults != nil {
 		vars = append(vars, "BAKERY_TESTBED_MOTO_ENDPOINT="+b.MotoEndpoint)
 	}
+	if b.caBundle != "" {
+		// The stand-in endpoint's TLS certificate; the SDK's transport,
+		// which the plugin's tunnels use too, trusts it.
+		vars = append(vars, "AWS_CA_BUNDLE="+b.caBundle)
+	}
 	return vars
 }
 

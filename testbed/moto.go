@@ -129,6 +129,9 @@ func (b *Bed) Reset(ctx context.Context) error {
 	if b.faults != nil {
 		b.faults.Reset()
 	}
+	if b.tunnels != nil {
+		b.tunnels.SSM.Reset()
+	}
 	return nil
 }
 

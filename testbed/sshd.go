@@ -25,6 +25,9 @@ type sshdConfig struct {
 	PidFile  string
 	Endpoint string   // moto, for the authorized-keys command
 	Regions  []string // regions whose instances' keys are authorised
+	// From, when set, is the only client address logins are accepted from
+	// (the tunnel stand-ins' source): direct connections are refused.
+	From string
 }
 
 // render writes an sshd_config that makes sshd behave like a fresh Amazon
@@ -58,7 +61,7 @@ func (c sshdConfig) render() (string, error) {
 		"AuthorizedKeysFile none",
 		"AuthorizedKeysCommand " + AuthorizedKeysCommand + " --endpoint " + c.Endpoint + " --regions " + strings.Join(c.Regions, ",") + " %u",
 		"AuthorizedKeysCommandUser nobody",
-		"AllowUsers " + SSHUser + " " + DeployUser,
+		"AllowUsers " + c.allowUsers(),
 		"PermitRootLogin no",
 		// The Amazon Linux path, on purpose: provisioners that assume Debian's
 		// /usr/lib/sftp-server must fail here as they would on EC2.
@@ -78,6 +81,13 @@ func (c sshdConfig) render() (string, error) {
 		"",
 	}
 	return strings.Join(lines, "\n"), nil
+}
+
+func (c sshdConfig) allowUsers() string {
+	if c.From == "" {
+		return SSHUser + " " + DeployUser
+	}
+	return SSHUser + "@" + c.From + " " + DeployUser + "@" + c.From
 }
 
 // writeHostKey generates an ed25519 host key (private key 0600, as sshd
@@ -124,6 +134,7 @@ func (b *Bed) startSSHD(ctx context.Context, port int) error {
 		PidFile:  filepath.Join(b.Dir, "sshd.pid"),
 		Endpoint: b.MotoEndpoint, // never through the fault proxy
 		Regions:  b.regions,
+		From:     b.sshFrom,
 	}.render()
 	if err != nil {
 		return err

@@ -100,6 +100,9 @@ func (bds BlockDevices) prepare(opt string) []error {
 }
 
 // problems lists what is wrong with one mapping, in words for the user.
+// maxVolumeSize is the largest EBS volume of any type (io2 Block Express).
+const maxVolumeSize = 65536
+
 func (b BlockDevice) problems() []string {
 	var p []string
 	if b.DeviceName == "" {
@@ -129,6 +132,9 @@ func (b BlockDevice) problems() []string {
 	}
 	if b.VolumeSize < 0 {
 		p = append(p, fmt.Sprintf("`volume_size` %d: give a size in GiB", b.VolumeSize))
+	} else if b.VolumeSize > maxVolumeSize {
+		// Also before AWS sees it: an int32 would wrap it into a small size.
+		p = append(p, fmt.Sprintf("`volume_size` %d GiB: EBS volumes are at most %d GiB", b.VolumeSize, maxVolumeSize))
 	} else if r, ok := sizeRange[vt]; ok && b.VolumeSize != 0 && (b.VolumeSize < r[0] || b.VolumeSize > r[1]) {
 		p = append(p, fmt.Sprintf("`volume_size` %d GiB: %s volumes are %d to %d GiB", b.VolumeSize, vt, r[0], r[1]))
 	}

@@ -10,7 +10,6 @@ import (
 	"strings"
 
 	"github.com/hashicorp/hcl/v2/hcldec"
-	"github.com/hashicorp/packer-plugin-sdk/multistep"
 	"github.com/hashicorp/packer-plugin-sdk/multistep/commonsteps"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 	"github.com/hashicorp/packer-plugin-sdk/uuid"
@@ -41,6 +40,8 @@ func (b *Builder) Prepare(raws ...interface{}) ([]string, []string, error) {
 }
 
 func (b *Builder) Run(ctx context.Context, ui packersdk.Ui, hook packersdk.Hook) (packersdk.Artifact, error) {
+	// Last: after the cleanups, which may still call AWS.
+	defer bakery.EndRunShare()
 	sess, err := bakery.NewSession(ctx, &b.config.AccessConfig)
 	if err != nil {
 		return nil, err
@@ -61,13 +62,11 @@ func (b *Builder) Run(ctx context.Context, ui packersdk.Ui, hook packersdk.Hook)
 	defer reportJournal(ui, jrnl, buildID, region)
 	steps := plan(&b.config, planDeps{region: region, buildID: buildID, clients: sessionClients(sess), journal: jrnl, ui: ui})
 
-	state := new(multistep.BasicStateBag)
-	state.Put("hook", hook)
-	state.Put(keyUI, ui)
+	state := newBuildState(ui, hook)
 	commonsteps.NewRunner(steps, b.config.PackerConfig, ui).Run(ctx, state)
 
-	if err, ok := state.GetOk(keyError); ok {
-		return nil, err.(error)
+	if err, ok := getError(state); ok {
+		return nil, err
 	}
 	if buildFailed(state) {
 		return nil, errors.New("build was cancelled")
@@ -80,7 +79,7 @@ func (b *Builder) Run(ctx context.Context, ui packersdk.Ui, hook packersdk.Hook)
 	if len(images) == 0 {
 		return nil, errors.New("build finished without an AMI")
 	}
-	return newArtifact(images, region, getSourceImage(state), state.Get("generated_data"),
+	return newArtifact(images, region, getSourceImage(state), getGeneratedData(state),
 		func(r string) imageDeleter { return sess.EC2(r) }), nil
 }
 

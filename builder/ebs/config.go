@@ -27,6 +27,7 @@ type Config struct {
 	RunConfig             `mapstructure:",squash"`
 	NetworkConfig         `mapstructure:",squash"`
 	UnsupportedConfig     `mapstructure:",squash"`
+	StockConfig           `mapstructure:",squash"`
 	AMIConfig             `mapstructure:",squash"`
 	AMIDistributionConfig `mapstructure:",squash"`
 	SpotConfig            `mapstructure:",squash"`
@@ -123,7 +124,8 @@ func known(s string) bool { return bakery.Known(s) }
 func (c *Config) Prepare(raws ...interface{}) ([]string, error) {
 	// Not c.ctx: Decode zeroes c before it decodes an HCL2 body, and the
 	// functions with it.
-	ictx := interpolate.Context{Funcs: templateFuncs}
+	deprecated := map[string]string{} // old function name → new
+	ictx := interpolate.Context{Funcs: templateFuncsNoting(func(name string) { deprecated[name] = deprecatedTemplateFuncs[name] })}
 	err := config.Decode(c, &config.DecodeOpts{
 		PluginType:         BuilderID,
 		Interpolate:        true,
@@ -136,16 +138,18 @@ func (c *Config) Prepare(raws ...interface{}) ([]string, error) {
 	c.ctx = ictx
 
 	var errs *packersdk.MultiError
-	warnings, instanceErrs := c.InstanceConfig.prepare(c.InstanceType)
+	warnings := c.StockConfig.prepareBefore(c)
+	instanceWarnings, instanceErrs := c.InstanceConfig.prepare(c.InstanceType)
+	warnings = append(warnings, instanceWarnings...)
 	for _, e := range c.AccessConfig.Prepare() {
 		errs = packersdk.MultiErrorAppend(errs, e)
 	}
 	for _, e := range c.PollingConfig.prepare(&c.StateTimeout) {
 		errs = packersdk.MultiErrorAppend(errs, e)
 	}
-	for _, e := range c.NetworkConfig.prepare(&c.RunConfig) { // before RunConfig's: it folds security_group_id
-		errs = packersdk.MultiErrorAppend(errs, e)
-	}
+	networkWarnings, networkErrs := c.NetworkConfig.prepare(&c.RunConfig) // before RunConfig's: it folds security_group_id
+	warnings = append(warnings, networkWarnings...)
+	errs = packersdk.MultiErrorAppend(errs, networkErrs...)
 	for _, e := range c.RunConfig.prepare(&c.Comm) {
 		errs = packersdk.MultiErrorAppend(errs, e)
 	}
@@ -173,10 +177,23 @@ func (c *Config) Prepare(raws ...interface{}) ([]string, error) {
 	for _, e := range c.prepareTemplates() {
 		errs = packersdk.MultiErrorAppend(errs, e)
 	}
+	for _, name := range sortedKeys(deprecated) {
+		warnings = append(warnings, fmt.Sprintf("`%s` is deprecated: it is `%s` under its old name (`packer fix` renames it)", name, deprecated[name]))
+	}
 	switch c.Comm.Type {
 	case "", "ssh", "winrm", "none":
 		for _, e := range c.Comm.Prepare(&c.ctx) {
 			errs = packersdk.MultiErrorAppend(errs, e)
+		}
+		// The SDK takes any int; the security group rule would wrap it
+		// into an int32, opening another port than the build uses.
+		for _, p := range []struct {
+			key  string
+			port int
+		}{{"ssh_port", c.Comm.SSHPort}, {"winrm_port", c.Comm.WinRMPort}, {"ssh_bastion_port", c.Comm.SSHBastionPort}, {"ssh_proxy_port", c.Comm.SSHProxyPort}} {
+			if p.port < 0 || p.port > 65535 {
+				errs = packersdk.MultiErrorAppend(errs, fmt.Errorf("`%s` %d is not a TCP port (1 to 65535)", p.key, p.port))
+			}
 		}
 	default:
 		// The SDK's own message ("Communicator type x is invalid") names
@@ -186,6 +203,7 @@ func (c *Config) Prepare(raws ...interface{}) ([]string, error) {
 	for _, e := range instanceErrs {
 		errs = packersdk.MultiErrorAppend(errs, e)
 	}
+	c.StockConfig.prepareAfter(c)
 	if errs != nil && len(errs.Errors) > 0 {
 		return warnings, errs
 	}
@@ -214,9 +232,6 @@ func (r *RunConfig) prepare(comm *communicator.Config) []error {
 		if _, _, err := net.ParseCIDR(cidr); err != nil && known(cidr) {
 			errs = append(errs, fmt.Errorf("`temporary_security_group_source_cidrs`: %q is not a CIDR block like 203.0.113.0/24", cidr))
 		}
-	}
-	if len(r.SecurityGroupIDs) > 0 && len(r.TemporarySGSourceCidrs) > 0 {
-		errs = append(errs, errors.New("`temporary_security_group_source_cidrs` only applies to the temporary security group; remove it or `security_group_ids`"))
 	}
 	switch r.SSHInterface.SSHInterface {
 	case "", "public_ip", "private_ip", "public_dns", "private_dns":

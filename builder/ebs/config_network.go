@@ -22,22 +22,23 @@ type NetworkConfig struct {
 	// filters](https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_DescribeVpcs.html),
 	// e.g. `vpc_filter { filters = { "tag:Class" = "build" } }`. Exactly one
 	// available VPC must match, or the build stops before it creates
-	// anything. Unlike amazon-ebs, where `vpc_id` silently wins, setting
-	// both is an error.
+	// anything. With `vpc_id` also set, `vpc_id` wins, as in amazon-ebs,
+	// and a warning says the filter is ignored.
 	VpcFilter VpcFilterOptions `mapstructure:"vpc_filter" required:"false"`
 	// Selects `subnet_id` by [DescribeSubnets
 	// filters](https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_DescribeSubnets.html),
 	// among the available subnets of the VPC (`vpc_id` or `vpc_filter`, if
 	// set) in `availability_zone` (if set). Exactly one subnet must match
-	// unless `most_free` or `random` is set. Setting it together with
-	// `subnet_id` is an error (amazon-ebs ignores the filter).
+	// unless `most_free` or `random` is set. With `subnet_id` also set,
+	// `subnet_id` wins, as in amazon-ebs, with a warning.
 	SubnetFilter SubnetFilterOptions `mapstructure:"subnet_filter" required:"false"`
 	// Selects existing security groups by [DescribeSecurityGroups
 	// filters](https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_DescribeSecurityGroups.html)
 	// in the build's VPC; every group that matches is attached, and no
 	// temporary group is made. Unlike amazon-ebs, a filter that matches no
 	// group stops the build (amazon-ebs launches with the VPC's default
-	// group), and setting it together with `security_group_ids` is an error.
+	// group). With `security_group_ids` also set, they win, as in
+	// amazon-ebs, with a warning.
 	SecurityGroupFilter SecurityGroupFilterOptions `mapstructure:"security_group_filter" required:"false"`
 	// One existing security group: amazon-ebs's older, singular form of
 	// `security_group_ids`, into which it is folded. Set one of the two.
@@ -46,9 +47,9 @@ type NetworkConfig struct {
 	// of the temporary security group (a /32, or /128 for IPv6), instead
 	// of `temporary_security_group_source_cidrs`' default of everyone. The
 	// address is what https://checkip.amazonaws.com answers, asked once at
-	// the start of the build. Default `false`. amazon-ebs ignores it next to
-	// `temporary_security_group_source_cidrs`; here setting both, or setting
-	// it with existing security groups, is an error.
+	// the start of the build. Default `false`. As in amazon-ebs, it is
+	// ignored, with a warning, next to `temporary_security_group_source_cidrs`
+	// or existing security groups.
 	TemporarySGSourcePublicIP bool `mapstructure:"temporary_security_group_source_public_ip" required:"false"`
 }
 
@@ -76,8 +77,8 @@ type SubnetFilterOptions struct {
 	// addresses (ties go to the lowest subnet ID, so the choice is
 	// reproducible).
 	MostFree bool `mapstructure:"most_free" required:"false"`
-	// When several subnets match, take one at random. amazon-ebs lets
-	// `most_free` win over it; here setting both is an error.
+	// When several subnets match, take one at random. With `most_free`
+	// also set, `most_free` wins, as in amazon-ebs, with a warning.
 	Random bool `mapstructure:"random" required:"false"`
 }
 
@@ -104,24 +105,32 @@ func (f *SecurityGroupFilterOptions) Empty() bool { return len(f.Filters) == 0 &
 // prepare runs before RunConfig's: it folds `security_group_id` into
 // `security_group_ids` so that RunConfig's rules see both spellings, and it
 // alone decides the default of `temporary_security_group_source_cidrs`.
-func (n *NetworkConfig) prepare(run *RunConfig) []error {
-	var errs []error
+// Where amazon-ebs lets one of two options win, so does it, and it says so
+// in a warning and drops the other, so that later code sees one.
+func (n *NetworkConfig) prepare(run *RunConfig) (warnings []string, errs []error) {
 	errs = append(errs, prepareFilters("vpc_filter", &n.VpcFilter.Filters, n.VpcFilter.Filter)...)
 	errs = append(errs, prepareFilters("subnet_filter", &n.SubnetFilter.Filters, n.SubnetFilter.Filter)...)
 	errs = append(errs, prepareFilters("security_group_filter", &n.SecurityGroupFilter.Filters, n.SecurityGroupFilter.Filter)...)
+	ignored := func(loser, why string) {
+		warnings = append(warnings, fmt.Sprintf("`%s` is ignored, as in amazon-ebs: %s", loser, why))
+	}
 
 	if !n.VpcFilter.Empty() && run.VpcID != "" {
-		errs = append(errs, errors.New("`vpc_id` and `vpc_filter` both set: keep one (amazon-ebs would ignore the filter)"))
+		ignored("vpc_filter", "`vpc_id` is set and wins. Remove one of them.")
+		n.VpcFilter = VpcFilterOptions{}
 	}
-	sf := n.SubnetFilter
-	if !sf.Empty() && run.SubnetID != "" {
-		errs = append(errs, errors.New("`subnet_id` and `subnet_filter` both set: keep one (amazon-ebs would ignore the filter)"))
+	if !n.SubnetFilter.Empty() && run.SubnetID != "" {
+		ignored("subnet_filter", "`subnet_id` is set and wins. Remove one of them.")
+		n.SubnetFilter = SubnetFilterOptions{}
 	}
+	sf := &n.SubnetFilter
 	if (sf.MostFree || sf.Random) && len(sf.Filters) == 0 {
-		errs = append(errs, errors.New("`subnet_filter` has `most_free` or `random` but no `filters`: add filters, e.g. `filters = { \"tag:Class\" = \"build\" }`"))
+		ignored("subnet_filter", "it has `most_free` or `random` but no `filters`, so it selects nothing. Add `filters`, e.g. `filters = { \"tag:Class\" = \"build\" }`, or remove it.")
+		*sf = SubnetFilterOptions{}
 	}
 	if sf.MostFree && sf.Random {
-		errs = append(errs, errors.New("`subnet_filter`: `most_free` and `random` both set: choose one way to pick among several matching subnets"))
+		ignored("subnet_filter.random", "`most_free` is set and wins. Remove one of them.")
+		sf.Random = false
 	}
 
 	if n.SecurityGroupID != "" {
@@ -134,25 +143,29 @@ func (n *NetworkConfig) prepare(run *RunConfig) []error {
 	existing := len(run.SecurityGroupIDs) > 0
 	if !n.SecurityGroupFilter.Empty() {
 		if existing {
-			errs = append(errs, errors.New("`security_group_filter` and `security_group_ids` (or `security_group_id`) both set: keep one"))
-		}
-		if len(run.TemporarySGSourceCidrs) > 0 {
-			errs = append(errs, errors.New("`temporary_security_group_source_cidrs` only applies to the temporary security group; remove it or `security_group_filter`"))
+			ignored("security_group_filter", "`security_group_ids` (or `security_group_id`) is set and wins. Remove one of them.")
+			n.SecurityGroupFilter = SecurityGroupFilterOptions{}
 		}
 		existing = true
+	}
+	if existing && len(run.TemporarySGSourceCidrs) > 0 {
+		ignored("temporary_security_group_source_cidrs", "it only applies to the temporary security group, and the build uses existing groups. Remove it.")
+		run.TemporarySGSourceCidrs = nil
 	}
 	if n.TemporarySGSourcePublicIP {
 		switch {
 		case len(run.TemporarySGSourceCidrs) > 0:
-			errs = append(errs, errors.New("`temporary_security_group_source_public_ip` and `temporary_security_group_source_cidrs` both set: keep one (amazon-ebs would ignore the first)"))
+			ignored("temporary_security_group_source_public_ip", "`temporary_security_group_source_cidrs` is set and wins. Remove one of them.")
+			n.TemporarySGSourcePublicIP = false
 		case existing:
-			errs = append(errs, errors.New("`temporary_security_group_source_public_ip` only applies to the temporary security group; remove it or the existing groups (`security_group_ids`, `security_group_id`, `security_group_filter`)"))
+			ignored("temporary_security_group_source_public_ip", "it only applies to the temporary security group, and the build uses existing groups. Remove it.")
+			n.TemporarySGSourcePublicIP = false
 		}
 	}
 	if len(run.TemporarySGSourceCidrs) == 0 && !n.TemporarySGSourcePublicIP && !existing {
 		run.TemporarySGSourceCidrs = []string{"0.0.0.0/0"}
 	}
-	return errs
+	return warnings, errs
 }
 
 // prepareFilters merges the `filter` blocks into the `filters` map and

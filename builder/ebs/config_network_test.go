@@ -57,14 +57,26 @@ func TestNetworkConfigPrepare(t *testing.T) {
 		{name: "unknown filter values are not checked", input: validConfig(map[string]interface{}{"vpc_filter": map[string]interface{}{"filters": map[string]interface{}{"tag:Name": hcl2helper.UnknownVariableValue}}})},
 		{name: "a quoted value keeps its comma", input: validConfig(map[string]interface{}{"vpc_filter": map[string]interface{}{"filters": map[string]interface{}{"tag:Name": `"a,b", c`}}})},
 
+		// Where amazon-ebs lets one option win, so does bakery-ebs, with a
+		// warning, and the loser is gone before any step sees it.
 		{name: "vpc_id and vpc_filter", input: validConfig(map[string]interface{}{"vpc_id": "vpc-1", "vpc_filter": map[string]interface{}{"filters": tagClass}}),
-			wantErr: []string{"`vpc_id` and `vpc_filter` both set: keep one"}},
+			wantWarn: []string{"`vpc_filter` is ignored, as in amazon-ebs: `vpc_id` is set and wins"},
+			check: func(t *testing.T, c *Config) {
+				assertTrue(t, "vpc_filter dropped", c.VpcFilter.Empty() && c.VpcID == "vpc-1")
+			}},
 		{name: "subnet_id and subnet_filter", input: validConfig(map[string]interface{}{"subnet_id": "subnet-1", "subnet_filter": map[string]interface{}{"filters": tagClass}}),
-			wantErr: []string{"`subnet_id` and `subnet_filter` both set: keep one"}},
+			wantWarn: []string{"`subnet_filter` is ignored, as in amazon-ebs: `subnet_id` is set and wins"},
+			check: func(t *testing.T, c *Config) {
+				assertTrue(t, "subnet_filter dropped", c.SubnetFilter.Empty() && c.SubnetID == "subnet-1")
+			}},
 		{name: "most_free and random", input: validConfig(map[string]interface{}{"subnet_filter": map[string]interface{}{"filters": tagClass, "most_free": true, "random": true}}),
-			wantErr: []string{"`most_free` and `random` both set"}},
+			wantWarn: []string{"`subnet_filter.random` is ignored, as in amazon-ebs: `most_free` is set and wins"},
+			check: func(t *testing.T, c *Config) {
+				assertTrue(t, "most_free kept", c.SubnetFilter.MostFree && !c.SubnetFilter.Random)
+			}},
 		{name: "most_free without filters", input: validConfig(map[string]interface{}{"subnet_filter": map[string]interface{}{"most_free": true}}),
-			wantErr: []string{"`subnet_filter` has `most_free` or `random` but no `filters`"}},
+			wantWarn: []string{"`subnet_filter` is ignored, as in amazon-ebs: it has `most_free` or `random` but no `filters`"},
+			check:    func(t *testing.T, c *Config) { assertTrue(t, "subnet_filter dropped", c.SubnetFilter.Empty()) }},
 		{name: "empty filter name", input: validConfig(map[string]interface{}{"vpc_filter": map[string]interface{}{"filters": map[string]interface{}{" ": "x"}}}),
 			wantErr: []string{"`vpc_filter` has a filter with an empty name"}},
 		{name: "unbalanced quote in a value", input: validConfig(map[string]interface{}{"security_group_filter": map[string]interface{}{"filters": map[string]interface{}{"group-name": `"packer`}}}),
@@ -74,19 +86,26 @@ func TestNetworkConfigPrepare(t *testing.T) {
 		{name: "security_group_id and security_group_ids", input: validConfig(map[string]interface{}{"security_group_id": "sg-1", "security_group_ids": []string{"sg-2"}}),
 			wantErr: []string{"`security_group_id` and `security_group_ids` both set"}},
 		{name: "security_group_filter and security_group_ids", input: validConfig(map[string]interface{}{"security_group_filter": map[string]interface{}{"filters": tagClass}, "security_group_ids": []string{"sg-2"}}),
-			wantErr: []string{"`security_group_filter` and `security_group_ids` (or `security_group_id`) both set"}},
+			wantWarn: []string{"`security_group_filter` is ignored, as in amazon-ebs: `security_group_ids` (or `security_group_id`) is set and wins"},
+			check: func(t *testing.T, c *Config) {
+				assertTrue(t, "ids kept, filter dropped", c.SecurityGroupFilter.Empty() && len(c.SecurityGroupIDs) == 1 && len(c.TemporarySGSourceCidrs) == 0)
+			}},
 		{name: "security_group_filter and security_group_id", input: validConfig(map[string]interface{}{"security_group_filter": map[string]interface{}{"filters": tagClass}, "security_group_id": "sg-2"}),
-			wantErr: []string{"`security_group_filter` and `security_group_ids` (or `security_group_id`) both set"}},
+			wantWarn: []string{"`security_group_filter` is ignored, as in amazon-ebs: `security_group_ids` (or `security_group_id`) is set and wins"}},
 		{name: "security_group_filter and CIDRs", input: validConfig(map[string]interface{}{"security_group_filter": map[string]interface{}{"filters": tagClass}, "temporary_security_group_source_cidrs": []string{"10.0.0.0/8"}}),
-			wantErr: []string{"`temporary_security_group_source_cidrs` only applies to the temporary security group; remove it or `security_group_filter`"}},
+			wantWarn: []string{"`temporary_security_group_source_cidrs` is ignored, as in amazon-ebs: it only applies to the temporary security group"},
+			check:    func(t *testing.T, c *Config) { assertTrue(t, "CIDRs dropped", len(c.TemporarySGSourceCidrs) == 0) }},
 		{name: "security_group_id and CIDRs", input: validConfig(map[string]interface{}{"security_group_id": "sg-1", "temporary_security_group_source_cidrs": []string{"10.0.0.0/8"}}),
-			wantErr: []string{"`temporary_security_group_source_cidrs` only applies to the temporary security group; remove it or `security_group_ids`"}},
+			wantWarn: []string{"`temporary_security_group_source_cidrs` is ignored, as in amazon-ebs: it only applies to the temporary security group"}},
 		{name: "source_public_ip and CIDRs", input: validConfig(map[string]interface{}{"temporary_security_group_source_public_ip": true, "temporary_security_group_source_cidrs": []string{"10.0.0.0/8"}}),
-			wantErr: []string{"`temporary_security_group_source_public_ip` and `temporary_security_group_source_cidrs` both set"}},
+			wantWarn: []string{"`temporary_security_group_source_public_ip` is ignored, as in amazon-ebs: `temporary_security_group_source_cidrs` is set and wins"},
+			check: func(t *testing.T, c *Config) {
+				assertTrue(t, "CIDRs kept", !c.TemporarySGSourcePublicIP && len(c.TemporarySGSourceCidrs) == 1)
+			}},
 		{name: "source_public_ip and security_group_ids", input: validConfig(map[string]interface{}{"temporary_security_group_source_public_ip": true, "security_group_ids": []string{"sg-1"}}),
-			wantErr: []string{"`temporary_security_group_source_public_ip` only applies to the temporary security group"}},
+			wantWarn: []string{"`temporary_security_group_source_public_ip` is ignored, as in amazon-ebs: it only applies to the temporary security group"}},
 		{name: "source_public_ip and security_group_filter", input: validConfig(map[string]interface{}{"temporary_security_group_source_public_ip": true, "security_group_filter": map[string]interface{}{"filters": tagClass}}),
-			wantErr: []string{"`temporary_security_group_source_public_ip` only applies to the temporary security group"}},
+			wantWarn: []string{"`temporary_security_group_source_public_ip` is ignored, as in amazon-ebs: it only applies to the temporary security group"}},
 	}
 	runPrepareCases(t, tests)
 }

@@ -67,6 +67,9 @@ type AWSPollingConfig struct {
 // prepare validates `aws_polling`, and fills `state_timeout` from
 // AWS_TIMEOUT_SECONDS when the template leaves it unset (amazon-ebs reads
 // that variable as the time a wait may take). It runs before RunConfig's
+// maxPollDelay bounds `aws_polling.delay_seconds`.
+const maxPollDelay = 86400
+
 // prepare, which defaults an unset timeout to 30m.
 func (p *PollingConfig) prepare(stateTimeout *time.Duration) []error {
 	var errs []error
@@ -77,6 +80,9 @@ func (p *PollingConfig) prepare(stateTimeout *time.Duration) []error {
 	switch {
 	case a.DelaySeconds < 0:
 		errs = append(errs, fmt.Errorf("`aws_polling.delay_seconds` %d cannot be negative: give the seconds between checks, e.g. 5", a.DelaySeconds))
+	case a.DelaySeconds > maxPollDelay:
+		// Far beyond it, the delay would also overflow a time.Duration.
+		errs = append(errs, fmt.Errorf("`aws_polling.delay_seconds` %d: at most %d (a day) between checks", a.DelaySeconds, maxPollDelay))
 	case a.DelaySeconds == 0:
 		if v, ok := os.LookupEnv(envPollDelay); ok && v != "" {
 			n, err := strconv.Atoi(v)

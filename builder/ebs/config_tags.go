@@ -35,23 +35,46 @@ var buildTimeOptions = []string{
 }
 
 // templateFuncs are the functions this builder adds to packer's template
-// engine, as amazon-ebs does.
+// engine, as amazon-ebs does, and clean_ami_name, the name the same
+// function had until Packer 1.5: legacy JSON templates still use it, and
+// `packer fix` renames it.
 var templateFuncs = map[string]interface{}{
 	"clean_resource_name": cleanResourceName,
+	"clean_ami_name":      cleanResourceName,
 }
 
-// cleanResourceName makes s a valid AMI name by replacing each character
-// EC2 does not allow in one with "-", as amazon-ebs's function of the same
-// name does (it replaces each byte of a non-ASCII character; this, each
-// character). Packer has no HCL function of that name: in HCL2 templates
-// it is used in a template string, "web {{ isotime | clean_resource_name }}".
+// deprecatedTemplateFuncs are the functions of templateFuncs kept under an
+// old name, and the name to use instead.
+var deprecatedTemplateFuncs = map[string]string{"clean_ami_name": "clean_resource_name"}
+
+// templateFuncsNoting is templateFuncs with each deprecated function
+// reporting its use to used, so Prepare can warn about it.
+func templateFuncsNoting(used func(name string)) map[string]interface{} {
+	funcs := make(map[string]interface{}, len(templateFuncs))
+	for name, f := range templateFuncs {
+		funcs[name] = f
+	}
+	for name := range deprecatedTemplateFuncs {
+		name, f := name, templateFuncs[name].(func(string) string)
+		funcs[name] = func(s string) string { used(name); return f(s) }
+	}
+	return funcs
+}
+
+// cleanResourceName makes s a valid AMI name by replacing each byte EC2
+// does not allow in one with "-", exactly as amazon-ebs's function of the
+// same name does, so a migrated template names its AMIs as before (a
+// non-ASCII character becomes one "-" per byte of its UTF-8 form). Packer
+// has no HCL function of that name: in HCL2 templates it is used in a
+// template string, "web {{ isotime | clean_resource_name }}".
 func cleanResourceName(s string) string {
-	return strings.Map(func(r rune) rune {
-		if amiNameRune(r) {
-			return r
+	b := []byte(s)
+	for i, c := range b {
+		if c >= 0x80 || !amiNameRune(rune(c)) {
+			b[i] = '-'
 		}
-		return '-'
-	}, s)
+	}
+	return string(b)
 }
 
 func amiNameRune(r rune) bool {

@@ -1,12 +1,13 @@
 package ebs
 
 import (
-	"github.com/hashicorp/hcl/v2"
-	"github.com/hashicorp/hcl/v2/hcldec"
-	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"maps"
 	"strings"
 	"testing"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hcldec"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
@@ -151,7 +152,8 @@ func TestCleanResourceName(t *testing.T) {
 	for in, want := range map[string]string{
 		"AMZamz09()./-_:&^ $%[]#'@":     "AMZamz09()./-_--- --[]-'@",
 		"web 2024-01-02T03:04:05Z":      "web 2024-01-02T03-04-05Z",
-		"café":                          "caf-",
+		"café":                          "caf--", // amazon-ebs: one "-" per byte
+		"ü/€":                           "--/---",
 		"already (fine) [1.0] o'k @x_y": "already (fine) [1.0] o'k @x_y",
 	} {
 		if got := cleanResourceName(in); got != want {
@@ -160,6 +162,34 @@ func TestCleanResourceName(t *testing.T) {
 		if got := cleanResourceName(in); !amiNamePattern.MatchString(got) && len(got) >= 3 {
 			t.Errorf("cleanResourceName(%q) = %q, which ami_name still refuses", in, got)
 		}
+	}
+}
+
+// Legacy JSON templates use clean_resource_name under its pre-1.5 name,
+// clean_ami_name, in ami_name and in build-time options: both work, and
+// Prepare warns about the old name.
+func TestConfigPrepare_cleanAMIName(t *testing.T) {
+	var c Config
+	warnings, err := c.Prepare(validConfig(map[string]interface{}{
+		"ami_name": `web {{ isotime "2006-01-02T15:04" | clean_ami_name }}`,
+		"tags":     map[string]interface{}{"Name": "{{ .SourceAMIName | clean_ami_name }}"},
+	}))
+	if err != nil {
+		t.Fatalf("Prepare: %v", err)
+	}
+	if strings.ContainsAny(c.AMIName, ":{") || !strings.HasPrefix(c.AMIName, "web 20") {
+		t.Errorf("ami_name = %q, want the cleaned time", c.AMIName)
+	}
+	got, err := renderTemplate("tags", c.AMITags["Name"], &c.ctx, testInfo)
+	if err != nil || got != "al2023- base" {
+		t.Errorf("tags rendered %q, %v; want %q", got, err, "al2023- base")
+	}
+	want := "`clean_ami_name` is deprecated: it is `clean_resource_name` under its old name (`packer fix` renames it)"
+	if len(warnings) != 1 || warnings[0] != want {
+		t.Errorf("warnings %q, want [%q]", warnings, want)
+	}
+	if warnings, err := new(Config).Prepare(validConfig(map[string]interface{}{"ami_name": "web {{ isotime | clean_resource_name }}"})); err != nil || len(warnings) != 0 {
+		t.Errorf("clean_resource_name: warnings %q, error %v; want neither", warnings, err)
 	}
 }
 

@@ -161,7 +161,7 @@ func TestConfigPrepare(t *testing.T) {
 		{name: "bad CIDR", input: validConfig(map[string]interface{}{"temporary_security_group_source_cidrs": []string{"10.0.0.0/8", "10.0.0.300/32"}}),
 			wantErr: []string{"`temporary_security_group_source_cidrs`: \"10.0.0.300/32\" is not a CIDR block"}},
 		{name: "CIDRs with security_group_ids", input: validConfig(map[string]interface{}{"security_group_ids": []string{"sg-1"}, "temporary_security_group_source_cidrs": []string{"10.0.0.0/8"}}),
-			wantErr: []string{"`temporary_security_group_source_cidrs` only applies to the temporary security group"}},
+			wantWarn: []string{"`temporary_security_group_source_cidrs` is ignored, as in amazon-ebs: it only applies to the temporary security group"}},
 		{name: "bad ssh_interface", input: validConfig(map[string]interface{}{"ssh_interface": "ipv6"}),
 			wantErr: []string{"`ssh_interface` \"ipv6\" is not one of"}},
 		{name: "negative state_timeout", input: validConfig(map[string]interface{}{"state_timeout": "-5m"}),

@@ -8,8 +8,6 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
-
-	"github.com/hashicorp/packer-plugin-sdk/template/config"
 )
 
 // UnsupportedConfig holds the amazon-ebs options bakery-ebs deliberately
@@ -32,14 +30,10 @@ type UnsupportedConfig struct {
 	DeregistrationProtection *UnsupportedDeregistrationProtection `mapstructure:"deregistration_protection" required:"false"`
 	// amazon-ebs's `enable_nitro_enclave`: refused, with the reason in unsupportedOptions.
 	EnableNitroEnclave *bool `mapstructure:"enable_nitro_enclave" required:"false"`
-	// amazon-ebs's `enable_t2_unlimited`: refused, with the reason in unsupportedOptions.
-	EnableT2Unlimited *bool `mapstructure:"enable_t2_unlimited" required:"false"`
 	// amazon-ebs's `fast_launch`: refused, with the reason in unsupportedOptions.
 	FastLaunch *UnsupportedFastLaunch `mapstructure:"fast_launch" required:"false"`
 	// amazon-ebs's `license_specifications`: refused, with the reason in unsupportedOptions.
 	LicenseSpecifications []UnsupportedLicenseSpecification `mapstructure:"license_specifications" required:"false"`
-	// amazon-ebs's `no_ephemeral`: refused, with the reason in unsupportedOptions.
-	NoEphemeral *bool `mapstructure:"no_ephemeral" required:"false"`
 	// amazon-ebs's `pause_before_ssm`: refused, with the reason in unsupportedOptions.
 	PauseBeforeSSM *string `mapstructure:"pause_before_ssm" required:"false"`
 	// amazon-ebs's `session_manager_port`: refused, with the reason in unsupportedOptions.
@@ -48,24 +42,10 @@ type UnsupportedConfig struct {
 	SkipAMIRunTags *bool `mapstructure:"skip_ami_run_tags" required:"false"`
 	// amazon-ebs's `snapshot_copy_duration_minutes`: refused, with the reason in unsupportedOptions.
 	SnapshotCopyDurationMinutes *int64 `mapstructure:"snapshot_copy_duration_minutes" required:"false"`
-	// amazon-ebs's `spot_price_auto_product`: refused, with the reason in unsupportedOptions.
-	SpotPriceAutoProduct *string `mapstructure:"spot_price_auto_product" required:"false"`
 	// amazon-ebs's `vault_aws_engine`: refused, with the reason in unsupportedOptions.
 	VaultAWSEngine *UnsupportedVaultAWSEngine `mapstructure:"vault_aws_engine" required:"false"`
 	// amazon-ebs's `windows_password_timeout`: refused, with the reason in unsupportedOptions.
 	WindowsPasswordTimeout *string `mapstructure:"windows_password_timeout" required:"false"`
-	// amazon-ebs's `tag`: refused, with the reason in unsupportedOptions.
-	Tag config.KeyValues `mapstructure:"tag" required:"false"`
-	// amazon-ebs's `run_tag`: refused, with the reason in unsupportedOptions.
-	RunTag config.KeyValues `mapstructure:"run_tag" required:"false"`
-	// amazon-ebs's `snapshot_tag`: refused, with the reason in unsupportedOptions.
-	SnapshotTag config.KeyValues `mapstructure:"snapshot_tag" required:"false"`
-	// amazon-ebs's `spot_tag`: refused, with the reason in unsupportedOptions.
-	SpotTag config.KeyValues `mapstructure:"spot_tag" required:"false"`
-	// amazon-ebs's `fleet_tag`: refused, with the reason in unsupportedOptions.
-	FleetTag config.KeyValues `mapstructure:"fleet_tag" required:"false"`
-	// amazon-ebs's `run_volume_tag`: refused, with the reason in unsupportedOptions.
-	RunVolumeTag config.NameValues `mapstructure:"run_volume_tag" required:"false"`
 }
 
 // The nested blocks below mirror amazon-ebs's attribute names only so that
@@ -127,27 +107,36 @@ var unsupportedOptions = []struct{ Name, Why string }{
 	{"capacity_reservation_group_arn", "targeting a Capacity Reservation group is not supported; the build instance uses a matching open reservation if there is one"},
 	{"deregistration_protection", "turn it on once the AMI is tested, with `aws ec2 enable-image-deregistration-protection --image-id …`; on a fresh AMI it would also stop `force_deregister` from replacing it"},
 	{"enable_nitro_enclave", "the build instance has no use for a Nitro Enclave: enclaves are a launch setting of the instances you start from the AMI"},
-	{"enable_t2_unlimited", "amazon-ebs deprecated it; use `enable_unlimited_credits`"},
 	{"fast_launch", "Windows fast launch is not supported; enable it on the finished AMI with `aws ec2 enable-fast-launch --image-id …`"},
 	{"license_specifications", "License Manager configurations are not supported; associate the AMI with one in License Manager after the build"},
-	{"no_ephemeral", "use `launch_block_device_mappings` with `no_device = true` for each instance-store device instead"},
 	{"pause_before_ssm", "the Session Manager tunnel (`ssh_interface = \"session_manager\"`) is not supported; reach the instance directly or through `ssh_bastion_host`"},
 	{"session_manager_port", "the Session Manager tunnel (`ssh_interface = \"session_manager\"`) is not supported; reach the instance directly or through `ssh_bastion_host`"},
 	{"skip_ami_run_tags", "bakery-ebs never copies `run_tags` to the AMI, which is what this option asks for; remove it and give the AMI its tags with `tags`"},
 	{"snapshot_copy_duration_minutes", "time-based AMI copies are not supported; copies to `ami_regions` complete as fast as EC2 manages"},
-	{"spot_price_auto_product", "amazon-ebs deprecated it and EC2 no longer uses it; remove it"},
 	{"vault_aws_engine", "credentials from Vault are not read by the plugin; give them through a `profile` whose `credential_process` asks Vault, or through AWS_* environment variables"},
 	{"windows_password_timeout", "bakery-ebs does not fetch the Windows Administrator password; set `winrm_password` to one your `user_data` sets"},
-	{"tag", "use the map `tags = { … }`; for a computed key write `tags = { (var.key) = \"value\" }`"},
-	{"run_tag", "use the map `run_tags = { … }`; for a computed key write `run_tags = { (var.key) = \"value\" }`"},
-	{"snapshot_tag", "use the map `snapshot_tags = { … }`; for a computed key write `snapshot_tags = { (var.key) = \"value\" }`"},
-	{"spot_tag", "use the map `spot_tags = { … }`; for a computed key write `spot_tags = { (var.key) = \"value\" }`"},
-	{"fleet_tag", "use the map `fleet_tags = { … }`; for a computed key write `fleet_tags = { (var.key) = \"value\" }`"},
-	{"run_volume_tag", "use the map `run_volume_tags = { … }`; for a computed key write `run_volume_tags = { (var.key) = \"value\" }`"},
+}
+
+// asksNothing lists the options whose value here asks for nothing
+// bakery-ebs does not do anyway (the "off" value a template may spell out,
+// or amazon-ebs's behaviour that is also ours): those are accepted. Any
+// other value is refused, so that nothing the template asks for is
+// silently dropped.
+var asksNothing = map[string]func(u *UnsupportedConfig) bool{
+	"block_duration_minutes":         func(u *UnsupportedConfig) bool { return *u.BlockDurationMinutes == 0 },
+	"snapshot_copy_duration_minutes": func(u *UnsupportedConfig) bool { return *u.SnapshotCopyDurationMinutes == 0 },
+	"enable_nitro_enclave":           func(u *UnsupportedConfig) bool { return !*u.EnableNitroEnclave },
+	"deregistration_protection": func(u *UnsupportedConfig) bool {
+		return !u.DeregistrationProtection.Enabled && !u.DeregistrationProtection.WithCooldown
+	},
+	"fast_launch": func(u *UnsupportedConfig) bool { return !u.FastLaunch.EnableFastLaunch },
+	// bakery-ebs never copies run_tags to the AMI: what `true` asks for.
+	"skip_ami_run_tags": func(u *UnsupportedConfig) bool { return *u.SkipAMIRunTags },
 }
 
 // prepare refuses every option that was set, whatever its value (false and
-// 0 included: the template says something bakery-ebs would not do).
+// 0 included: the template says something bakery-ebs would not do), but
+// for the values asksNothing accepts.
 func (u *UnsupportedConfig) prepare() []error {
 	why := map[string]string{}
 	for _, o := range unsupportedOptions {
@@ -163,6 +152,9 @@ func (u *UnsupportedConfig) prepare() []error {
 			continue
 		}
 		name := mapstructureName(v.Type().Field(i))
+		if ok := asksNothing[name]; ok != nil && ok(u) {
+			continue
+		}
 		errs = append(errs, fmt.Errorf("`%s` is not supported by bakery-ebs: %s", name, why[name]))
 	}
 	return errs

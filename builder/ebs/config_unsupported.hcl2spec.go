@@ -4,7 +4,6 @@ package ebs
 
 import (
 	"github.com/hashicorp/hcl/v2/hcldec"
-	"github.com/hashicorp/packer-plugin-sdk/template/config"
 	"github.com/zclconf/go-cty/cty"
 )
 
@@ -18,23 +17,14 @@ type FlatUnsupportedConfig struct {
 	CapacityReservationGroupArn   *string                                  `mapstructure:"capacity_reservation_group_arn" required:"false" cty:"capacity_reservation_group_arn" hcl:"capacity_reservation_group_arn"`
 	DeregistrationProtection      *FlatUnsupportedDeregistrationProtection `mapstructure:"deregistration_protection" required:"false" cty:"deregistration_protection" hcl:"deregistration_protection"`
 	EnableNitroEnclave            *bool                                    `mapstructure:"enable_nitro_enclave" required:"false" cty:"enable_nitro_enclave" hcl:"enable_nitro_enclave"`
-	EnableT2Unlimited             *bool                                    `mapstructure:"enable_t2_unlimited" required:"false" cty:"enable_t2_unlimited" hcl:"enable_t2_unlimited"`
 	FastLaunch                    *FlatUnsupportedFastLaunch               `mapstructure:"fast_launch" required:"false" cty:"fast_launch" hcl:"fast_launch"`
 	LicenseSpecifications         []FlatUnsupportedLicenseSpecification    `mapstructure:"license_specifications" required:"false" cty:"license_specifications" hcl:"license_specifications"`
-	NoEphemeral                   *bool                                    `mapstructure:"no_ephemeral" required:"false" cty:"no_ephemeral" hcl:"no_ephemeral"`
 	PauseBeforeSSM                *string                                  `mapstructure:"pause_before_ssm" required:"false" cty:"pause_before_ssm" hcl:"pause_before_ssm"`
 	SessionManagerPort            *int                                     `mapstructure:"session_manager_port" required:"false" cty:"session_manager_port" hcl:"session_manager_port"`
 	SkipAMIRunTags                *bool                                    `mapstructure:"skip_ami_run_tags" required:"false" cty:"skip_ami_run_tags" hcl:"skip_ami_run_tags"`
 	SnapshotCopyDurationMinutes   *int64                                   `mapstructure:"snapshot_copy_duration_minutes" required:"false" cty:"snapshot_copy_duration_minutes" hcl:"snapshot_copy_duration_minutes"`
-	SpotPriceAutoProduct          *string                                  `mapstructure:"spot_price_auto_product" required:"false" cty:"spot_price_auto_product" hcl:"spot_price_auto_product"`
 	VaultAWSEngine                *FlatUnsupportedVaultAWSEngine           `mapstructure:"vault_aws_engine" required:"false" cty:"vault_aws_engine" hcl:"vault_aws_engine"`
 	WindowsPasswordTimeout        *string                                  `mapstructure:"windows_password_timeout" required:"false" cty:"windows_password_timeout" hcl:"windows_password_timeout"`
-	Tag                           []config.FlatKeyValue                    `mapstructure:"tag" required:"false" cty:"tag" hcl:"tag"`
-	RunTag                        []config.FlatKeyValue                    `mapstructure:"run_tag" required:"false" cty:"run_tag" hcl:"run_tag"`
-	SnapshotTag                   []config.FlatKeyValue                    `mapstructure:"snapshot_tag" required:"false" cty:"snapshot_tag" hcl:"snapshot_tag"`
-	SpotTag                       []config.FlatKeyValue                    `mapstructure:"spot_tag" required:"false" cty:"spot_tag" hcl:"spot_tag"`
-	FleetTag                      []config.FlatKeyValue                    `mapstructure:"fleet_tag" required:"false" cty:"fleet_tag" hcl:"fleet_tag"`
-	RunVolumeTag                  []config.FlatNameValue                   `mapstructure:"run_volume_tag" required:"false" cty:"run_volume_tag" hcl:"run_volume_tag"`
 }
 
 // FlatMapstructure returns a new FlatUnsupportedConfig.
@@ -56,23 +46,14 @@ func (*FlatUnsupportedConfig) HCL2Spec() map[string]hcldec.Spec {
 		"capacity_reservation_group_arn":  &hcldec.AttrSpec{Name: "capacity_reservation_group_arn", Type: cty.String, Required: false},
 		"deregistration_protection":       &hcldec.BlockSpec{TypeName: "deregistration_protection", Nested: hcldec.ObjectSpec((*FlatUnsupportedDeregistrationProtection)(nil).HCL2Spec())},
 		"enable_nitro_enclave":            &hcldec.AttrSpec{Name: "enable_nitro_enclave", Type: cty.Bool, Required: false},
-		"enable_t2_unlimited":             &hcldec.AttrSpec{Name: "enable_t2_unlimited", Type: cty.Bool, Required: false},
 		"fast_launch":                     &hcldec.BlockSpec{TypeName: "fast_launch", Nested: hcldec.ObjectSpec((*FlatUnsupportedFastLaunch)(nil).HCL2Spec())},
 		"license_specifications":          &hcldec.BlockListSpec{TypeName: "license_specifications", Nested: hcldec.ObjectSpec((*FlatUnsupportedLicenseSpecification)(nil).HCL2Spec())},
-		"no_ephemeral":                    &hcldec.AttrSpec{Name: "no_ephemeral", Type: cty.Bool, Required: false},
 		"pause_before_ssm":                &hcldec.AttrSpec{Name: "pause_before_ssm", Type: cty.String, Required: false},
 		"session_manager_port":            &hcldec.AttrSpec{Name: "session_manager_port", Type: cty.Number, Required: false},
 		"skip_ami_run_tags":               &hcldec.AttrSpec{Name: "skip_ami_run_tags", Type: cty.Bool, Required: false},
 		"snapshot_copy_duration_minutes":  &hcldec.AttrSpec{Name: "snapshot_copy_duration_minutes", Type: cty.Number, Required: false},
-		"spot_price_auto_product":         &hcldec.AttrSpec{Name: "spot_price_auto_product", Type: cty.String, Required: false},
 		"vault_aws_engine":                &hcldec.BlockSpec{TypeName: "vault_aws_engine", Nested: hcldec.ObjectSpec((*FlatUnsupportedVaultAWSEngine)(nil).HCL2Spec())},
 		"windows_password_timeout":        &hcldec.AttrSpec{Name: "windows_password_timeout", Type: cty.String, Required: false},
-		"tag":                             &hcldec.BlockListSpec{TypeName: "tag", Nested: hcldec.ObjectSpec((*config.FlatKeyValue)(nil).HCL2Spec())},
-		"run_tag":                         &hcldec.BlockListSpec{TypeName: "run_tag", Nested: hcldec.ObjectSpec((*config.FlatKeyValue)(nil).HCL2Spec())},
-		"snapshot_tag":                    &hcldec.BlockListSpec{TypeName: "snapshot_tag", Nested: hcldec.ObjectSpec((*config.FlatKeyValue)(nil).HCL2Spec())},
-		"spot_tag":                        &hcldec.BlockListSpec{TypeName: "spot_tag", Nested: hcldec.ObjectSpec((*config.FlatKeyValue)(nil).HCL2Spec())},
-		"fleet_tag":                       &hcldec.BlockListSpec{TypeName: "fleet_tag", Nested: hcldec.ObjectSpec((*config.FlatKeyValue)(nil).HCL2Spec())},
-		"run_volume_tag":                  &hcldec.BlockListSpec{TypeName: "run_volume_tag", Nested: hcldec.ObjectSpec((*config.FlatNameValue)(nil).HCL2Spec())},
 	}
 	return s
 }

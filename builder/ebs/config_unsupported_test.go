@@ -124,7 +124,6 @@ func TestUnsupportedOptionsAreDescribed(t *testing.T) {
 }
 
 func TestUnsupportedConfigPrepare(t *testing.T) {
-	kv := []map[string]interface{}{{"key": "Name", "value": "x"}}
 	tests := []struct {
 		name  string
 		set   map[string]interface{}
@@ -132,19 +131,16 @@ func TestUnsupportedConfigPrepare(t *testing.T) {
 	}{
 		{name: "a list", set: map[string]interface{}{"ami_product_codes": []string{"abc"}}, wants: []string{"ami_product_codes"}},
 		{name: "a number", set: map[string]interface{}{"block_duration_minutes": 60}, wants: []string{"block_duration_minutes"}},
-		{name: "false is refused too", set: map[string]interface{}{"enable_t2_unlimited": false}, wants: []string{"enable_t2_unlimited"}},
-		{name: "zero is refused too", set: map[string]interface{}{"session_manager_port": 0}, wants: []string{"session_manager_port"}},
+		{name: "false is refused too", set: map[string]interface{}{"session_manager_port": 0, "skip_ami_run_tags": false}, wants: []string{"session_manager_port", "skip_ami_run_tags"}},
 		{name: "strings", set: map[string]interface{}{"capacity_reservation_preference": "open", "capacity_reservation_id": "cr-1", "capacity_reservation_group_arn": "arn:aws:x"},
 			wants: []string{"capacity_reservation_preference", "capacity_reservation_id", "capacity_reservation_group_arn"}},
-		{name: "an empty block", set: map[string]interface{}{"deregistration_protection": map[string]interface{}{}}, wants: []string{"deregistration_protection"}},
+		{name: "an enabled block", set: map[string]interface{}{"deregistration_protection": map[string]interface{}{"enabled": true}}, wants: []string{"deregistration_protection"}},
 		{name: "a nested block", set: map[string]interface{}{"fast_launch": map[string]interface{}{"enable_fast_launch": true, "region_launch_templates": []map[string]interface{}{{"region": "us-east-1", "template_id": "lt-1"}}}}, wants: []string{"fast_launch"}},
 		{name: "a list of blocks", set: map[string]interface{}{"license_specifications": []map[string]interface{}{{"license_configuration_request": map[string]interface{}{"license_configuration_arn": "arn:aws:license-manager:x"}}}}, wants: []string{"license_specifications"}},
 		{name: "vault", set: map[string]interface{}{"vault_aws_engine": map[string]interface{}{"name": "role", "ttl": "3600s"}}, wants: []string{"vault_aws_engine"}},
 		{name: "durations", set: map[string]interface{}{"pause_before_ssm": "10s", "windows_password_timeout": "20m"}, wants: []string{"pause_before_ssm", "windows_password_timeout"}},
-		{name: "flags", set: map[string]interface{}{"no_ephemeral": true, "enable_nitro_enclave": true, "skip_ami_run_tags": true}, wants: []string{"enable_nitro_enclave", "no_ephemeral", "skip_ami_run_tags"}},
-		{name: "the deprecated ones", set: map[string]interface{}{"spot_price_auto_product": "Linux/UNIX", "snapshot_copy_duration_minutes": 15}, wants: []string{"snapshot_copy_duration_minutes", "spot_price_auto_product"}},
-		{name: "tag blocks", set: map[string]interface{}{"tag": kv, "run_tag": kv, "snapshot_tag": kv, "spot_tag": kv, "fleet_tag": kv, "run_volume_tag": []map[string]interface{}{{"name": "Name", "value": "x"}}},
-			wants: []string{"fleet_tag", "run_tag", "run_volume_tag", "snapshot_tag", "spot_tag", "tag"}},
+		{name: "flags", set: map[string]interface{}{"enable_nitro_enclave": true}, wants: []string{"enable_nitro_enclave"}},
+		{name: "time-based copies", set: map[string]interface{}{"snapshot_copy_duration_minutes": 15}, wants: []string{"snapshot_copy_duration_minutes"}},
 	}
 	why := map[string]string{}
 	for _, o := range unsupportedOptions {
@@ -172,6 +168,21 @@ func TestUnsupportedConfigPrepare(t *testing.T) {
 				t.Errorf("errors:\n  %s\nwant:\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
 			}
 		})
+	}
+}
+
+// Values that ask for nothing bakery-ebs does not do are accepted: the
+// "off" value a template may spell out, and skip_ami_run_tags = true.
+func TestUnsupportedConfigPrepare_offValuesAreFine(t *testing.T) {
+	var c Config
+	_, err := c.Prepare(validConfig(map[string]interface{}{
+		"block_duration_minutes": 0, "snapshot_copy_duration_minutes": 0, "enable_nitro_enclave": false,
+		"deregistration_protection": map[string]interface{}{"enabled": false},
+		"fast_launch":               map[string]interface{}{"enable_fast_launch": false},
+		"skip_ami_run_tags":         true,
+	}))
+	if err != nil {
+		t.Fatalf("Prepare: %v", err)
 	}
 }
 

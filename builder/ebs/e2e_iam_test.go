@@ -322,7 +322,7 @@ func checkLiveProfile(t *testing.T, b *iamBake) liveProfile {
 	}
 	kinds := map[string]string{}
 	for _, r := range entry.Resources {
-		kinds[r.Kind] = r.ID
+		kinds[string(r.Kind)] = r.ID
 	}
 	if kinds["iam-role"] != aws.ToString(role.Role.Arn) || kinds["iam-instance-profile"] != profileARN {
 		t.Errorf("journal holds %v, want iam-role %s and iam-instance-profile %s", kinds, aws.ToString(role.Role.Arn), profileARN)

@@ -2,8 +2,6 @@ package ebs
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -39,14 +37,6 @@ type imageCopy struct {
 	// started is called the moment EC2 returns the copy's ID, before any
 	// wait, so that a failed or killed build knows what to remove.
 	started func(id string)
-}
-
-// copyToken is a ClientToken (at most 64 characters) that is the same for
-// every attempt of the same build, purpose and region, and different
-// otherwise.
-func copyToken(buildID, purpose, region string) string {
-	sum := sha256.Sum256([]byte(buildID + "/" + purpose + "/" + region))
-	return "bakery-" + hex.EncodeToString(sum[:16])
 }
 
 // run copies, waits until the copy is available, and tags it and its

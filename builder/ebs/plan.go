@@ -126,8 +126,9 @@ func plan(cfg *Config, d planDeps) []multistep.Step {
 		add(launch)
 	}
 	host := sshHost(cfg.Comm.SSHHost, cfg.SSHInterface.SSHInterface)
-	add(&stepConnect{inner: &communicator.StepConnect{Config: &cfg.Comm, Host: host, SSHConfig: cfg.Comm.SSHConfigFunc()},
-		ec2: ec2, comm: &cfg.Comm, keyName: names.keyPair, host: host},
+	pin := new(hostKeyPin) // the instance's host key, from the first handshake on
+	add(&stepConnect{inner: &communicator.StepConnect{Config: &cfg.Comm, Host: host, SSHConfig: pin.wrap(cfg.Comm.SSHConfigFunc())},
+		ec2: ec2, comm: &cfg.Comm, keyName: names.keyPair, host: host, pin: pin},
 		&commonsteps.StepProvision{},
 		&commonsteps.StepCleanupTempKeys{Comm: &cfg.Comm})
 	if cfg.IsSpot() { // EC2 cannot stop a spot instance of an instant fleet

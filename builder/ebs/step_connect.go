@@ -26,19 +26,23 @@ type stepConnect struct {
 	comm    *communicator.Config
 	host    func(multistep.StateBag) (string, error)
 	keyName string // the temporary key pair's name, for the report
+	pin     *hostKeyPin
 }
 
 var _ multistep.Step = (*stepConnect)(nil)
 
 func (s *stepConnect) Run(ctx context.Context, state multistep.StateBag) multistep.StepAction {
 	action := s.inner.Run(ctx, state)
+	if action == multistep.ActionContinue && s.pin != nil {
+		publishSSHRoute(state, s.comm, s.pin)
+	}
 	if action != multistep.ActionHalt || ctx.Err() != nil || s.comm.Type != "ssh" {
 		return action
 	}
-	cause, _ := state.Get(keyError).(error)
+	cause, _ := getError(state)
 	report := s.diagnose(ctx, state)
 	getUI(state).Error(report)
-	state.Put(keyError, fmt.Errorf("%w\n%s", cause, report))
+	putError(state, fmt.Errorf("%w\n%s", cause, report))
 	return action
 }
 
@@ -92,7 +96,7 @@ func (s *stepConnect) credential() string {
 // groupRules says, for each of the instance's security groups, what admits
 // the port, or that nothing does.
 func (s *stepConnect) groupRules(ctx context.Context, state multistep.StateBag, port int) []string {
-	ids, _ := state.Get(keySGIDs).([]string)
+	ids := getSecurityGroupIDs(state)
 	if len(ids) == 0 {
 		return nil
 	}

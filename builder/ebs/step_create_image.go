@@ -66,7 +66,7 @@ func (s *stepCreateImage) Run(ctx context.Context, state multistep.StateBag) mul
 	if err != nil {
 		return halt(state, fmt.Errorf("creating AMI %q: %w", s.name, err))
 	}
-	_ = s.journal.Record("image", s.imageID, "")
+	_ = s.journal.Record(journal.KindImage, s.imageID, "")
 
 	var img types.Image
 	err = bakery.Wait(ctx, ui.Say, "AMI "+s.imageID+" to become available", s.poll, func(ctx context.Context) (bool, string, error) {
@@ -94,7 +94,7 @@ func (s *stepCreateImage) Run(ctx context.Context, state multistep.StateBag) mul
 	if err != nil {
 		return halt(state, err)
 	}
-	state.Put(keyImage, img)
+	putImage(state, img)
 	ui.Say(fmt.Sprintf("AMI %s is available in %s", s.imageID, s.region))
 	return multistep.ActionContinue
 }

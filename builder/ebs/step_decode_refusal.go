@@ -21,14 +21,14 @@ func (s *stepDecodeRefusal) Run(context.Context, multistep.StateBag) multistep.S
 }
 
 func (s *stepDecodeRefusal) Cleanup(state multistep.StateBag) {
-	err, ok := state.GetOk(keyError)
+	err, ok := getError(state)
 	if !ok {
 		return
 	}
 	// A context of its own: the build's may be what was cancelled.
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	state.Put(keyError, s.decode(ctx, err.(error)))
+	putError(state, s.decode(ctx, err))
 }
 
 func (s *stepDecodeRefusal) awsCalls() []awsCall {

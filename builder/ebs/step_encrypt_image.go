@@ -53,7 +53,7 @@ func (s *stepEncryptImage) Run(ctx context.Context, state multistep.StateBag) mu
 		poll: s.poll, say: ui.Say,
 		started: func(id string) {
 			s.imageID = id
-			_ = s.journal.Record("image", id, s.region)
+			_ = s.journal.Record(journal.KindImage, id, s.region)
 			ui.Say(fmt.Sprintf("Encrypted AMI %s requested", id))
 		},
 	}.run(ctx)
@@ -67,7 +67,7 @@ func (s *stepEncryptImage) Run(ctx context.Context, state multistep.StateBag) mu
 		return halt(state, fmt.Errorf("removing the unencrypted intermediate AMI %s: %w", srcID, err))
 	}
 	_ = s.journal.Forget(srcID)
-	state.Put(keyImage, img)
+	putImage(state, img)
 	ui.Say(fmt.Sprintf("AMI %s (encrypted) is available in %s", s.imageID, s.region))
 	return multistep.ActionContinue
 }

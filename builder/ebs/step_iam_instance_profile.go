@@ -11,7 +11,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
-	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/iam/types"
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
@@ -19,25 +18,6 @@ import (
 	bakery "github.com/packer-bakery/packer-plugin-bakery/common"
 	"github.com/packer-bakery/packer-plugin-bakery/common/journal"
 )
-
-// Journal kinds of the temporary role and instance profile; the sweep
-// knows them. Their journal IDs are ARNs: role and profile share a name.
-const (
-	JournalKindIAMRole            = "iam-role"
-	JournalKindIAMInstanceProfile = "iam-instance-profile"
-)
-
-const keyInstanceProfile = "bakery/iam_instance_profile"
-
-// getInstanceProfileSpec is the instance profile the instance is launched
-// with, nil for none.
-func getInstanceProfileSpec(state multistep.StateBag) *ec2types.IamInstanceProfileSpecification {
-	name, _ := state.Get(keyInstanceProfile).(string)
-	if name == "" {
-		return nil
-	}
-	return &ec2types.IamInstanceProfileSpecification{Name: aws.String(name)}
-}
 
 type instanceProfileManager interface {
 	GetInstanceProfile(context.Context, *iam.GetInstanceProfileInput, ...func(*iam.Options)) (*iam.GetInstanceProfileOutput, error)
@@ -95,7 +75,7 @@ func (s *stepIAMInstanceProfile) useExisting(ctx context.Context, state multiste
 	ui := getUI(state)
 	if s.skipValidation {
 		ui.Say(fmt.Sprintf("Using instance profile %s (not checked: skip_profile_validation)", s.existing))
-		state.Put(keyInstanceProfile, s.existing)
+		putInstanceProfile(state, s.existing)
 		return multistep.ActionContinue
 	}
 	out, err := s.iam.GetInstanceProfile(ctx, &iam.GetInstanceProfileInput{InstanceProfileName: aws.String(s.existing)})
@@ -110,7 +90,7 @@ func (s *stepIAMInstanceProfile) useExisting(ctx context.Context, state multiste
 		ui.Error(fmt.Sprintf("Warning: instance profile %s holds no role: the instance will get no AWS credentials from it", s.existing))
 	}
 	ui.Say(fmt.Sprintf("Using instance profile %s (role %s)", s.existing, orNone(strings.Join(roles, ", "))))
-	state.Put(keyInstanceProfile, s.existing)
+	putInstanceProfile(state, s.existing)
 	return multistep.ActionContinue
 }
 
@@ -145,7 +125,7 @@ func (s *stepIAMInstanceProfile) createTemporary(ctx context.Context, state mult
 	if err != nil {
 		return halt(state, fmt.Errorf("creating temporary IAM role %q: %w", s.name, err))
 	}
-	_ = s.journal.Record(JournalKindIAMRole, s.roleARN, "")
+	_ = s.journal.Record(journal.KindIAMRole, s.roleARN, "")
 
 	// PutRolePolicy replaces a policy of the same name: a retry is harmless.
 	_, err = s.iam.PutRolePolicy(ctx, &iam.PutRolePolicyInput{
@@ -181,7 +161,7 @@ func (s *stepIAMInstanceProfile) createTemporary(ctx context.Context, state mult
 	if err != nil {
 		return halt(state, fmt.Errorf("creating temporary instance profile %q: %w", s.name, err))
 	}
-	_ = s.journal.Record(JournalKindIAMInstanceProfile, s.profileARN, "")
+	_ = s.journal.Record(journal.KindIAMInstanceProfile, s.profileARN, "")
 
 	if !slices.Contains(roles, s.name) {
 		_, err = s.iam.AddRoleToInstanceProfile(ctx, &iam.AddRoleToInstanceProfileInput{
@@ -227,7 +207,7 @@ func (s *stepIAMInstanceProfile) createTemporary(ctx context.Context, state mult
 		return halt(state, err)
 	}
 	ui.Say(fmt.Sprintf("Instance profile %s is ready (role %s with the template's policy)", s.name, s.name))
-	state.Put(keyInstanceProfile, s.name)
+	putInstanceProfile(state, s.name)
 	return multistep.ActionContinue
 }
 
@@ -350,7 +330,7 @@ func (s *stepIAMInstanceProfile) findUnanswered(ctx context.Context) {
 		if err == nil && s.ours("role", got.Role.Tags) == nil {
 			s.roleARN = aws.ToString(got.Role.Arn)
 			s.policy = true // maybe: deleting a policy that is not there is fine
-			_ = s.journal.Record(JournalKindIAMRole, s.roleARN, "")
+			_ = s.journal.Record(journal.KindIAMRole, s.roleARN, "")
 		}
 	}
 	if (s.profileAttempted && s.profileARN == "") || (s.addAttempted && !s.roleAdded) {
@@ -358,7 +338,7 @@ func (s *stepIAMInstanceProfile) findUnanswered(ctx context.Context) {
 		if err == nil && s.ours("instance profile", got.InstanceProfile.Tags) == nil {
 			if s.profileARN == "" {
 				s.profileARN = aws.ToString(got.InstanceProfile.Arn)
-				_ = s.journal.Record(JournalKindIAMInstanceProfile, s.profileARN, "")
+				_ = s.journal.Record(journal.KindIAMInstanceProfile, s.profileARN, "")
 			}
 			s.roleAdded = slices.Contains(profileRoles(got.InstanceProfile), s.name)
 		}

@@ -150,7 +150,7 @@ func testJournal(t *testing.T) *journal.Journal {
 func journalKinds(j *journal.Journal) map[string]string {
 	m := map[string]string{}
 	for _, r := range j.Remaining() {
-		m[r.ID] = r.Kind
+		m[r.ID] = string(r.Kind)
 	}
 	return m
 }
@@ -305,7 +305,7 @@ func TestStepIAMInstanceProfile_temporary(t *testing.T) {
 	if spec := getInstanceProfileSpec(state); spec == nil || aws.ToString(spec.Name) != tmpProfile {
 		t.Errorf("launch profile = %s, want %s", jsonString(spec), tmpProfile)
 	}
-	if got, want := journalKinds(j), map[string]string{tmpRoleARN: JournalKindIAMRole, tmpProfileARN: JournalKindIAMInstanceProfile}; !reflect.DeepEqual(got, want) {
+	if got, want := journalKinds(j), map[string]string{tmpRoleARN: string(journal.KindIAMRole), tmpProfileARN: string(journal.KindIAMInstanceProfile)}; !reflect.DeepEqual(got, want) {
 		t.Errorf("journal holds %v, want %v", got, want)
 	}
 
@@ -529,7 +529,7 @@ func TestStepIAMInstanceProfile_cleanupFails(t *testing.T) {
 			wantCalls: []string{"RemoveRoleFromInstanceProfile"},
 			want: []string{"Could not delete temporary instance profile packer_bakery_b1: removing role packer_bakery_b1 from it", "AccessDenied",
 				"Delete it by hand: " + remove + " && " + profile + " && " + policy + " && " + role},
-			left: []string{JournalKindIAMInstanceProfile, JournalKindIAMRole},
+			left: []string{string(journal.KindIAMInstanceProfile), string(journal.KindIAMRole)},
 		},
 		{
 			name: "profile stays, role goes",
@@ -541,7 +541,7 @@ func TestStepIAMInstanceProfile_cleanupFails(t *testing.T) {
 			},
 			wantCalls: []string{"RemoveRoleFromInstanceProfile", "DeleteInstanceProfile", "DeleteRolePolicy", "DeleteRole"},
 			want:      []string{"Could not delete temporary instance profile packer_bakery_b1", "ServiceFailure", "Delete it by hand: " + profile + "\n"},
-			left:      []string{JournalKindIAMInstanceProfile},
+			left:      []string{string(journal.KindIAMInstanceProfile)},
 		},
 		{
 			name: "policy stays",
@@ -552,7 +552,7 @@ func TestStepIAMInstanceProfile_cleanupFails(t *testing.T) {
 			},
 			wantCalls: []string{"RemoveRoleFromInstanceProfile", "DeleteInstanceProfile", "DeleteRolePolicy"},
 			want:      []string{"Could not delete temporary IAM role packer_bakery_b1: deleting its policy packer_bakery_b1", "Delete it by hand: " + policy + " && " + role},
-			left:      []string{JournalKindIAMRole},
+			left:      []string{string(journal.KindIAMRole)},
 		},
 		{
 			name: "role stays",
@@ -564,7 +564,7 @@ func TestStepIAMInstanceProfile_cleanupFails(t *testing.T) {
 			},
 			wantCalls: []string{"RemoveRoleFromInstanceProfile", "DeleteInstanceProfile", "DeleteRolePolicy", "DeleteRole"},
 			want:      []string{"Could not delete temporary IAM role packer_bakery_b1", "DeleteConflict", "Delete it by hand: " + role + "\n"},
-			left:      []string{JournalKindIAMRole},
+			left:      []string{string(journal.KindIAMRole)},
 		},
 	}
 	for _, tt := range tests {
@@ -589,7 +589,7 @@ func TestStepIAMInstanceProfile_cleanupFails(t *testing.T) {
 			}
 			var left []string
 			for _, r := range j.Remaining() {
-				left = append(left, r.Kind)
+				left = append(left, string(r.Kind))
 			}
 			if !reflect.DeepEqual(sortedCopy(left), sortedCopy(tt.left)) {
 				t.Errorf("journal holds %v, want %v (what was not deleted)", left, tt.left)

@@ -46,7 +46,7 @@ func (s *stepKeyPair) Run(ctx context.Context, state multistep.StateBag) multist
 	ui := getUI(state)
 	if s.comm.SSHKeyPairName != "" {
 		ui.Say(fmt.Sprintf("Using existing key pair %s", s.comm.SSHKeyPairName))
-		state.Put(keyKeyPairName, s.comm.SSHKeyPairName)
+		putKeyPairName(state, s.comm.SSHKeyPairName)
 		return multistep.ActionContinue
 	}
 	if !temporaryKeyPair(s.comm) {
@@ -77,10 +77,10 @@ func (s *stepKeyPair) Run(ctx context.Context, state multistep.StateBag) multist
 		return halt(state, fmt.Errorf("importing temporary key pair %q: %w", s.name, err))
 	}
 	s.created = s.name
-	_ = s.journal.Record("key-pair", s.name, "")
+	_ = s.journal.Record(journal.KindKeyPair, s.name, "")
 	s.comm.SSHPrivateKey = private
 	s.comm.SSHPublicKey = public
-	state.Put(keyKeyPairName, s.name)
+	putKeyPairName(state, s.name)
 	return multistep.ActionContinue
 }
 

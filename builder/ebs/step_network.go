@@ -39,7 +39,7 @@ func (s *stepNetwork) Run(ctx context.Context, state multistep.StateBag) multist
 		return halt(state, err)
 	}
 	getUI(state).Say(fmt.Sprintf("Network: VPC %s, subnet %s (%s)", net.VpcID, net.SubnetID, net.AvailabilityZone))
-	state.Put(keyNetwork, net)
+	putNetwork(state, net)
 	return multistep.ActionContinue
 }
 

@@ -82,18 +82,6 @@ func (s *stepPreflight) Run(ctx context.Context, state multistep.StateBag) multi
 
 func (s *stepPreflight) Cleanup(multistep.StateBag) {}
 
-// Placeholders for resources the build has yet to create: well-formed IDs
-// that exist nowhere. EC2 checks the permission of a dry run before it
-// looks the resource up on the test-bed; see docs/iam-policy.md for what
-// AWS answers.
-const (
-	placeholderInstance = "i-00000000000000000"
-	placeholderGroup    = "sg-00000000000000000"
-	placeholderImage    = "ami-00000000000000000"
-	placeholderSnapshot = "snap-00000000000000000"
-	placeholderName     = "packer_bakery_permission_check"
-)
-
 // dryRun marks a request as a question about permission only.
 var dryRun = aws.Bool(true)
 

@@ -133,12 +133,3 @@ func (s *stepRenderTemplates) Run(_ context.Context, state multistep.StateBag) m
 }
 
 func (s *stepRenderTemplates) Cleanup(multistep.StateBag) {}
-
-const keyBuildInfo = "bakery/build_info"
-
-func putBuildInfo(state multistep.StateBag, info buildInfo) { state.Put(keyBuildInfo, info) }
-
-// getBuildInfo returns the build variables, known after stepRenderTemplates.
-func getBuildInfo(state multistep.StateBag) buildInfo {
-	return state.Get(keyBuildInfo).(buildInfo)
-}

@@ -68,7 +68,7 @@ func (s *stepRunInstance) Run(ctx context.Context, state multistep.StateBag) mul
 		return halt(state, fmt.Errorf("launching the build instance: EC2 returned %d instances, expected 1", len(out.Instances)))
 	}
 	s.instanceID = aws.ToString(out.Instances[0].InstanceId)
-	_ = s.journal.Record("instance", s.instanceID, "")
+	_ = s.journal.Record(journal.KindInstance, s.instanceID, "")
 	ui.Say(fmt.Sprintf("Instance %s launched", s.instanceID))
 	putInstance(state, out.Instances[0])
 

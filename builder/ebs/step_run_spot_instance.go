@@ -102,7 +102,7 @@ func (s *stepRunSpotInstance) Run(ctx context.Context, state multistep.StateBag)
 	}
 	s.instanceID = ids[0]
 	ui.Say(fmt.Sprintf("Spot instance %s launched by EC2 Fleet %s", s.instanceID, aws.ToString(out.FleetId)))
-	state.Put(keyInstanceID, s.instanceID)
+	putInstanceID(state, s.instanceID)
 
 	inst, err := waitUntilRunning(ctx, s.ec2, ui.Say, s.instanceID, s.poll)
 	if err != nil {
@@ -152,13 +152,13 @@ func (s *stepRunSpotInstance) launchFleet(ctx context.Context, say func(string))
 		if err == nil {
 			if id := aws.ToString(out.FleetId); id != "" {
 				s.fleetIDs = append(s.fleetIDs, id)
-				_ = s.journal.Record("fleet", id, "")
+				_ = s.journal.Record(journal.KindFleet, id, "")
 			}
 			for _, fi := range out.Instances {
 				ids = append(ids, fi.InstanceIds...)
 			}
 			for _, id := range ids {
-				_ = s.journal.Record("instance", id, "")
+				_ = s.journal.Record(journal.KindInstance, id, "")
 			}
 		}
 		var reason string
@@ -243,7 +243,7 @@ func (s *stepRunSpotInstance) createTemplate(ctx context.Context, state multiste
 	default:
 		return fmt.Errorf("creating launch template %q for the spot instance: EC2 returned no template", s.name)
 	}
-	_ = s.journal.Record("launch-template", s.templateID, "")
+	_ = s.journal.Record(journal.KindLaunchTemplate, s.templateID, "")
 	ui.Say(fmt.Sprintf("Created launch template %s (%s)", s.templateID, s.name))
 	return nil
 }
@@ -429,7 +429,7 @@ func (s *stepRunSpotInstance) awsCalls() []awsCall {
 	if s.onDemand != nil {
 		calls = s.onDemand.awsCalls()
 		for i := range calls {
-			if calls[i].action == "ec2:RunInstances" {
+			if calls[i].action == "ec2:RunInstances" || calls[i].partOf == "ec2:RunInstances" {
 				calls[i].partOf = "ec2:CreateFleet"
 			}
 		}
@@ -503,9 +503,6 @@ func (s *stepRunSpotInstance) awsCalls() []awsCall {
 	}
 	return calls
 }
-
-// Placeholders of a launch template and a fleet, for the permission check.
-const placeholderTemplate, placeholderFleet = "lt-00000000000000000", "fleet-00000000-0000-0000-0000-000000000000"
 
 func (s *stepRunSpotInstance) instanceType() string {
 	if s.onDemand == nil {

@@ -123,7 +123,7 @@ func fleetLaunched(fleet string, instances ...string) *ec2.CreateFleetOutput {
 func journaledKinds(j *journal.Journal) map[string]string {
 	m := map[string]string{}
 	for _, r := range j.Remaining() {
-		m[r.ID] = r.Kind
+		m[r.ID] = string(r.Kind)
 	}
 	return m
 }

@@ -56,7 +56,7 @@ func (s *stepSecurityGroup) Run(ctx context.Context, state multistep.StateBag) m
 		if err := s.checkGroups(ctx, vpc); err != nil {
 			return halt(state, err)
 		}
-		state.Put(keySGIDs, s.ids)
+		putSecurityGroupIDs(state, s.ids)
 		return multistep.ActionContinue
 	}
 	if !s.filter.Empty() {
@@ -65,7 +65,7 @@ func (s *stepSecurityGroup) Run(ctx context.Context, state multistep.StateBag) m
 			return halt(state, err)
 		}
 		ui.Say(fmt.Sprintf("Security groups of `security_group_filter`: %s", strings.Join(ids, ", ")))
-		state.Put(keySGIDs, ids)
+		putSecurityGroupIDs(state, ids)
 		return multistep.ActionContinue
 	}
 	cidrs := s.cidrs
@@ -108,7 +108,7 @@ func (s *stepSecurityGroup) Run(ctx context.Context, state multistep.StateBag) m
 		return halt(state, fmt.Errorf("creating temporary security group %q: %w", s.name, err))
 	}
 	s.created = groupID
-	_ = s.journal.Record("security-group", groupID, "")
+	_ = s.journal.Record(journal.KindSecurityGroup, groupID, "")
 
 	perm := types.IpPermission{
 		IpProtocol: aws.String("tcp"),
@@ -134,7 +134,7 @@ func (s *stepSecurityGroup) Run(ctx context.Context, state multistep.StateBag) m
 		return halt(state, fmt.Errorf("allowing port %d into security group %s: %w", s.port, s.created, err))
 	}
 	ui.Say(fmt.Sprintf("Security group %s admits port %d from %v", s.created, s.port, cidrs))
-	state.Put(keySGIDs, []string{s.created})
+	putSecurityGroupIDs(state, []string{s.created})
 	return multistep.ActionContinue
 }
 

@@ -64,7 +64,7 @@ func (s *stepSourceAMI) Run(ctx context.Context, state multistep.StateBag) multi
 		return halt(state, fmt.Errorf("source AMI %s is %s, not available", aws.ToString(img.ImageId), img.State))
 	}
 	ui.Say(fmt.Sprintf("Source AMI: %s (%s)", aws.ToString(img.ImageId), aws.ToString(img.Name)))
-	state.Put(keySourceImage, img)
+	putSourceImage(state, img)
 
 	data := packerbuilderdata.GeneratedData{State: state}
 	for name, value := range newBuildInfo(img, s.region).generated() {

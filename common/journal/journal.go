@@ -19,9 +19,26 @@ import (
 // EnvDir overrides where journals are kept.
 const EnvDir = "PACKER_BAKERY_JOURNAL_DIR"
 
+// Kind is what a journalled resource is: what the builder records and the
+// sweep deletes, named once here for both.
+type Kind string
+
+const (
+	KindInstance       Kind = "instance"
+	KindKeyPair        Kind = "key-pair"
+	KindSecurityGroup  Kind = "security-group"
+	KindImage          Kind = "image"
+	KindLaunchTemplate Kind = "launch-template"
+	KindFleet          Kind = "fleet"
+	// The temporary role and instance profile; their IDs are ARNs (role
+	// and profile share a name).
+	KindIAMRole            Kind = "iam-role"
+	KindIAMInstanceProfile Kind = "iam-instance-profile"
+)
+
 // Resource is one thing a build created.
 type Resource struct {
-	Kind   string `json:"kind"` // "instance", "key-pair", "security-group", "image", "launch-template", "fleet"
+	Kind   Kind   `json:"kind"`
 	ID     string `json:"id"`
 	Region string `json:"region"`
 }
@@ -86,7 +103,7 @@ func Open(buildID, region string) (*Journal, error) {
 
 // Record notes a resource the moment its ID is known; region "" is the
 // build region.
-func (j *Journal) Record(kind, id, region string) error {
+func (j *Journal) Record(kind Kind, id, region string) error {
 	if j == nil {
 		return nil
 	}

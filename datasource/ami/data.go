@@ -1,5 +1,5 @@
 //go:generate go tool packer-sdc struct-markdown
-//go:generate go tool packer-sdc mapstructure-to-hcl2 -type Config,DatasourceOutput
+//go:generate go tool packer-sdc mapstructure-to-hcl2 -type Config,DatasourceOutput,Polling,VaultAWSEngine
 
 // Package ami is the `bakery-ami` data source: the AMI that a
 // `source_ami_filter`-style filter selects, for use anywhere in a template.
@@ -29,6 +29,36 @@ import (
 type Config struct {
 	bakery.AccessConfig     `mapstructure:",squash"`
 	bakery.AMIFilterOptions `mapstructure:",squash"`
+	// Accepted as amazon-ami accepts it (`packer hcl2_upgrade` copies it
+	// from the builder): the lookup waits for nothing, so it has no effect.
+	Polling *Polling `mapstructure:"aws_polling" required:"false"`
+	// Refused with the reason, as by bakery-ebs: credentials from Vault are
+	// not read by the plugin.
+	VaultAWSEngine *VaultAWSEngine `mapstructure:"vault_aws_engine" required:"false"`
+}
+
+// Polling is amazon-ami's `aws_polling` block.
+type Polling struct {
+	// amazon-ami's waiter attempts. Accepted and ignored: the lookup is one
+	// DescribeImages call and waits for nothing.
+	MaxAttempts int `mapstructure:"max_attempts" required:"false"`
+	// amazon-ami's waiter delay. Accepted and ignored, as `max_attempts`.
+	DelaySeconds int `mapstructure:"delay_seconds" required:"false"`
+}
+
+// VaultAWSEngine is amazon-ami's `vault_aws_engine` block, decoded only to
+// refuse it with the reason rather than HCL's "Unsupported argument".
+type VaultAWSEngine struct {
+	// The Vault role's name. Setting the block is refused: use Vault's
+	// own agent or `vault` CLI to put credentials where the AWS CLI finds
+	// them.
+	Name string `mapstructure:"name" required:"false"`
+	// The ARN of the role Vault would assume. Refused with the block.
+	RoleARN string `mapstructure:"role_arn" required:"false"`
+	// How long Vault's credentials would live. Refused with the block.
+	TTL string `mapstructure:"ttl" required:"false"`
+	// The mount path of Vault's AWS secrets engine. Refused with the block.
+	EngineName string `mapstructure:"engine_name" required:"false"`
 }
 
 // DatasourceOutput is what the data source yields.
@@ -74,6 +104,9 @@ func (d *Datasource) Configure(raws ...interface{}) error {
 	for _, e := range d.config.AMIFilterOptions.Prepare("bakery-ami") {
 		errs = packersdk.MultiErrorAppend(errs, e)
 	}
+	if d.config.VaultAWSEngine != nil {
+		errs = packersdk.MultiErrorAppend(errs, errors.New("`vault_aws_engine` is not supported by bakery-ami: credentials from Vault are not read by the plugin; give them through a `profile` whose `credential_process` asks Vault, or through AWS_* environment variables"))
+	}
 	if errs != nil && len(errs.Errors) > 0 {
 		return errs
 	}
@@ -84,6 +117,7 @@ func (d *Datasource) Configure(raws ...interface{}) error {
 const lookupTimeout = 5 * time.Minute
 
 func (d *Datasource) Execute() (cty.Value, error) {
+	defer bakery.EndRunShare() // the run's shared retry file goes with its last user
 	ctx, cancel := context.WithTimeout(context.Background(), lookupTimeout)
 	defer cancel()
 	null := cty.NullVal(cty.EmptyObject)

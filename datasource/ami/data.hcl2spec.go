@@ -33,6 +33,8 @@ type FlatConfig struct {
 	Owners                []string                     `mapstructure:"owners" required:"true" cty:"owners" hcl:"owners"`
 	MostRecent            *bool                        `mapstructure:"most_recent" required:"false" cty:"most_recent" hcl:"most_recent"`
 	IncludeDeprecated     *bool                        `mapstructure:"include_deprecated" required:"false" cty:"include_deprecated" hcl:"include_deprecated"`
+	Polling               *FlatPolling                 `mapstructure:"aws_polling" required:"false" cty:"aws_polling" hcl:"aws_polling"`
+	VaultAWSEngine        *FlatVaultAWSEngine          `mapstructure:"vault_aws_engine" required:"false" cty:"vault_aws_engine" hcl:"vault_aws_engine"`
 }
 
 // FlatMapstructure returns a new FlatConfig.
@@ -69,6 +71,8 @@ func (*FlatConfig) HCL2Spec() map[string]hcldec.Spec {
 		"owners":                        &hcldec.AttrSpec{Name: "owners", Type: cty.List(cty.String), Required: false},
 		"most_recent":                   &hcldec.AttrSpec{Name: "most_recent", Type: cty.Bool, Required: false},
 		"include_deprecated":            &hcldec.AttrSpec{Name: "include_deprecated", Type: cty.Bool, Required: false},
+		"aws_polling":                   &hcldec.BlockSpec{TypeName: "aws_polling", Nested: hcldec.ObjectSpec((*FlatPolling)(nil).HCL2Spec())},
+		"vault_aws_engine":              &hcldec.BlockSpec{TypeName: "vault_aws_engine", Nested: hcldec.ObjectSpec((*FlatVaultAWSEngine)(nil).HCL2Spec())},
 	}
 	return s
 }
@@ -102,6 +106,60 @@ func (*FlatDatasourceOutput) HCL2Spec() map[string]hcldec.Spec {
 		"owner":         &hcldec.AttrSpec{Name: "owner", Type: cty.String, Required: false},
 		"owner_name":    &hcldec.AttrSpec{Name: "owner_name", Type: cty.String, Required: false},
 		"tags":          &hcldec.AttrSpec{Name: "tags", Type: cty.Map(cty.String), Required: false},
+	}
+	return s
+}
+
+// FlatPolling is an auto-generated flat version of Polling.
+// Where the contents of a field with a `mapstructure:,squash` tag are bubbled up.
+type FlatPolling struct {
+	MaxAttempts  *int `mapstructure:"max_attempts" required:"false" cty:"max_attempts" hcl:"max_attempts"`
+	DelaySeconds *int `mapstructure:"delay_seconds" required:"false" cty:"delay_seconds" hcl:"delay_seconds"`
+}
+
+// FlatMapstructure returns a new FlatPolling.
+// FlatPolling is an auto-generated flat version of Polling.
+// Where the contents a fields with a `mapstructure:,squash` tag are bubbled up.
+func (*Polling) FlatMapstructure() interface{ HCL2Spec() map[string]hcldec.Spec } {
+	return new(FlatPolling)
+}
+
+// HCL2Spec returns the hcl spec of a Polling.
+// This spec is used by HCL to read the fields of Polling.
+// The decoded values from this spec will then be applied to a FlatPolling.
+func (*FlatPolling) HCL2Spec() map[string]hcldec.Spec {
+	s := map[string]hcldec.Spec{
+		"max_attempts":  &hcldec.AttrSpec{Name: "max_attempts", Type: cty.Number, Required: false},
+		"delay_seconds": &hcldec.AttrSpec{Name: "delay_seconds", Type: cty.Number, Required: false},
+	}
+	return s
+}
+
+// FlatVaultAWSEngine is an auto-generated flat version of VaultAWSEngine.
+// Where the contents of a field with a `mapstructure:,squash` tag are bubbled up.
+type FlatVaultAWSEngine struct {
+	Name       *string `mapstructure:"name" required:"false" cty:"name" hcl:"name"`
+	RoleARN    *string `mapstructure:"role_arn" required:"false" cty:"role_arn" hcl:"role_arn"`
+	TTL        *string `mapstructure:"ttl" required:"false" cty:"ttl" hcl:"ttl"`
+	EngineName *string `mapstructure:"engine_name" required:"false" cty:"engine_name" hcl:"engine_name"`
+}
+
+// FlatMapstructure returns a new FlatVaultAWSEngine.
+// FlatVaultAWSEngine is an auto-generated flat version of VaultAWSEngine.
+// Where the contents a fields with a `mapstructure:,squash` tag are bubbled up.
+func (*VaultAWSEngine) FlatMapstructure() interface{ HCL2Spec() map[string]hcldec.Spec } {
+	return new(FlatVaultAWSEngine)
+}
+
+// HCL2Spec returns the hcl spec of a VaultAWSEngine.
+// This spec is used by HCL to read the fields of VaultAWSEngine.
+// The decoded values from this spec will then be applied to a FlatVaultAWSEngine.
+func (*FlatVaultAWSEngine) HCL2Spec() map[string]hcldec.Spec {
+	s := map[string]hcldec.Spec{
+		"name":        &hcldec.AttrSpec{Name: "name", Type: cty.String, Required: false},
+		"role_arn":    &hcldec.AttrSpec{Name: "role_arn", Type: cty.String, Required: false},
+		"ttl":         &hcldec.AttrSpec{Name: "ttl", Type: cty.String, Required: false},
+		"engine_name": &hcldec.AttrSpec{Name: "engine_name", Type: cty.String, Required: false},
 	}
 	return s
 }

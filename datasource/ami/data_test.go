@@ -48,6 +48,26 @@ func TestConfigure(t *testing.T) {
 				IncludeDeprecated: true,
 			},
 		},
+		{
+			// What `packer hcl2_upgrade` writes from a JSON builder that sets aws_polling.
+			name: "aws_polling copied from the builder",
+			raw: map[string]interface{}{
+				"region": "us-east-1", "filters": map[string]interface{}{"name": "amzn2-*"}, "owners": []interface{}{"amazon"},
+				"aws_polling": map[string]interface{}{"delay_seconds": 5, "max_attempts": 40},
+			},
+			want: &bakery.AMIFilterOptions{
+				Filters: map[string]string{"name": "amzn2-*"},
+				Owners:  []string{"amazon"},
+			},
+		},
+		{
+			name: "vault_aws_engine",
+			raw: map[string]interface{}{
+				"region": "us-east-1", "filters": map[string]interface{}{"name": "amzn2-*"}, "owners": []interface{}{"amazon"},
+				"vault_aws_engine": map[string]interface{}{"name": "packer"},
+			},
+			wantErr: []string{"`vault_aws_engine` is not supported by bakery-ami: credentials from Vault"},
+		},
 		{name: "no filter at all", raw: map[string]interface{}{"region": "us-east-1"}, wantErr: []string{"set `filters` and `owners`"}},
 		{
 			name:    "filters without owners",

@@ -1,6 +1,7 @@
 # The offline demo: bakes an AMI against the project's test-bed (moto for
-# EC2/STS/IAM, a local sshd as the "instance"). `make demo` runs it with the
-# variables below set; against real AWS use ../aws instead.
+# EC2/STS/IAM, a local sshd as the "instance"), provisioned by Ansible over
+# SSH with bakery-ansible. `make demo` runs it with the variables below
+# set; against real AWS start from ../developer-profile instead.
 packer {
   required_plugins {
     bakery = {
@@ -24,6 +25,12 @@ variable "ssh_host" {
 variable "ssh_port" {
   type        = number
   description = "Port of the build instance's SSH server."
+}
+
+variable "ansible_playbook" {
+  type        = string
+  default     = "ansible-playbook"
+  description = "The ansible-playbook to run (make demo uses the test-bed's pinned ansible-core)."
 }
 
 variable "manifest" {
@@ -70,11 +77,12 @@ source "bakery-ebs" "demo" {
 build {
   sources = ["source.bakery-ebs.demo"]
 
-  provisioner "shell" {
-    inline = [
-      "echo \"provisioning as $(id -un) on $(hostname)\"",
-      "sudo -n true && echo 'passwordless sudo works'",
-    ]
+  provisioner "bakery-ansible" {
+    playbook_file = "${path.root}/playbook.yml"
+    command       = var.ansible_playbook
+    extra_vars = {
+      baked_by = "bakery-ansible"
+    }
   }
 
   post-processor "manifest" {

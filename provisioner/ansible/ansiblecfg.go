@@ -2,6 +2,7 @@ package ansible
 
 import (
 	"bufio"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -13,20 +14,37 @@ import (
 // ANSIBLE_CONFIG, then the working folder (packer's), then the home folder
 // — not next to the playbook, where people keep it. "" when ANSIBLE_CONFIG
 // is set, the working folder has its own ansible.cfg, or there is none.
-func playbookAnsibleCfg(playbook, cwd string, env ...[]string) string {
+//
+// Like Ansible with its working folder, it refuses a file in a
+// world-writable folder (or itself world-writable): anyone on the machine
+// could have put it there, and an ansible.cfg runs code (plugins, vault
+// scripts, ssh_args). The second result then says so.
+func playbookAnsibleCfg(playbook, cwd string, env ...[]string) (string, string) {
 	for _, e := range env {
 		if hasAny(e, "ANSIBLE_CONFIG") {
-			return ""
+			return "", ""
 		}
 	}
-	if fileExists(filepath.Join(cwd, "ansible.cfg")) {
-		return ""
+	if fileExists(filepath.Join(cwd, "ansible.cfg")) && !worldWritable(cwd) {
+		return "", ""
 	}
 	cfg := filepath.Join(filepath.Dir(playbook), "ansible.cfg")
-	if fileExists(cfg) {
-		return cfg
+	if !fileExists(cfg) {
+		return "", ""
 	}
-	return ""
+	for _, p := range []string{filepath.Dir(playbook), cfg} {
+		if worldWritable(p) {
+			return "", fmt.Sprintf("Ignoring %s: %s is world-writable, so anyone on this machine could have written it (Ansible ignores an ansible.cfg in a world-writable folder too). Remove the write permission of others (chmod o-w) to use it.", cfg, p)
+		}
+	}
+	return cfg, ""
+}
+
+// worldWritable: others may write path. Ansible does not exempt sticky
+// folders, and neither do we.
+func worldWritable(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && fi.Mode().Perm()&0o002 != 0
 }
 
 // effectiveAnsibleCfg is the config file ansible-playbook will read, in
@@ -37,7 +55,10 @@ func effectiveAnsibleCfg(env []string, cwd string) string {
 			return m[1]
 		}
 	}
-	candidates := []string{filepath.Join(cwd, "ansible.cfg")}
+	var candidates []string
+	if !worldWritable(cwd) { // Ansible skips it too
+		candidates = append(candidates, filepath.Join(cwd, "ansible.cfg"))
+	}
 	if home, err := os.UserHomeDir(); err == nil {
 		candidates = append(candidates, filepath.Join(home, ".ansible.cfg"))
 	}

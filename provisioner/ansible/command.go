@@ -3,6 +3,7 @@ package ansible
 import (
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -15,14 +16,92 @@ type command struct {
 }
 
 // String is the command as echoed to the user: shell-quoted so it can be
-// pasted, and free of secrets because secrets only ever travel in files.
+// pasted, with the values of `-e`/`--extra-vars` given on the command line
+// (extra_arguments) masked. Our own secrets only ever travel in files.
 func (c command) String() string {
 	parts := make([]string, 0, len(c.Args)+1)
 	parts = append(parts, shellQuote(c.Path))
-	for _, a := range c.Args {
+	for _, a := range maskExtraVars(c.Args) {
 		parts = append(parts, shellQuote(a))
 	}
 	return strings.Join(parts, " ")
+}
+
+const masked = "<sensitive>"
+
+// maskExtraVars hides the values of inline extra vars: `-e k=v`,
+// `-ek=v`, `--extra-vars=k=v`, and JSON/YAML given the same ways. Files
+// (`@path`) are shown as they are.
+func maskExtraVars(args []string) []string {
+	out := make([]string, len(args))
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case (a == "-e" || a == "--extra-vars") && i+1 < len(args):
+			out[i] = a
+			i++
+			out[i] = maskVars(args[i])
+		case strings.HasPrefix(a, "--extra-vars="):
+			out[i] = "--extra-vars=" + maskVars(strings.TrimPrefix(a, "--extra-vars="))
+		case strings.HasPrefix(a, "-e") && len(a) > 2 && !strings.HasPrefix(a, "--"):
+			out[i] = "-e" + maskVars(a[2:])
+		default:
+			out[i] = a
+		}
+	}
+	return out
+}
+
+// maskVars masks one extra-vars argument: keys stay, values go.
+func maskVars(v string) string {
+	t := strings.TrimSpace(v)
+	switch {
+	case strings.HasPrefix(t, "@"):
+		return v
+	case strings.HasPrefix(t, "{"), strings.HasPrefix(t, "["):
+		return masked
+	}
+	fields := strings.Fields(v)
+	for i, f := range fields {
+		if k, _, ok := strings.Cut(f, "="); ok {
+			fields[i] = k + "=" + masked
+		} else {
+			fields[i] = masked // part of a quoted value
+		}
+	}
+	return strings.Join(fields, " ")
+}
+
+// inlineVarValues are the values of the extra vars given on the command
+// line, for the log filter. Approximate (Ansible's own k=v parser handles
+// quotes): a value cut in two is registered as its parts.
+func inlineVarValues(args []string) []string {
+	var vals []string
+	take := func(v string) {
+		t := strings.TrimSpace(v)
+		if strings.HasPrefix(t, "@") {
+			return
+		}
+		vals = append(vals, t) // JSON/YAML: the whole text
+		for _, f := range strings.Fields(t) {
+			if _, val, ok := strings.Cut(f, "="); ok {
+				vals = append(vals, strings.Trim(val, `'"`))
+			}
+		}
+	}
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case (a == "-e" || a == "--extra-vars") && i+1 < len(args):
+			i++
+			take(args[i])
+		case strings.HasPrefix(a, "--extra-vars="):
+			take(strings.TrimPrefix(a, "--extra-vars="))
+		case strings.HasPrefix(a, "-e") && len(a) > 2 && !strings.HasPrefix(a, "--"):
+			take(a[2:])
+		}
+	}
+	return vals
 }
 
 // invocation is everything the ansible-playbook command line depends on,
@@ -38,6 +117,15 @@ type invocation struct {
 	SkipTags       []string
 	Limit          string
 	SSHExtraArgs   []string // the user's ansible_ssh_extra_args
+	// KnownHostsFile is the run's own known_hosts (0600, in the run's 0700
+	// folder). With HostKeyPinned it already holds the key the builder saw
+	// and ssh accepts no other; else ssh records the first key it sees and
+	// holds the rest of the play to it.
+	KnownHostsFile string
+	HostKeyPinned  bool
+	// ProxyCommand reaches the instance the way the builder did (its
+	// bastion); "" for a straight connection.
+	ProxyCommand   string
 	ExtraArguments []string // the user's extra_arguments, last on the line
 	UseSFTP        *bool
 	// SCPLegacy passes `-O` to scp: OpenSSH >= 9's scp speaks SFTP, which
@@ -63,9 +151,56 @@ type invocation struct {
 	BaseEnv         []string // the plugin's environment
 }
 
-// sshBaseArgs are always passed to ssh: the host is new for every build
-// (and its key unknown), so it is neither checked nor remembered.
-var sshBaseArgs = []string{"-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"}
+// sshArgs is --ssh-extra-args. ssh keeps the first value it reads for an
+// option, so the user's ansible_ssh_extra_args come first and win (e.g.
+// `-o StrictHostKeyChecking=yes` with their own known_hosts). Ansible
+// splits the line like a shell, so our paths are quoted.
+func sshArgs(in invocation) string {
+	ssh := append([]string{}, in.SSHExtraArgs...)
+	if in.KnownHostsFile != "" {
+		strict := "accept-new"
+		if in.HostKeyPinned {
+			strict = "yes"
+		}
+		// The machine's own known_hosts could hold an older key for a
+		// reused address: only what this build saw counts.
+		ssh = append(ssh, "-o", shellQuote("UserKnownHostsFile="+in.KnownHostsFile), "-o", "GlobalKnownHostsFile=/dev/null",
+			"-o", "StrictHostKeyChecking="+strict)
+	}
+	if in.PrivateKeyFile != "" {
+		// Only the build's key: agent keys tried first could use up
+		// sshd's MaxAuthTries before it.
+		ssh = append(ssh, "-o", "IdentitiesOnly=yes")
+	}
+	if in.ProxyCommand != "" {
+		ssh = append(ssh, "-o", shellQuote("ProxyCommand="+in.ProxyCommand))
+	}
+	return strings.Join(ssh, " ")
+}
+
+// bastionProxyCommand is ssh's ProxyCommand to the instance through the
+// builder's bastion: the same jump host, user and key as the builder's
+// communicator, the bastion's host key held to its first sighting in the
+// run's known_hosts. ssh runs it through the shell after expanding %
+// tokens, so every word is shell-quoted and its % doubled.
+func bastionProxyCommand(b bastion, knownHosts string) string {
+	words := []string{"ssh", "-o", "BatchMode=yes", "-o", "UserKnownHostsFile=" + knownHosts, "-o", "GlobalKnownHostsFile=/dev/null",
+		"-o", "StrictHostKeyChecking=accept-new", "-p", strconv.Itoa(b.Port)}
+	if b.User != "" {
+		words = append(words, "-l", b.User)
+	}
+	if b.KeyFile != "" {
+		words = append(words, "-i", b.KeyFile, "-o", "IdentitiesOnly=yes")
+	}
+	if b.CertFile != "" {
+		words = append(words, "-o", "CertificateFile="+b.CertFile)
+	}
+	for i, w := range words {
+		words[i] = shellQuote(strings.ReplaceAll(w, "%", "%%"))
+	}
+	// "--": a host that starts with "-" is a host, not an option.
+	return strings.Join(append(words, "-W", "%h:%p", "--", shellQuote(strings.ReplaceAll(b.Host, "%", "%%"))), " ")
+}
 
 // playbookCommand builds the ansible-playbook command. It is pure: same
 // input, same output, no I/O.
@@ -74,15 +209,12 @@ func playbookCommand(in invocation) command {
 	if in.User != "" {
 		args = append(args, "--user", in.User)
 	}
-	ssh := append([]string{}, sshBaseArgs...)
 	if in.PrivateKeyFile != "" {
 		args = append(args, "--private-key", in.PrivateKeyFile)
-		// Only the build's key: agent keys tried first could use up
-		// sshd's MaxAuthTries before it.
-		ssh = append(ssh, "-o", "IdentitiesOnly=yes")
 	}
-	ssh = append(ssh, in.SSHExtraArgs...)
-	args = append(args, "--ssh-extra-args", strings.Join(ssh, " "))
+	if ssh := sshArgs(in); ssh != "" {
+		args = append(args, "--ssh-extra-args", ssh)
+	}
 	if in.ExtraVarsFile != "" {
 		args = append(args, "--extra-vars", "@"+in.ExtraVarsFile)
 	}
@@ -103,7 +235,10 @@ func playbookCommand(in invocation) command {
 	ours := []string{
 		// Lines as they come, not when python's buffer fills.
 		"PYTHONUNBUFFERED=1",
-		"ANSIBLE_HOST_KEY_CHECKING=False",
+		// On: with it off Ansible puts its own StrictHostKeyChecking=no
+		// before --ssh-extra-args, and that first value would win over
+		// our pinned key and the user's choice.
+		"ANSIBLE_HOST_KEY_CHECKING=True",
 		"ANSIBLE_RETRY_FILES_ENABLED=False",
 	}
 	if in.ControlPathDir != "" && !hasAny(in.UserEnv, "ANSIBLE_SSH_CONTROL_PATH_DIR", "ANSIBLE_SSH_CONTROL_PATH") {

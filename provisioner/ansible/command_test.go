@@ -2,6 +2,7 @@ package ansible
 
 import (
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -16,17 +17,19 @@ func TestPlaybookCommand(t *testing.T) {
 		PrivateKeyFile: "/t/key",
 		ExtraVarsFile:  "/t/vars.json",
 		ControlPathDir: "/tmp/cp",
+		KnownHostsFile: "/t/known_hosts",
 		Pipelining:     true,
 		SSHRetries:     3,
 		BaseEnv:        []string{"PATH=/usr/bin", "HOME=/root"},
 	}
-	defaultSSH := "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o IdentitiesOnly=yes"
+	hostKeys := "-o UserKnownHostsFile=/t/known_hosts -o GlobalKnownHostsFile=/dev/null -o StrictHostKeyChecking=accept-new"
+	defaultSSH := hostKeys + " -o IdentitiesOnly=yes"
 	// Written out in full, sorted, one per name: the whole environment
 	// ansible-playbook gets, so a variable added, lost or duplicated fails.
 	defaultArgs := []string{"/p/site.yml", "-i", "/t/inv.ini", "--user", "ec2-user", "--private-key", "/t/key",
 		"--ssh-extra-args", defaultSSH, "--extra-vars", "@/t/vars.json"}
 	defaultEnv := []string{
-		"ANSIBLE_HOST_KEY_CHECKING=False",
+		"ANSIBLE_HOST_KEY_CHECKING=True",
 		"ANSIBLE_PIPELINING=True",
 		"ANSIBLE_RETRY_FILES_ENABLED=False",
 		"ANSIBLE_SSH_CONTROL_PATH_DIR=/tmp/cp",
@@ -51,7 +54,7 @@ func TestPlaybookCommand(t *testing.T) {
 			name: "agent: no key, no IdentitiesOnly",
 			edit: func(in *invocation) { in.PrivateKeyFile = "" },
 			wantArgs: []string{"/p/site.yml", "-i", "/t/inv.ini", "--user", "ec2-user",
-				"--ssh-extra-args", "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null", "--extra-vars", "@/t/vars.json"},
+				"--ssh-extra-args", hostKeys, "--extra-vars", "@/t/vars.json"},
 			wantEnv: defaultEnv,
 		},
 		{
@@ -72,15 +75,49 @@ func TestPlaybookCommand(t *testing.T) {
 				in.SCPLegacy = true
 			},
 			wantArgs: []string{"/p/site.yml", "-i", "/t/inv.ini", "--user", "ec2-user", "--private-key", "/t/key",
-				"--ssh-extra-args", defaultSSH + " -o ServerAliveInterval=5", "--extra-vars", "@/t/vars.json",
+				"--ssh-extra-args", "-o ServerAliveInterval=5 " + defaultSSH, "--extra-vars", "@/t/vars.json",
 				"--tags", "a,b", "--skip-tags", "c", "--limit", "default", "--scp-extra-args=-O", "-vv", "--diff"},
+			wantEnv: defaultEnv,
+		},
+		{
+			// ssh keeps the first value of an option: the user's must come
+			// before ours to turn strict checking on.
+			name: "the user's ssh options come first and win",
+			edit: func(in *invocation) {
+				in.SSHExtraArgs = []string{"-o", "StrictHostKeyChecking=yes", "-o", "UserKnownHostsFile=/mine"}
+			},
+			wantArgs: []string{"/p/site.yml", "-i", "/t/inv.ini", "--user", "ec2-user", "--private-key", "/t/key",
+				"--ssh-extra-args", "-o StrictHostKeyChecking=yes -o UserKnownHostsFile=/mine " + defaultSSH, "--extra-vars", "@/t/vars.json"},
+			wantEnv: defaultEnv,
+		},
+		{
+			name: "host key pinned by the builder: no other accepted",
+			edit: func(in *invocation) { in.HostKeyPinned = true },
+			wantArgs: []string{"/p/site.yml", "-i", "/t/inv.ini", "--user", "ec2-user", "--private-key", "/t/key",
+				"--ssh-extra-args", "-o UserKnownHostsFile=/t/known_hosts -o GlobalKnownHostsFile=/dev/null -o StrictHostKeyChecking=yes -o IdentitiesOnly=yes",
+				"--extra-vars", "@/t/vars.json"},
+			wantEnv: defaultEnv,
+		},
+		{
+			name: "known_hosts path with a space is quoted for Ansible's shlex",
+			edit: func(in *invocation) { in.KnownHostsFile = "/t m/known_hosts"; in.PrivateKeyFile = "" },
+			wantArgs: []string{"/p/site.yml", "-i", "/t/inv.ini", "--user", "ec2-user",
+				"--ssh-extra-args", "-o 'UserKnownHostsFile=/t m/known_hosts' -o GlobalKnownHostsFile=/dev/null -o StrictHostKeyChecking=accept-new",
+				"--extra-vars", "@/t/vars.json"},
+			wantEnv: defaultEnv,
+		},
+		{
+			name: "through the bastion",
+			edit: func(in *invocation) { in.ProxyCommand = "ssh -W %h:%p b" },
+			wantArgs: []string{"/p/site.yml", "-i", "/t/inv.ini", "--user", "ec2-user", "--private-key", "/t/key",
+				"--ssh-extra-args", defaultSSH + " -o 'ProxyCommand=ssh -W %h:%p b'", "--extra-vars", "@/t/vars.json"},
 			wantEnv: defaultEnv,
 		},
 		{
 			name:     "use_sftp true",
 			edit:     func(in *invocation) { in.UseSFTP = boolPtr(true) },
 			wantArgs: defaultArgs,
-			wantEnv: []string{"ANSIBLE_HOST_KEY_CHECKING=False", "ANSIBLE_PIPELINING=True", "ANSIBLE_RETRY_FILES_ENABLED=False",
+			wantEnv: []string{"ANSIBLE_HOST_KEY_CHECKING=True", "ANSIBLE_PIPELINING=True", "ANSIBLE_RETRY_FILES_ENABLED=False",
 				"ANSIBLE_SSH_CONTROL_PATH_DIR=/tmp/cp", "ANSIBLE_SSH_RETRIES=3", "ANSIBLE_SSH_TRANSFER_METHOD=sftp",
 				"HOME=/root", "PATH=/usr/bin", "PYTHONUNBUFFERED=1"},
 		},
@@ -88,7 +125,7 @@ func TestPlaybookCommand(t *testing.T) {
 			name:     "use_sftp false",
 			edit:     func(in *invocation) { in.UseSFTP = boolPtr(false) },
 			wantArgs: defaultArgs,
-			wantEnv: []string{"ANSIBLE_HOST_KEY_CHECKING=False", "ANSIBLE_PIPELINING=True", "ANSIBLE_RETRY_FILES_ENABLED=False",
+			wantEnv: []string{"ANSIBLE_HOST_KEY_CHECKING=True", "ANSIBLE_PIPELINING=True", "ANSIBLE_RETRY_FILES_ENABLED=False",
 				"ANSIBLE_SSH_CONTROL_PATH_DIR=/tmp/cp", "ANSIBLE_SSH_RETRIES=3", "ANSIBLE_SSH_TRANSFER_METHOD=scp",
 				"HOME=/root", "PATH=/usr/bin", "PYTHONUNBUFFERED=1"},
 		},
@@ -99,7 +136,7 @@ func TestPlaybookCommand(t *testing.T) {
 				in.SCPLegacy = true
 			},
 			wantArgs: defaultArgs, // no --scp-extra-args=-O: the user's ANSIBLE_SCP_EXTRA_ARGS decides
-			wantEnv: []string{"ANSIBLE_HOST_KEY_CHECKING=False", "ANSIBLE_PIPELINING=False", "ANSIBLE_RETRY_FILES_ENABLED=False",
+			wantEnv: []string{"ANSIBLE_HOST_KEY_CHECKING=True", "ANSIBLE_PIPELINING=False", "ANSIBLE_RETRY_FILES_ENABLED=False",
 				"ANSIBLE_SCP_EXTRA_ARGS=-l 100", "ANSIBLE_SSH_CONTROL_PATH=/x/%%h", "ANSIBLE_SSH_RETRIES=0",
 				"HOME=/root", "PATH=/usr/bin", "PYTHONUNBUFFERED=0"},
 		},
@@ -107,28 +144,28 @@ func TestPlaybookCommand(t *testing.T) {
 			name:     "packer's environment decides the retries",
 			edit:     func(in *invocation) { in.BaseEnv = append(in.BaseEnv, "ANSIBLE_SSH_RETRIES=7") },
 			wantArgs: defaultArgs,
-			wantEnv: []string{"ANSIBLE_HOST_KEY_CHECKING=False", "ANSIBLE_PIPELINING=True", "ANSIBLE_RETRY_FILES_ENABLED=False",
+			wantEnv: []string{"ANSIBLE_HOST_KEY_CHECKING=True", "ANSIBLE_PIPELINING=True", "ANSIBLE_RETRY_FILES_ENABLED=False",
 				"ANSIBLE_SSH_CONTROL_PATH_DIR=/tmp/cp", "ANSIBLE_SSH_RETRIES=7", "HOME=/root", "PATH=/usr/bin", "PYTHONUNBUFFERED=1"},
 		},
 		{
 			name:     "retries left to ansible.cfg",
 			edit:     func(in *invocation) { in.SSHRetries = 0 },
 			wantArgs: defaultArgs,
-			wantEnv: []string{"ANSIBLE_HOST_KEY_CHECKING=False", "ANSIBLE_PIPELINING=True", "ANSIBLE_RETRY_FILES_ENABLED=False",
+			wantEnv: []string{"ANSIBLE_HOST_KEY_CHECKING=True", "ANSIBLE_PIPELINING=True", "ANSIBLE_RETRY_FILES_ENABLED=False",
 				"ANSIBLE_SSH_CONTROL_PATH_DIR=/tmp/cp", "HOME=/root", "PATH=/usr/bin", "PYTHONUNBUFFERED=1"},
 		},
 		{
 			name:     "pipelining left to ansible.cfg",
 			edit:     func(in *invocation) { in.Pipelining = false },
 			wantArgs: defaultArgs,
-			wantEnv: []string{"ANSIBLE_HOST_KEY_CHECKING=False", "ANSIBLE_RETRY_FILES_ENABLED=False",
+			wantEnv: []string{"ANSIBLE_HOST_KEY_CHECKING=True", "ANSIBLE_RETRY_FILES_ENABLED=False",
 				"ANSIBLE_SSH_CONTROL_PATH_DIR=/tmp/cp", "ANSIBLE_SSH_RETRIES=3", "HOME=/root", "PATH=/usr/bin", "PYTHONUNBUFFERED=1"},
 		},
 		{
 			name:     "packer's environment decides pipelining",
 			edit:     func(in *invocation) { in.BaseEnv = append(in.BaseEnv, "ANSIBLE_PIPELINING=False") },
 			wantArgs: defaultArgs,
-			wantEnv: []string{"ANSIBLE_HOST_KEY_CHECKING=False", "ANSIBLE_PIPELINING=False", "ANSIBLE_RETRY_FILES_ENABLED=False",
+			wantEnv: []string{"ANSIBLE_HOST_KEY_CHECKING=True", "ANSIBLE_PIPELINING=False", "ANSIBLE_RETRY_FILES_ENABLED=False",
 				"ANSIBLE_SSH_CONTROL_PATH_DIR=/tmp/cp", "ANSIBLE_SSH_RETRIES=3", "HOME=/root", "PATH=/usr/bin", "PYTHONUNBUFFERED=1"},
 		},
 		{
@@ -139,7 +176,7 @@ func TestPlaybookCommand(t *testing.T) {
 				in.CollectionsPath = "/c"
 			},
 			wantArgs: defaultArgs,
-			wantEnv: []string{"ANSIBLE_COLLECTIONS_PATH=/c", "ANSIBLE_CONFIG=/p/ansible.cfg", "ANSIBLE_HOST_KEY_CHECKING=False",
+			wantEnv: []string{"ANSIBLE_COLLECTIONS_PATH=/c", "ANSIBLE_CONFIG=/p/ansible.cfg", "ANSIBLE_HOST_KEY_CHECKING=True",
 				"ANSIBLE_PIPELINING=True", "ANSIBLE_RETRY_FILES_ENABLED=False", "ANSIBLE_ROLES_PATH=/r",
 				"ANSIBLE_SSH_CONTROL_PATH_DIR=/tmp/cp", "ANSIBLE_SSH_RETRIES=3", "HOME=/root", "PATH=/usr/bin", "PYTHONUNBUFFERED=1"},
 		},
@@ -150,7 +187,7 @@ func TestPlaybookCommand(t *testing.T) {
 				in.BaseEnv = append(in.BaseEnv, "ANSIBLE_CONFIG=/mine.cfg")
 			},
 			wantArgs: defaultArgs,
-			wantEnv: []string{"ANSIBLE_CONFIG=/mine.cfg", "ANSIBLE_HOST_KEY_CHECKING=False", "ANSIBLE_PIPELINING=True",
+			wantEnv: []string{"ANSIBLE_CONFIG=/mine.cfg", "ANSIBLE_HOST_KEY_CHECKING=True", "ANSIBLE_PIPELINING=True",
 				"ANSIBLE_RETRY_FILES_ENABLED=False", "ANSIBLE_SSH_CONTROL_PATH_DIR=/tmp/cp", "ANSIBLE_SSH_RETRIES=3",
 				"HOME=/root", "PATH=/usr/bin", "PYTHONUNBUFFERED=1"},
 		},
@@ -204,5 +241,47 @@ func TestCommandStringQuotesForTheShell(t *testing.T) {
 	want := `ansible-playbook /p/site.yml --ssh-extra-args '-o A=b' 'it'\''s' ''`
 	if got := c.String(); got != want {
 		t.Errorf("got  %s\nwant %s", got, want)
+	}
+}
+
+func TestBastionProxyCommand(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		b    bastion
+		want string
+	}{
+		{"key", bastion{Host: "10.1.0.9", Port: 22, User: "jump", KeyFile: "/k/id"},
+			"ssh -o BatchMode=yes -o UserKnownHostsFile=/t/kh -o GlobalKnownHostsFile=/dev/null -o StrictHostKeyChecking=accept-new -p 22 -l jump -i /k/id -o IdentitiesOnly=yes -W %h:%p -- 10.1.0.9"},
+		{"agent, certificate, odd paths", bastion{Host: "-oops", Port: 2222, Agent: true, CertFile: "/c/it's 100%"},
+			"ssh -o BatchMode=yes -o UserKnownHostsFile=/t/kh -o GlobalKnownHostsFile=/dev/null -o StrictHostKeyChecking=accept-new -p 2222 -o 'CertificateFile=/c/it'\\''s 100%%' -W %h:%p -- -oops"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := bastionProxyCommand(tc.b, "/t/kh"); got != tc.want {
+				t.Errorf("got  %s\nwant %s", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestCommandStringMasksInlineExtraVars(t *testing.T) {
+	c := command{Path: "ansible-playbook", Args: []string{
+		"site.yml", "--extra-vars", "@/t/vars.json",
+		"-e", "db_password=hunter22 region=eu", "-etoken=abcdef", "--extra-vars={\"k\": \"v\"}", "--extra-vars", "@/mine.yml", "-vv",
+	}}
+	want := `ansible-playbook site.yml --extra-vars @/t/vars.json -e 'db_password=<sensitive> region=<sensitive>' '-etoken=<sensitive>' '--extra-vars=<sensitive>' --extra-vars @/mine.yml -vv`
+	got := c.String()
+	if got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+	for _, secret := range []string{"hunter22", "abcdef", `"v"`} {
+		if strings.Contains(got, secret) {
+			t.Errorf("the echoed command shows %q", secret)
+		}
+	}
+	vals := inlineVarValues(c.Args)
+	for _, v := range []string{"hunter22", "eu", "abcdef", `{"k": "v"}`} {
+		if !slices.Contains(vals, v) {
+			t.Errorf("inline values %q lack %q", vals, v)
+		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 
 	"github.com/hashicorp/packer-plugin-sdk/common"
@@ -68,6 +69,15 @@ type Config struct {
 	// small `sh` script that runs the first `sftp-server` it finds in the
 	// Amazon Linux/RHEL, Debian/Ubuntu, SUSE and Alpine locations.
 	SFTPCmd string `mapstructure:"sftp_command" required:"false"`
+	// Proxy mode only: the type of the proxy's generated keys, `ECDSA`
+	// (P-384) or `RSA` (2048 bits), for an Ansible whose SSH client cannot
+	// use ed25519. Unset: ed25519.
+	AdapterKeyType string `mapstructure:"ansible_proxy_key_type" required:"false"`
+	// Accepted for templates written for the stock provisioner, where it
+	// sets `ansible_winrm_scheme=http` for WinRM connections. bakery-ansible
+	// always reaches the instance over SSH, so it has no effect (a warning
+	// says so when it is `true`).
+	WinRMUseHTTP bool `mapstructure:"ansible_winrm_use_http" required:"false"`
 	// How Ansible copies files: `true` forces SFTP, `false` forces SCP.
 	// Unset: Ansible's own setting (`smart`: SFTP, then SCP).
 	UseSFTP *bool `mapstructure:"use_sftp" required:"false"`
@@ -116,7 +126,24 @@ type Config struct {
 	UseMitogen bool `mapstructure:"use_mitogen" required:"false"`
 
 	ctx interpolate.Context
+	// warnings are shown when the provisioner runs: packer's provisioner
+	// interface has no way to return them from Prepare.
+	warnings []string
 }
+
+// The names the provisioner writes into its INI inventory. Anything
+// wider could change the inventory's meaning: `#`/`;` cut a line short,
+// `[x:children]` makes a group of groups, `=` adds a variable, and Python
+// also breaks lines at \r, \v, \f, \x1c-\x1e, \x85 and \u2028/\u2029.
+var (
+	inventoryGroupRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_-]*$`)
+	inventoryHostRE  = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]*$`)
+)
+
+const (
+	proxyKeyECDSA = "ECDSA"
+	proxyKeyRSA   = "RSA"
+)
 
 const (
 	defaultCommand       = "ansible-playbook"
@@ -193,7 +220,12 @@ func (c *Config) Prepare(raws ...interface{}) error {
 	if c.LocalPort < 0 || c.LocalPort > 65535 {
 		add("`local_port`: %d is not a TCP port (0 picks a free one)", c.LocalPort)
 	}
+	c.warnings = nil
 	if c.UseProxy != nil && !*c.UseProxy {
+		// The stock provisioner ignores these in direct mode, and
+		// templates carry them from the days its proxy needed them (the
+		// sftp_command workaround above all): ignoring them is what the
+		// user's build did before, so say so and go on.
 		for _, f := range []struct {
 			key string
 			set bool
@@ -202,22 +234,37 @@ func (c *Config) Prepare(raws ...interface{}) error {
 			{"ssh_host_key_file", c.SSHHostKeyFile != ""},
 			{"ssh_authorized_key_file", c.SSHAuthorizedKeyFile != ""},
 			{"sftp_command", c.SFTPCmd != ""},
+			{"ansible_proxy_key_type", c.AdapterKeyType != ""},
 		} {
 			if f.set {
-				add("`%s` only applies to the proxy, and `use_proxy = false` turns the proxy off", f.key)
+				c.warnings = append(c.warnings, fmt.Sprintf("`%s` is ignored: it only applies to the proxy, and `use_proxy = false` turns the proxy off. You can remove it.", f.key))
 			}
 		}
+	}
+	c.AdapterKeyType = strings.ToUpper(c.AdapterKeyType)
+	switch c.AdapterKeyType {
+	case "", proxyKeyECDSA, proxyKeyRSA:
+	default:
+		add("`ansible_proxy_key_type` %q: use ECDSA or RSA (unset: ed25519)", c.AdapterKeyType)
+	}
+	if c.WinRMUseHTTP {
+		c.warnings = append(c.warnings, "`ansible_winrm_use_http` is ignored: bakery-ansible reaches the instance over SSH only (through the proxy for a WinRM communicator). You can remove it.")
 	}
 	if c.GalaxyForceInstall && c.GalaxyForceWithDeps {
 		add("set one of `galaxy_force_install` and `galaxy_force_with_deps` (the second implies the first)")
 	}
-	for _, name := range append(append([]string{}, c.Groups...), c.EmptyGroups...) {
-		if strings.ContainsAny(name, " \t\n[]=") || name == "" {
-			add("group name %q: use letters, digits, `_` or `-`", name)
+	for _, g := range []struct {
+		key   string
+		names []string
+	}{{"groups", c.Groups}, {"empty_groups", c.EmptyGroups}} {
+		for _, name := range g.names {
+			if !inventoryGroupRE.MatchString(name) {
+				add("`%s`: %q is not an inventory group name: start with a letter or `_`, then letters, digits, `_` or `-` (in an INI inventory `#` and `;` start comments, `:` makes `:children`/`:vars` sections, and line breaks start new lines)", g.key, name)
+			}
 		}
 	}
-	if strings.ContainsAny(c.HostAlias, " \t\n[]=") {
-		add("`host_alias` %q: use letters, digits, `_`, `.` or `-`", c.HostAlias)
+	if !inventoryHostRE.MatchString(c.HostAlias) {
+		add("`host_alias` %q is not an inventory host name: use letters, digits, `_`, `.` or `-`, not starting with `-` or `.`", c.HostAlias)
 	}
 	if errs != nil && len(errs.Errors) > 0 {
 		return errs

@@ -35,6 +35,8 @@ type FlatConfig struct {
 	SSHHostKeyFile        *string           `mapstructure:"ssh_host_key_file" required:"false" cty:"ssh_host_key_file" hcl:"ssh_host_key_file"`
 	SSHAuthorizedKeyFile  *string           `mapstructure:"ssh_authorized_key_file" required:"false" cty:"ssh_authorized_key_file" hcl:"ssh_authorized_key_file"`
 	SFTPCmd               *string           `mapstructure:"sftp_command" required:"false" cty:"sftp_command" hcl:"sftp_command"`
+	AdapterKeyType        *string           `mapstructure:"ansible_proxy_key_type" required:"false" cty:"ansible_proxy_key_type" hcl:"ansible_proxy_key_type"`
+	WinRMUseHTTP          *bool             `mapstructure:"ansible_winrm_use_http" required:"false" cty:"ansible_winrm_use_http" hcl:"ansible_winrm_use_http"`
 	UseSFTP               *bool             `mapstructure:"use_sftp" required:"false" cty:"use_sftp" hcl:"use_sftp"`
 	SkipVersionCheck      *bool             `mapstructure:"skip_version_check" required:"false" cty:"skip_version_check" hcl:"skip_version_check"`
 	InventoryDirectory    *string           `mapstructure:"inventory_directory" required:"false" cty:"inventory_directory" hcl:"inventory_directory"`
@@ -88,6 +90,8 @@ func (*FlatConfig) HCL2Spec() map[string]hcldec.Spec {
 		"ssh_host_key_file":          &hcldec.AttrSpec{Name: "ssh_host_key_file", Type: cty.String, Required: false},
 		"ssh_authorized_key_file":    &hcldec.AttrSpec{Name: "ssh_authorized_key_file", Type: cty.String, Required: false},
 		"sftp_command":               &hcldec.AttrSpec{Name: "sftp_command", Type: cty.String, Required: false},
+		"ansible_proxy_key_type":     &hcldec.AttrSpec{Name: "ansible_proxy_key_type", Type: cty.String, Required: false},
+		"ansible_winrm_use_http":     &hcldec.AttrSpec{Name: "ansible_winrm_use_http", Type: cty.Bool, Required: false},
 		"use_sftp":                   &hcldec.AttrSpec{Name: "use_sftp", Type: cty.Bool, Required: false},
 		"skip_version_check":         &hcldec.AttrSpec{Name: "skip_version_check", Type: cty.Bool, Required: false},
 		"inventory_directory":        &hcldec.AttrSpec{Name: "inventory_directory", Type: cty.String, Required: false},

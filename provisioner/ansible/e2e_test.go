@@ -72,6 +72,7 @@ type bake struct {
 	tmp     string // TMPDIR of packer, the plugin and ansible
 	logPath string
 	vars    map[string]any
+	cpDir   string // ssh's control folder, once seen during the play
 }
 
 func newBake(t *testing.T, playbook, version string) *bake {
@@ -189,7 +190,8 @@ func (b *bake) assertClean(output string) {
 		if err != nil {
 			return err
 		}
-		if strings.Contains(d.Name(), "bakery-ansible") || strings.Contains(d.Name(), "bakery-cp") {
+		// packer-bakery-run-*: the run's shared retry budget (common/runshare.go).
+		if strings.Contains(d.Name(), "bakery-ansible") || strings.Contains(d.Name(), "bakery-cp") || strings.HasPrefix(d.Name(), "packer-bakery-") {
 			b.t.Errorf("%s was left in TMPDIR", path)
 		}
 		if !d.IsDir() {
@@ -205,9 +207,54 @@ func (b *bake) assertClean(output string) {
 	}
 	// ansible-playbook and its workers carry the inventory path (under
 	// TMPDIR) in their argv; ssh, ControlMasters included, the control
-	// folder.
+	// folder; Mitogen's ssh the key's path (under TMPDIR).
 	for _, pattern := range []string{"ansible-playbook .*" + b.tmp, "ssh .*ControlPath=[^ ]*bakery-cp-", "ssh .*" + b.tmp} {
 		b.assertNoProcess(pattern)
+	}
+	b.assertNoControlMaster()
+}
+
+// controlMasters lists the build's ssh ControlMasters. A master renames
+// itself ("ssh: <ControlPath> [mux]", its environment overwritten too), so
+// the argv checks above miss it; the build's are told from other builds'
+// by the control folder, read from ansible-playbook's environment.
+func (b *bake) controlMasters() []string {
+	if b.cpDir == "" {
+		out, _ := exec.Command("pgrep", "-f", "ansible-playbook .*"+b.tmp).Output()
+		for _, pid := range strings.Fields(string(out)) {
+			env, _ := os.ReadFile("/proc/" + pid + "/environ")
+			for _, kv := range strings.Split(string(env), "\x00") {
+				if dir, ok := strings.CutPrefix(kv, "ANSIBLE_SSH_CONTROL_PATH_DIR="); ok {
+					b.cpDir = dir
+				}
+			}
+		}
+		if b.cpDir == "" {
+			return nil
+		}
+	}
+	out, _ := exec.Command("pgrep", "-af", "^ssh: "+b.cpDir+"/").Output()
+	return strings.Fields(string(out))
+}
+
+// assertNoControlMaster: only after controlMasters found the build's
+// control folder during the play.
+func (b *bake) assertNoControlMaster() {
+	b.t.Helper()
+	if b.cpDir == "" {
+		return
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		left := b.controlMasters()
+		if len(left) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			b.t.Errorf("ssh ControlMasters of the build still run after it: %s", strings.Join(left, " "))
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }
 
@@ -373,6 +420,32 @@ func TestE2ETransfer(t *testing.T) {
 	}
 }
 
+// TestE2EStockSFTPWorkaround: the seed document's workaround for the
+// stock provisioner, copied into countless templates, bakes unchanged:
+// `sftp_command` with `use_proxy = false` is ignored with a warning (as the
+// stock provisioner ignores it), not refused.
+func TestE2EStockSFTPWorkaround(t *testing.T) {
+	b := newBake(t, "copy.yml", ansibleVersions[0])
+	b.vars["use_proxy"] = false
+	b.vars["use_sftp"] = true
+	b.vars["sftp_command"] = "/usr/libexec/openssh/sftp-server -e"
+	out, err := b.run()
+	if err != nil {
+		t.Fatalf("packer build failed: %v", err)
+	}
+	if !strings.Contains(out, "Warning: `sftp_command` is ignored: it only applies to the proxy") {
+		t.Error("the build does not warn that sftp_command is not needed")
+	}
+	if !strings.Contains(out, "Ansible connects directly") {
+		t.Error("the build did not connect directly")
+	}
+	if got := b.home("ec2-user", "copied"); got != "uploaded by bakery-ansible" {
+		t.Errorf("copied file holds %q", got)
+	}
+	b.assertAMI(1)
+	b.assertClean(out)
+}
+
 func TestE2EFailingPlay(t *testing.T) {
 	b := newBake(t, "fail.yml", ansibleVersions[0])
 	out, err := b.run()
@@ -433,6 +506,9 @@ func interrupt(t *testing.T, group bool, sig syscall.Signal, mitogen bool) *bake
 		if out, err := processesMatching(pattern); err != nil || out == "" {
 			t.Errorf("no process matches %q during the play (%v): the orphan check would prove nothing", pattern, err)
 		}
+	}
+	if len(b.controlMasters()) == 0 {
+		t.Errorf("no ControlMaster of the build runs during the play (control folder %q): the check would prove nothing", b.cpDir)
 	}
 	target := cmd.Process.Pid
 	if group {

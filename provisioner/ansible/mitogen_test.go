@@ -254,3 +254,61 @@ func TestFindMitogenLooksUpTheCommandOnPath(t *testing.T) {
 		t.Errorf("not on PATH: %v", err)
 	}
 }
+
+// With use_mitogen the whole run: Prepare's look tells the ansible-core
+// (no `--version` run), the play gets Mitogen's strategy, its plugin path
+// and a TMPDIR inside the run's folder, which is gone afterwards.
+func TestProvisionWithMitogen(t *testing.T) {
+	dir := strategyDir(t)
+	playbook := filepath.Join(t.TempDir(), "site.yml")
+	if err := os.WriteFile(playbook, []byte("- hosts: all\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	stubs := newStubRunner(t)
+	found := strings.ReplaceAll(probeFound, "%s", dir)
+	stubs.Register(`(?s)^/venv/bin/python3 -c import json.*\n$`, found, nil, nil)
+	stubs.Register(`(?s)^/venv/bin/python3 -c import json.* full$`, found, nil, nil)
+	stubs.Register(`^ssh -V$`, "OpenSSH_9.2p1", nil, nil)
+	var mitogenTmp string
+	stubs.Register(`ansible-playbook .*site\.yml`, "PLAY RECAP ***\n", nil, func(c command) {
+		for _, want := range []string{"ANSIBLE_STRATEGY=mitogen_linear", "ANSIBLE_STRATEGY_PLUGINS=" + dir + ":" + ansibleStrategyPluginsDefault} {
+			if !slices.Contains(c.Env, want) {
+				t.Errorf("env lacks %s", want)
+			}
+		}
+		mitogenTmp, _ = envValue(c.Env, "TMPDIR")
+		if fi, err := os.Stat(mitogenTmp); err != nil || !fi.IsDir() || fi.Mode().Perm() != 0o700 || !strings.HasPrefix(filepath.Base(filepath.Dir(mitogenTmp)), "bakery-cp-") {
+			t.Errorf("TMPDIR %s is not a private folder of the run (%v)", mitogenTmp, err)
+		}
+	})
+	p := &Provisioner{runner: stubs, reach: func(string, int) error { return nil }}
+	if err := p.Prepare(map[string]interface{}{"playbook_file": playbook, "use_mitogen": true, "command": fakeAnsible(t, "#!/venv/bin/python3")}); err != nil {
+		t.Fatalf("Prepare: %v", err)
+	}
+	ui, out := testUi()
+	if err := p.Provision(t.Context(), ui, nil, generated()); err != nil {
+		t.Fatalf("Provision: %v\n%s", err, out.String())
+	}
+	if !strings.Contains(out.String(), "Mitogen 0.3.54 (ansible-core 2.19.14, /venv/bin/python3): strategy mitogen_linear") {
+		t.Errorf("the build does not say it runs Mitogen:\n%s", out.String())
+	}
+	if _, err := os.Stat(mitogenTmp); !os.IsNotExist(err) {
+		t.Errorf("Mitogen's TMPDIR %s is still there: %v", mitogenTmp, err)
+	}
+}
+
+func TestPrepareWithMitogenRefusesOldAnsible(t *testing.T) {
+	playbook := filepath.Join(t.TempDir(), "site.yml")
+	if err := os.WriteFile(playbook, []byte("- hosts: all\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	stubs := newStubRunner(t)
+	stubs.Register(`^/venv/bin/python3 -c`, `{"python": "/venv/bin/python3", "ansible": "2.13.9", "mitogen": "0.3.54", "strategy_dir": "`+strategyDir(t)+`"}`, nil, nil)
+	p := &Provisioner{runner: stubs}
+	err := p.Prepare(map[string]interface{}{"playbook_file": playbook, "use_mitogen": true, "command": fakeAnsible(t, "#!/venv/bin/python3")})
+	if err == nil || !strings.Contains(err.Error(), "is ansible-core 2.13; bakery-ansible needs 2.14 or newer") {
+		t.Fatalf("Prepare: %v", err)
+	}
+}

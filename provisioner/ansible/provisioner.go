@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -20,6 +21,8 @@ import (
 
 	"github.com/hashicorp/hcl/v2/hcldec"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/knownhosts"
 )
 
 // Provisioner implements packersdk.Provisioner.
@@ -49,6 +52,7 @@ func (p *Provisioner) Prepare(raws ...interface{}) error {
 	if err := p.config.Prepare(raws...); err != nil {
 		return err
 	}
+	p.registerSecrets()
 	if p.config.UseMitogen {
 		// Now, before the builder launches anything: a missing Mitogen
 		// must not cost an instance, nor fail mid-play. Whether it
@@ -59,6 +63,13 @@ func (p *Provisioner) Prepare(raws ...interface{}) error {
 		if err != nil {
 			return err
 		}
+		if !p.config.SkipVersionCheck {
+			// The Python that runs ansible-playbook just said which
+			// ansible-core it imports: no `--version` run needed.
+			if err := checkCoreVersion(m.AnsibleCore, p.config.Command); err != nil {
+				return err
+			}
+		}
 		p.mitogen = m
 		if p.mitogenCheck != nil {
 			p.mitogenCheck.cancel()
@@ -67,6 +78,27 @@ func (p *Provisioner) Prepare(raws ...interface{}) error {
 	}
 	p.probeVersion()
 	return nil
+}
+
+// minSecretLen: extra-var values shorter than this are not masked in the
+// output and log. Masking "yes" or "1" everywhere would garble Ansible's
+// output and hide nothing worth hiding.
+const minSecretLen = 6
+
+// registerSecrets adds the values of extra_vars and of `-e` in
+// extra_arguments to the SDK's secret filter, which masks them in the
+// build's output and the plugin's log (PACKER_LOG), wherever they show up
+// (e.g. a `raw` task's command, logged by the proxy).
+func (p *Provisioner) registerSecrets() {
+	vals := inlineVarValues(p.config.ExtraArguments)
+	for _, v := range p.config.ExtraVars {
+		vals = append(vals, v)
+	}
+	for _, v := range vals {
+		if len(v) >= minSecretLen {
+			packersdk.LogSecretFilter.Set(v)
+		}
+	}
 }
 
 // Provision runs the playbook. Everything it writes lives in one private
@@ -79,6 +111,9 @@ func (p *Provisioner) Provision(ctx context.Context, ui packersdk.Ui, comm packe
 		reach = dialTCP
 	}
 
+	for _, w := range cfg.warnings {
+		ui.Error("Warning: " + w)
+	}
 	conn := connectionFrom(data)
 	if conn.PrivateKey != "" {
 		packersdk.LogSecretFilter.Set(conn.PrivateKey)
@@ -100,9 +135,12 @@ func (p *Provisioner) Provision(ctx context.Context, ui packersdk.Ui, comm packe
 		return err
 	}
 	// On Ctrl-C packer may stop waiting for this provisioner (and end the
-	// plugin) before ansible-playbook has exited: remove the key and vars
-	// at once, not only when Provision returns.
-	stopEarly := context.AfterFunc(ctx, func() { _ = ws.removeFiles() })
+	// plugin) before ansible-playbook has exited: close the ssh
+	// ControlMasters (they live in a session of their own, out of reach of
+	// the process-group kill, and their sockets are the only handle on
+	// them) and remove the key and vars at once, not only when Provision
+	// returns.
+	stopEarly := context.AfterFunc(ctx, func() { _ = ws.cleanup(run) })
 	defer stopEarly()
 	defer func() {
 		if cerr := ws.cleanup(run); cerr != nil {
@@ -114,6 +152,7 @@ func (p *Provisioner) Provision(ctx context.Context, ui packersdk.Ui, comm packe
 	}()
 
 	host, port, keyFile := conn.Host, conn.Port, ""
+	hostKey, proxyCommand := conn.HostKey, ""
 	switch md {
 	case modeDirect:
 		ui.Say("Ansible connects directly: " + why)
@@ -125,9 +164,12 @@ func (p *Provisioner) Provision(ctx context.Context, ui packersdk.Ui, comm packe
 		case conn.PrivateKeyFile != "":
 			keyFile = absPath(conn.PrivateKeyFile)
 		}
+		if conn.Bastion != nil {
+			proxyCommand = bastionProxyCommand(*conn.Bastion, ws.knownHosts)
+		}
 	case modeProxy:
 		ui.Say("Ansible connects through packer's communicator (SSH proxy): " + why)
-		keys, err := newProxyKeys(cfg.SSHHostKeyFile, cfg.SSHAuthorizedKeyFile)
+		keys, err := newProxyKeys(cfg.SSHHostKeyFile, cfg.SSHAuthorizedKeyFile, cfg.AdapterKeyType)
 		if err != nil {
 			return err
 		}
@@ -141,11 +183,20 @@ func (p *Provisioner) Provision(ctx context.Context, ui packersdk.Ui, comm packe
 		}
 		defer px.Stop()
 		host, port = "127.0.0.1", px.Port
+		hostKey = string(ssh.MarshalAuthorizedKey(keys.HostSigner.PublicKey()))
 		if keys.ClientPEM != nil {
 			if keyFile, err = ws.write("key-*", keys.ClientPEM); err != nil {
 				return fmt.Errorf("writing the proxy's client key: %w", err)
 			}
 		}
+	}
+
+	pinned, err := ws.pinHostKey(host, port, hostKey)
+	if err != nil {
+		return err
+	}
+	if pinned {
+		ui.Say("Ansible accepts only the instance's host key the builder saw first: " + fingerprint(hostKey))
 	}
 
 	inventory := absPath(cfg.InventoryFile)
@@ -195,6 +246,10 @@ func (p *Provisioner) Provision(ctx context.Context, ui packersdk.Ui, comm packe
 	cwd, _ := os.Getwd()
 	playbook := absPath(cfg.PlaybookFile)
 	base := os.Environ()
+	ansibleConfig, cfgWarning := playbookAnsibleCfg(playbook, cwd, base, cfg.AnsibleEnvVars)
+	if cfgWarning != "" {
+		ui.Error(cfgWarning)
+	}
 	inv := invocation{
 		Command:         cfg.Command,
 		Playbook:        playbook,
@@ -209,7 +264,10 @@ func (p *Provisioner) Provision(ctx context.Context, ui packersdk.Ui, comm packe
 		ExtraArguments:  cfg.ExtraArguments,
 		UseSFTP:         cfg.UseSFTP,
 		ControlPathDir:  ws.cpDir,
-		AnsibleConfig:   playbookAnsibleCfg(playbook, cwd, base, cfg.AnsibleEnvVars),
+		KnownHostsFile:  ws.knownHosts,
+		HostKeyPinned:   pinned,
+		ProxyCommand:    proxyCommand,
+		AnsibleConfig:   ansibleConfig,
 		RolesPath:       absPath(cfg.RolesPath),
 		CollectionsPath: absPath(cfg.CollectionsPath),
 		UserEnv:         cfg.AnsibleEnvVars,
@@ -239,7 +297,7 @@ func (p *Provisioner) Provision(ctx context.Context, ui packersdk.Ui, comm packe
 		// Ansible may copy with scp (`use_sftp = false`, or `smart`'s fallback).
 		inv.SCPLegacy = opensshMajor(ctx, run) >= 9
 	}
-	if !cfg.SkipVersionCheck {
+	if !cfg.SkipVersionCheck && !cfg.UseMitogen { // use_mitogen: checked by Prepare
 		vc := versionCommand(inv)
 		var stdout, stderr string
 		var err error
@@ -327,22 +385,40 @@ func checkVersion(c command, stdout, stderr string, runErr error, ui packersdk.U
 	if majS == "" {
 		majS, minS = m[3], m[4]
 	}
-	maj, _ := strconv.Atoi(majS)
-	minor, _ := strconv.Atoi(minS)
-	if maj < minMajor || maj == minMajor && minor < minMinor {
-		return fmt.Errorf("%s is ansible-core %d.%d; bakery-ansible needs %d.%d or newer (or `skip_version_check = true`)", c.Path, maj, minor, minMajor, minMinor)
+	if err := checkCoreVersion(majS+"."+minS, c.Path); err != nil {
+		return err
 	}
 	ui.Say("Ansible: " + strings.TrimSpace(first))
+	return nil
+}
+
+// checkCoreVersion refuses an ansible-core (MAJOR.MINOR[...]) older than
+// bakery-ansible needs.
+func checkCoreVersion(version, program string) error {
+	parts := strings.SplitN(version, ".", 3)
+	maj, err1 := strconv.Atoi(parts[0])
+	minor, err2 := 0, error(nil)
+	if len(parts) > 1 {
+		minor, err2 = strconv.Atoi(parts[1])
+	}
+	if err1 != nil || err2 != nil || len(parts) < 2 {
+		return fmt.Errorf("%s reports ansible-core %q, not a version (set `skip_version_check = true` to go on anyway)", program, version)
+	}
+	if maj < minMajor || maj == minMajor && minor < minMinor {
+		return fmt.Errorf("%s is ansible-core %d.%d; bakery-ansible needs %d.%d or newer (or `skip_version_check = true`)", program, maj, minor, minMajor, minMinor)
+	}
 	return nil
 }
 
 // workspace is the run's private folder (0700): temporary key, vars and
 // inventory, and the ssh ControlMaster folder.
 type workspace struct {
-	dir    string
-	cpDir  string
-	mu     sync.Mutex
-	remove []string // files outside dir to remove (inventory elsewhere)
+	dir        string
+	cpDir      string
+	knownHosts string // the run's known_hosts, in dir
+	mu         sync.Mutex
+	closing    sync.Mutex // one cleanup at a time: Ctrl-C and Provision's return may overlap
+	remove     []string   // files outside dir to remove (inventory elsewhere)
 }
 
 // maxControlDir keeps ControlPath sockets (dir + "/" + 40 hex chars)
@@ -363,7 +439,43 @@ func newWorkspace() (*workspace, error) {
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("creating the ssh control folder: %w", err)
 	}
-	return &workspace{dir: dir, cpDir: cp}, nil
+	return &workspace{dir: dir, cpDir: cp, knownHosts: filepath.Join(dir, "known_hosts")}, nil
+}
+
+// pinHostKey starts the run's known_hosts: with the key the builder saw
+// (or the proxy's own), ssh accepts only it; without one, an empty file
+// in which ssh records the first key it sees for the rest of the play.
+func (w *workspace) pinHostKey(host string, port int, authorizedKey string) (bool, error) {
+	var line []byte
+	if authorizedKey != "" {
+		key, _, _, _, err := ssh.ParseAuthorizedKey([]byte(authorizedKey))
+		if err != nil {
+			return false, fmt.Errorf("the builder's SSH host key %q: %w", authorizedKey, err)
+		}
+		line = []byte(knownhosts.Line([]string{knownhosts.Normalize(net.JoinHostPort(host, strconv.Itoa(port)))}, key) + "\n")
+	}
+	f, err := os.OpenFile(w.knownHosts, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600) // O_EXCL: never through a symlink
+	if err != nil {
+		return false, fmt.Errorf("writing the run's known_hosts: %w", err)
+	}
+	_, err = f.Write(line)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return false, fmt.Errorf("writing the run's known_hosts: %w", err)
+	}
+	return line != nil, nil
+}
+
+// fingerprint is the SHA256 fingerprint ssh prints for an
+// authorized_keys line.
+func fingerprint(authorizedKey string) string {
+	key, _, _, _, err := ssh.ParseAuthorizedKey([]byte(authorizedKey))
+	if err != nil {
+		return "(unreadable key)"
+	}
+	return ssh.FingerprintSHA256(key)
 }
 
 func (w *workspace) write(pattern string, data []byte) (string, error) {
@@ -374,6 +486,8 @@ func (w *workspace) write(pattern string, data []byte) (string, error) {
 // them for ControlPersist seconds; a master must never outlive the build
 // whose key opened it) and removes everything the run wrote.
 func (w *workspace) cleanup(run runner) error {
+	w.closing.Lock()
+	defer w.closing.Unlock()
 	var errs []error
 	if entries, err := os.ReadDir(w.cpDir); err == nil {
 		for _, e := range entries {

@@ -266,3 +266,45 @@ func TestExecRunnerReportsExitStatus(t *testing.T) {
 		t.Fatalf("error %v, want exit status 3", err)
 	}
 }
+
+func TestPrepareRegistersExtraVarValuesAsSecrets(t *testing.T) {
+	playbook := filepath.Join(t.TempDir(), "site.yml")
+	if err := os.WriteFile(playbook, []byte("- hosts: all\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var p Provisioner
+	err := p.Prepare(map[string]interface{}{
+		"playbook_file":      playbook,
+		"skip_version_check": true,
+		"extra_vars":         map[string]string{"db_password": "fromExtraVars1", "debug": "yes"},
+		"extra_arguments":    []string{"-e", "api_token=fromCommandLine2"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := packersdk.LogSecretFilter.FilterString("fromExtraVars1 fromCommandLine2 debug=yes")
+	if want := "<sensitive> <sensitive> debug=yes"; got != want {
+		t.Errorf("filtered %q, want %q", got, want)
+	}
+}
+
+// A stock template's proxy-only workaround with `use_proxy = false`: the
+// play runs, and the build output says the option is not needed.
+func TestProvisionWarnsAboutIgnoredProxyOptions(t *testing.T) {
+	p, stubs, _ := newTestProvisioner(t, map[string]interface{}{
+		"skip_version_check": true, "use_proxy": false, "sftp_command": "/usr/libexec/openssh/sftp-server -e",
+	})
+	ran := false
+	stubs.Register(`^ssh -V$`, "OpenSSH_9.2p1 Debian", nil, nil)
+	stubs.Register(`ansible-playbook .*site\.yml`, "PLAY [all]\n", nil, func(command) { ran = true })
+	ui, out := testUi()
+	if err := p.Provision(context.Background(), ui, nil, generated()); err != nil {
+		t.Fatalf("Provision: %v", err)
+	}
+	if !ran {
+		t.Error("the play did not run")
+	}
+	if want := "Warning: `sftp_command` is ignored"; !strings.Contains(out.String(), want) {
+		t.Errorf("output lacks %q:\n%s", want, out.String())
+	}
+}

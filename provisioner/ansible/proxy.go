@@ -2,8 +2,12 @@ package ansible
 
 import (
 	"bytes"
+	"crypto"
+	"crypto/ecdsa"
 	"crypto/ed25519"
+	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -35,8 +39,9 @@ type proxyKeys struct {
 	ClientPEM []byte
 }
 
-// newProxyKeys loads the configured keys or generates them for the run.
-func newProxyKeys(hostKeyFile, authorizedKeyFile string) (proxyKeys, error) {
+// newProxyKeys loads the configured keys or generates them for the run,
+// of keyType (see proxyKeyType).
+func newProxyKeys(hostKeyFile, authorizedKeyFile, keyType string) (proxyKeys, error) {
 	var k proxyKeys
 	if hostKeyFile != "" {
 		data, err := os.ReadFile(hostKeyFile)
@@ -47,7 +52,7 @@ func newProxyKeys(hostKeyFile, authorizedKeyFile string) (proxyKeys, error) {
 			return k, fmt.Errorf("parsing `ssh_host_key_file` %s: %w", hostKeyFile, err)
 		}
 	} else {
-		_, priv, err := ed25519.GenerateKey(rand.Reader)
+		priv, err := generateProxyKey(keyType)
 		if err != nil {
 			return k, err
 		}
@@ -65,19 +70,38 @@ func newProxyKeys(hostKeyFile, authorizedKeyFile string) (proxyKeys, error) {
 		}
 		return k, nil
 	}
-	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	priv, err := generateProxyKey(keyType)
 	if err != nil {
 		return k, err
 	}
-	if k.Authorized, err = ssh.NewPublicKey(pub); err != nil {
+	signer, err := ssh.NewSignerFromKey(priv)
+	if err != nil {
 		return k, err
 	}
+	k.Authorized = signer.PublicKey()
 	block, err := ssh.MarshalPrivateKey(priv, "bakery-ansible proxy client")
 	if err != nil {
 		return k, err
 	}
 	k.ClientPEM = pem.EncodeToMemory(block)
 	return k, nil
+}
+
+// generateProxyKey makes one of the proxy's keys: ed25519 unless the
+// template asks for the stock provisioner's `ansible_proxy_key_type`
+// (kept for an Ansible whose SSH client cannot use ed25519, and with the
+// stock sizes: ECDSA P-384, RSA 2048).
+func generateProxyKey(keyType string) (crypto.Signer, error) {
+	switch keyType {
+	case "":
+		_, priv, err := ed25519.GenerateKey(rand.Reader)
+		return priv, err
+	case proxyKeyECDSA:
+		return ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	case proxyKeyRSA:
+		return rsa.GenerateKey(rand.Reader, 2048)
+	}
+	return nil, fmt.Errorf("`ansible_proxy_key_type` %q: use ECDSA or RSA", keyType)
 }
 
 // startProxy listens on 127.0.0.1:port (0: any free port) and serves
@@ -101,7 +125,7 @@ func startProxy(port int, keys proxyKeys, sftpCmd string, ui packersdk.Ui, comm 
 		return nil, fmt.Errorf("the proxy cannot listen on 127.0.0.1:%d (`local_port`): %w", port, err)
 	}
 	p := &proxy{Port: l.Addr().(*net.TCPAddr).Port, done: make(chan struct{})}
-	p.ad = adapter.NewAdapter(p.done, l, cfg, sftpCmd, ui, comm)
+	p.ad = adapter.NewAdapter(p.done, l, cfg, sftpCmd, ui, quietComm{comm})
 	go p.ad.Serve()
 	return p, nil
 }

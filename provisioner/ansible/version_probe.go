@@ -67,14 +67,15 @@ func (p *Provisioner) probeVersion() {
 		p.probe = nil
 	}
 	cfg := &p.config
-	if !probeOnPrepare || cfg.SkipVersionCheck {
+	if !probeOnPrepare || cfg.SkipVersionCheck || cfg.UseMitogen { // use_mitogen: Prepare's Mitogen check tells the version
 		return
 	}
 	cwd, _ := os.Getwd()
 	base := os.Environ()
+	ansibleConfig, _ := playbookAnsibleCfg(absPath(cfg.PlaybookFile), cwd, base, cfg.AnsibleEnvVars) // Provision warns
 	inv := invocation{
 		Command:         cfg.Command,
-		AnsibleConfig:   playbookAnsibleCfg(absPath(cfg.PlaybookFile), cwd, base, cfg.AnsibleEnvVars),
+		AnsibleConfig:   ansibleConfig,
 		RolesPath:       absPath(cfg.RolesPath),
 		CollectionsPath: absPath(cfg.CollectionsPath),
 		UserEnv:         cfg.AnsibleEnvVars,

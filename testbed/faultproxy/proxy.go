@@ -86,6 +86,8 @@ type Proxy struct {
 	bucket    float64               // RateLimit's tokens
 	bucketAt  time.Time             // when bucket was last filled
 
+	local Local // see SetLocal
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -334,6 +336,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeReply(w, errorReply(req, errThrottle, "faultproxy-dry-run"))
 			return
 		}
+		if rep, ok := p.answerLocal(req, body); ok {
+			writeReply(w, rep)
+			return
+		}
 		if cfg.ImageDeprecation && req.Service == "ec2" && req.Action == "EnableImageDeprecation" {
 			writeReply(w, p.enableImageDeprecation(r, req, "faultproxy-dry-run"))
 			return
@@ -411,6 +417,9 @@ func (p *Proxy) serveAWS(w http.ResponseWriter, r *http.Request, req request, bo
 // ClientToken memory or from moto. ok is false if the reply has been written
 // already or the client is gone.
 func (p *Proxy) answer(ctx context.Context, r *http.Request, req request, body []byte, requestID string) (rep reply, ok bool) {
+	if rep, ok := p.answerLocal(req, body); ok {
+		return rep, true
+	}
 	key, hasToken := tokenOf(req)
 	var owned *tokenEntry
 	if hasToken {

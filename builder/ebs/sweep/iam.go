@@ -30,13 +30,9 @@ type IAM interface {
 	DeleteRole(context.Context, *iam.DeleteRoleInput, ...func(*iam.Options)) (*iam.DeleteRoleOutput, error)
 }
 
-// Journal kinds and the name prefix of the builder's temporary IAM
-// entities (builder/ebs/step_iam_instance_profile.go).
-const (
-	kindIAMRole    = "iam-role"
-	kindIAMProfile = "iam-instance-profile"
-	iamNamePrefix  = "packer_bakery_"
-)
+// iamNamePrefix begins the names of the builder's temporary IAM entities
+// (builder/ebs/names.go).
+const iamNamePrefix = "packer_bakery_"
 
 // RunIAM sweeps the temporary IAM roles and instance profiles of dead
 // builds. Listing IAM returns no tags, so every entity named like the
@@ -90,19 +86,19 @@ func RunIAM(ctx context.Context, out io.Writer, c IAM, journals []journal.Entry,
 func listIAM(ctx context.Context, c IAM, journals []journal.Entry) ([]found, map[string][]string, error) {
 	var roleNames, profileNames []string
 	seen := map[string]bool{}
-	add := func(list *[]string, kind, name string) {
-		if !seen[kind+"/"+name] {
-			seen[kind+"/"+name] = true
+	add := func(list *[]string, kind journal.Kind, name string) {
+		if !seen[string(kind)+"/"+name] {
+			seen[string(kind)+"/"+name] = true
 			*list = append(*list, name)
 		}
 	}
 	for _, e := range journals {
 		for _, r := range e.Resources {
 			switch r.Kind {
-			case kindIAMRole:
-				add(&roleNames, kindIAMRole, arnName(r.ID))
-			case kindIAMProfile:
-				add(&profileNames, kindIAMProfile, arnName(r.ID))
+			case journal.KindIAMRole:
+				add(&roleNames, journal.KindIAMRole, arnName(r.ID))
+			case journal.KindIAMInstanceProfile:
+				add(&profileNames, journal.KindIAMInstanceProfile, arnName(r.ID))
 			}
 		}
 	}
@@ -114,7 +110,7 @@ func listIAM(ctx context.Context, c IAM, journals []journal.Entry) ([]found, map
 		}
 		for _, r := range page.Roles {
 			if name := aws.ToString(r.RoleName); strings.HasPrefix(name, iamNamePrefix) {
-				add(&roleNames, kindIAMRole, name)
+				add(&roleNames, journal.KindIAMRole, name)
 			}
 		}
 	}
@@ -126,7 +122,7 @@ func listIAM(ctx context.Context, c IAM, journals []journal.Entry) ([]found, map
 		}
 		for _, p := range page.InstanceProfiles {
 			if name := aws.ToString(p.InstanceProfileName); strings.HasPrefix(name, iamNamePrefix) {
-				add(&profileNames, kindIAMProfile, name)
+				add(&profileNames, journal.KindIAMInstanceProfile, name)
 			}
 		}
 	}
@@ -141,7 +137,7 @@ func listIAM(ctx context.Context, c IAM, journals []journal.Entry) ([]found, map
 		if err != nil {
 			return nil, nil, fmt.Errorf("reading role %s: %w", name, err)
 		}
-		out = append(out, found{kindIAMRole, name, "global", iamTag(got.Role.Tags, bakery.TagBuildID), iamCreated(got.Role.Tags, aws.ToTime(got.Role.CreateDate))})
+		out = append(out, found{journal.KindIAMRole, name, "global", iamTag(got.Role.Tags, bakery.TagBuildID), iamCreated(got.Role.Tags, aws.ToTime(got.Role.CreateDate))})
 	}
 	for _, name := range profileNames {
 		got, err := c.GetInstanceProfile(ctx, &iam.GetInstanceProfileInput{InstanceProfileName: aws.String(name)})
@@ -152,7 +148,7 @@ func listIAM(ctx context.Context, c IAM, journals []journal.Entry) ([]found, map
 			return nil, nil, fmt.Errorf("reading instance profile %s: %w", name, err)
 		}
 		p := got.InstanceProfile
-		out = append(out, found{kindIAMProfile, name, "global", iamTag(p.Tags, bakery.TagBuildID), iamCreated(p.Tags, aws.ToTime(p.CreateDate))})
+		out = append(out, found{journal.KindIAMInstanceProfile, name, "global", iamTag(p.Tags, bakery.TagBuildID), iamCreated(p.Tags, aws.ToTime(p.CreateDate))})
 		for _, r := range p.Roles {
 			roles[name] = append(roles[name], aws.ToString(r.RoleName))
 		}
@@ -167,7 +163,7 @@ func removeIAM(ctx context.Context, out io.Writer, c IAM, res []found, roles map
 	say := func(s string) { fmt.Fprintln(out, "  "+s) }
 	var failures []string
 	for _, r := range res {
-		if r.kind != kindIAMProfile {
+		if r.kind != journal.KindIAMInstanceProfile {
 			continue
 		}
 		name := aws.String(r.id)
@@ -186,17 +182,17 @@ func removeIAM(ctx context.Context, out io.Writer, c IAM, res []found, roles map
 			failures = append(failures, fmt.Sprintf("deleting instance profile %s: %v", r.id, err))
 			continue
 		}
-		say("removed " + r.kind + " " + r.id)
+		say("removed " + string(r.kind) + " " + r.id)
 	}
 	for _, r := range res {
-		if r.kind != kindIAMRole {
+		if r.kind != journal.KindIAMRole {
 			continue
 		}
 		if err := deleteRole(ctx, c, r.id); err != nil {
 			failures = append(failures, err.Error())
 			continue
 		}
-		say("removed " + r.kind + " " + r.id)
+		say("removed " + string(r.kind) + " " + r.id)
 	}
 	return failures
 }

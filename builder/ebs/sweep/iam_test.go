@@ -158,11 +158,11 @@ func TestSweepIAM(t *testing.T) {
 	now := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
 	host, _ := os.Hostname()
 	alive := journal.Entry{BuildID: "live", Host: host, PID: os.Getpid(), Resources: []journal.Resource{
-		{Kind: kindIAMRole, ID: "arn:aws:iam::123456789012:role/packer_bakery_live"}}}
+		{Kind: journal.KindIAMRole, ID: "arn:aws:iam::123456789012:role/packer_bakery_live"}}}
 	// A journal names its entities even without the usual name.
 	dead := journal.Entry{BuildID: "dead", Host: host, PID: 0, Resources: []journal.Resource{
-		{Kind: kindIAMRole, ID: "arn:aws:iam::123456789012:role/custom_dead"},
-		{Kind: kindIAMProfile, ID: "arn:aws:iam::123456789012:instance-profile/custom_dead"}}}
+		{Kind: journal.KindIAMRole, ID: "arn:aws:iam::123456789012:role/custom_dead"},
+		{Kind: journal.KindIAMInstanceProfile, ID: "arn:aws:iam::123456789012:instance-profile/custom_dead"}}}
 	deadCalls := []string{"remove-role custom_dead", "delete-profile custom_dead", "delete-role-policy custom_dead", "delete-role custom_dead"}
 	oldCalls := []string{"remove-role packer_bakery_old", "delete-profile packer_bakery_old", "delete-role-policy packer_bakery_old", "delete-role packer_bakery_old"}
 	tests := []struct {
@@ -241,7 +241,7 @@ func TestSweepIAM_failureIsReportedAndJournalKept(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := j.Record(kindIAMRole, "arn:aws:iam::123456789012:role/packer_bakery_dead", ""); err != nil {
+	if err := j.Record(journal.KindIAMRole, "arn:aws:iam::123456789012:role/packer_bakery_dead", ""); err != nil {
 		t.Fatal(err)
 	}
 	entries, err := journal.ReadAll()

@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
 	bakery "github.com/packer-bakery/packer-plugin-bakery/common"
+	"github.com/packer-bakery/packer-plugin-bakery/common/journal"
 )
 
 // A spot build also leaves a launch template and an EC2 Fleet, tagged like
@@ -40,7 +41,7 @@ func listSpot(ctx context.Context, c spotEC2, region string) ([]found, error) {
 				continue
 			}
 			if build := tag(f.Tags, bakery.TagBuildID); build != "" {
-				out = append(out, found{"fleet", aws.ToString(f.FleetId), region, build, created(f.Tags, aws.ToTime(f.CreateTime))})
+				out = append(out, found{journal.KindFleet, aws.ToString(f.FleetId), region, build, created(f.Tags, aws.ToTime(f.CreateTime))})
 			}
 		}
 		if next = fleets.NextToken; aws.ToString(next) == "" {
@@ -58,7 +59,7 @@ func listSpot(ctx context.Context, c spotEC2, region string) ([]found, error) {
 		}
 		for _, lt := range lts.LaunchTemplates {
 			if build := tag(lt.Tags, bakery.TagBuildID); build != "" {
-				out = append(out, found{"launch-template", aws.ToString(lt.LaunchTemplateId), region, build, created(lt.Tags, aws.ToTime(lt.CreateTime))})
+				out = append(out, found{journal.KindLaunchTemplate, aws.ToString(lt.LaunchTemplateId), region, build, created(lt.Tags, aws.ToTime(lt.CreateTime))})
 			}
 		}
 		if next = lts.NextToken; aws.ToString(next) == "" {
@@ -72,7 +73,7 @@ func listSpot(ctx context.Context, c spotEC2, region string) ([]found, error) {
 // nothing else) or a launch template; one already gone is fine.
 func removeSpot(ctx context.Context, c spotEC2, r found) error {
 	switch r.kind {
-	case "fleet":
+	case journal.KindFleet:
 		err := deleteFleet(ctx, c, r.id)
 		if err == nil {
 			return nil
@@ -87,7 +88,7 @@ func removeSpot(ctx context.Context, c spotEC2, r found) error {
 			}
 		}
 		return fmt.Errorf("deleting EC2 Fleet %s: %w", r.id, err)
-	case "launch-template":
+	case journal.KindLaunchTemplate:
 		_, err := c.DeleteLaunchTemplate(ctx, &ec2.DeleteLaunchTemplateInput{LaunchTemplateId: aws.String(r.id)})
 		if c := code(err); err != nil && c != "InvalidLaunchTemplateId.NotFound" && c != "InvalidLaunchTemplateName.NotFoundException" {
 			return fmt.Errorf("deleting launch template %s: %w", r.id, err)

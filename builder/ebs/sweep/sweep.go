@@ -52,8 +52,9 @@ type Options struct {
 
 // found is one tagged resource.
 type found struct {
-	kind, id, region, buildID string
-	created                   time.Time
+	kind                journal.Kind
+	id, region, buildID string
+	created             time.Time
 }
 
 // Run sweeps every region and writes what it finds and does to out. It
@@ -153,7 +154,7 @@ func list(ctx context.Context, c EC2, region string) ([]found, error) {
 	}
 	for _, r := range instances.Reservations {
 		for _, i := range r.Instances {
-			out = append(out, found{"instance", aws.ToString(i.InstanceId), region, tag(i.Tags, bakery.TagBuildID), created(i.Tags, aws.ToTime(i.LaunchTime))})
+			out = append(out, found{journal.KindInstance, aws.ToString(i.InstanceId), region, tag(i.Tags, bakery.TagBuildID), created(i.Tags, aws.ToTime(i.LaunchTime))})
 		}
 	}
 	groups, err := c.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{Filters: tagged})
@@ -161,14 +162,14 @@ func list(ctx context.Context, c EC2, region string) ([]found, error) {
 		return nil, fmt.Errorf("listing security groups: %w", err)
 	}
 	for _, g := range groups.SecurityGroups {
-		out = append(out, found{"security-group", aws.ToString(g.GroupId), region, tag(g.Tags, bakery.TagBuildID), created(g.Tags, time.Time{})})
+		out = append(out, found{journal.KindSecurityGroup, aws.ToString(g.GroupId), region, tag(g.Tags, bakery.TagBuildID), created(g.Tags, time.Time{})})
 	}
 	keys, err := c.DescribeKeyPairs(ctx, &ec2.DescribeKeyPairsInput{Filters: tagged})
 	if err != nil {
 		return nil, fmt.Errorf("listing key pairs: %w", err)
 	}
 	for _, k := range keys.KeyPairs {
-		out = append(out, found{"key-pair", aws.ToString(k.KeyName), region, tag(k.Tags, bakery.TagBuildID), created(k.Tags, aws.ToTime(k.CreateTime))})
+		out = append(out, found{journal.KindKeyPair, aws.ToString(k.KeyName), region, tag(k.Tags, bakery.TagBuildID), created(k.Tags, aws.ToTime(k.CreateTime))})
 	}
 	spot, err := listSpot(ctx, c, region)
 	if err != nil {
@@ -186,9 +187,9 @@ func remove(ctx context.Context, out io.Writer, c EC2, res []found, poll bakery.
 	var instances []string
 	for _, r := range res {
 		switch r.kind {
-		case "instance":
+		case journal.KindInstance:
 			instances = append(instances, r.id)
-		case "fleet":
+		case journal.KindFleet:
 			// First: deleting an instant fleet terminates its instances.
 			if err := removeSpot(ctx, c, r); err != nil {
 				failures = append(failures, err.Error())
@@ -219,11 +220,11 @@ func remove(ctx context.Context, out io.Writer, c EC2, res []found, poll bakery.
 	}
 	for _, r := range res {
 		switch r.kind {
-		case "image":
+		case journal.KindImage:
 			if err := deleteImage(ctx, c, r.id); err != nil {
 				failures = append(failures, err.Error())
 			}
-		case "security-group":
+		case journal.KindSecurityGroup:
 			id := r.id
 			err := bakery.Wait(ctx, say, "security group "+id+" to be deleted", poll, func(ctx context.Context) (bool, string, error) {
 				_, err := c.DeleteSecurityGroup(ctx, &ec2.DeleteSecurityGroupInput{GroupId: aws.String(id)})
@@ -238,11 +239,11 @@ func remove(ctx context.Context, out io.Writer, c EC2, res []found, poll bakery.
 			if err != nil {
 				failures = append(failures, err.Error())
 			}
-		case "launch-template":
+		case journal.KindLaunchTemplate:
 			if err := removeSpot(ctx, c, r); err != nil {
 				failures = append(failures, err.Error())
 			}
-		case "key-pair":
+		case journal.KindKeyPair:
 			if _, err := c.DeleteKeyPair(ctx, &ec2.DeleteKeyPairInput{KeyName: aws.String(r.id)}); err != nil && code(err) != "InvalidKeyPair.NotFound" {
 				failures = append(failures, fmt.Sprintf("deleting key pair %s: %v", r.id, err))
 			}
@@ -305,8 +306,8 @@ func journalImages(journals []journal.Entry, region string) []found {
 	var out []found
 	for _, e := range journals {
 		for _, r := range e.Resources {
-			if r.Kind == "image" && r.Region == region {
-				out = append(out, found{"image", r.ID, region, e.BuildID, e.Started})
+			if r.Kind == journal.KindImage && r.Region == region {
+				out = append(out, found{journal.KindImage, r.ID, region, e.BuildID, e.Started})
 			}
 		}
 	}

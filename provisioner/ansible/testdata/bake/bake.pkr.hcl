@@ -67,6 +67,11 @@ variable "use_mitogen" {
   default = false
 }
 
+variable "sftp_command" {
+  type    = string
+  default = null
+}
+
 variable "galaxy_file" {
   type    = string
   default = null
@@ -87,9 +92,46 @@ variable "ansible_env_vars" {
   default = []
 }
 
+variable "ansible_ssh_extra_args" {
+  type    = list(string)
+  default = []
+}
+
+variable "extra_arguments" {
+  type    = list(string)
+  default = []
+}
+
+# Not `sensitive`: packer itself would mask these; the plugin must too.
+variable "session_token" {
+  type    = string
+  default = null
+}
+
+variable "plain_secret" {
+  type    = string
+  default = ""
+}
+
+variable "bastion_host" {
+  type    = string
+  default = null
+}
+
+variable "bastion_port" {
+  type    = number
+  default = null
+}
+
+variable "bastion_key_file" {
+  type    = string
+  default = null
+}
+
 source "bakery-ebs" "e2e" {
   access_key          = "AKIDBAKERYE2E"
   secret_key          = var.secret_key
+  token               = var.session_token
   region              = "us-east-1"
   custom_endpoint_ec2 = var.aws_endpoint
   custom_endpoint_sts = var.aws_endpoint
@@ -109,6 +151,11 @@ source "bakery-ebs" "e2e" {
   ssh_port     = var.ssh_port
   ssh_timeout  = "1m"
 
+  ssh_bastion_host             = var.bastion_host
+  ssh_bastion_port             = var.bastion_port
+  ssh_bastion_username         = var.bastion_host == null ? null : "jump"
+  ssh_bastion_private_key_file = var.bastion_key_file
+
   ami_name = var.ami_name
 }
 
@@ -122,13 +169,18 @@ build {
     use_proxy        = var.use_proxy
     use_sftp         = var.use_sftp
     use_mitogen      = var.use_mitogen
+    sftp_command     = var.sftp_command
     galaxy_file      = var.galaxy_file
     roles_path       = var.roles_path
     collections_path = var.collections_path
     ansible_env_vars = var.ansible_env_vars
+    extra_arguments  = var.extra_arguments
+
+    ansible_ssh_extra_args = var.ansible_ssh_extra_args
     extra_vars = {
       marker        = var.marker
       bakery_secret = var.play_secret
+      bakery_plain  = var.plain_secret
     }
   }
 }

@@ -13,7 +13,7 @@ source "bakery-ebs" "main" {
   ssh_username  = "ec2-user"
   ami_name      = "bakery-invalid"
 
-  skip_ami_run_tags = true
+  skip_ami_run_tags = false
 }
 
 build {

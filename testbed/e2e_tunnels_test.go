@@ -1,0 +1,125 @@
+//go:build e2e
+
+package testbed_test
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	"golang.org/x/crypto/ssh"
+
+	"github.com/packer-bakery/packer-plugin-bakery/common/tunnel"
+	"github.com/packer-bakery/packer-plugin-bakery/common/tunnel/eice"
+	tssm "github.com/packer-bakery/packer-plugin-bakery/common/tunnel/ssm"
+	"github.com/packer-bakery/packer-plugin-bakery/testbed"
+)
+
+// With Tunnels and TunnelOnly, the bed's sshd refuses direct logins and
+// the instance is reachable through both stand-ins, with the SDK's own
+// clients parsing the fault proxy's answers.
+func TestTunnelStandIns(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	b, err := testbed.Start(ctx, testbed.Options{Tunnels: true, TunnelOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Stop() })
+	c := ec2Client(t, b, "us-east-1")
+	signer := newKey(t)
+	id := launch(t, c, importKey(t, c, signer))
+	inst, err := c.DescribeInstances(testCtx(t), &ec2.DescribeInstancesInput{InstanceIds: []string{id}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := inst.Reservations[0].Instances[0]
+
+	if cl, err := dialAs(b, b.SSHUser, signer); err == nil {
+		cl.Close()
+		t.Fatal("a direct login succeeded on a tunnel-only bed")
+	}
+
+	cfg, err := b.AWSConfig(testCtx(t), "us-east-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	login := func(t *testing.T, d tunnel.Dialer) {
+		f, err := tunnel.Listen(d, 0, t.Logf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		cl, err := ssh.Dial("tcp", f.Addr().String(), &ssh.ClientConfig{User: b.SSHUser, Auth: []ssh.AuthMethod{ssh.PublicKeys(signer)},
+			HostKeyCallback: ssh.FixedHostKey(b.HostKey()), Timeout: 10 * time.Second})
+		if err != nil {
+			t.Fatalf("ssh through the tunnel: %v (see %s/sshd.log)", err, b.Dir)
+		}
+		defer cl.Close()
+		if got := remote(t, cl, "whoami"); got != b.SSHUser {
+			t.Fatalf("whoami %q", got)
+		}
+	}
+
+	t.Run("session manager", func(t *testing.T) {
+		tun, err := tssm.Open(testCtx(t), tssm.Config{API: ssm.NewFromConfig(cfg), InstanceID: id, Port: b.SSHPort,
+			Region: "us-east-1", Credentials: cfg.Credentials, Logf: t.Logf})
+		if err != nil {
+			t.Fatal(err)
+		}
+		login(t, tun)
+		if err := tun.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if a := b.Tunnels().SSM.Active(); len(a) != 0 {
+			t.Fatalf("sessions still active: %v", a)
+		}
+		if p := b.Tunnels().SSM.Problems(); len(p) != 0 {
+			t.Fatalf("protocol problems: %v", p)
+		}
+		calls := strings.Join(b.Tunnels().Calls(), "\n")
+		if !strings.Contains(calls, "ssm:StartSession "+id+" AWS-StartPortForwardingSession map[portNumber:["+strconv.Itoa(b.SSHPort)+"]]") || !strings.Contains(calls, "ssm:TerminateSession") {
+			t.Fatalf("calls:\n%s", calls)
+		}
+		if n := b.Faults().Count("ssm", "StartSession"); n != 1 {
+			t.Fatalf("the fault proxy counted %d StartSession calls", n)
+		}
+	})
+
+	t.Run("session manager, no agent", func(t *testing.T) {
+		_, err := tssm.Open(testCtx(t), tssm.Config{API: ssm.NewFromConfig(cfg), InstanceID: "i-0000000000000dead", Port: b.SSHPort,
+			Region: "us-east-1", Credentials: cfg.Credentials, RegistrationWait: time.Second})
+		if err == nil || !strings.Contains(err.Error(), "TargetNotConnected") || !strings.Contains(err.Error(), "not connected to Session Manager") {
+			t.Fatalf("error %v", err)
+		}
+	})
+
+	t.Run("instance connect endpoint", func(t *testing.T) {
+		ep, err := eice.Find(testCtx(t), c, "", aws.ToString(i.VpcId), aws.ToString(i.SubnetId))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ep.ID != testbed.EICEID || len(ep.SecurityGroupIDs) != 1 || !strings.HasPrefix(ep.SecurityGroupIDs[0], "sg-") {
+			t.Fatalf("endpoint %+v", ep)
+		}
+		pool := x509.NewCertPool()
+		pool.AppendCertsFromPEM(b.Tunnels().EICE.CAPEM())
+		d, err := eice.New(eice.Config{Endpoint: ep, PrivateIP: aws.ToString(i.PrivateIpAddress), Port: b.SSHPort, Region: "us-east-1",
+			Credentials: cfg.Credentials, HTTPClient: &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		login(t, d)
+		if r := b.Tunnels().EICE.Refused(); len(r) != 0 {
+			t.Fatalf("refused: %v", r)
+		}
+	})
+}

@@ -1,0 +1,601 @@
+// Package tunnels holds the test-bed's stand-ins for what moto lacks to
+// reach a private instance: Session Manager (the service's session API and
+// the SSM agent's side of the data channel) and an EC2 Instance Connect
+// Endpoint (a TLS websocket that checks the SigV4 presign). Both forward to
+// a port on 127.0.0.1 — the bed's sshd — as the real ones forward to the
+// instance.
+package tunnels
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/xtaci/smux"
+
+	"github.com/packer-bakery/packer-plugin-bakery/common/tunnel/ssm"
+)
+
+// AgentVersion is what the stand-in agent reports in its handshake: recent
+// enough for multiplexing with smux keep-alive off.
+const AgentVersion = "3.3.1142.0"
+
+// SSMFaults change how the stand-in behaves.
+type SSMFaults struct {
+	// NoAgent: StartSession answers TargetNotConnected for these
+	// instances, as for an instance whose agent never registered.
+	NoAgent map[string]bool
+	// NoAgentAnywhere: no instance has a registered agent.
+	NoAgentAnywhere bool
+	// KMSKeyID: the agent asks for KMS encryption (account preference).
+	KMSKeyID string
+	// DropAfterBytes: the websocket of a session is cut (no close frame)
+	// once this many bytes of stream data have passed, once per session.
+	DropAfterBytes int
+	// CloseAfterBytes: the session is ended by AWS (channel_closed) once
+	// this many bytes have passed, once per session.
+	CloseAfterBytes int
+}
+
+// SSM is the Session Manager stand-in: the StartSession, ResumeSession and
+// TerminateSession answers (Handle*) and the data-channel websocket
+// endpoint (URL).
+type SSM struct {
+	// secrets maps an access key id to its secret, to check the SigV4
+	// signature of the websocket upgrade (see AllowKey); guarded by mu.
+	secrets map[string]string
+	// Source is the local address the agent connects to the port from
+	// (the bed's tunnel-only sshd admits 127.0.0.2 only); nil: any.
+	Source net.Addr
+
+	ln  net.Listener
+	srv *http.Server
+
+	mu       sync.Mutex
+	faults   SSMFaults
+	sessions map[string]*agentSession
+	n        int
+	resumes  int
+	streams  int // TCP connections open through sessions now
+	maxOpen  int // the most open at once
+	problems []string
+}
+
+// MaxStreams is the most TCP connections that were open at once through
+// the stand-in's sessions (each a multiplexed stream).
+func (s *SSM) MaxStreams() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.maxOpen
+}
+
+// Streams is how many TCP connections are open through sessions now.
+func (s *SSM) Streams() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.streams
+}
+
+func (s *SSM) streamOpened(delta int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.streams += delta
+	s.maxOpen = max(s.maxOpen, s.streams)
+}
+
+// Resumes counts the tokens ResumeSession handed out.
+func (s *SSM) Resumes() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.resumes
+}
+
+// StartSSM listens on 127.0.0.1.
+func StartSSM() (*SSM, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	s := &SSM{ln: ln, sessions: map[string]*agentSession{}, secrets: map[string]string{"testing": "testing"}}
+	s.srv = &http.Server{Handler: http.HandlerFunc(s.serveWS), ReadHeaderTimeout: 10 * time.Second}
+	go s.srv.Serve(ln)
+	return s, nil
+}
+
+// URL is the data-channel endpoint's base, ws://127.0.0.1:PORT.
+func (s *SSM) URL() string { return "ws://" + s.ln.Addr().String() }
+
+// AllowKey lets the holder of an access key open data channels (the bed's
+// static "testing" key is allowed from the start).
+func (s *SSM) AllowKey(id, secret string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.secrets[id] = secret
+}
+
+func (s *SSM) secret(id string) (string, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v, ok := s.secrets[id]
+	return v, ok
+}
+
+// SetFaults replaces the fault settings.
+func (s *SSM) SetFaults(f SSMFaults) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults = f
+}
+
+// Problems lists protocol violations the stand-in saw from clients (a bad
+// ack, a sequence gap, a wrong token): a test asserts it is empty.
+func (s *SSM) Problems() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.problems...)
+}
+
+func (s *SSM) problem(format string, args ...any) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.problems = append(s.problems, fmt.Sprintf(format, args...))
+}
+
+// Active lists sessions not yet terminated.
+func (s *SSM) Active() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var ids []string
+	for id, as := range s.sessions {
+		if !as.isTerminated() {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
+// Reset forgets every session and fault.
+func (s *SSM) Reset() {
+	s.mu.Lock()
+	sessions := s.sessions
+	s.sessions, s.faults, s.problems, s.resumes, s.maxOpen = map[string]*agentSession{}, SSMFaults{}, nil, 0, 0
+	s.mu.Unlock()
+	for _, as := range sessions {
+		as.terminate()
+	}
+}
+
+// Close stops the server and ends every session.
+func (s *SSM) Close() error {
+	s.Reset()
+	return s.srv.Close()
+}
+
+// APIError is an AWS error answer.
+type APIError struct {
+	Status int
+	Code   string
+	Msg    string
+}
+
+func (e *APIError) Error() string { return e.Code + ": " + e.Msg }
+
+// StartSession answers ssm:StartSession for the port-forwarding document.
+func (s *SSM) StartSession(target, document string, params map[string][]string) (id, streamURL, token string, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.faults.NoAgent[target] || s.faults.NoAgentAnywhere {
+		return "", "", "", &APIError{400, "TargetNotConnected", target + " is not connected."}
+	}
+	if document != ssm.PortForwardingDocument {
+		return "", "", "", &APIError{400, "InvalidDocument", "the stand-in serves " + ssm.PortForwardingDocument + " only"}
+	}
+	port := "22"
+	if p := params["portNumber"]; len(p) == 1 {
+		port = p[0]
+	}
+	s.n++
+	id = fmt.Sprintf("bakery-testbed-%012d", s.n)
+	as := &agentSession{ssm: s, id: id, target: target, port: port, faults: s.faults, terminated: make(chan struct{})}
+	as.token = newToken()
+	s.sessions[id] = as
+	return id, s.URL() + "/v1/data-channel/" + id + "?role=publish_subscribe", as.token, nil
+}
+
+// ResumeSession answers ssm:ResumeSession: a new token for the same session,
+// or none once it ended.
+func (s *SSM) ResumeSession(id string) (string, error) {
+	s.mu.Lock()
+	as := s.sessions[id]
+	s.mu.Unlock()
+	if as == nil {
+		return "", &APIError{400, "DoesNotExistException", "no session " + id}
+	}
+	if as.isTerminated() {
+		return "", nil
+	}
+	s.mu.Lock()
+	s.resumes++
+	s.mu.Unlock()
+	as.mu.Lock()
+	defer as.mu.Unlock()
+	as.token = newToken()
+	return as.token, nil
+}
+
+// TerminateSession answers ssm:TerminateSession.
+func (s *SSM) TerminateSession(id string) error {
+	s.mu.Lock()
+	as := s.sessions[id]
+	s.mu.Unlock()
+	if as != nil {
+		as.terminate()
+	}
+	return nil
+}
+
+func newToken() string { return ssm.NewUUID().String() + ssm.NewUUID().String() }
+
+func (s *SSM) serveWS(w http.ResponseWriter, r *http.Request) {
+	id := strings.TrimPrefix(r.URL.Path, "/v1/data-channel/")
+	s.mu.Lock()
+	as := s.sessions[id]
+	s.mu.Unlock()
+	if as == nil || as.isTerminated() || r.URL.Query().Get("role") != "publish_subscribe" {
+		http.Error(w, "no such session", http.StatusNotFound)
+		return
+	}
+	if err := verifyHeaderSignature(r, "ssmmessages", s.secret); err != nil {
+		s.problem("session %s: websocket upgrade: %v", id, err)
+		http.Error(w, err.Error(), http.StatusForbidden)
+		return
+	}
+	ws, err := websocket.Accept(w, r, nil)
+	if err != nil {
+		return
+	}
+	ws.SetReadLimit(1 << 20)
+	as.attach(r.Context(), ws)
+}
+
+// agentSession is the agent's side of one session.
+type agentSession struct {
+	ssm    *SSM
+	id     string
+	target string
+	port   string
+	faults SSMFaults
+
+	mu         sync.Mutex
+	token      string
+	ws         *websocket.Conn
+	outSeq     int64
+	unacked    map[int64][]byte
+	inSeq      int64
+	inBuf      map[int64]*ssm.Message
+	handshaken bool
+	muxIn      *io.PipeWriter
+	mux        *smux.Session
+	bytes      int
+	dropped    bool
+	closed     bool
+	terminated chan struct{}
+	termOnce   sync.Once
+}
+
+func (a *agentSession) isTerminated() bool {
+	select {
+	case <-a.terminated:
+		return true
+	default:
+		return false
+	}
+}
+
+func (a *agentSession) terminate() {
+	a.termOnce.Do(func() {
+		close(a.terminated)
+		a.mu.Lock()
+		ws, mux, in := a.ws, a.mux, a.muxIn
+		a.mu.Unlock()
+		if mux != nil {
+			mux.Close()
+		}
+		if in != nil {
+			in.Close()
+		}
+		if ws != nil {
+			ws.Close(websocket.StatusNormalClosure, "session terminated")
+		}
+	})
+}
+
+// attach serves one websocket of the session: the first presents
+// StartSession's token, later ones ResumeSession's.
+func (a *agentSession) attach(ctx context.Context, ws *websocket.Conn) {
+	typ, raw, err := ws.Read(ctx)
+	if err != nil {
+		return
+	}
+	var open ssm.OpenDataChannel
+	a.mu.Lock()
+	token := a.token
+	a.mu.Unlock()
+	if typ != websocket.MessageText || json.Unmarshal(raw, &open) != nil || open.TokenValue != token ||
+		open.MessageSchemaVersion != "1.0" || open.ClientID == "" || open.RequestID == "" {
+		a.ssm.problem("session %s: first frame is not OpenDataChannelInput with the current token: %q", a.id, raw)
+		ws.Close(websocket.StatusPolicyViolation, "bad token")
+		return
+	}
+	a.mu.Lock()
+	if a.unacked == nil {
+		a.unacked, a.inBuf = map[int64][]byte{}, map[int64]*ssm.Message{}
+	}
+	a.ws = ws
+	first := !a.handshaken && a.outSeq == 0
+	resend := make([][]byte, 0, len(a.unacked))
+	for seq := int64(0); seq < a.outSeq; seq++ {
+		if raw, ok := a.unacked[seq]; ok {
+			resend = append(resend, raw)
+		}
+	}
+	a.mu.Unlock()
+	for _, raw := range resend {
+		a.writeRaw(ws, raw)
+	}
+	if first {
+		params, _ := json.Marshal(ssm.SessionTypeRequest{SessionType: "Port", Properties: mustJSON(map[string]string{"portNumber": a.port, "type": "LocalPortForwarding"})})
+		actions := []ssm.RequestedAction{{ActionType: ssm.ActionSessionType, ActionParameters: params}}
+		if a.faults.KMSKeyID != "" {
+			kp, _ := json.Marshal(ssm.KMSEncryptionRequest{KMSKeyID: a.faults.KMSKeyID})
+			actions = append([]ssm.RequestedAction{{ActionType: ssm.ActionKMSEncryption, ActionParameters: kp}}, actions...)
+		}
+		a.send(ssm.PayloadHandshakeRequest, mustJSON(ssm.HandshakeRequest{AgentVersion: AgentVersion, RequestedClientActions: actions}))
+	}
+	for {
+		typ, raw, err := ws.Read(ctx)
+		if err != nil {
+			return
+		}
+		if typ != websocket.MessageBinary {
+			a.ssm.problem("session %s: text frame after the token: %q", a.id, raw)
+			continue
+		}
+		m, err := ssm.Unmarshal(raw)
+		if err != nil {
+			a.ssm.problem("session %s: message does not decode: %v", a.id, err)
+			continue
+		}
+		a.receive(m)
+	}
+}
+
+func mustJSON(v any) json.RawMessage {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+func (a *agentSession) writeRaw(ws *websocket.Conn, raw []byte) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_ = ws.Write(ctx, websocket.MessageBinary, raw)
+}
+
+// send sends output_stream_data and keeps it until acknowledged.
+func (a *agentSession) send(pt ssm.PayloadType, payload []byte) {
+	a.mu.Lock()
+	m := ssm.Message{Type: ssm.TypeOutput, SchemaVersion: 1, CreatedDate: uint64(time.Now().UnixMilli()),
+		SequenceNumber: a.outSeq, ID: ssm.NewUUID(), PayloadType: pt, Payload: payload}
+	raw, _ := m.Marshal()
+	a.unacked[a.outSeq] = raw
+	a.outSeq++
+	ws := a.ws
+	a.mu.Unlock()
+	a.writeRaw(ws, raw)
+}
+
+func (a *agentSession) receive(m *ssm.Message) {
+	switch m.Type {
+	case ssm.TypeAcknowledge:
+		var ack ssm.Acknowledge
+		if err := json.Unmarshal(m.Payload, &ack); err != nil || m.Flags != 3 || m.SequenceNumber != 0 || !ack.IsSequential || ack.MessageType != ssm.TypeOutput {
+			a.ssm.problem("session %s: malformed acknowledge %+v flags %d: %s", a.id, m, m.Flags, m.Payload)
+			return
+		}
+		a.mu.Lock()
+		delete(a.unacked, ack.SequenceNumber)
+		a.mu.Unlock()
+		return
+	case ssm.TypeInput:
+	default:
+		a.ssm.problem("session %s: unexpected message type %q from the client", a.id, m.Type)
+		return
+	}
+	if m.SchemaVersion != 1 {
+		a.ssm.problem("session %s: schema version %d", a.id, m.SchemaVersion)
+	}
+	a.ackInput(m)
+	a.mu.Lock()
+	if m.SequenceNumber < a.inSeq {
+		a.mu.Unlock()
+		return
+	}
+	if m.SequenceNumber > a.inSeq {
+		a.inBuf[m.SequenceNumber] = m
+		a.mu.Unlock()
+		return
+	}
+	a.mu.Unlock()
+	for m != nil {
+		a.process(m)
+		a.mu.Lock()
+		a.inSeq++
+		next := a.inBuf[a.inSeq]
+		delete(a.inBuf, a.inSeq)
+		a.mu.Unlock()
+		m = next
+	}
+}
+
+func (a *agentSession) ackInput(m *ssm.Message) {
+	body := mustJSON(ssm.Acknowledge{MessageType: m.Type, MessageID: m.ID.String(), SequenceNumber: m.SequenceNumber, IsSequential: true})
+	ack := ssm.Message{Type: ssm.TypeAcknowledge, SchemaVersion: 1, CreatedDate: uint64(time.Now().UnixMilli()), Flags: 3, ID: ssm.NewUUID(), Payload: body}
+	raw, _ := ack.Marshal()
+	a.mu.Lock()
+	ws := a.ws
+	a.mu.Unlock()
+	a.writeRaw(ws, raw)
+}
+
+func (a *agentSession) process(m *ssm.Message) {
+	switch m.PayloadType {
+	case ssm.PayloadHandshakeResponse:
+		var resp ssm.HandshakeResponse
+		if err := json.Unmarshal(m.Payload, &resp); err != nil {
+			a.ssm.problem("session %s: handshake response does not parse: %v", a.id, err)
+			return
+		}
+		for _, p := range resp.ProcessedClientActions {
+			if p.ActionStatus != ssm.StatusSuccess {
+				// The real agent ends the session when an action failed.
+				a.sendClosed("handshake failed: " + p.Error)
+				return
+			}
+		}
+		a.mu.Lock()
+		a.handshaken = true
+		pr, pw := io.Pipe()
+		a.muxIn = pw
+		a.mu.Unlock()
+		conf := smux.DefaultConfig()
+		conf.Version = 1
+		conf.KeepAliveDisabled = true
+		mux, err := smux.Server(&agentStream{a: a, r: pr}, conf)
+		if err != nil {
+			a.ssm.problem("session %s: smux: %v", a.id, err)
+			return
+		}
+		a.mu.Lock()
+		a.mux = mux
+		a.mu.Unlock()
+		go a.acceptStreams(mux)
+		a.send(ssm.PayloadHandshakeComplete, mustJSON(ssm.HandshakeComplete{HandshakeTimeToComplete: 5 * time.Millisecond}))
+	case ssm.PayloadOutput:
+		a.mu.Lock()
+		in := a.muxIn
+		a.mu.Unlock()
+		if in == nil {
+			a.ssm.problem("session %s: stream data before the handshake completed", a.id)
+			return
+		}
+		_, _ = in.Write(m.Payload)
+		a.count(len(m.Payload))
+	case ssm.PayloadFlag:
+		f, err := ssm.ParseFlag(m.Payload)
+		if err != nil {
+			a.ssm.problem("session %s: %v", a.id, err)
+			return
+		}
+		if f == ssm.FlagTerminateSession {
+			a.terminate()
+		}
+	default:
+		a.ssm.problem("session %s: unexpected payload type %d from the client", a.id, m.PayloadType)
+	}
+}
+
+// count applies the byte-count faults.
+func (a *agentSession) count(n int) {
+	a.mu.Lock()
+	a.bytes += n
+	drop := a.faults.DropAfterBytes > 0 && a.bytes >= a.faults.DropAfterBytes && !a.dropped
+	closeIt := a.faults.CloseAfterBytes > 0 && a.bytes >= a.faults.CloseAfterBytes && !a.closed
+	if drop {
+		a.dropped = true
+	}
+	if closeIt {
+		a.closed = true
+	}
+	ws := a.ws
+	a.mu.Unlock()
+	if drop {
+		ws.CloseNow() // no close frame: a network cut
+	}
+	if closeIt {
+		a.sendClosed("Session terminated by the test-bed (CloseAfterBytes).")
+	}
+}
+
+func (a *agentSession) sendClosed(output string) {
+	body := mustJSON(ssm.ChannelClosed{MessageID: ssm.NewUUID().String(), SessionID: a.id, DestinationID: a.target,
+		MessageType: ssm.TypeChannelClosed, SchemaVersion: 1, Output: output, CreatedDate: time.Now().UTC().Format(time.RFC3339)})
+	m := ssm.Message{Type: ssm.TypeChannelClosed, SchemaVersion: 1, CreatedDate: uint64(time.Now().UnixMilli()), ID: ssm.NewUUID(), Payload: body}
+	raw, _ := m.Marshal()
+	a.mu.Lock()
+	ws := a.ws
+	a.mu.Unlock()
+	a.writeRaw(ws, raw)
+	a.terminate()
+}
+
+// acceptStreams connects each multiplexed stream to the port on loopback,
+// as the agent connects to localhost:portNumber on the instance.
+func (a *agentSession) acceptStreams(mux *smux.Session) {
+	for {
+		st, err := mux.AcceptStream()
+		if err != nil {
+			return
+		}
+		go func() {
+			defer st.Close()
+			a.ssm.streamOpened(1)
+			defer a.ssm.streamOpened(-1)
+			d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: a.ssm.Source}
+			c, err := d.Dial("tcp", net.JoinHostPort("127.0.0.1", a.port))
+			if err != nil {
+				a.send(ssm.PayloadFlag, ssm.FlagPayload(ssm.FlagConnectToPortError))
+				return
+			}
+			defer c.Close()
+			done := make(chan struct{}, 2)
+			go func() { _, _ = io.Copy(c, st); c.(*net.TCPConn).CloseWrite(); done <- struct{}{} }()
+			go func() { _, _ = io.Copy(st, c); st.Close(); done <- struct{}{} }()
+			<-done
+			<-done
+		}()
+	}
+}
+
+// agentStream carries smux over the agent's side of the data channel.
+type agentStream struct {
+	a *agentSession
+	r *io.PipeReader
+}
+
+func (s *agentStream) Read(p []byte) (int, error) { return s.r.Read(p) }
+func (s *agentStream) Write(p []byte) (int, error) {
+	if s.a.isTerminated() {
+		return 0, errors.New("session terminated")
+	}
+	n := 0
+	for len(p) > 0 {
+		k := min(len(p), 1024)
+		s.a.send(ssm.PayloadOutput, append([]byte(nil), p[:k]...))
+		s.a.count(k)
+		n += k
+		p = p[k:]
+	}
+	return n, nil
+}
+func (s *agentStream) Close() error { return s.r.Close() }
