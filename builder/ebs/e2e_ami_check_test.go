@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os/exec"
 	"regexp"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -15,8 +14,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
-
-	"github.com/packer-bakery/packer-plugin-bakery/testbed"
 )
 
 // amiTestBake is a bake whose AMI test prints a marker and then sleeps,
@@ -66,24 +63,10 @@ func TestE2EAMITestInterrupted(t *testing.T) {
 // terminates it.
 func TestE2EAMITestSweptAfterKill(t *testing.T) {
 	b := amiTestBake(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	cmd := b.cmd(ctx)
-	out := &testbed.Output{}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	if !testbed.WaitFor(func() bool { return strings.Contains(out.String(), "ami-test-started") }, done, 2*time.Minute) {
-		t.Fatalf("the build never reached its AMI test:\n%s", out.String())
-	}
-	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-	<-done
-	m := testInstanceLine.FindStringSubmatch(out.String())
+	out := b.interruptWhen("ami-test-started", func(pid int) error { return syscall.Kill(-pid, syscall.SIGKILL) })
+	m := testInstanceLine.FindStringSubmatch(out)
 	if m == nil {
-		t.Fatalf("no test instance in the output:\n%s", out.String())
+		t.Fatalf("no test instance in the output:\n%s", out)
 	}
 	client := ec2Client(t)
 	state := func() types.InstanceStateName {
