@@ -39,8 +39,9 @@ type stepSecurityGroup struct {
 	cidrs    []string
 	publicIP bool                                  // admit only this machine's public address
 	lookupIP func(context.Context) (net.IP, error) // publicIP's lookup; checkPublicIP when nil
-	tags     bakery.Tags
-	poll     bakery.Poll // how to wait for the instance to let go of the group
+	tags     bakery.Tags                           // its Name, run_tags and the build's own tags, as amazon-ebs tags it with run_tags
+	written  asWritten                             // the tags as written, for the permission check's dry run
+	poll     bakery.Poll                           // how to wait for the instance to let go of the group
 	journal  *journal.Journal
 	created  string
 }
@@ -109,6 +110,13 @@ func (s *stepSecurityGroup) Run(ctx context.Context, state multistep.StateBag) m
 	}
 	s.created = groupID
 	_ = s.journal.Record(journal.KindSecurityGroup, groupID, "")
+	if s.port == 0 {
+		// `communicator = "none"`: nothing connects, so nothing is let in
+		// (a rule for tcp port 0 from the source CIDRs would serve no one).
+		ui.Say(fmt.Sprintf("Security group %s admits nothing: the build has no communicator", s.created))
+		putSecurityGroupIDs(state, []string{s.created})
+		return multistep.ActionContinue
+	}
 
 	perm := types.IpPermission{
 		IpProtocol: aws.String("tcp"),
@@ -310,7 +318,7 @@ func (s *stepSecurityGroup) awsCalls() []awsCall {
 			{Sid: "CreateSecurityGroupInVpc", EC2: []string{vpc}}},
 			check: func(ctx context.Context) error {
 				in := &ec2.CreateSecurityGroupInput{DryRun: dryRun, GroupName: aws.String(placeholderName),
-					Description: aws.String("permission check"), TagSpecifications: s.tags.Spec(types.ResourceTypeSecurityGroup)}
+					Description: aws.String("permission check"), TagSpecifications: s.written.of(s.tags).Spec(types.ResourceTypeSecurityGroup)}
 				if s.vpcID != "" {
 					in.VpcId = aws.String(s.vpcID)
 				}
