@@ -18,7 +18,7 @@ import (
 	"github.com/packer-bakery/packer-plugin-bakery/testbed"
 )
 
-const releaseTemplate = "../testdata/iampolicy-release"
+const releaseTemplate = "../e2e/testdata/iampolicy-release"
 
 // postProcessorActions are the actions the release template's
 // post-processors' statements grant.
