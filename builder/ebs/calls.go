@@ -74,6 +74,14 @@ type Grant struct {
 	TagKeys       []string // aws:TagKeys: only these tag keys may be written
 	PassedTo      string   // iam:PassedToService
 	ServiceName   string   // iam:AWSServiceName
+
+	// BuildTags: this CreateTags, made after the resource exists, writes the
+	// build's bakery:* tags. Every other CreateTags outside a create call is
+	// kept from writing them (iampolicy), so the holder cannot give a
+	// foreign resource the tags the destructive grants ask for. Only on
+	// resources no grant deletes (the spot request, which EC2 cannot tag
+	// while the fleet creates it).
+	BuildTags bool
 }
 
 // Permission is one action the build needs, with how the policy grants it

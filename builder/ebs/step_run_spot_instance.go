@@ -474,7 +474,7 @@ func (s *stepRunSpotInstance) awsCalls() []awsCall {
 				return err
 			}},
 		// The spot request is tagged once EC2 shows it.
-		awsCall{action: "ec2:CreateTags", grants: []Grant{{Sid: "TagOwnSpotRequest", EC2: []string{"spot-instances-request/*"}, TagKeys: keys}},
+		awsCall{action: "ec2:CreateTags", grants: []Grant{{Sid: "TagOwnSpotRequest", EC2: []string{"spot-instances-request/*"}, TagKeys: keys, BuildTags: true}},
 			check: func(ctx context.Context) error {
 				_, err := s.ec2.CreateTags(ctx, &ec2.CreateTagsInput{DryRun: dryRun, Resources: []string{placeholderSnapshot}, Tags: s.written.of(s.spotTags).Merge(s.temporary).EC2()})
 				return err

@@ -314,3 +314,93 @@ func checkedActions(cfg *ebs.Config) []string {
 	sort.Strings(out)
 	return out
 }
+
+// The destructive grants ask for the build's tags on the resource; the
+// build's tags mean "ours" only if the holder cannot write them on a
+// resource it did not create. So every CreateTags either happens inside a
+// create call (ec2:CreateAction) or cannot write a bakery:* key, save on
+// resources that no grant destroys.
+func TestBuildTagsOnlyAtCreation(t *testing.T) {
+	destructive := []string{"ec2:TerminateInstances", "ec2:StopInstances", "ec2:DeleteSecurityGroup", "ec2:DeleteKeyPair",
+		"ec2:DeleteLaunchTemplate", "ec2:DeleteFleets"}
+	for _, over := range []map[string]interface{}{
+		nil,
+		{"snapshot_tags": map[string]string{packerUnknownForTest: "x"}},
+		{"ami_regions": []string{"us-west-2"}, "tags": map[string]string{packerUnknownForTest: "x"}},
+		{"snapshot_tags": map[string]string{"bakery:build-id": "x"}},
+		{"spot_price": "auto", "spot_tags": map[string]string{"Team": "x"}},
+		{"spot_price": "0.05", "ami_regions": []string{"us-west-2"}, "tags": map[string]string{"a": "b"}, "snapshot_tags": map[string]string{"c": "d"}},
+	} {
+		p := Generate(prepared(t, over), NewScope("111122223333", "eu-west-1"))
+		destroyable := map[string]bool{}
+		for _, s := range p.Statement {
+			if !slices.ContainsFunc(s.Action, func(a string) bool { return slices.Contains(destructive, a) }) {
+				continue
+			}
+			if got := s.Condition["Null"]["aws:ResourceTag/bakery:build-id"]; !slices.Equal(got, []string{"false"}) {
+				t.Errorf("%v: %s destroys resources without the build's tag:\n%s", over, s.Sid, p.JSON())
+			}
+			for _, r := range s.Resource {
+				destroyable[resourceType(r)] = true
+			}
+		}
+		for _, s := range p.Statement {
+			if !slices.Contains(s.Action, "ec2:CreateTags") || len(s.Condition["StringEquals"]["ec2:CreateAction"]) > 0 {
+				continue
+			}
+			if slices.Equal(s.Condition["ForAllValues:StringNotLike"]["aws:TagKeys"], []string{"bakery:*"}) {
+				continue
+			}
+			for _, r := range s.Resource {
+				if destroyable[resourceType(r)] {
+					t.Errorf("%v: %s lets the holder write the build's tags on an existing %s, which a grant then destroys:\n%s",
+						over, s.Sid, resourceType(r), p.JSON())
+				}
+			}
+			if !slices.ContainsFunc(s.Resource, func(r string) bool { return strings.Contains(r, ":spot-instances-request/") }) {
+				t.Errorf("%v: %s writes bakery:* tags after creation on %v", over, s.Sid, s.Resource)
+			}
+		}
+	}
+}
+
+// packerUnknownForTest is what packer hands a variable without a value.
+const packerUnknownForTest = "<unknown>"
+
+// resourceType is "instance" of "arn:aws:ec2:eu-west-1:1111:instance/*".
+func resourceType(arn string) string {
+	r := arn[strings.LastIndex(arn, ":")+1:]
+	if i := strings.Index(r, "/"); i >= 0 {
+		return r[:i]
+	}
+	return r
+}
+
+// iam:PassRole reaches only the build's own roles (or the named profile's)
+// and only for EC2.
+func TestPassRoleOnlyToEC2AndTheBuildsRoles(t *testing.T) {
+	scope := NewScope("111122223333", "eu-west-1")
+	scope.ProfileRoles = map[string]string{"builder": "builder-role"}
+	for role, over := range map[string]map[string]interface{}{
+		"arn:aws:iam::111122223333:role/packer_bakery_*": {"temporary_iam_instance_profile_policy_document": tempProfileDocument},
+		"arn:aws:iam::111122223333:role/builder-role":    {"iam_instance_profile": "builder"},
+	} {
+		p := Generate(prepared(t, over), scope)
+		passes := 0
+		for _, s := range p.Statement {
+			if !slices.Contains(s.Action, "iam:PassRole") {
+				continue
+			}
+			passes++
+			if !slices.Equal(s.Resource, []string{role}) {
+				t.Errorf("%s passes %v, want only %s", s.Sid, s.Resource, role)
+			}
+			if got := s.Condition["StringEquals"]["iam:PassedToService"]; !slices.Equal(got, []string{"ec2.amazonaws.com"}) {
+				t.Errorf("%s passes roles to %v, want EC2 only", s.Sid, got)
+			}
+		}
+		if passes == 0 {
+			t.Errorf("no iam:PassRole for %v:\n%s", over, p.JSON())
+		}
+	}
+}

@@ -23,6 +23,11 @@ var NoPermissionNeeded = []string{"sts:GetCallerIdentity"}
 var (
 	requestTagged  = Conditions{"Null": {"aws:RequestTag/" + bakery.TagBuildID: {"false"}}}
 	resourceTagged = Conditions{"Null": {"aws:ResourceTag/" + bakery.TagBuildID: {"false"}}}
+	// noBuildTags keeps a CreateTags made outside a create call from writing
+	// any bakery:* key: with it, the build's tags can only have been set by
+	// the call that created the resource, so the holder cannot tag someone
+	// else's resource and then stop, terminate or delete it.
+	noBuildTags = Conditions{"ForAllValues:StringNotLike": {"aws:TagKeys": {"bakery:*"}}}
 )
 
 // regionOnly limits calls to the build's regions; with the region unknown
@@ -87,6 +92,9 @@ func statements(g ebs.Grant, s Scope) []Statement {
 	}
 	if len(g.TagKeys) > 0 {
 		add(Conditions{"ForAllValues:StringEquals": {"aws:TagKeys": g.TagKeys}})
+	}
+	if g.Action == "ec2:CreateTags" && len(g.CreateActions) == 0 && !g.BuildTags {
+		add(noBuildTags)
 	}
 	if g.PassedTo != "" {
 		add(Conditions{"StringEquals": {"iam:PassedToService": {g.PassedTo}}})
