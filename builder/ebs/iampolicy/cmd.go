@@ -82,6 +82,12 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "iam-policy:", err)
 		return 1
 	}
+	for _, s := range sources {
+		if u := UnknownOptions(s); len(u) > 0 {
+			fmt.Fprintf(stderr, "iam-policy: source.bakery-ebs.%s: no value here for %s; where these options scope the policy, it allows any value: give them with -var or -var-file to narrow it\n",
+				s.Name, strings.Join(u, ", "))
+		}
+	}
 	if *account == "" {
 		*account = callerAccount(stderr)
 	}

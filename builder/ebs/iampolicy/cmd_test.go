@@ -67,3 +67,19 @@ func TestMainErrors(t *testing.T) {
 		}
 	}
 }
+
+// An option without a value widens the policy where it scopes it: the
+// subcommand says which, and is quiet once every value is given.
+func TestMainSaysWhatItCannotKnow(t *testing.T) {
+	code, _, stderr := run(t, "-account", "111122223333", "-only", "app", "testdata/template")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if !strings.Contains(stderr, "source.bakery-ebs.app: no value here for ami_name, subnet_id;") {
+		t.Errorf("the unknown subnet and AMI name are not said:\n%s", stderr)
+	}
+	_, _, stderr = run(t, "-account", "111122223333", "-only", "app", "-var", "subnet=subnet-0aaaaaaaaaaaaaaaa", "testdata/template")
+	if !strings.Contains(stderr, "app: no value here for ami_name;") || strings.Contains(stderr, "subnet_id") {
+		t.Errorf("with -var subnet, only ami_name (a timestamp) is unknown:\n%s", stderr)
+	}
+}
