@@ -110,6 +110,13 @@ func (s *stepSecurityGroup) Run(ctx context.Context, state multistep.StateBag) m
 	}
 	s.created = groupID
 	_ = s.journal.Record(journal.KindSecurityGroup, groupID, "")
+	if s.port == 0 {
+		// `communicator = "none"`: nothing connects, so nothing is let in
+		// (a rule for tcp port 0 from the source CIDRs would serve no one).
+		ui.Say(fmt.Sprintf("Security group %s admits nothing: the build has no communicator", s.created))
+		putSecurityGroupIDs(state, []string{s.created})
+		return multistep.ActionContinue
+	}
 
 	perm := types.IpPermission{
 		IpProtocol: aws.String("tcp"),
