@@ -210,6 +210,7 @@ type FlatConfig struct {
 	WinRMInsecure                             *bool                                    `mapstructure:"winrm_insecure" cty:"winrm_insecure" hcl:"winrm_insecure"`
 	WinRMUseNTLM                              *bool                                    `mapstructure:"winrm_use_ntlm" cty:"winrm_use_ntlm" hcl:"winrm_use_ntlm"`
 	AWSPolling                                *FlatAWSPollingConfig                    `mapstructure:"aws_polling" required:"false" cty:"aws_polling" hcl:"aws_polling"`
+	AMITest                                   *FlatAMITestConfig                       `mapstructure:"ami_test" required:"false" cty:"ami_test" hcl:"ami_test"`
 }
 
 // FlatMapstructure returns a new FlatConfig.
@@ -389,6 +390,7 @@ func (*FlatConfig) HCL2Spec() map[string]hcldec.Spec {
 		"winrm_insecure":                                 &hcldec.AttrSpec{Name: "winrm_insecure", Type: cty.Bool, Required: false},
 		"winrm_use_ntlm":                                 &hcldec.AttrSpec{Name: "winrm_use_ntlm", Type: cty.Bool, Required: false},
 		"aws_polling":                                    &hcldec.BlockSpec{TypeName: "aws_polling", Nested: hcldec.ObjectSpec((*FlatAWSPollingConfig)(nil).HCL2Spec())},
+		"ami_test":                                       &hcldec.BlockSpec{TypeName: "ami_test", Nested: hcldec.ObjectSpec((*FlatAMITestConfig)(nil).HCL2Spec())},
 	}
 	return s
 }

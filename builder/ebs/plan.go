@@ -203,6 +203,18 @@ func imageSteps(cfg *Config, d planDeps, names names, temporary bakery.Tags, tem
 		steps = append(steps, &stepEncryptImage{ec2: ec2, region: d.region, name: cfg.AMIName, description: description,
 			kmsKey: kmsKey(d.region), buildID: d.buildID, tags: amiTags, snapshotTags: snapshotTags, poll: poll, journal: d.journal, written: templates.Written})
 	}
+	if t := &cfg.AMITest; t.enabled() {
+		// Before anything makes the AMI visible: copies, sharing,
+		// deprecation, and the post-processors after the build.
+		steps = append(steps,
+			&stepTestInstance{ec2: ec2, instanceType: t.InstanceType,
+				tags:        bakery.Tags{"Name": "Packer AMI test"}.Merge(temporary),
+				clientToken: names.clientToken + "-test", poll: poll, journal: d.journal},
+			&communicator.StepConnect{Config: &cfg.Comm, Host: sshHostOf(cfg.Comm.SSHHost, cfg.SSHInterface.SSHInterface, getTestInstance),
+				SSHConfig: cfg.Comm.SSHConfigFunc()},
+			&stepTestChecks{inline: t.Inline},
+		)
+	}
 	return append(steps,
 		&stepCopyImages{client: func(r string) imageCopier { return d.clients.ec2(r) }, buildRegion: d.region, regions: copyRegions,
 			name: cfg.AMIName, description: description, encrypt: encrypt, kmsKey: kmsKey, buildID: d.buildID,
