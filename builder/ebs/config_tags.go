@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"reflect"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"text/template"
@@ -262,21 +263,9 @@ func (c *Config) prepareTemplates() []error {
 // forEachBuildTimeOption calls fn with each field of v (squashed structs
 // included) that is a build-time option.
 func forEachBuildTimeOption(v reflect.Value, fn func(option string, field reflect.Value)) {
-	t := v.Type()
-	for i := 0; i < t.NumField(); i++ {
-		f := t.Field(i)
-		if !f.IsExported() {
-			continue
+	bakery.EachOption(v, func(name string, field reflect.Value) {
+		if slices.Contains(buildTimeOptions, name) {
+			fn(name, field)
 		}
-		name, opts, _ := strings.Cut(f.Tag.Get("mapstructure"), ",")
-		if opts == "squash" && f.Type.Kind() == reflect.Struct {
-			forEachBuildTimeOption(v.Field(i), fn)
-			continue
-		}
-		for _, option := range buildTimeOptions {
-			if name == option {
-				fn(option, v.Field(i))
-			}
-		}
-	}
+	})
 }

@@ -4,7 +4,6 @@ import (
 	"reflect"
 	"slices"
 	"sort"
-	"strings"
 
 	bakery "github.com/packer-bakery/packer-plugin-bakery/common"
 )
@@ -28,22 +27,7 @@ func unknownIn(v reflect.Value, path string, out *[]string) {
 			unknownIn(v.Elem(), path, out)
 		}
 	case reflect.Struct:
-		t := v.Type()
-		for i := 0; i < t.NumField(); i++ {
-			f := t.Field(i)
-			if !f.IsExported() {
-				continue
-			}
-			name, opts, _ := strings.Cut(f.Tag.Get("mapstructure"), ",")
-			switch {
-			case name == "-":
-				continue
-			case name == "" && (f.Anonymous || opts == "squash"):
-				unknownIn(v.Field(i), path, out) // an embedded block of options
-			case name != "":
-				unknownIn(v.Field(i), join(path, name), out)
-			}
-		}
+		bakery.EachOption(v, func(name string, field reflect.Value) { unknownIn(field, join(path, name), out) })
 	case reflect.Slice, reflect.Array:
 		for i := 0; i < v.Len(); i++ {
 			unknownIn(v.Index(i), path, out)
