@@ -2,7 +2,11 @@ package ebs
 
 import (
 	"context"
+	"net/http"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/hashicorp/packer-plugin-sdk/communicator"
@@ -12,6 +16,8 @@ import (
 
 	bakery "github.com/packer-bakery/packer-plugin-bakery/common"
 	"github.com/packer-bakery/packer-plugin-bakery/common/journal"
+	"github.com/packer-bakery/packer-plugin-bakery/common/tunnel/eice"
+	tssm "github.com/packer-bakery/packer-plugin-bakery/common/tunnel/ssm"
 )
 
 // ec2Client is what the plan hands its steps: the union of their small
@@ -30,6 +36,7 @@ type ec2Client interface {
 	imageCopier
 	imageAttributeSetter
 	imageSharer
+	eice.API
 }
 
 // awsClients are the clients of one build: EC2 per region ("" for the build
@@ -38,6 +45,12 @@ type awsClients struct {
 	ec2    func(region string) ec2Client
 	iam    instanceProfileManager
 	decode func(context.Context, error) error
+	// What the tunnels (`ssh_interface = "session_manager"` or
+	// "instance_connect_endpoint") need: Session Manager's API, and the
+	// credentials and HTTP transport that sign and carry their websockets.
+	ssm   tssm.API
+	creds aws.CredentialsProvider
+	http  *http.Client
 }
 
 // sessionClients are the clients of a session.
@@ -46,6 +59,9 @@ func sessionClients(sess *bakery.Session) awsClients {
 		ec2:    func(region string) ec2Client { return sess.EC2(region) },
 		iam:    sess.IAM(),
 		decode: sess.DecodeAuthorizationError,
+		ssm:    ssm.NewFromConfig(sess.Config),
+		creds:  sess.Config.Credentials,
+		http:   sdkHTTPClient(sess.Config),
 	}
 }
 
@@ -102,11 +118,16 @@ func plan(cfg *Config, d planDeps) []multistep.Step {
 		&stepRenderTemplates{templates: templates, region: d.region},
 		&stepCheckEnhancedNetworking{ena: dist.AMIENASupport, sriov: dist.AMISriovNetSupport, virtType: dist.AMIVirtType},
 		&stepNetwork{ec2: ec2, vpcID: cfg.VpcID, vpcFilter: cfg.VpcFilter, subnetID: cfg.SubnetID,
-			subnetFilter: cfg.SubnetFilter, availabilityZone: cfg.AvailabilityZone},
-		&stepKeyPair{ec2: ec2, comm: &cfg.Comm, name: names.keyPair, tags: bakery.Tags{"Name": names.keyPair}.Merge(temporary), journal: d.journal},
-		&stepSecurityGroup{ec2: ec2, ids: cfg.SecurityGroupIDs, filter: cfg.SecurityGroupFilter, name: names.group, vpcID: cfg.VpcID,
-			port: cfg.Comm.Port(), cidrs: cfg.TemporarySGSourceCidrs, publicIP: cfg.TemporarySGSourcePublicIP,
-			tags: bakery.Tags{"Name": names.group}.Merge(temporary), poll: poll, journal: d.journal},
+			subnetFilter: cfg.SubnetFilter, availabilityZone: cfg.AvailabilityZone})
+	iface := cfg.SSHInterface.SSHInterface
+	group := &stepSecurityGroup{ec2: ec2, ids: cfg.SecurityGroupIDs, filter: cfg.SecurityGroupFilter, name: names.group, vpcID: cfg.VpcID,
+		port: cfg.Comm.Port(), cidrs: cfg.TemporarySGSourceCidrs, publicIP: cfg.TemporarySGSourcePublicIP,
+		tags: bakery.Tags{"Name": names.group}.Merge(temporary), tunnel: iface, poll: poll, journal: d.journal}
+	if iface == interfaceEICE { // before the group, which admits the endpoint's groups
+		add(&stepFindEndpoint{ec2: ec2, id: cfg.InstanceConnectEndpointID, ownGroup: group.temporary(), port: cfg.Comm.Port()})
+	}
+	add(&stepKeyPair{ec2: ec2, comm: &cfg.Comm, name: names.keyPair, tags: bakery.Tags{"Name": names.keyPair}.Merge(temporary), journal: d.journal},
+		group,
 		&stepIAMInstanceProfile{iam: d.clients.iam, existing: cfg.IamInstanceProfile, skipValidation: cfg.SkipProfileValidation,
 			document: cfg.TemporaryIamInstanceProfilePolicyDocument, name: names.profile, probe: names.probe,
 			tags: templates.TagsBetween("run_tags", nil, cfg.RunTags, temporary), poll: poll, journal: d.journal},
@@ -125,12 +146,22 @@ func plan(cfg *Config, d planDeps) []multistep.Step {
 	} else {
 		add(launch)
 	}
-	host := sshHost(cfg.Comm.SSHHost, cfg.SSHInterface.SSHInterface)
+	host := sshHost(cfg.Comm.SSHHost, iface)
+	var tunnel *stepTunnel
+	if isTunnel(iface) {
+		tunnel = &stepTunnel{iface: iface, comm: &cfg.Comm, remotePort: cfg.Comm.Port(), localPort: cfg.SessionManagerPort,
+			pause: cfg.PauseBeforeSSM, wait: cfg.Comm.SSHTimeout, region: d.region, creds: d.clients.creds, httpClient: d.clients.http,
+			ssm: d.clients.ssm, endpointID: cfg.InstanceConnectEndpointID}
+		add(tunnel)
+	}
 	pin := new(hostKeyPin) // the instance's host key, from the first handshake on
 	add(&stepConnect{inner: &communicator.StepConnect{Config: &cfg.Comm, Host: host, SSHConfig: pin.wrap(cfg.Comm.SSHConfigFunc())},
 		ec2: ec2, comm: &cfg.Comm, keyName: names.keyPair, host: host, pin: pin},
 		&commonsteps.StepProvision{},
 		&commonsteps.StepCleanupTempKeys{Comm: &cfg.Comm})
+	if tunnel != nil { // the instance stops next: no session outlives provisioning
+		add(&stepTunnelDone{tunnel: tunnel})
+	}
 	if cfg.IsSpot() { // EC2 cannot stop a spot instance of an instant fleet
 		add(&stepSpotNoStop{})
 	} else {

@@ -15,6 +15,9 @@ func sshHost(configured, iface string) func(multistep.StateBag) (string, error) 
 		if configured != "" {
 			return configured, nil
 		}
+		if isTunnel(iface) { // stepTunnel's listener
+			return tunnelHost, nil
+		}
 		inst := getInstance(state)
 		candidates := map[string]string{
 			"public_ip":   aws.ToString(inst.PublicIpAddress),

@@ -40,9 +40,14 @@ type stepSecurityGroup struct {
 	publicIP bool                                  // admit only this machine's public address
 	lookupIP func(context.Context) (net.IP, error) // publicIP's lookup; checkPublicIP when nil
 	tags     bakery.Tags
-	poll     bakery.Poll // how to wait for the instance to let go of the group
-	journal  *journal.Journal
-	created  string
+	// tunnel is `ssh_interface` when it names a tunnel: with Session
+	// Manager the group admits nothing (the agent connects out); with an
+	// EC2 Instance Connect Endpoint, the port from the endpoint's security
+	// groups only (stepFindEndpoint found them), never from a CIDR.
+	tunnel  string
+	poll    bakery.Poll // how to wait for the instance to let go of the group
+	journal *journal.Journal
+	created string
 }
 
 var _ multistep.Step = (*stepSecurityGroup)(nil)
@@ -109,6 +114,11 @@ func (s *stepSecurityGroup) Run(ctx context.Context, state multistep.StateBag) m
 	}
 	s.created = groupID
 	_ = s.journal.Record(journal.KindSecurityGroup, groupID, "")
+	if s.tunnel == interfaceSessionManager {
+		ui.Say(fmt.Sprintf("Security group %s admits no inbound connection: Session Manager's agent connects out", s.created))
+		putSecurityGroupIDs(state, []string{s.created})
+		return multistep.ActionContinue
+	}
 
 	perm := types.IpPermission{
 		IpProtocol: aws.String("tcp"),
@@ -123,6 +133,14 @@ func (s *stepSecurityGroup) Run(ctx context.Context, state multistep.StateBag) m
 		}
 		perm.IpRanges = append(perm.IpRanges, types.IpRange{CidrIp: aws.String(cidr), Description: aws.String("Packer communicator")})
 	}
+	from := fmt.Sprint(cidrs)
+	if s.tunnel == interfaceEICE {
+		ep := getEndpoint(state)
+		for _, g := range ep.SecurityGroupIDs {
+			perm.UserIdGroupPairs = append(perm.UserIdGroupPairs, types.UserIdGroupPair{GroupId: aws.String(g), Description: aws.String("EC2 Instance Connect Endpoint " + ep.ID)})
+		}
+		from = fmt.Sprintf("the security groups %v of EC2 Instance Connect Endpoint %s", ep.SecurityGroupIDs, ep.ID)
+	}
 	_, err = s.ec2.AuthorizeSecurityGroupIngress(ctx, &ec2.AuthorizeSecurityGroupIngressInput{
 		GroupId:       aws.String(s.created),
 		IpPermissions: []types.IpPermission{perm},
@@ -133,7 +151,7 @@ func (s *stepSecurityGroup) Run(ctx context.Context, state multistep.StateBag) m
 	if err != nil {
 		return halt(state, fmt.Errorf("allowing port %d into security group %s: %w", s.port, s.created, err))
 	}
-	ui.Say(fmt.Sprintf("Security group %s admits port %d from %v", s.created, s.port, cidrs))
+	ui.Say(fmt.Sprintf("Security group %s admits port %d from %s", s.created, s.port, from))
 	putSecurityGroupIDs(state, []string{s.created})
 	return multistep.ActionContinue
 }
@@ -304,7 +322,7 @@ func (s *stepSecurityGroup) awsCalls() []awsCall {
 		vpc = "vpc/" + s.vpcID
 	}
 	change := []Grant{{Sid: "ChangeOwnSecurityGroup", EC2: []string{"security-group/*"}, Tagged: ResourceTagged}}
-	return append(calls,
+	calls = append(calls,
 		awsCall{action: "ec2:CreateSecurityGroup", grants: []Grant{
 			{Sid: "CreateTaggedSecurityGroup", EC2: []string{"security-group/*"}, Tagged: RequestTagged},
 			{Sid: "CreateSecurityGroupInVpc", EC2: []string{vpc}}},
@@ -318,15 +336,17 @@ func (s *stepSecurityGroup) awsCalls() []awsCall {
 				return err
 			}},
 		awsCall{action: "ec2:CreateTags", partOf: "ec2:CreateSecurityGroup", grants: []Grant{tagOnCreate("CreateSecurityGroup", "security-group/*")}},
-		awsCall{action: "ec2:AuthorizeSecurityGroupIngress", grants: change, check: func(ctx context.Context) error {
+	)
+	if s.tunnel != interfaceSessionManager { // with Session Manager the group admits nothing
+		calls = append(calls, awsCall{action: "ec2:AuthorizeSecurityGroupIngress", grants: change, check: func(ctx context.Context) error {
 			_, err := s.ec2.AuthorizeSecurityGroupIngress(ctx, &ec2.AuthorizeSecurityGroupIngressInput{DryRun: dryRun, GroupId: aws.String(placeholderGroup),
 				IpPermissions: []types.IpPermission{{IpProtocol: aws.String("tcp"), FromPort: aws.Int32(22), ToPort: aws.Int32(22),
 					IpRanges: []types.IpRange{{CidrIp: aws.String("192.0.2.0/32")}}}}})
 			return err
-		}},
-		awsCall{action: "ec2:DeleteSecurityGroup", grants: change, check: func(ctx context.Context) error {
-			_, err := s.ec2.DeleteSecurityGroup(ctx, &ec2.DeleteSecurityGroupInput{DryRun: dryRun, GroupId: aws.String(placeholderGroup)})
-			return err
-		}},
-	)
+		}})
+	}
+	return append(calls, awsCall{action: "ec2:DeleteSecurityGroup", grants: change, check: func(ctx context.Context) error {
+		_, err := s.ec2.DeleteSecurityGroup(ctx, &ec2.DeleteSecurityGroupInput{DryRun: dryRun, GroupId: aws.String(placeholderGroup)})
+		return err
+	}})
 }
