@@ -98,11 +98,18 @@ func TestBuilderImageSteps(t *testing.T) {
 
 func TestBuilderImageSteps_uefi(t *testing.T) {
 	b := preparedBuilder(t, map[string]interface{}{"boot_mode": "uefi"})
-	steps := testPlan(b)
-	for _, s := range steps {
-		if c, ok := s.(*stepCreateImage); ok && c.bootMode != types.BootModeOverrideValuesUefi {
-			t.Errorf("CreateImage boot mode override %q, want uefi", c.bootMode)
+	var creates []*stepCreateImage
+	for _, s := range testPlan(b) {
+		if c, ok := s.(*stepCreateImage); ok {
+			creates = append(creates, c)
 		}
+	}
+	// With no CreateImage step at all, "every one has the override" would hold.
+	if len(creates) != 1 {
+		t.Fatalf("%d CreateImage steps in the plan, want 1", len(creates))
+	}
+	if got := creates[0].bootMode; got != types.BootModeOverrideValuesUefi {
+		t.Errorf("CreateImage boot mode override %q, want uefi", got)
 	}
 }
 

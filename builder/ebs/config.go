@@ -71,10 +71,13 @@ type RunConfig struct {
 	// Whether the instance gets a public IP address. Unset: the subnet's
 	// setting.
 	AssociatePublicIpAddress *bool `mapstructure:"associate_public_ip_address" required:"false"`
-	// Tags for the build instance, applied at launch. Its volumes get
-	// `run_volume_tags` instead, as in amazon-ebs. Keys and values may use
-	// the build variables (`{{ .SourceAMIName }}`…, see "Template variables
-	// in tags").
+	// Tags for the build instance and, as in amazon-ebs, the temporary key
+	// pair, security group and instance profile, each applied when it is
+	// created. The instance's volumes get `run_volume_tags` instead, as in
+	// amazon-ebs, and the AMI does not get them (amazon-ebs copies them
+	// onto the build region's AMI unless `skip_ami_run_tags`: put what the
+	// AMI needs in `tags`). Keys and values may use the build variables
+	// (`{{ .SourceAMIName }}`…, see "Template variables in tags").
 	RunTags map[string]string `mapstructure:"run_tags" required:"false"`
 	// How long to wait for the instance or the image to reach the next
 	// state before failing, e.g. `45m`. Unset: the AWS_TIMEOUT_SECONDS
@@ -95,11 +98,13 @@ type AMIConfig struct {
 	// The description of the AMI, at most 255 characters once rendered. It
 	// may use the build variables (`{{ .SourceAMIName }}`…).
 	AMIDescription string `mapstructure:"ami_description" required:"false"`
-	// Tags for the AMI, set when it is created. Keys and values may use the
-	// build variables (`{{ .SourceAMI }}`, `{{ .SourceAMITags.Team }}`…).
+	// Tags for the AMI, set when it is created, and for its snapshots (under
+	// `snapshot_tags`), in every region of `ami_regions`, as in amazon-ebs.
+	// Keys and values may use the build variables (`{{ .SourceAMI }}`,
+	// `{{ .SourceAMITags.Team }}`…).
 	AMITags map[string]string `mapstructure:"tags" required:"false"`
-	// Tags for the AMI's snapshots. Keys and values may use the build
-	// variables.
+	// Tags for the AMI's snapshots, in every region: they win over `tags`
+	// on the same key. Keys and values may use the build variables.
 	SnapshotTags map[string]string `mapstructure:"snapshot_tags" required:"false"`
 	// Replace an AMI of the same name in the region: it is deregistered
 	// just before the new one is created, so a build that fails earlier

@@ -22,8 +22,9 @@ func TestAMIDistributionConfigPrepare(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
 		over     map[string]interface{}
-		wantErr  []string // every one must be in the error; none: valid
-		wantWarn string   // a warning that must be given
+		wantErr  []string                      // every one must be in the error; none: valid
+		wantWarn string                        // a warning that must be given
+		check    func(t *testing.T, c *Config) // what a valid config gives the plan
 	}{
 		{name: "nothing set", over: nil},
 		{name: "regions", over: map[string]interface{}{"ami_regions": []string{"eu-west-1", "us-west-2", "eu-west-1"}}},
@@ -75,10 +76,30 @@ func TestAMIDistributionConfigPrepare(t *testing.T) {
 			wantErr: []string{"EC2 cannot make an encrypted AMI public"}},
 		{name: "public snapshots and encrypted", over: map[string]interface{}{"encrypt_boot": true, "snapshot_groups": []string{"all"}},
 			wantErr: []string{"EC2 cannot make encrypted snapshots public"}},
-		{name: "imds v2", over: map[string]interface{}{"imds_support": "v2.0"}},
+		{name: "imds v2", over: map[string]interface{}{"imds_support": "v2.0"}, check: func(t *testing.T, c *Config) {
+			var attrs []*stepAMIAttributes
+			for _, s := range testPlan(&Builder{config: *c}) {
+				if a, ok := s.(*stepAMIAttributes); ok {
+					attrs = append(attrs, a)
+				}
+			}
+			if len(attrs) != 1 || attrs[0].imdsSupport != "v2.0" {
+				t.Errorf("%d AMI attribute steps, want 1 setting imds_support v2.0", len(attrs))
+			}
+		}},
 		{name: "imds v2 misspelt", over: map[string]interface{}{"imds_support": "v2"},
 			wantErr: []string{"`imds_support` \"v2\": the only value is \"v2.0\""}},
-		{name: "boot mode uefi", over: map[string]interface{}{"boot_mode": "uefi"}},
+		{name: "boot mode uefi", over: map[string]interface{}{"boot_mode": "uefi"}, check: func(t *testing.T, c *Config) {
+			var creates []*stepCreateImage
+			for _, s := range testPlan(&Builder{config: *c}) {
+				if ci, ok := s.(*stepCreateImage); ok {
+					creates = append(creates, ci)
+				}
+			}
+			if len(creates) != 1 || creates[0].bootMode != "uefi" {
+				t.Errorf("%d CreateImage steps, want 1 forcing uefi", len(creates))
+			}
+		}},
 		{name: "boot mode legacy-bios", over: map[string]interface{}{"boot_mode": "legacy-bios"},
 			wantErr: []string{"`boot_mode` \"legacy-bios\": CreateImage can only force \"uefi\""}},
 		{name: "boot mode uefi-preferred", over: map[string]interface{}{"boot_mode": "uefi-preferred"},
@@ -127,6 +148,9 @@ func TestAMIDistributionConfigPrepare(t *testing.T) {
 			}
 			if tc.wantWarn == "" && len(warns) > 0 {
 				t.Errorf("unexpected warnings %q", warns)
+			}
+			if tc.check != nil && err == nil {
+				tc.check(t, &c)
 			}
 		})
 	}

@@ -77,8 +77,22 @@ func TestInstanceConfigPrepare(t *testing.T) {
 		},
 		{name: "http_endpoint misspelt", input: validConfig(m{"metadata_options": m{"http_endpoint": "on"}}), wantErr: []string{"`metadata_options.http_endpoint` \"on\""}},
 		{name: "http_tokens misspelt", input: validConfig(m{"metadata_options": m{"http_tokens": "v2"}}), wantErr: []string{"`metadata_options.http_tokens` \"v2\""}},
-		{name: "hop limit 0 is unset", input: validConfig(m{"metadata_options": m{"http_put_response_hop_limit": 0}})},
-		{name: "hop limit 64", input: validConfig(m{"metadata_options": m{"http_put_response_hop_limit": 64}})},
+		{
+			name: "hop limit 0 is unset", input: validConfig(m{"metadata_options": m{"http_put_response_hop_limit": 0}}),
+			check: func(t *testing.T, c *Config) {
+				if got := c.metadataOptions().HttpPutResponseHopLimit; got != nil {
+					t.Errorf("hop limit %d sent, want none (EC2's default)", *got)
+				}
+			},
+		},
+		{
+			name: "hop limit 64", input: validConfig(m{"metadata_options": m{"http_put_response_hop_limit": 64}}),
+			check: func(t *testing.T, c *Config) {
+				if got := c.metadataOptions().HttpPutResponseHopLimit; aws.ToInt32(got) != 64 {
+					t.Errorf("hop limit %v sent, want 64", got)
+				}
+			},
+		},
 		{name: "hop limit 65", input: validConfig(m{"metadata_options": m{"http_put_response_hop_limit": 65}}), wantErr: []string{"`metadata_options.http_put_response_hop_limit` 65: use 1 to 64"}},
 		{name: "hop limit negative", input: validConfig(m{"metadata_options": m{"http_put_response_hop_limit": -1}}), wantErr: []string{"http_put_response_hop_limit` -1"}},
 		{name: "instance_metadata_tags misspelt", input: validConfig(m{"metadata_options": m{"instance_metadata_tags": "yes"}}), wantErr: []string{"`metadata_options.instance_metadata_tags` \"yes\""}},

@@ -105,7 +105,7 @@ var unsupportedOptions = []struct{ Name, Why string }{
 	{"enable_nitro_enclave", "the build instance has no use for a Nitro Enclave: enclaves are a launch setting of the instances you start from the AMI"},
 	{"fast_launch", "Windows fast launch is not supported; enable it on the finished AMI with `aws ec2 enable-fast-launch --image-id …`"},
 	{"license_specifications", "License Manager configurations are not supported; associate the AMI with one in License Manager after the build"},
-	{"skip_ami_run_tags", "bakery-ebs never copies `run_tags` to the AMI, which is what this option asks for; remove it and give the AMI its tags with `tags`"},
+	{"skip_ami_run_tags", "bakery-ebs never copies `run_tags` to the AMI, which `false` asks for (as amazon-ebs's default does); put the tags the AMI needs in `tags` and remove it (`true` is accepted)"},
 	{"snapshot_copy_duration_minutes", "time-based AMI copies are not supported; copies to `ami_regions` complete as fast as EC2 manages"},
 	{"vault_aws_engine", "credentials from Vault are not read by the plugin; give them through a `profile` whose `credential_process` asks Vault, or through AWS_* environment variables"},
 	{"windows_password_timeout", "bakery-ebs does not fetch the Windows Administrator password; set `winrm_password` to one your `user_data` sets"},

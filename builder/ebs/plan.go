@@ -122,11 +122,16 @@ func plan(cfg *Config, d planDeps) []multistep.Step {
 	iface := cfg.SSHInterface.SSHInterface
 	group := &stepSecurityGroup{ec2: ec2, ids: cfg.SecurityGroupIDs, filter: cfg.SecurityGroupFilter, name: names.group, vpcID: cfg.VpcID,
 		port: cfg.Comm.Port(), cidrs: cfg.TemporarySGSourceCidrs, publicIP: cfg.TemporarySGSourcePublicIP,
-		tags: bakery.Tags{"Name": names.group}.Merge(temporary), tunnel: iface, poll: poll, journal: d.journal}
+		tags: templates.TagsBetween("run_tags", bakery.Tags{"Name": names.group}, cfg.RunTags, temporary), written: templates.Written,
+		tunnel: iface, poll: poll, journal: d.journal}
 	if iface == interfaceEICE { // before the group, which admits the endpoint's groups
 		add(&stepFindEndpoint{ec2: ec2, id: cfg.InstanceConnectEndpointID, ownGroup: group.temporary(), port: cfg.Comm.Port()})
 	}
-	add(&stepKeyPair{ec2: ec2, comm: &cfg.Comm, name: names.keyPair, tags: bakery.Tags{"Name": names.keyPair}.Merge(temporary), journal: d.journal},
+	// run_tags reach the key pair and the security group too, as in
+	// amazon-ebs, at creation: tag-based cleanup and policies that
+	// require tags on every created resource rely on it.
+	add(&stepKeyPair{ec2: ec2, comm: &cfg.Comm, name: names.keyPair, journal: d.journal,
+		tags: templates.TagsBetween("run_tags", bakery.Tags{"Name": names.keyPair}, cfg.RunTags, temporary), written: templates.Written},
 		group,
 		&stepIAMInstanceProfile{iam: d.clients.iam, existing: cfg.IamInstanceProfile, skipValidation: cfg.SkipProfileValidation,
 			document: cfg.TemporaryIamInstanceProfilePolicyDocument, name: names.profile, probe: names.probe,
@@ -184,7 +189,9 @@ func imageSteps(cfg *Config, d planDeps, names names, temporary bakery.Tags, tem
 	ec2 := d.clients.ec2("")
 	copyRegions := dist.copyRegions(d.region)
 	amiTags := templates.Tags("tags", cfg.AMITags)
-	snapshotTags := templates.Tags("snapshot_tags", cfg.SnapshotTags)
+	// The snapshots carry `tags` too, snapshot_tags winning on a key, as
+	// in amazon-ebs (cost allocation by tag counts snapshots).
+	snapshotTags := templates.Tags("snapshot_tags", bakery.Tags(cfg.AMITags).Merge(cfg.SnapshotTags))
 	description := templates.Text("ami_description", cfg.AMIDescription)
 	encrypt := dist.AMIEncryptBootVolume.True()
 	kmsKey := func(r string) string { return dist.kmsKey(r, d.region) }

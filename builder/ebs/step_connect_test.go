@@ -27,9 +27,11 @@ type fakeGroups struct {
 	t      *testing.T
 	groups []types.SecurityGroup
 	asked  []string
+	calls  int
 }
 
 func (f *fakeGroups) DescribeSecurityGroups(_ context.Context, in *ec2.DescribeSecurityGroupsInput, _ ...func(*ec2.Options)) (*ec2.DescribeSecurityGroupsOutput, error) {
+	f.calls++
 	f.asked = append(f.asked, in.GroupIds...)
 	return &ec2.DescribeSecurityGroupsOutput{SecurityGroups: f.groups}, nil
 }
@@ -101,12 +103,29 @@ func TestStepConnect_timeoutIsExplained(t *testing.T) {
 
 func TestStepConnect_cancelIsNotExplained(t *testing.T) {
 	state, ui := newState(t)
+	putInstance(state, types.Instance{InstanceId: aws.String("i-1"), PublicIpAddress: aws.String("198.51.100.9")})
+	state.Put(keySGIDs, []string{"sg-1"})
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	step := &stepConnect{inner: &timeoutStep{}, ec2: &fakeGroups{t: t}, comm: &communicator.Config{Type: "ssh"},
+	groups := &fakeGroups{t: t}
+	inner := &timeoutStep{}
+	step := &stepConnect{inner: inner, ec2: groups, comm: &communicator.Config{Type: "ssh"},
 		host: func(multistep.StateBag) (string, error) { return "h", nil }}
-	step.Run(ctx, state)
+	if got := step.Run(ctx, state); got != multistep.ActionHalt {
+		t.Errorf("action %v after a cancel, want halt", got)
+	}
+	// Packer reports the cancel; the step neither explains nor asks AWS.
+	if err, _ := state.Get(keyError).(error); err == nil || err.Error() != "Timeout waiting for SSH." {
+		t.Errorf("error %v, want the communicator's own, unexplained", err)
+	}
+	if groups.calls != 0 {
+		t.Errorf("DescribeSecurityGroups called %d times after the cancel", groups.calls)
+	}
 	if ui.Err.Len() > 0 {
 		t.Errorf("a cancelled wait was diagnosed: %q", ui.Err.String())
+	}
+	step.Cleanup(state)
+	if !inner.cleaned {
+		t.Error("Cleanup did not reach the communicator step")
 	}
 }

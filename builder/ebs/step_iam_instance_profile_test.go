@@ -724,6 +724,7 @@ func TestStepIAMInstanceProfile_cancelledMidCreate(t *testing.T) {
 	tests := []struct {
 		name      string
 		setup     func(f *fakeIAM, cancel func())
+		wantRun   []string // Run's: up to the cancelled call, nothing after
 		wantCalls []string // Cleanup's
 		wantLeft  []string // journal kinds after Cleanup
 	}{
@@ -738,6 +739,7 @@ func TestStepIAMInstanceProfile_cancelledMidCreate(t *testing.T) {
 				f.DeleteRolePolicyCalls.Return(nil, apiErr("NoSuchEntity"))
 				f.DeleteRoleCalls.Return(nil, nil)
 			},
+			wantRun:   []string{"CreateRole"},
 			wantCalls: []string{"GetRole", "DeleteRolePolicy", "DeleteRole"},
 		},
 		{
@@ -749,6 +751,7 @@ func TestStepIAMInstanceProfile_cancelledMidCreate(t *testing.T) {
 				})
 				f.GetRoleCalls.Return(nil, apiErr("NoSuchEntity"))
 			},
+			wantRun:   []string{"CreateRole"},
 			wantCalls: []string{"GetRole"},
 		},
 		{
@@ -760,6 +763,7 @@ func TestStepIAMInstanceProfile_cancelledMidCreate(t *testing.T) {
 				})
 				f.GetRoleCalls.Return(&iam.GetRoleOutput{Role: &types.Role{Arn: aws.String(tmpRoleARN), Tags: others}}, nil)
 			},
+			wantRun:   []string{"CreateRole"},
 			wantCalls: []string{"GetRole"},
 		},
 		{
@@ -776,6 +780,7 @@ func TestStepIAMInstanceProfile_cancelledMidCreate(t *testing.T) {
 				f.DeleteRolePolicyCalls.Return(nil, nil)
 				f.DeleteRoleCalls.Return(nil, nil)
 			},
+			wantRun:   []string{"CreateRole", "PutRolePolicy", "CreateInstanceProfile"},
 			wantCalls: []string{"GetInstanceProfile", "DeleteInstanceProfile", "DeleteRolePolicy", "DeleteRole"},
 		},
 		{
@@ -791,6 +796,7 @@ func TestStepIAMInstanceProfile_cancelledMidCreate(t *testing.T) {
 				f.GetInstanceProfileCalls.Return(profileWithRole(tmpProfile), nil)
 				scriptDelete(f)
 			},
+			wantRun:   []string{"CreateRole", "PutRolePolicy", "CreateInstanceProfile", "AddRoleToInstanceProfile"},
 			wantCalls: []string{"GetInstanceProfile", "RemoveRoleFromInstanceProfile", "DeleteInstanceProfile", "DeleteRolePolicy", "DeleteRole"},
 		},
 	}
@@ -807,6 +813,9 @@ func TestStepIAMInstanceProfile_cancelledMidCreate(t *testing.T) {
 				t.Fatalf("action = %v, want ActionHalt", got)
 			}
 			wantNoKeys(t, state, keyInstanceProfile)
+			if !reflect.DeepEqual(f.Order, tt.wantRun) {
+				t.Errorf("Run's calls %v, want %v", f.Order, tt.wantRun)
+			}
 			state.Put(multistep.StateCancelled, true)
 			f.Order = nil
 			step.Cleanup(state)

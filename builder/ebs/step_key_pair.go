@@ -34,7 +34,8 @@ type stepKeyPair struct {
 	ec2     keyPairImporter
 	comm    *communicator.Config
 	name    string
-	tags    bakery.Tags
+	tags    bakery.Tags      // its Name, run_tags and the build's own tags, as amazon-ebs tags it with run_tags
+	written asWritten        // the tags as written, for the permission check's dry run (it runs before they are rendered)
 	journal *journal.Journal // nil records nothing
 
 	created string
@@ -174,7 +175,7 @@ func (s *stepKeyPair) awsCalls() []awsCall {
 					public = nil // the dry run then fails on the input, not on permission: inconclusive
 				}
 				_, err = s.ec2.ImportKeyPair(ctx, &ec2.ImportKeyPairInput{DryRun: dryRun, KeyName: aws.String(placeholderName),
-					PublicKeyMaterial: public, TagSpecifications: s.tags.Spec(types.ResourceTypeKeyPair)})
+					PublicKeyMaterial: public, TagSpecifications: s.written.of(s.tags).Spec(types.ResourceTypeKeyPair)})
 				return err
 			}},
 		{action: "ec2:CreateTags", partOf: "ec2:ImportKeyPair", grants: []Grant{tagOnCreate("ImportKeyPair", "key-pair/*")}},

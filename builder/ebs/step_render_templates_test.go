@@ -7,6 +7,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/hashicorp/packer-plugin-sdk/template/interpolate"
+
+	bakery "github.com/packer-bakery/packer-plugin-bakery/common"
 )
 
 func TestStepRenderTemplates_fillsValuesHandedOutEarlier(t *testing.T) {
@@ -49,13 +51,13 @@ func TestStepRenderTemplates_errorHalts(t *testing.T) {
 }
 
 // The AMI, its encrypted copy and its copies in ami_regions get the same
-// rendered tags, snapshot tags and description (amazon-ebs renders them
+// rendered tags, snapshot tags (tags under snapshot_tags) and description (amazon-ebs renders them
 // with the build region for every copy too).
 func TestBuilderImageSteps_renderedForEveryCopy(t *testing.T) {
 	b := preparedBuilder(t, map[string]interface{}{
 		"encrypt_boot":    true,
 		"ami_regions":     []string{"eu-west-1"},
-		"tags":            map[string]interface{}{"Base": "{{ .SourceAMI }}", "From": "{{ .BuildRegion }}"},
+		"tags":            map[string]interface{}{"Base": "{{ .SourceAMI }}", "From": "{{ .BuildRegion }}", "Team": "ami"},
 		"snapshot_tags":   map[string]interface{}{"Team": "{{ .SourceAMITags.Team }}"},
 		"ami_description": "from {{ .SourceAMIName }}",
 	})
@@ -67,8 +69,9 @@ func TestBuilderImageSteps_renderedForEveryCopy(t *testing.T) {
 			}
 		}
 	}
-	wantTags := map[string]string{"Base": "ami-0abc", "From": "eu-west-1"}
-	wantSnap := map[string]string{"Team": "platform"}
+	wantTags := map[string]string{"Base": "ami-0abc", "From": "eu-west-1", "Team": "ami"}
+	// The snapshots carry tags too, snapshot_tags winning, as in amazon-ebs.
+	wantSnap := map[string]string{"Base": "ami-0abc", "From": "eu-west-1", "Team": "platform"}
 	const wantDesc = "from al2023: base"
 	seen := 0
 	for _, s := range steps {
@@ -92,5 +95,57 @@ func TestBuilderImageSteps_renderedForEveryCopy(t *testing.T) {
 	}
 	if seen != 3 {
 		t.Errorf("found %d of the 3 image steps", seen)
+	}
+}
+
+// run_tags reach the temporary key pair and security group, under their
+// Name, with the build's own bakery:* tags.
+func TestPlan_runTagsOnKeyPairAndSecurityGroup(t *testing.T) {
+	b := preparedBuilder(t, map[string]interface{}{
+		"run_tags": map[string]interface{}{"CostCenter": "{{ .SourceAMITags.Team }}"},
+	})
+	steps := testPlan(b)
+	var written []bakery.Tags
+	for _, s := range steps {
+		switch s := s.(type) {
+		case *stepKeyPair:
+			written = append(written, s.written.of(s.tags))
+		case *stepSecurityGroup:
+			written = append(written, s.written.of(s.tags))
+		}
+	}
+	for _, s := range steps {
+		if r, ok := s.(*stepRenderTemplates); ok {
+			if err := r.templates.render(testInfo); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	seen := 0
+	for _, s := range steps {
+		var tags bakery.Tags
+		var name string
+		switch s := s.(type) {
+		case *stepKeyPair:
+			tags, name = s.tags, s.name
+		case *stepSecurityGroup:
+			tags, name = s.tags, s.name
+		default:
+			continue
+		}
+		seen++
+		if tags["CostCenter"] != "platform" || tags["Name"] != name || tags[bakery.TagBuildID] == "" {
+			t.Errorf("%T tags %v: want run_tags rendered, Name %q, the build's own id", s, tags, name)
+		}
+	}
+	if seen != 2 {
+		t.Fatalf("found %d of the key pair and security group steps", seen)
+	}
+	// The permission check runs before the templates are rendered: its dry
+	// runs carry the tags as written, the build's id among them.
+	for _, w := range written {
+		if w["CostCenter"] != "{{ .SourceAMITags.Team }}" || w[bakery.TagBuildID] == "" {
+			t.Errorf("tags as written for the dry run: %v", w)
+		}
 	}
 }

@@ -3,6 +3,7 @@ package ebs
 import (
 	"context"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -237,11 +238,22 @@ func TestStepRunInstance_cancelDuringWait(t *testing.T) {
 	if d := time.Since(start); d > 2*time.Second {
 		t.Errorf("Run took %s to notice the cancel", d)
 	}
+	// Nothing after the cancel: the fake fails any unscripted call, and the
+	// order says none was scripted for it.
+	if want := []string{"RunInstances", "DescribeInstances"}; !slices.Equal(f.Order, want) {
+		t.Errorf("calls until Run returned %q, want %q", f.Order, want)
+	}
 
 	f.TerminateInstancesCalls.Return(nil, nil)
 	f.DescribeInstancesCalls.Return(described(instance("i-1", types.InstanceStateNameTerminated)), nil)
 	state.Put(multistep.StateCancelled, true)
 	step.Cleanup(state)
+	if want := []string{"RunInstances", "DescribeInstances", "TerminateInstances", "DescribeInstances"}; !slices.Equal(f.Order, want) {
+		t.Errorf("calls after Cleanup %q, want %q", f.Order, want)
+	}
+	if got := f.TerminateInstancesCalls.Input(t).InstanceIds; !slices.Equal(got, []string{"i-1"}) {
+		t.Errorf("Cleanup terminated %q, want the launched i-1", got)
+	}
 	wantLiveCleanupContexts(t, "TerminateInstances", f.TerminateInstancesCalls.CtxErrs, f.TerminateInstancesCalls.HadDeadline)
 	if !strings.Contains(ui.Out.String(), "Terminating instance i-1") || strings.Contains(ui.Err.String(), "Could not delete") {
 		t.Errorf("Cleanup after a cancel did not terminate cleanly:\n%s\n%s", ui.Out.String(), ui.Err.String())

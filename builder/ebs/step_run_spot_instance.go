@@ -484,22 +484,20 @@ func (s *stepRunSpotInstance) awsCalls() []awsCall {
 		awsCall{action: "iam:CreateServiceLinkedRole", partOf: "ec2:CreateFleet", grants: []Grant{{Sid: "SpotServiceLinkedRole",
 			IAM: []string{"role/aws-service-role/spot.amazonaws.com/AWSServiceRoleForEC2Spot"}, ServiceName: "spot.amazonaws.com"}}},
 	)
-	for _, d := range []struct {
-		action string
-		call   func(context.Context) error
-	}{
-		{"ec2:DescribeLaunchTemplates", func(ctx context.Context) error {
-			_, err := s.ec2.DescribeLaunchTemplates(ctx, &ec2.DescribeLaunchTemplatesInput{DryRun: dryRun})
-			return err
-		}},
-		{"ec2:DescribeFleets", func(ctx context.Context) error {
-			_, err := s.ec2.DescribeFleets(ctx, &ec2.DescribeFleetsInput{DryRun: dryRun})
-			return err
-		}},
-	} {
-		c := describe(d.action)[0]
-		c.check = d.call
-		calls = append(calls, c)
+	return append(calls, s.describeCalls()...)
+}
+
+// describeCalls: a retry after a lost reply reads the template it meets,
+// and a fleet's deletion is checked by reading the fleet.
+func (s *stepRunSpotInstance) describeCalls() []awsCall {
+	calls := describe("ec2:DescribeLaunchTemplates", "ec2:DescribeFleets")
+	calls[0].check = func(ctx context.Context) error {
+		_, err := s.ec2.DescribeLaunchTemplates(ctx, &ec2.DescribeLaunchTemplatesInput{DryRun: dryRun})
+		return err
+	}
+	calls[1].check = func(ctx context.Context) error {
+		_, err := s.ec2.DescribeFleets(ctx, &ec2.DescribeFleetsInput{DryRun: dryRun})
+		return err
 	}
 	return calls
 }

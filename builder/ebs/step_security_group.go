@@ -39,12 +39,13 @@ type stepSecurityGroup struct {
 	cidrs    []string
 	publicIP bool                                  // admit only this machine's public address
 	lookupIP func(context.Context) (net.IP, error) // publicIP's lookup; checkPublicIP when nil
-	tags     bakery.Tags
+	tags     bakery.Tags                           // its Name, run_tags and the build's own tags, as amazon-ebs tags it with run_tags
 	// tunnel is `ssh_interface` when it names a tunnel: with Session
 	// Manager the group admits nothing (the agent connects out); with an
 	// EC2 Instance Connect Endpoint, the port from the endpoint's security
 	// groups only (stepFindEndpoint found them), never from a CIDR.
 	tunnel  string
+	written asWritten   // the tags as written, for the permission check's dry run
 	poll    bakery.Poll // how to wait for the instance to let go of the group
 	journal *journal.Journal
 	created string
@@ -114,8 +115,15 @@ func (s *stepSecurityGroup) Run(ctx context.Context, state multistep.StateBag) m
 	}
 	s.created = groupID
 	_ = s.journal.Record(journal.KindSecurityGroup, groupID, "")
-	if s.tunnel == interfaceSessionManager {
-		ui.Say(fmt.Sprintf("Security group %s admits no inbound connection: Session Manager's agent connects out", s.created))
+	if s.port == 0 || s.tunnel == interfaceSessionManager {
+		// `communicator = "none"`: nothing connects, so nothing is let in
+		// (a rule for tcp port 0 from the source CIDRs would serve no one).
+		// Session Manager: the agent connects out.
+		why := "the build has no communicator"
+		if s.tunnel == interfaceSessionManager {
+			why = "Session Manager's agent connects out"
+		}
+		ui.Say(fmt.Sprintf("Security group %s admits nothing: %s", s.created, why))
 		putSecurityGroupIDs(state, []string{s.created})
 		return multistep.ActionContinue
 	}
@@ -328,7 +336,7 @@ func (s *stepSecurityGroup) awsCalls() []awsCall {
 			{Sid: "CreateSecurityGroupInVpc", EC2: []string{vpc}}},
 			check: func(ctx context.Context) error {
 				in := &ec2.CreateSecurityGroupInput{DryRun: dryRun, GroupName: aws.String(placeholderName),
-					Description: aws.String("permission check"), TagSpecifications: s.tags.Spec(types.ResourceTypeSecurityGroup)}
+					Description: aws.String("permission check"), TagSpecifications: s.written.of(s.tags).Spec(types.ResourceTypeSecurityGroup)}
 				if s.vpcID != "" {
 					in.VpcId = aws.String(s.vpcID)
 				}

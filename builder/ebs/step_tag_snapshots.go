@@ -55,7 +55,7 @@ func (s *stepTagSnapshots) awsCalls() []awsCall {
 }
 
 // tagSnapshots is CreateTags on the snapshots of the build's AMIs, with
-// snapshot_tags only.
+// the snapshots' tags only (tags under snapshot_tags).
 func tagSnapshots(client tagCreator, tags bakery.Tags) awsCall {
 	return awsCall{action: "ec2:CreateTags",
 		grants: []Grant{{Sid: "TagSnapshots", EC2: []string{"snapshot/*"}, AMIRegions: true, TagKeys: knownTagKeys(tags)}},

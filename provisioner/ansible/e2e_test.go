@@ -507,7 +507,10 @@ func interrupt(t *testing.T, group bool, sig syscall.Signal, mitogen bool) *bake
 			t.Errorf("no process matches %q during the play (%v): the orphan check would prove nothing", pattern, err)
 		}
 	}
-	if len(b.controlMasters()) == 0 {
+	switch masters := b.controlMasters(); {
+	case mitogen && len(masters) > 0:
+		t.Errorf("the Mitogen play runs ssh ControlMasters (%s): its ssh should open none", strings.Join(masters, " "))
+	case !mitogen && len(masters) == 0:
 		t.Errorf("no ControlMaster of the build runs during the play (control folder %q): the check would prove nothing", b.cpDir)
 	}
 	target := cmd.Process.Pid

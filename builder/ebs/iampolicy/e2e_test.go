@@ -51,7 +51,7 @@ func TestMain(m *testing.M) {
 // motoAccount is the account moto puts IAM users in.
 const motoAccount = "123456789012"
 
-const template = "../testdata/iampolicy"
+const template = "../e2e/testdata/iampolicy"
 
 // generate runs the plugin's subcommand as a user would.
 func generate(t *testing.T, args ...string) iampolicy.Policy {
@@ -212,9 +212,9 @@ var templates = []struct {
 	options   string // what the policy must grant for them
 }{
 	{"plain", template, ""},
-	{"temporary instance profile", "../testdata/iampolicy-profile", "iam:"},
-	{"encryption and ami_regions", "../testdata/iampolicy-copies", "ec2:CopyImage"},
-	{"spot", "../testdata/iampolicy-spot", "ec2:CreateFleet"},
+	{"temporary instance profile", "../e2e/testdata/iampolicy-profile", "iam:"},
+	{"encryption and ami_regions", "../e2e/testdata/iampolicy-copies", "ec2:CopyImage"},
+	{"spot", "../e2e/testdata/iampolicy-spot", "ec2:CreateFleet"},
 }
 
 // emulatorCannotCheck are actions moto never asks for, with why: removing

@@ -1,5 +1,6 @@
 # The template of e2e_tags_test.go: a bake whose tags, run_tags,
-# run_volume_tags, snapshot_tags and ami_description use every build variable, a shell-local
+# run_volume_tags, snapshot_tags and ami_description use every build variable
+# (tags has a key of its own, which the snapshots get too), a shell-local
 # provisioner that writes the build.* generated data to a file, and the
 # aws_polling block.
 packer {
@@ -103,7 +104,7 @@ source "bakery-ebs" "tags" {
   ami_name        = var.ami_name
   ami_regions     = var.ami_regions
   ami_description = "built from {{ .SourceAMIName }} ({{ .SourceAMI }}) in {{ .BuildRegion }}"
-  tags            = merge(local.tags_with_every_variable, { Kind = "ami" })
+  tags            = merge(local.tags_with_every_variable, { Kind = "ami", CostCenter = "{{ .SourceAMITags.Team }}-images" })
   run_tags        = merge(local.tags_with_every_variable, { Kind = "instance" })
   snapshot_tags   = merge(local.tags_with_every_variable, { Kind = "snapshot" })
   run_volume_tags = merge(local.tags_with_every_variable, { Kind = "volume" })

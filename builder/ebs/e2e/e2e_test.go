@@ -4,7 +4,7 @@
 // checkout against the offline test-bed (moto + a local sshd), and the
 // results are checked through the EC2 API and on the "instance" itself.
 // Run with `make e2e` (it installs the test-bed first).
-package ebs_test
+package e2e_test
 
 import (
 	"bytes"
@@ -490,7 +490,7 @@ func TestE2ETemplatesValidate(t *testing.T) {
 		dir  string
 		args []string
 	}{
-		{dir: "builder/ebs/testdata/bake", args: []string{"-var-file=" + varFile}},
+		{dir: "builder/ebs/e2e/testdata/bake", args: []string{"-var-file=" + varFile}},
 	} {
 		t.Run(tc.dir, func(t *testing.T) {
 			for _, args := range [][]string{

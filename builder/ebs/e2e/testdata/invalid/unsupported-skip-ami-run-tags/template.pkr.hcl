@@ -1,4 +1,4 @@
-# want: `skip_ami_run_tags` is not supported by bakery-ebs: bakery-ebs never copies `run_tags` to the AMI
+# want: `skip_ami_run_tags` is not supported by bakery-ebs: bakery-ebs never copies `run_tags` to the AMI, which `false` asks for
 variable "aws_endpoint" {
   type = string
 }

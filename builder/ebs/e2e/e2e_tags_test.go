@@ -1,6 +1,6 @@
 //go:build e2e
 
-package ebs_test
+package e2e_test
 
 import (
 	"context"
@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -146,6 +145,28 @@ func TestE2ETemplateVariablesInTags(t *testing.T) {
 		}
 	}
 
+	// run_tags reach the temporary key pair and security group, in their
+	// create calls (moto has deleted both by now).
+	for _, c := range []struct{ action, resourceType, name string }{
+		{"ImportKeyPair", "key-pair", "KeyName"}, {"CreateSecurityGroup", "security-group", "GroupName"},
+	} {
+		reqs := suite.Bed.Faults().Requests("ec2", c.action)
+		if len(reqs) != 1 {
+			t.Fatalf("%d %s requests, want 1", len(reqs), c.action)
+		}
+		got := requestedTags(reqs[0], c.resourceType)
+		want := rendered("instance")
+		want["Name"] = reqs[0].Get(c.name)
+		for k := range got {
+			if strings.HasPrefix(k, "bakery:") {
+				want[k] = got[k]
+			}
+		}
+		if !equalMaps(got, want) || got["bakery:build-id"] == "" {
+			t.Errorf("%s tags:\n got %v\nwant %v and the build's own", c.action, got, want)
+		}
+	}
+
 	instances := buildInstances(t, client)
 	if len(instances) != 1 {
 		t.Fatalf("%d instances launched, want 1", len(instances))
@@ -214,12 +235,13 @@ func requestedTags(params url.Values, resourceType string) map[string]string {
 }
 
 // renderedTags is what the template's tag options become for src, with
-// Kind set to kind: every build variable rendered.
+// Kind set to kind: every build variable rendered; "snapshot" is what the
+// snapshots carry, tags under snapshot_tags.
 func renderedTags(src types.Image) func(kind string) map[string]string {
 	id, name := aws.ToString(src.ImageId), aws.ToString(src.Name)
 	owner, alias, created := aws.ToString(src.OwnerId), aws.ToString(src.ImageOwnerAlias), aws.ToString(src.CreationDate)
 	return func(kind string) map[string]string {
-		return map[string]string{
+		tags := map[string]string{
 			"Every":                 strings.Join([]string{"us-east-1", id, name, owner, alias, created, "platform"}, "|"),
 			"Region":                "us-east-1",
 			"SourceAMI":             id,
@@ -234,6 +256,12 @@ func renderedTags(src types.Image) func(kind string) map[string]string {
 			"from-platform":         id,
 			"Kind":                  kind,
 		}
+		// The AMI's own key, which its snapshots get too (tags under
+		// snapshot_tags, as in amazon-ebs).
+		if kind == "ami" || kind == "snapshot" {
+			tags["CostCenter"] = "platform-images"
+		}
+		return tags
 	}
 }
 
@@ -291,56 +319,53 @@ func cleanName(s string) string {
 	}, s)
 }
 
-// checksDuringImageWait runs the bake and counts the DescribeImages calls
-// made after StopInstances: the AMI wait's checks, and the describe of a
-// failed build's cleanup. The instance stays `stopping` for a few seconds,
-// so the count is read before CreateImage.
-func checksDuringImageWait(t *testing.T, proxy *faultproxy.Proxy, b *tagsBake) (string, int, error) {
+// amiWait is the proxy's record of the wait for the bake's AMI: how many
+// describe replies showed it pending, and when one first showed it
+// available. It counts what the plugin asked, not what the wall clock
+// allowed, so a loaded machine cannot change it upwards.
+func amiWait(t *testing.T, proxy *faultproxy.Proxy) faultproxy.Wait {
 	t.Helper()
-	var before atomic.Int64
-	before.Store(-1)
-	done := make(chan struct{})
-	go func() {
-		for {
-			select {
-			case <-done:
-				return
-			case <-time.After(20 * time.Millisecond):
-			}
-			if proxy.Count("ec2", "StopInstances") > 0 && proxy.Count("ec2", "CreateImage") == 0 {
-				before.CompareAndSwap(-1, int64(proxy.Count("ec2", "DescribeImages")))
-			}
+	var found []faultproxy.Wait
+	for _, w := range proxy.Waits() {
+		if w.What == "image available" {
+			found = append(found, w)
 		}
-	}()
-	out, err := b.run()
-	close(done)
-	if before.Load() < 0 {
-		t.Fatalf("the DescribeImages count was never read between StopInstances and CreateImage (counts %v)", proxy.Counts())
 	}
-	return out, proxy.Count("ec2", "DescribeImages") - int(before.Load()), err
+	if len(found) != 1 {
+		t.Fatalf("the proxy tracked %d pending AMIs, want the bake's one: %+v", len(found), found)
+	}
+	return found[0]
 }
 
 // TestE2EAWSPollingDelay: with the AMI pending for 12 s and
-// aws_polling.delay_seconds = 5, the AMI wait checks at 0, 5, 10 and 15 s:
-// 4 DescribeImages calls, where the default 2 s would make 7 or 8.
+// aws_polling.delay_seconds = 5, the AMI wait checks at 0, 5 and 10 s while
+// it is pending — at most 3 checks however slow the machine (a check per
+// tick at most), where the default 2 s makes 6.
 func TestE2EAWSPollingDelay(t *testing.T) {
 	client := ec2Client(t)
 	sourceAMIWithTeamTag(t, client, "platform")
 	proxy := withFaults(t, faultproxy.Config{Readiness: faultproxy.Readiness{InstanceStopping: 3 * time.Second, ImagePending: 12 * time.Second}})
 	b := newTagsBake(t, map[string]any{"delay_seconds": 5})
-	start := time.Now()
-	out, checks, err := checksDuringImageWait(t, proxy, b)
+	out, err := b.run()
 	if err != nil {
 		t.Fatalf("packer build failed: %v", err)
 	}
-	t.Logf("the AMI wait made %d DescribeImages calls; bake took %s", checks, time.Since(start).Round(time.Second))
-	if checks < 4 || checks > 5 {
-		t.Errorf("the AMI wait made %d DescribeImages calls, want 4 (every 5 s over 12 s pending)", checks)
-	}
+	assertPollsEvery5s(t, amiWait(t, proxy))
 	if !strings.Contains(out, "Waiting for AMI") || !strings.Contains(out, "now pending") {
 		t.Errorf("the bake did not show that it waited for the pending AMI")
 	}
 	assertOneBake(t, client, b.amiName)
+}
+
+func assertPollsEvery5s(t *testing.T, w faultproxy.Wait) {
+	t.Helper()
+	t.Logf("AMI %s: %d checks while pending, seen available %s after it became so", w.ID, w.Polls, w.Lag.Round(100*time.Millisecond))
+	if w.Polls < 1 || w.Polls > 3 {
+		t.Errorf("the AMI wait made %d checks while the AMI was pending for 12 s, want at most 3 (every 5 s)", w.Polls)
+	}
+	if w.Seen.IsZero() {
+		t.Error("no check saw the AMI available")
+	}
 }
 
 // TestE2EAWSPollingDelayFromEnvironment: amazon-ebs's
@@ -351,13 +376,10 @@ func TestE2EAWSPollingDelayFromEnvironment(t *testing.T) {
 	proxy := withFaults(t, faultproxy.Config{Readiness: faultproxy.Readiness{InstanceStopping: 3 * time.Second, ImagePending: 12 * time.Second}})
 	b := newTagsBake(t, nil)
 	b.env = []string{"AWS_POLL_DELAY_SECONDS=5"}
-	_, checks, err := checksDuringImageWait(t, proxy, b)
-	if err != nil {
+	if _, err := b.run(); err != nil {
 		t.Fatalf("packer build failed: %v", err)
 	}
-	if checks < 4 || checks > 5 {
-		t.Errorf("the AMI wait made %d DescribeImages calls, want 4 (every 5 s over 12 s pending)", checks)
-	}
+	assertPollsEvery5s(t, amiWait(t, proxy))
 	assertOneBake(t, client, b.amiName)
 }
 
@@ -372,7 +394,7 @@ func TestE2EAWSPollingMaxAttempts(t *testing.T) {
 	proxy := withFaults(t, faultproxy.Config{Readiness: faultproxy.Readiness{InstanceStopping: 1500 * time.Millisecond, ImagePending: 10 * time.Minute}})
 	b := newTagsBake(t, map[string]any{"delay_seconds": 1, "max_attempts": 3})
 	start := time.Now()
-	out, calls, err := checksDuringImageWait(t, proxy, b)
+	out, err := b.run()
 	took := time.Since(start)
 	if err == nil {
 		t.Fatal("packer build succeeded although the AMI stayed pending beyond max_attempts")
@@ -380,10 +402,11 @@ func TestE2EAWSPollingMaxAttempts(t *testing.T) {
 	if !strings.Contains(out, "timed out after 3 checks") {
 		t.Errorf("the output does not say the wait gave up after 3 checks")
 	}
-	// 3 checks, then the cleanup's describe before DeregisterImage.
-	if proxy.Count("ec2", "DeregisterImage") != 1 || calls != 3+1 {
-		t.Errorf("%d DescribeImages calls after StopInstances and %d DeregisterImage, want 3 checks + 1 cleanup describe and 1 deregister",
-			calls, proxy.Count("ec2", "DeregisterImage"))
+	// 3 checks, then the cleanup's describe before DeregisterImage, all
+	// while the AMI was pending.
+	if polls := amiWait(t, proxy).Polls; proxy.Count("ec2", "DeregisterImage") != 1 || polls != 3+1 {
+		t.Errorf("%d describes of the pending AMI and %d DeregisterImage, want 3 checks + 1 cleanup describe and 1 deregister",
+			polls, proxy.Count("ec2", "DeregisterImage"))
 	}
 	if took > 2*time.Minute {
 		t.Errorf("the build took %s: it did not stop at max_attempts", took)

@@ -1,6 +1,6 @@
 //go:build e2e
 
-package ebs_test
+package e2e_test
 
 import (
 	"context"
@@ -12,17 +12,19 @@ import (
 	"github.com/packer-bakery/packer-plugin-bakery/testbed/faultproxy"
 )
 
-// TestE2EBakeSurvivesThrottlingAndErrors: 30 % throttling, 10 % 5xx, 5 %
-// dropped connections and 5 % lost replies (the call takes effect, the
-// reply never comes) on every call: the bake succeeds, launches exactly one
-// instance and leaves nothing.
+// TestE2EBakeSurvivesThrottlingAndErrors: 30 % throttling and 10 % 5xx on
+// every call, dropped connections on the first two DescribeInstances, and
+// the launch's reply lost (the instance is made, the reply never comes):
+// the bake succeeds, launches exactly one instance and leaves nothing. The
+// drops and the lost reply hit named calls, not a rate, so every run
+// injects them.
 func TestE2EBakeSurvivesThrottlingAndErrors(t *testing.T) {
 	proxy := withFaults(t, faultproxy.Config{
 		Seed:        42,
 		Throttle:    faultproxy.Fault{Rate: 0.3},
 		ServerError: faultproxy.Fault{Rate: 0.1},
-		Drop:        faultproxy.Fault{Rate: 0.05},
-		LoseReply:   faultproxy.Fault{Rate: 0.05},
+		Drop:        faultproxy.Fault{Rate: 1, Max: 2, Actions: []string{"ec2:DescribeInstances"}},
+		LoseReply:   faultproxy.Fault{Rate: 1, Max: 1, Actions: []string{"ec2:RunInstances"}},
 	})
 	b := newBake(t, "true")
 	if _, err := b.run(); err != nil {
@@ -32,6 +34,14 @@ func TestE2EBakeSurvivesThrottlingAndErrors(t *testing.T) {
 	t.Logf("faults injected: %v", injected)
 	if injected[faultproxy.KindThrottle] == 0 || injected[faultproxy.KindServerError] == 0 {
 		t.Fatalf("too few faults injected (%v) for the test to mean anything", injected)
+	}
+	if injected[faultproxy.KindDrop] != 2 || injected[faultproxy.KindLoseReply] != 1 {
+		t.Fatalf("%d connections dropped and %d replies lost, want 2 and 1: the test proved less than it says", injected[faultproxy.KindDrop], injected[faultproxy.KindLoseReply])
+	}
+	// The lost reply was answered by a repeat of the launch (with its
+	// ClientToken: assertOneBake finds one instance).
+	if n := proxy.Count("ec2", "RunInstances"); n < 2 {
+		t.Errorf("RunInstances was called %d times: its lost reply was not retried", n)
 	}
 	// The checks below talk to the emulator too, without the faults.
 	if err := proxy.SetConfig(faultproxy.Config{}); err != nil {
