@@ -41,22 +41,8 @@ func (c *cloud) withTunnels(t *testing.T) int {
 	}
 	t.Cleanup(func() { e.Close() })
 	e.OnOpen = func() { _ = c.call("ec2-instance-connect:OpenTunnel", nil) }
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			_, _ = conn.Write([]byte("SSH-2.0-cloud\r\n"))
-			conn.Close()
-		}
-	}()
-	c.tunnels = &cloudTunnels{ssm: s, api: &tunnels.SSMClient{S: s}, eice: e, banner: ln.Addr().(*net.TCPAddr).Port}
+	banner := server(t, func(conn net.Conn) { _, _ = conn.Write([]byte(tunnels.Greeting)) })
+	c.tunnels = &cloudTunnels{ssm: s, api: &tunnels.SSMClient{S: s}, eice: e, banner: banner}
 	return c.tunnels.banner
 }
 

@@ -19,31 +19,20 @@ import (
 	"github.com/packer-bakery/packer-plugin-bakery/testbed/tunnels"
 )
 
-const greeting = "SSH-2.0-test\r\n"
+const greeting = tunnels.Greeting
 
-// echoPort stands in for the instance's sshd: it greets first, as an SSH
-// server does, then echoes.
-func echoPort(t *testing.T) int {
-	return server(t, func(c net.Conn) { _, _ = c.Write([]byte(greeting)); _, _ = io.Copy(c, c) })
-}
+// echoPort stands in for the instance's sshd: it greets first, then echoes.
+func echoPort(t *testing.T) int { return server(t, tunnels.GreetThenEcho) }
 
 // server runs serve for every connection to a new loopback port.
 func server(t *testing.T, serve func(net.Conn)) int {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	t.Helper()
+	port, stop, err := tunnels.Serve(serve)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { defer c.Close(); serve(c) }()
-		}
-	}()
-	return ln.Addr().(*net.TCPAddr).Port
+	t.Cleanup(stop)
+	return port
 }
 
 func roundTrip(t *testing.T, addr string) {
