@@ -269,9 +269,16 @@ func TestE2EPublishAndRetire(t *testing.T) {
 	}
 
 	// 1: publish, and a dry run of the retirement.
-	out, err := bakeRelease(t, map[string]any{"ami_name": family + "-1", "family": family, "parameter": param, "dry_run": true})
+	out, err := bakeRelease(t, map[string]any{"ami_name": family + "-1", "family": family, "parameter": param, "dry_run": true,
+		"test_commands": []string{"test -d /home/ec2-user", "echo ami-test-says-ok"}})
 	if err != nil {
 		t.Fatalf("first bake failed: %v", err)
+	}
+	if !strings.Contains(out, "ami-test-says-ok") || !strings.Contains(out, "AMI test: all 2 checks passed") {
+		t.Errorf("the AMI test did not run its checks")
+	}
+	if live := liveInstances(t, c.ec2["us-east-1"], "Packer AMI test"); len(live) != 0 {
+		t.Errorf("test instances left running: %v", live)
 	}
 	first := map[string]string{}
 	for _, r := range regions {
@@ -347,5 +354,102 @@ func TestE2ERetireDeprecates(t *testing.T) {
 	}
 	if n := proxy.Count("ec2", "DeregisterImage") + proxy.Count("ec2", "DeleteSnapshot"); n != 0 {
 		t.Errorf("%d DeregisterImage/DeleteSnapshot calls when deprecating", n)
+	}
+}
+
+// liveInstances are the instances named name in any state but terminated.
+func liveInstances(t *testing.T, client *ec2.Client, name string) []string {
+	t.Helper()
+	var out []string
+	pages := ec2.NewDescribeInstancesPaginator(client, &ec2.DescribeInstancesInput{})
+	for pages.HasMorePages() {
+		page, err := pages.NextPage(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range page.Reservations {
+			for _, i := range r.Instances {
+				if i.State.Name == types.InstanceStateNameTerminated {
+					continue
+				}
+				for _, tag := range i.Tags {
+					if name == "" || (aws.ToString(tag.Key) == "Name" && aws.ToString(tag.Value) == name) {
+						out = append(out, aws.ToString(i.InstanceId))
+						break
+					}
+				}
+			}
+		}
+	}
+	return out
+}
+
+func snapshots(t *testing.T, client *ec2.Client) []string {
+	t.Helper()
+	var out []string
+	pages := ec2.NewDescribeSnapshotsPaginator(client, &ec2.DescribeSnapshotsInput{OwnerIds: []string{"self"}})
+	for pages.HasMorePages() {
+		page, err := pages.NextPage(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range page.Snapshots {
+			out = append(out, aws.ToString(s.SnapshotId))
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// TestE2EFailingCheckLeavesNothing: a bake whose AMI test fails stops
+// before the copy and the post-processors, names the check with its
+// output, and leaves no AMI, no snapshot, no test instance and no change
+// to the published parameter, in either region.
+func TestE2EFailingCheckLeavesNothing(t *testing.T) {
+	suite.Bed.ResetAfter(t)
+	c := newClients(t)
+	ctx := context.Background()
+	family := "bakery-e2e-" + testbed.RandomHex(4)
+	param := "/bakery-e2e/" + family + "/latest"
+	before := map[string][]string{}
+	published := map[string]string{}
+	for _, r := range regions {
+		published[r] = aws.ToString(seed(t, c.ec2[r], family, 1)[0].ImageId)
+		if _, err := c.ssm[r].PutParameter(ctx, &ssm.PutParameterInput{Name: aws.String(param), Value: aws.String(published[r]),
+			Type: "String", DataType: aws.String("aws:ec2:image")}); err != nil {
+			t.Fatal(err)
+		}
+		before[r] = snapshots(t, c.ec2[r])
+	}
+	name := family + "-broken"
+	out, err := bakeRelease(t, map[string]any{"ami_name": name, "family": family, "parameter": param, "overwrite": true,
+		"test_commands": []string{"true", "echo the-service-is-down >&2; exit 3"}})
+	if err == nil {
+		t.Fatal("the bake succeeded although its AMI test failed")
+	}
+	for _, want := range []string{"check 2 failed", "echo the-service-is-down >&2; exit 3", "exited with status 3", "the-service-is-down"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the failure does not say %q", want)
+		}
+	}
+	if strings.Contains(out, "Copying AMI") || strings.Contains(out, "bakery-ssm-parameter") {
+		t.Errorf("the bake went on to copy or publish after the failed check")
+	}
+	for _, r := range regions {
+		res, err := c.ec2[r].DescribeImages(ctx, &ec2.DescribeImagesInput{Owners: []string{"self"},
+			Filters: []types.Filter{{Name: aws.String("name"), Values: []string{name}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Images) != 0 {
+			t.Errorf("%s: the failed bake left AMI %s", r, aws.ToString(res.Images[0].ImageId))
+		}
+		if after := snapshots(t, c.ec2[r]); !slices.Equal(after, before[r]) {
+			t.Errorf("%s: snapshots before %v, after %v", r, before[r], after)
+		}
+		if live := liveInstances(t, c.ec2[r], ""); len(live) != 0 {
+			t.Errorf("%s: instances left: %v", r, live)
+		}
+		checkParameter(t, c.ssm[r], r, param, []string{published[r]})
 	}
 }

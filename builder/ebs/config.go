@@ -37,6 +37,9 @@ type Config struct {
 	Comm                  communicator.Config `mapstructure:",squash"`
 	PollingConfig         `mapstructure:",squash"`
 	TunnelConfig          `mapstructure:",squash"`
+	// Boot the new AMI and run checks on it before it is copied, shared or
+	// published. Off unless `inline` is set.
+	AMITest AMITestConfig `mapstructure:"ami_test" required:"false"`
 
 	ctx interpolate.Context
 }
@@ -172,6 +175,9 @@ func (c *Config) Prepare(raws ...interface{}) ([]string, error) {
 		errs = packersdk.MultiErrorAppend(errs, e)
 	}
 	for _, e := range c.IAMConfig.prepare() {
+		errs = packersdk.MultiErrorAppend(errs, e)
+	}
+	for _, e := range c.AMITest.prepare(c) {
 		errs = packersdk.MultiErrorAppend(errs, e)
 	}
 	amiWarnings, amiErrs := c.AMIDistributionConfig.prepare(time.Now())

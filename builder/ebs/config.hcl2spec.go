@@ -209,6 +209,7 @@ type FlatConfig struct {
 	SessionManagerPort                        *int                                     `mapstructure:"session_manager_port" required:"false" cty:"session_manager_port" hcl:"session_manager_port"`
 	PauseBeforeSSM                            *string                                  `mapstructure:"pause_before_ssm" required:"false" cty:"pause_before_ssm" hcl:"pause_before_ssm"`
 	InstanceConnectEndpointID                 *string                                  `mapstructure:"instance_connect_endpoint_id" required:"false" cty:"instance_connect_endpoint_id" hcl:"instance_connect_endpoint_id"`
+	AMITest                                   *FlatAMITestConfig                       `mapstructure:"ami_test" required:"false" cty:"ami_test" hcl:"ami_test"`
 }
 
 // FlatMapstructure returns a new FlatConfig.
@@ -387,6 +388,7 @@ func (*FlatConfig) HCL2Spec() map[string]hcldec.Spec {
 		"session_manager_port":                           &hcldec.AttrSpec{Name: "session_manager_port", Type: cty.Number, Required: false},
 		"pause_before_ssm":                               &hcldec.AttrSpec{Name: "pause_before_ssm", Type: cty.String, Required: false},
 		"instance_connect_endpoint_id":                   &hcldec.AttrSpec{Name: "instance_connect_endpoint_id", Type: cty.String, Required: false},
+		"ami_test":                                       &hcldec.BlockSpec{TypeName: "ami_test", Nested: hcldec.ObjectSpec((*FlatAMITestConfig)(nil).HCL2Spec())},
 	}
 	return s
 }

@@ -154,9 +154,7 @@ func plan(cfg *Config, d planDeps) []multistep.Step {
 	host := sshHost(cfg.Comm.SSHHost, iface)
 	var tunnel *stepTunnel
 	if isTunnel(iface) {
-		tunnel = &stepTunnel{iface: iface, comm: &cfg.Comm, remotePort: cfg.Comm.Port(), localPort: cfg.SessionManagerPort,
-			pause: cfg.PauseBeforeSSM, wait: cfg.Comm.SSHTimeout, region: d.region, creds: d.clients.creds, httpClient: d.clients.http,
-			ssm: d.clients.ssm, endpointID: cfg.InstanceConnectEndpointID}
+		tunnel = newStepTunnel(cfg, d)
 		add(tunnel)
 	}
 	pin := new(hostKeyPin) // the instance's host key, from the first handshake on
@@ -233,6 +231,30 @@ func imageSteps(cfg *Config, d planDeps, names names, temporary bakery.Tags, tem
 		steps = append(steps, &stepEncryptImage{ec2: ec2, region: d.region, name: cfg.AMIName, description: description,
 			kmsKey: kmsKey(d.region), buildID: d.buildID, tags: amiTags, snapshotTags: snapshotTags, poll: poll, journal: d.journal, written: templates.Written})
 	}
+	if t := &cfg.AMITest; t.enabled() {
+		// Before anything makes the AMI visible: copies, sharing,
+		// deprecation, and the post-processors after the build.
+		steps = append(steps,
+			&stepTestInstance{ec2: ec2, instanceType: t.InstanceType,
+				tags:        bakery.Tags{"Name": "Packer AMI test"}.Merge(temporary),
+				clientToken: names.clientToken + "-test", poll: poll, journal: d.journal})
+		// The test instance is reached as the build's was: through a
+		// tunnel of its own when `ssh_interface` names one.
+		var tunnel *stepTunnel
+		if iface := cfg.SSHInterface.SSHInterface; isTunnel(iface) {
+			tunnel = newStepTunnel(cfg, d)
+			tunnel.instance = getTestInstance
+			steps = append(steps, tunnel)
+		}
+		steps = append(steps,
+			&communicator.StepConnect{Config: &cfg.Comm, Host: sshHostOf(cfg.Comm.SSHHost, cfg.SSHInterface.SSHInterface, getTestInstance),
+				SSHConfig: cfg.Comm.SSHConfigFunc()},
+			&stepTestChecks{inline: t.Inline},
+		)
+		if tunnel != nil {
+			steps = append(steps, &stepTunnelDone{tunnel: tunnel})
+		}
+	}
 	return append(steps,
 		&stepCopyImages{client: func(r string) imageCopier { return d.clients.ec2(r) }, buildRegion: d.region, regions: copyRegions,
 			name: cfg.AMIName, description: description, encrypt: encrypt, kmsKey: kmsKey, buildID: d.buildID,
@@ -243,6 +265,14 @@ func imageSteps(cfg *Config, d planDeps, names names, temporary bakery.Tags, tem
 			users: dist.AMIUsers, groups: dist.AMIGroups, orgARNs: dist.AMIOrgArns, ouARNs: dist.AMIOuArns,
 			snapshotUsers: dist.SnapshotUsers, snapshotGroups: dist.SnapshotGroups, kmsKey: kmsKey},
 	)
+}
+
+// newStepTunnel opens the tunnel `ssh_interface` names to the build's
+// instance; the AMI test's sets instance.
+func newStepTunnel(cfg *Config, d planDeps) *stepTunnel {
+	return &stepTunnel{iface: cfg.SSHInterface.SSHInterface, comm: &cfg.Comm, remotePort: cfg.Comm.Port(), localPort: cfg.SessionManagerPort,
+		pause: cfg.PauseBeforeSSM, wait: cfg.Comm.SSHTimeout, region: d.region, creds: d.clients.creds, httpClient: d.clients.http,
+		ssm: d.clients.ssm, endpointID: cfg.InstanceConnectEndpointID}
 }
 
 // say shows a message, for what reports outside a step's Run.

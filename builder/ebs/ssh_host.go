@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
 )
 
@@ -11,6 +12,12 @@ import (
 // given, else the address `ssh_interface` names, else the public IP when
 // there is one and the private IP otherwise.
 func sshHost(configured, iface string) func(multistep.StateBag) (string, error) {
+	return sshHostOf(configured, iface, getInstance)
+}
+
+// sshHostOf is sshHost for the instance instance returns (the build's, or
+// the AMI test's).
+func sshHostOf(configured, iface string, instance func(multistep.StateBag) types.Instance) func(multistep.StateBag) (string, error) {
 	return func(state multistep.StateBag) (string, error) {
 		if configured != "" {
 			return configured, nil
@@ -18,7 +25,7 @@ func sshHost(configured, iface string) func(multistep.StateBag) (string, error) 
 		if isTunnel(iface) { // stepTunnel's listener
 			return tunnelHost, nil
 		}
-		inst := getInstance(state)
+		inst := instance(state)
 		candidates := map[string]string{
 			"public_ip":   aws.ToString(inst.PublicIpAddress),
 			"private_ip":  aws.ToString(inst.PrivateIpAddress),

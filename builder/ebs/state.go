@@ -34,6 +34,8 @@ const (
 	// keyImages holds the build's finished AMIs by region: the build
 	// region's (unless skip_save_build_region) and every copy.
 	keyImages = "bakery/images"
+	// keyTestInst is the instance `ami_test` launched from the new AMI.
+	keyTestInst = "bakery/test_instance"
 )
 
 // newBuildState is the state a build starts with.
@@ -125,6 +127,14 @@ func putInstance(state multistep.StateBag, inst types.Instance) {
 }
 
 // getImage returns the AMI this build created, if any.
+// getTestInstance is the instance `ami_test` launched from the new AMI.
+func getTestInstance(state multistep.StateBag) types.Instance {
+	inst, _ := state.Get(keyTestInst).(types.Instance)
+	return inst
+}
+
+func putTestInstance(state multistep.StateBag, inst types.Instance) { state.Put(keyTestInst, inst) }
+
 func getImage(state multistep.StateBag) (types.Image, bool) {
 	img, ok := state.GetOk(keyImage)
 	if !ok {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/hashicorp/packer-plugin-sdk/communicator"
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
@@ -54,6 +55,9 @@ type stepTunnel struct {
 	ssm        tssm.API
 	endpointID string        // `instance_connect_endpoint_id`, for the policy
 	probeWait  time.Duration // 0: defaultProbeWait
+	// instance is the instance to reach: the build's (nil), or the AMI
+	// test's.
+	instance func(multistep.StateBag) types.Instance
 
 	mu     sync.Mutex
 	fwd    *tunnel.Forwarder
@@ -64,7 +68,11 @@ var _ multistep.Step = (*stepTunnel)(nil)
 
 func (s *stepTunnel) Run(ctx context.Context, state multistep.StateBag) multistep.StepAction {
 	ui := getUI(state)
-	inst := getInstance(state)
+	instance := s.instance
+	if instance == nil {
+		instance = getInstance
+	}
+	inst := instance(state)
 	id := aws.ToString(inst.InstanceId)
 	logf := func(format string, args ...any) { ui.Say(fmt.Sprintf(format, args...)) }
 	var d tunnel.Dialer

@@ -424,3 +424,31 @@ func TestE2ETunnelDropped(t *testing.T) {
 		})
 	}
 }
+
+// TestE2ETunnelAMITest: the AMI test's instance is reached through a
+// tunnel of its own, opened and closed like the build's.
+func TestE2ETunnelAMITest(t *testing.T) {
+	for _, iface := range modes {
+		t.Run(iface, func(t *testing.T) {
+			b := newBake(t, iface, "tunnel.yml")
+			b.vars["ami_test"] = []string{"test \"$(cat ~/bakery-" + b.marker + "-shell)\" = shell-over-the-tunnel && echo ami-test-over-the-tunnel"}
+			out, err := b.run()
+			if err != nil {
+				t.Fatalf("packer build failed: %v", err)
+			}
+			if !strings.Contains(out, "ami-test-over-the-tunnel") {
+				t.Error("the AMI test's command did not run through the tunnel")
+			}
+			if n := len(listening.FindAllString(out, -1)); n != 2 {
+				t.Errorf("%d tunnels listened, want one for the build's instance and one for the test's", n)
+			}
+			if iface == sessionManager {
+				if n := suite.Bed.Faults().Count("ssm", "StartSession"); n != 2 {
+					t.Errorf("%d StartSession calls, want 2", n)
+				}
+			}
+			b.assertAMI(1)
+			b.assertClean(out)
+		})
+	}
+}

@@ -1,5 +1,5 @@
-# Use this for a release pipeline: bake the AMI, copy it to a second
-# region, publish its ID to SSM Parameter Store in both regions (where
+# Use this for a release pipeline: bake the AMI, boot it once and check it
+# (ami_test), copy it to a second region, publish its ID to SSM Parameter Store in both regions (where
 # launch templates read it with resolve:ssm:/my-app/ami/latest), and retire
 # the family's old AMIs: keep the newest 3 and anything younger than 30
 # days, never one an instance or a launch template still uses.
@@ -56,6 +56,11 @@ source "bakery-ebs" "app" {
   tags = {
     Name   = var.family
     Family = var.family
+  }
+
+  # A failing check removes the AMI before it is copied or published.
+  ami_test {
+    inline = ["systemctl is-active sshd", "test -s /etc/os-release"]
   }
 }
 

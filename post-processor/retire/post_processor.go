@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/hashicorp/hcl/v2/hcldec"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
@@ -59,11 +60,26 @@ func (p *PostProcessor) PostProcess(ctx context.Context, ui packersdk.Ui, artifa
 	if p.config.DryRun {
 		ui.Say("Dry run: nothing is changed")
 	}
-	var errs []error
+	// Every region is planned and checked before any is changed: a region
+	// whose in-use check or permissions fail stops the whole retirement.
+	var retirers []retirer
+	plans := map[string][]types.Image{}
 	for _, r := range regions {
 		ec2c, ssmc := clients(r)
 		rt := retirer{ec2: ec2c, ssm: ssmc, region: r, cfg: &p.config, say: ui.Say, now: now()}
-		if err := rt.run(ctx, amis[r]); err != nil {
+		candidates, err := rt.plan(ctx, amis[r])
+		if err == nil {
+			err = rt.check(ctx, candidates)
+		}
+		if err != nil {
+			return fail(err)
+		}
+		retirers = append(retirers, rt)
+		plans[r] = candidates
+	}
+	var errs []error
+	for _, rt := range retirers {
+		if err := rt.apply(ctx, plans[rt.region]); err != nil {
 			if errors.Is(err, context.Canceled) {
 				return nil, false, false, err
 			}

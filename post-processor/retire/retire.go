@@ -45,16 +45,29 @@ type retirer struct {
 // (EC2 accepts at most 200).
 const imageIDsPerCall = 200
 
-// run retires the family's old AMIs; newAMI is the build's AMI in the
-// region, which the family must select (a family that does not is a typo,
-// and retiring by it would remove some other family's AMIs).
+// run retires the family's old AMIs in the region: plan, check, apply.
 func (r retirer) run(ctx context.Context, newAMI string) error {
-	images, err := r.family(ctx)
+	candidates, err := r.plan(ctx, newAMI)
 	if err != nil {
 		return err
 	}
+	if err := r.check(ctx, candidates); err != nil {
+		return err
+	}
+	return r.apply(ctx, candidates)
+}
+
+// plan returns the AMIs to retire, saying why each other one stays.
+// newAMI is the build's AMI in the region, which the family must select (a
+// family that does not is a typo, and retiring by it would remove some
+// other family's AMIs).
+func (r retirer) plan(ctx context.Context, newAMI string) ([]types.Image, error) {
+	images, err := r.family(ctx)
+	if err != nil {
+		return nil, err
+	}
 	if _, ok := images[newAMI]; !ok {
-		return fmt.Errorf("%s: the family (%s) does not select the new AMI %s: nothing retired; check `name_pattern` and `tags` against the builder's `ami_name` and `tags`", r.region, r.cfg.family(), newAMI)
+		return nil, fmt.Errorf("%s: the family (%s) does not select the new AMI %s: nothing retired; check `name_pattern` and `tags` against the builder's `ami_name` and `tags`", r.region, r.cfg.family(), newAMI)
 	}
 	ordered := newestFirst(images)
 	cutoff := r.now.AddDate(0, 0, -r.cfg.KeepDays)
@@ -82,20 +95,60 @@ func (r retirer) run(ctx context.Context, newAMI string) error {
 	}
 	if len(candidates) == 0 {
 		r.say(fmt.Sprintf("%s: %d AMIs of the family, none to retire", r.region, len(images)))
-		return nil
+		return nil, nil
 	}
 	used, err := r.inUse(ctx, candidates)
 	if err != nil {
 		// Never retire without knowing what is in use.
-		return fmt.Errorf("%s: nothing retired: %w", r.region, err)
+		return nil, fmt.Errorf("%s: nothing retired: %w", r.region, err)
 	}
-	var errs []error
+	var out []types.Image
 	for _, img := range candidates {
-		id := aws.ToString(img.ImageId)
-		if why, ok := used[id]; ok {
+		if why, ok := used[aws.ToString(img.ImageId)]; ok {
 			r.keep(img, "used by "+why)
 			continue
 		}
+		out = append(out, img)
+	}
+	return out, nil
+}
+
+// check asks EC2 (DryRun) whether each change retiring makes would be
+// allowed, on the first AMI to retire, so that a missing permission stops
+// the retirement before anything is changed rather than after an AMI is
+// deregistered and its snapshots are left behind.
+func (r retirer) check(ctx context.Context, candidates []types.Image) error {
+	if r.cfg.DryRun || len(candidates) == 0 {
+		return nil
+	}
+	img := candidates[0]
+	var errs []error
+	refused := func(action string, err error) {
+		if code := errorCode(err); code != "DryRunOperation" {
+			errs = append(errs, fmt.Errorf("%s: %s (dry run on %s) refused: %w", r.region, action, aws.ToString(img.ImageId), err))
+		}
+	}
+	if r.cfg.Deprecate {
+		_, err := r.ec2.EnableImageDeprecation(ctx, &ec2.EnableImageDeprecationInput{ImageId: img.ImageId, DeprecateAt: aws.Time(r.deprecateAt()), DryRun: aws.Bool(true)})
+		refused("ec2:EnableImageDeprecation", err)
+	} else {
+		_, err := r.ec2.DeregisterImage(ctx, &ec2.DeregisterImageInput{ImageId: img.ImageId, DryRun: aws.Bool(true)})
+		refused("ec2:DeregisterImage", err)
+		if snaps := snapshotIDs(img); len(snaps) > 0 {
+			_, err := r.ec2.DeleteSnapshot(ctx, &ec2.DeleteSnapshotInput{SnapshotId: aws.String(snaps[0]), DryRun: aws.Bool(true)})
+			refused("ec2:DeleteSnapshot", err)
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("nothing retired: %w", errors.Join(errs...))
+	}
+	return nil
+}
+
+// apply retires the planned AMIs, going on past a failure.
+func (r retirer) apply(ctx context.Context, candidates []types.Image) error {
+	var errs []error
+	for _, img := range candidates {
 		if err := r.retire(ctx, img); err != nil {
 			if errors.Is(err, context.Canceled) {
 				return err
@@ -105,6 +158,10 @@ func (r retirer) run(ctx context.Context, newAMI string) error {
 	}
 	return errors.Join(errs...)
 }
+
+// deprecateAt is when a deprecation takes effect: a minute or two after
+// now, since EC2 rounds to the minute and refuses the past.
+func (r retirer) deprecateAt() time.Time { return r.now.Add(2 * time.Minute).Truncate(time.Minute) }
 
 func (r retirer) keep(img types.Image, why string) {
 	r.say(fmt.Sprintf("%s: keeping %s (%s, created %s): %s", r.region, aws.ToString(img.ImageId), aws.ToString(img.Name), aws.ToString(img.CreationDate), why))
@@ -225,7 +282,7 @@ func (r retirer) retire(ctx context.Context, img types.Image) error {
 	snaps := snapshotIDs(img)
 	what := fmt.Sprintf("%s (%s, created %s)", id, aws.ToString(img.Name), aws.ToString(img.CreationDate))
 	if r.cfg.Deprecate {
-		at := r.now.Add(2 * time.Minute).Truncate(time.Minute)
+		at := r.deprecateAt()
 		if r.cfg.DryRun {
 			r.say(fmt.Sprintf("%s: dry run: would deprecate %s", r.region, what))
 			return nil

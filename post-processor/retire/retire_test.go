@@ -15,6 +15,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
+	"github.com/aws/smithy-go"
+	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 )
 
 var now = time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)
@@ -31,6 +33,23 @@ type fakeEC2 struct {
 	deleted    []string
 	deprecated map[string]time.Time
 	imageCalls []*ec2.DescribeImagesInput
+	// refuse makes these actions answer UnauthorizedOperation, dry run or
+	// not, as EC2 does without the permission.
+	refuse  map[string]bool
+	dryRuns int
+}
+
+// answer is EC2's answer to a call that changes something: refused,
+// DryRunOperation for an allowed dry run, or nil to go ahead.
+func (f *fakeEC2) answer(action string, dryRun *bool) error {
+	if f.refuse[action] {
+		return &smithy.GenericAPIError{Code: "UnauthorizedOperation", Message: "You are not authorized to perform this operation."}
+	}
+	if aws.ToBool(dryRun) {
+		f.dryRuns++
+		return &smithy.GenericAPIError{Code: "DryRunOperation", Message: "Request would have succeeded, but DryRun flag is set."}
+	}
+	return nil
 }
 
 func page[T any](items []T, token *string, size int) ([]T, *string) {
@@ -79,16 +98,25 @@ func (f *fakeEC2) DescribeLaunchTemplateVersions(_ context.Context, in *ec2.Desc
 }
 
 func (f *fakeEC2) DeregisterImage(_ context.Context, in *ec2.DeregisterImageInput, _ ...func(*ec2.Options)) (*ec2.DeregisterImageOutput, error) {
+	if err := f.answer("DeregisterImage", in.DryRun); err != nil {
+		return nil, err
+	}
 	f.deregister = append(f.deregister, aws.ToString(in.ImageId))
 	return &ec2.DeregisterImageOutput{}, nil
 }
 
 func (f *fakeEC2) DeleteSnapshot(_ context.Context, in *ec2.DeleteSnapshotInput, _ ...func(*ec2.Options)) (*ec2.DeleteSnapshotOutput, error) {
+	if err := f.answer("DeleteSnapshot", in.DryRun); err != nil {
+		return nil, err
+	}
 	f.deleted = append(f.deleted, aws.ToString(in.SnapshotId))
 	return &ec2.DeleteSnapshotOutput{}, nil
 }
 
 func (f *fakeEC2) EnableImageDeprecation(_ context.Context, in *ec2.EnableImageDeprecationInput, _ ...func(*ec2.Options)) (*ec2.EnableImageDeprecationOutput, error) {
+	if err := f.answer("EnableImageDeprecation", in.DryRun); err != nil {
+		return nil, err
+	}
 	if f.deprecated == nil {
 		f.deprecated = map[string]time.Time{}
 	}
@@ -288,5 +316,50 @@ func TestConfigPrepare(t *testing.T) {
 				t.Fatalf("err = %v; want %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// A missing permission stops the retirement before anything changes:
+// without ec2:DeleteSnapshot, no AMI is deregistered (which would leave
+// its snapshots behind), and the error names the action.
+func TestRetireChecksPermissionsFirst(t *testing.T) {
+	for _, missing := range []string{"DeleteSnapshot", "DeregisterImage"} {
+		f := &fakeEC2{pageSize: 10, images: family(4), refuse: map[string]bool{missing: true}}
+		_, err := run(t, f, nil, Config{NamePattern: "app-*", KeepReleases: 1}, ami(4))
+		if err == nil || !strings.Contains(err.Error(), "ec2:"+missing) || !strings.Contains(err.Error(), "nothing retired") {
+			t.Errorf("without %s: err = %v; want one naming ec2:%s", missing, err, missing)
+		}
+		if len(f.deregister)+len(f.deleted) != 0 {
+			t.Errorf("without %s: deregistered %v, deleted %v", missing, f.deregister, f.deleted)
+		}
+	}
+	f := &fakeEC2{pageSize: 10, images: family(4), refuse: map[string]bool{"EnableImageDeprecation": true}}
+	if _, err := run(t, f, nil, Config{NamePattern: "app-*", KeepReleases: 1, Deprecate: true}, ami(4)); err == nil || !strings.Contains(err.Error(), "ec2:EnableImageDeprecation") {
+		t.Errorf("deprecate without the permission: err = %v", err)
+	}
+}
+
+// Every region is planned and checked before any is changed.
+func TestPostProcessChecksEveryRegionFirst(t *testing.T) {
+	east := &fakeEC2{pageSize: 10, images: family(3)}
+	west := &fakeEC2{pageSize: 10, images: family(3), refuse: map[string]bool{"DeregisterImage": true}}
+	p := &PostProcessor{config: Config{NamePattern: "app-*", KeepReleases: 1},
+		clients: func(r string) (imageRetirer, parameterReader) {
+			if r == "us-east-1" {
+				return east, nil
+			}
+			return west, nil
+		},
+		now: func() time.Time { return now }}
+	art := &packersdk.MockArtifact{IdValue: "us-east-1:" + ami(3) + ",us-west-2:" + ami(3)}
+	_, _, _, err := p.PostProcess(context.Background(), packersdk.TestUi(t), art)
+	if err == nil || !strings.Contains(err.Error(), "us-west-2: ec2:DeregisterImage") {
+		t.Fatalf("err = %v; want the west region's refusal", err)
+	}
+	if len(east.deregister) != 0 {
+		t.Errorf("us-east-1 was retired (%v) although us-west-2 could not be", east.deregister)
+	}
+	if east.dryRuns == 0 {
+		t.Errorf("us-east-1 was not checked")
 	}
 }

@@ -45,7 +45,7 @@ func (p publisher) publish(ctx context.Context, ami string) error {
 	case errors.As(err, &notFound):
 		exists = false
 	case err != nil:
-		return fmt.Errorf("reading parameter %s in %s: %w", name, p.region, err)
+		return fmt.Errorf("reading parameter %s in %s (ssm:GetParameter): %w", name, p.region, err)
 	}
 	in := &ssm.PutParameterInput{
 		Name:     aws.String(name),
@@ -82,7 +82,7 @@ func (p publisher) publish(ctx context.Context, ami string) error {
 		return fmt.Errorf("parameter %s in %s was created by someone else while this build published: run the build again (with `overwrite = true` to replace it): %w", name, p.region, err)
 	}
 	if err != nil {
-		return fmt.Errorf("writing parameter %s = %s in %s: %w", name, ami, p.region, err)
+		return fmt.Errorf("writing parameter %s = %s in %s (ssm:PutParameter): %w", name, ami, p.region, err)
 	}
 	if err := p.waitAccepted(ctx, ami, out.Version, previous); err != nil {
 		return err
@@ -109,7 +109,7 @@ func (p publisher) waitAccepted(ctx context.Context, ami string, version, previo
 		case errors.As(err, &notFound):
 			return false, "not created yet", nil
 		case err != nil:
-			return false, "", fmt.Errorf("reading parameter %s in %s: %w", name, p.region, err)
+			return false, "", fmt.Errorf("reading parameter %s in %s (ssm:GetParameter): %w", name, p.region, err)
 		case cur.Parameter.Version >= version && aws.ToString(cur.Parameter.Value) == ami:
 			return true, "", nil
 		case cur.Parameter.Version > version:

@@ -2,6 +2,7 @@ package ssmparameter
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/aws/aws-sdk-go-v2/service/ssm/types"
+	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
 	bakery "github.com/packer-bakery/packer-plugin-bakery/common"
 )
@@ -161,5 +163,30 @@ func TestPublishWaitsForValidation(t *testing.T) {
 				t.Fatalf("err = %v; want %q", err, tc.want)
 			}
 		})
+	}
+}
+
+func TestPostProcessPublishesInEveryRegion(t *testing.T) {
+	stores := map[string]*fakeStore{"us-east-1": {t: t}, "eu-west-1": {t: t}, "ap-south-1": {t: t}}
+	p := &PostProcessor{config: Config{Name: "/app/latest", ValidationTimeout: time.Second},
+		clients: func(r string) parameterStore { return stores[r] }}
+	art := &packersdk.MockArtifact{IdValue: "us-east-1:ami-00000000000000001,eu-west-1:ami-00000000000000002"}
+	out, keep, _, err := p.PostProcess(context.Background(), packersdk.TestUi(t), art)
+	if err != nil || out != art || !keep {
+		t.Fatalf("PostProcess = %v, keep %v, %v; want the artifact handed on", out, keep, err)
+	}
+	if stores["us-east-1"].value() != "ami-00000000000000001" || stores["eu-west-1"].value() != "ami-00000000000000002" || len(stores["ap-south-1"].puts) != 0 {
+		t.Errorf("values %q %q; want each region's own AMI, and nothing elsewhere", stores["us-east-1"].value(), stores["eu-west-1"].value())
+	}
+
+	// One region refused: the others are still published, and the error
+	// names the refused one.
+	stores = map[string]*fakeStore{"us-east-1": {t: t, getErr: errors.New("AccessDenied")}, "eu-west-1": {t: t}}
+	_, _, _, err = p.PostProcess(context.Background(), packersdk.TestUi(t), art)
+	if err == nil || !strings.Contains(err.Error(), "us-east-1 (ssm:GetParameter)") {
+		t.Fatalf("err = %v", err)
+	}
+	if stores["eu-west-1"].value() != "ami-00000000000000002" {
+		t.Errorf("eu-west-1 was not published after us-east-1 failed")
 	}
 }

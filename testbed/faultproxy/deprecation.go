@@ -16,7 +16,8 @@ import (
 // the minute, not in the past, at most 10 years ahead), and a reply of
 // <EnableImageDeprecationResponse><requestId/><return>true</return>. It
 // remembers the time and adds <deprecationTime> to that AMI's item in later
-// DescribeImages replies. It proves what the caller sends and that it reads
+// DescribeImages replies; a DryRun call is checked the same way and
+// answered DryRunOperation (HTTP 412). It proves what the caller sends and that it reads
 // the deprecation back; it cannot prove EC2's own checks beyond those (the
 // error code AWS gives for a past time is not documented: this answers
 // InvalidParameterValue), nor that a deprecated AMI drops out of
@@ -59,6 +60,9 @@ func (p *Proxy) enableImageDeprecation(r *http.Request, req request, requestID s
 	}
 	if found != id {
 		return errorReply(req, awsError{http.StatusBadRequest, "InvalidAMIID.NotFound", fmt.Sprintf("The image id '[%s]' does not exist", id)}, requestID)
+	}
+	if req.Params.Get("DryRun") == "true" {
+		return errorReply(req, awsError{http.StatusPreconditionFailed, "DryRunOperation", "Request would have succeeded, but DryRun flag is set."}, requestID)
 	}
 	p.mu.Lock()
 	p.deprecate[imageKey{req.Region, id}] = at

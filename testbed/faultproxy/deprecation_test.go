@@ -54,6 +54,12 @@ func TestImageDeprecationStandIn(t *testing.T) {
 		t.Errorf("moto got %d EnableImageDeprecation calls; the stand-in answers them", n)
 	}
 
+	status, body = mustCall(t, p, "ec2", "EnableImageDeprecation", "ImageId", fakeImageID, "DeprecateAt", future, "DryRun", "true")
+	var e ec2Error
+	if err := xml.Unmarshal(body, &e); err != nil || status != http.StatusPreconditionFailed || e.Code != "DryRunOperation" {
+		t.Errorf("dry run: HTTP %d %q, want 412 DryRunOperation", status, e.Code)
+	}
+
 	p.Reset()
 	_, body = mustCall(t, p, "ec2", "DescribeImages", "ImageId.1", fakeImageID)
 	if strings.Contains(string(body), "deprecationTime") {

@@ -340,6 +340,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeReply(w, rep)
 			return
 		}
+		if cfg.ImageDeprecation && req.Service == "ec2" && req.Action == "EnableImageDeprecation" {
+			writeReply(w, p.enableImageDeprecation(r, req, "faultproxy-dry-run"))
+			return
+		}
 		rep, err := p.forward(r, body)
 		if err != nil {
 			http.Error(w, "faultproxy: "+err.Error(), http.StatusBadGateway)

@@ -181,6 +181,7 @@ func TestEveryRuleIsDocumented(t *testing.T) {
 		{"iam_instance_profile": "builder"},
 		amiEverything,
 		{"spot_price": "auto"},
+		{"ami_test": map[string]interface{}{"inline": []string{"true"}}},
 	} {
 		for _, s := range Generate(prepared(t, over), NewScope("111122223333", "eu-west-1")).Statement {
 			if !seen[s.Sid] && !strings.Contains(string(doc), "`"+s.Sid+"`") {

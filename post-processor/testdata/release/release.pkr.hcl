@@ -1,5 +1,6 @@
-# The end-to-end template of a release: bake, copy to a second region,
-# publish the AMI IDs to SSM, retire the family's old AMIs.
+# The end-to-end template of a release: bake, test the AMI (with
+# test_commands), copy to a second region, publish the AMI IDs to SSM,
+# retire the family's old AMIs.
 packer {
   required_plugins {
     bakery = {
@@ -62,6 +63,11 @@ variable "deprecate" {
   default = false
 }
 
+variable "test_commands" {
+  type    = list(string)
+  default = null
+}
+
 source "bakery-ebs" "release" {
   access_key          = var.access_key
   secret_key          = var.secret_key
@@ -86,6 +92,9 @@ source "bakery-ebs" "release" {
 
   ami_name    = var.ami_name
   ami_regions = ["eu-west-1"]
+  ami_test {
+    inline = var.test_commands
+  }
   tags = {
     Name   = var.ami_name
     Family = var.family

@@ -47,6 +47,11 @@ variable "marker" {
   type = string
 }
 
+variable "ami_test" {
+  type    = list(string)
+  default = []
+}
+
 variable "ssh_timeout" {
   type    = string
   default = "1m"
@@ -75,6 +80,10 @@ source "bakery-ebs" "e2e" {
   ssh_timeout   = var.ssh_timeout
 
   ami_name = var.ami_name
+
+  ami_test {
+    inline = var.ami_test
+  }
 }
 
 build {

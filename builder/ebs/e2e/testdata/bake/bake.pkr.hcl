@@ -48,6 +48,11 @@ variable "ssh_timeout" {
   default = "1m"
 }
 
+variable "ami_test_commands" {
+  type    = list(string)
+  default = null
+}
+
 source "bakery-ebs" "e2e" {
   access_key          = var.access_key
   secret_key          = var.secret_key
@@ -83,6 +88,9 @@ source "bakery-ebs" "e2e" {
   snapshot_tags = {
     Suite    = "e2e"
     Snapshot = "yes"
+  }
+  ami_test {
+    inline = var.ami_test_commands
   }
 }
 
