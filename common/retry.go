@@ -2,6 +2,7 @@ package common
 
 import (
 	"context"
+	"errors"
 	"os"
 	"strings"
 	"sync"
@@ -10,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	"github.com/aws/smithy-go"
 )
 
 // DefaultMaxAttempts is how often a throttled or failed AWS call is tried
@@ -45,6 +47,7 @@ func newSharedRetryer(maxAttempts int, share *runShare) aws.Retryer {
 		o.StandardOptions = append(o.StandardOptions, func(so *retry.StandardOptions) {
 			so.MaxAttempts = maxAttempts
 			so.MaxBackoff = 20 * time.Second
+			so.Retryables = append([]retry.IsErrorRetryable{noCapacityNotRetried}, so.Retryables...)
 			if share != nil {
 				// One retry budget for all the builds of the packer run
 				// (runshare.go).
@@ -58,6 +61,19 @@ func newSharedRetryer(maxAttempts int, share *runShare) aws.Retryer {
 	}
 	return r
 }
+
+// noCapacityNotRetried: EC2's InsufficientInstanceCapacity is an HTTP 500,
+// which the SDK would retry (up to DefaultMaxAttempts, minutes of backoff),
+// but capacity for a type in a zone does not come back in seconds: the
+// launch moves on to its fallback type or subnet instead, or fails at once
+// with EC2's advice.
+var noCapacityNotRetried = retry.IsErrorRetryableFunc(func(err error) aws.Ternary {
+	var api smithy.APIError
+	if errors.As(err, &api) && api.ErrorCode() == "InsufficientInstanceCapacity" {
+		return aws.FalseTernary
+	}
+	return aws.UnknownTernary
+})
 
 // cleanupExempt keeps the calls that remove what a build made out of the
 // retry budget: when AWS keeps failing and the budget is spent, a build

@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	smithy "github.com/aws/smithy-go"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 )
 
 type fakeClock struct{ t time.Time }
@@ -374,5 +375,19 @@ func TestSpentBudgetNeverStarvesCleanup(t *testing.T) {
 	failures.Store(0)
 	if _, err := client.TerminateInstances(context.Background(), &ec2.TerminateInstancesInput{InstanceIds: []string{"i-0123456789abcdef0"}}); err != nil {
 		t.Fatalf("the cleanup call was not retried through the spent budget: %v", err)
+	}
+}
+
+// EC2's InsufficientInstanceCapacity (HTTP 500) is not retried: the launch
+// moves on to its fallback at once; other server errors still are.
+func TestRetryerDoesNotRetryNoCapacity(t *testing.T) {
+	r := newSharedRetryer(DefaultMaxAttempts, nil)
+	ice := &smithy.GenericAPIError{Code: "InsufficientInstanceCapacity", Message: "no t3.micro"}
+	if r.IsErrorRetryable(&smithyhttp.ResponseError{Response: &smithyhttp.Response{Response: &http.Response{StatusCode: 500}}, Err: ice}) {
+		t.Error("InsufficientInstanceCapacity is retried")
+	}
+	internal := &smithy.GenericAPIError{Code: "InternalError"}
+	if !r.IsErrorRetryable(&smithyhttp.ResponseError{Response: &smithyhttp.Response{Response: &http.Response{StatusCode: 500}}, Err: internal}) {
+		t.Error("InternalError (HTTP 500) is no longer retried")
 	}
 }

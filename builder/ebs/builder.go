@@ -59,6 +59,7 @@ func (b *Builder) Run(ctx context.Context, ui packersdk.Ui, hook packersdk.Hook)
 
 	buildID := uuid.TimeOrderedUUID()
 	jrnl := startJournal(ui, buildID, region)
+	_ = jrnl.SetOnError(b.config.PackerOnError) // the sweep keeps what -on-error=abort left unless asked
 	defer reportJournal(ui, jrnl, buildID, region)
 	steps := plan(&b.config, planDeps{region: region, buildID: buildID, clients: sessionClients(sess), journal: jrnl, ui: ui})
 

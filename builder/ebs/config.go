@@ -212,6 +212,9 @@ func (c *Config) Prepare(raws ...interface{}) ([]string, error) {
 	for _, e := range instanceErrs {
 		errs = packersdk.MultiErrorAppend(errs, e)
 	}
+	for _, e := range c.prepareFallback() {
+		errs = packersdk.MultiErrorAppend(errs, e)
+	}
 	c.StockConfig.prepareAfter(c)
 	if errs != nil && len(errs.Errors) > 0 {
 		return warnings, errs

@@ -149,6 +149,8 @@ type FlatConfig struct {
 	DisableStopInstance                       *bool                                    `mapstructure:"disable_stop_instance" required:"false" cty:"disable_stop_instance" hcl:"disable_stop_instance"`
 	Placement                                 *FlatPlacement                           `mapstructure:"placement" required:"false" cty:"placement" hcl:"placement"`
 	Tenancy                                   *string                                  `mapstructure:"tenancy" required:"false" cty:"tenancy" hcl:"tenancy"`
+	FallbackInstanceTypes                     []string                                 `mapstructure:"fallback_instance_types" required:"false" cty:"fallback_instance_types" hcl:"fallback_instance_types"`
+	FallbackSubnets                           *bool                                    `mapstructure:"fallback_subnets" required:"false" cty:"fallback_subnets" hcl:"fallback_subnets"`
 	LaunchMappings                            []FlatBlockDevice                        `mapstructure:"launch_block_device_mappings" required:"false" cty:"launch_block_device_mappings" hcl:"launch_block_device_mappings"`
 	AMIMappings                               []FlatBlockDevice                        `mapstructure:"ami_block_device_mappings" required:"false" cty:"ami_block_device_mappings" hcl:"ami_block_device_mappings"`
 	VolumeRunTags                             map[string]string                        `mapstructure:"run_volume_tags" required:"false" cty:"run_volume_tags" hcl:"run_volume_tags"`
@@ -328,6 +330,8 @@ func (*FlatConfig) HCL2Spec() map[string]hcldec.Spec {
 		"disable_stop_instance":                     &hcldec.AttrSpec{Name: "disable_stop_instance", Type: cty.Bool, Required: false},
 		"placement":                                 &hcldec.BlockSpec{TypeName: "placement", Nested: hcldec.ObjectSpec((*FlatPlacement)(nil).HCL2Spec())},
 		"tenancy":                                   &hcldec.AttrSpec{Name: "tenancy", Type: cty.String, Required: false},
+		"fallback_instance_types":                   &hcldec.AttrSpec{Name: "fallback_instance_types", Type: cty.List(cty.String), Required: false},
+		"fallback_subnets":                          &hcldec.AttrSpec{Name: "fallback_subnets", Type: cty.Bool, Required: false},
 		"launch_block_device_mappings":              &hcldec.BlockListSpec{TypeName: "launch_block_device_mappings", Nested: hcldec.ObjectSpec((*FlatBlockDevice)(nil).HCL2Spec())},
 		"ami_block_device_mappings":                 &hcldec.BlockListSpec{TypeName: "ami_block_device_mappings", Nested: hcldec.ObjectSpec((*FlatBlockDevice)(nil).HCL2Spec())},
 		"run_volume_tags":                           &hcldec.AttrSpec{Name: "run_volume_tags", Type: cty.Map(cty.String), Required: false},

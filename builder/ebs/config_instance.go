@@ -59,6 +59,17 @@ type InstanceConfig struct {
 	// Deprecated: use `placement { tenancy = ... }`. Accepted, with a
 	// warning, for templates written for amazon-ebs.
 	Tenancy string `mapstructure:"tenancy" required:"false"`
+	// Instance types to launch instead, in this order, when EC2 has no
+	// capacity for `instance_type` (it answers `InsufficientInstanceCapacity`,
+	// or `Unsupported` for a type the zone does not offer). Every attempt
+	// is tagged, journalled and cleaned up like the first. Not with
+	// `spot_price`: list a spot instance's types in `spot_instance_types`.
+	FallbackInstanceTypes []string `mapstructure:"fallback_instance_types" required:"false"`
+	// When EC2 has no capacity in the chosen subnet, try the other
+	// available subnets of its VPC (in subnet ID order) before the next
+	// type of `fallback_instance_types`. Not with `availability_zone`,
+	// which pins the zone. Default `false`.
+	FallbackSubnets bool `mapstructure:"fallback_subnets" required:"false"`
 	// Volumes of the build instance, overriding or adding to the source
 	// AMI's mappings, e.g. a bigger root volume. Unlike amazon-ebs,
 	// `delete_on_termination` defaults to `true` here. The AMI maps these
@@ -71,7 +82,7 @@ type InstanceConfig struct {
 	// Tags for the build instance's volumes, applied at launch. The
 	// builder adds its own `bakery:*` tags (build ID, creation time,
 	// creator), which `packer-plugin-bakery sweep` finds leftovers by, and
-	// which cannot be overridden. `run_tags` go to the instance only, as in
+	// which cannot be overridden. `run_tags` do not reach the volumes, as in
 	// amazon-ebs.
 	VolumeRunTags map[string]string `mapstructure:"run_volume_tags" required:"false"`
 
@@ -121,6 +132,32 @@ var (
 // prepare validates the options, reads `user_data_file` and fills in
 // defaults. instanceType is `instance_type`, which `enable_unlimited_credits`
 // depends on.
+// prepareFallback checks the capacity fallback options against the
+// launch they change.
+func (c *Config) prepareFallback() []error {
+	var errs []error
+	if len(c.FallbackInstanceTypes) == 0 && !c.FallbackSubnets {
+		return nil
+	}
+	if c.IsSpot() {
+		errs = append(errs, errors.New("`fallback_instance_types` and `fallback_subnets` apply to an on-demand launch: with `spot_price`, list the types in `spot_instance_types`"))
+	}
+	if c.FallbackSubnets && c.AvailabilityZone != "" {
+		errs = append(errs, errors.New("`fallback_subnets` tries the VPC's subnets in other zones, and `availability_zone` pins the zone: remove one"))
+	}
+	seen := map[string]bool{c.InstanceType: true}
+	for _, t := range c.FallbackInstanceTypes {
+		if known(t) && !instanceTypePattern.MatchString(t) {
+			errs = append(errs, fmt.Errorf("`fallback_instance_types`: %q is not an EC2 instance type: write family.size, e.g. \"t3a.micro\"", t))
+		}
+		if seen[t] {
+			errs = append(errs, fmt.Errorf("`fallback_instance_types`: %q is listed twice (or is `instance_type`)", t))
+		}
+		seen[t] = true
+	}
+	return errs
+}
+
 func (c *InstanceConfig) prepare(instanceType string) (warnings []string, errs []error) {
 	switch {
 	case c.UserData != "" && c.UserDataFile != "":

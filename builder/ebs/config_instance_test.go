@@ -182,6 +182,22 @@ func TestInstanceConfigPrepare(t *testing.T) {
 			}),
 			wantErr: []string{"`user_data` and `user_data_file`", "http_tokens", "hop_limit", "enable_unlimited_credits", "shutdown_behavior"},
 		},
+		{
+			name:  "capacity fallback",
+			input: validConfig(m{"fallback_instance_types": []string{"t3a.micro", "t2.micro"}, "fallback_subnets": true}),
+			check: func(t *testing.T, c *Config) {
+				if len(c.FallbackInstanceTypes) != 2 || !c.FallbackSubnets {
+					t.Errorf("fallback %v %v", c.FallbackInstanceTypes, c.FallbackSubnets)
+				}
+			},
+		},
+		{
+			name: "capacity fallback problems",
+			input: validConfig(m{"fallback_instance_types": []string{"t3a-micro", "t3.micro"}, "fallback_subnets": true,
+				"availability_zone": "us-east-1a", "spot_price": "auto"}),
+			wantErr: []string{"with `spot_price`, list the types in `spot_instance_types`", "`availability_zone` pins the zone",
+				"\"t3a-micro\" is not an EC2 instance type", "\"t3.micro\" is listed twice (or is `instance_type`)"},
+		},
 	}
 	runPrepareCases(t, tests)
 }

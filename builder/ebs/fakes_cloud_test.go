@@ -39,10 +39,12 @@ type cloud struct {
 	images    map[string]bool
 	keyPairs  map[string][]byte
 	groups    map[string][]types.Tag
-	roles     map[string][]iamtypes.Tag
-	profiles  map[string][]iamtypes.Tag
-	inProfile map[string]bool
-	tunnels   *cloudTunnels // see withTunnels
+	// groupDescriptions: the description each group was created with.
+	groupDescriptions map[string]*string
+	roles             map[string][]iamtypes.Tag
+	profiles          map[string][]iamtypes.Tag
+	inProfile         map[string]bool
+	tunnels           *cloudTunnels // see withTunnels
 }
 
 func newCloud(t *testing.T) *cloud {
@@ -183,6 +185,10 @@ func (c *cloud) CreateSecurityGroup(_ context.Context, in *ec2.CreateSecurityGro
 	for _, s := range in.TagSpecifications {
 		c.groups[id] = s.Tags
 	}
+	if c.groupDescriptions == nil {
+		c.groupDescriptions = map[string]*string{}
+	}
+	c.groupDescriptions[id] = in.Description // what adoption compares
 	return &ec2.CreateSecurityGroupOutput{GroupId: aws.String(id)}, c.lostReply("ec2:CreateSecurityGroup", "InvalidGroup.Duplicate")
 }
 
@@ -196,7 +202,8 @@ func (c *cloud) DescribeSecurityGroups(_ context.Context, in *ec2.DescribeSecuri
 	}
 	if len(in.GroupIds) == 0 {
 		for id, tags := range c.groups {
-			out.SecurityGroups = append(out.SecurityGroups, types.SecurityGroup{GroupId: aws.String(id), VpcId: aws.String("vpc-1"), Tags: tags})
+			out.SecurityGroups = append(out.SecurityGroups, types.SecurityGroup{GroupId: aws.String(id), VpcId: aws.String("vpc-1"), Tags: tags,
+				Description: c.groupDescriptions[id]})
 		}
 	}
 	return out, nil

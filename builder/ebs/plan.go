@@ -142,7 +142,8 @@ func plan(cfg *Config, d planDeps) []multistep.Step {
 		subnetID: cfg.SubnetID, securityGroupIDs: cfg.SecurityGroupIDs, profile: cfg.IamInstanceProfile,
 		tags:       templates.TagsBetween("run_tags", bakery.Tags{"Name": "Packer Builder"}, cfg.RunTags, temporary),
 		volumeTags: templates.TagsBetween("run_volume_tags", nil, cfg.VolumeRunTags, temporary), options: cfg.InstanceConfig,
-		clientToken: names.clientToken, poll: poll, journal: d.journal, written: templates.Written}
+		clientToken: names.clientToken, poll: poll, journal: d.journal, written: templates.Written,
+		fallbackTypes: cfg.FallbackInstanceTypes, fallbackSubnets: cfg.FallbackSubnets, subnets: ec2}
 	if spot := cfg.SpotConfig; spot.IsSpot() {
 		add(&stepRunSpotInstance{ec2: ec2, onDemand: launch, input: launch.input, price: spot.SpotPrice, instanceTypes: spot.SpotInstanceTypes,
 			allocationStrategy: spot.SpotAllocationStrategy, name: names.launchTemplate, temporary: temporary,

@@ -78,7 +78,7 @@ func (s *stepCopyImages) Run(ctx context.Context, state multistep.StateBag) mult
 					s.mu.Lock()
 					s.copies[region] = id
 					s.mu.Unlock()
-					_ = s.journal.Record(journal.KindImage, id, region)
+					_ = s.journal.RecordImage(id, region, srcID)
 					say(fmt.Sprintf("copy %s requested", id))
 				},
 			}.run(ctx)

@@ -66,7 +66,7 @@ func (s *stepCreateImage) Run(ctx context.Context, state multistep.StateBag) mul
 	if err != nil {
 		return halt(state, fmt.Errorf("creating AMI %q: %w", s.name, err))
 	}
-	_ = s.journal.Record(journal.KindImage, s.imageID, "")
+	_ = s.journal.RecordImage(s.imageID, "", instanceID)
 
 	var img types.Image
 	err = bakery.Wait(ctx, ui.Say, "AMI "+s.imageID+" to become available", s.poll, func(ctx context.Context) (bool, string, error) {
@@ -114,7 +114,15 @@ func (s *stepCreateImage) adopt(ctx context.Context, instanceID string) (string,
 		return "", fmt.Errorf("the name is taken by %d AMIs: choose another `ami_name`", len(out.Images))
 	}
 	img := out.Images[0]
-	if src := aws.ToString(img.SourceInstanceId); src != "" && src != instanceID {
+	// Only AWS's own record counts: the AMI was made from this build's
+	// instance. Its name and tags are anyone's to copy, and an AMI made by
+	// RegisterImage or CopyImage has no source instance at all.
+	switch src := aws.ToString(img.SourceInstanceId); src {
+	case instanceID:
+	case "":
+		return "", fmt.Errorf("the name is taken by %s, which was not made from this build's instance %s (it has no source instance: registered or copied by someone): choose another `ami_name`",
+			aws.ToString(img.ImageId), instanceID)
+	default:
 		return "", fmt.Errorf("the name is taken by %s, made from instance %s, not this build's %s: choose another `ami_name`",
 			aws.ToString(img.ImageId), src, instanceID)
 	}

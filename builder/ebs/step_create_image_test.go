@@ -152,6 +152,24 @@ func TestStepCreateImage_duplicateFromOtherInstanceFails(t *testing.T) {
 	step.Cleanup(state) // not ours: the fake fails on DeregisterImage
 }
 
+// An AMI registered under our name by someone else (RegisterImage or
+// CopyImage: no source instance) is not ours either: adopted, it would be
+// reported as the build's artifact and deleted with its snapshots if the
+// build then failed.
+func TestStepCreateImage_duplicateWithNoSourceInstanceFails(t *testing.T) {
+	registered := builtImage("ami-0registered", types.ImageStateAvailable) // SourceInstanceId unset
+	f := newFakeImageCreator(t)
+	f.CreateImageCalls.Return(nil, apiErr("InvalidAMIName.Duplicate"))
+	f.DescribeImagesCalls.Return(images(registered), nil)
+	state, ui := stateWithInstance(t, "i-1")
+	step := newCreateImageStep(f)
+
+	wantHalt(t, step.Run(t.Context(), state), state, ui, "not made from this build's instance i-1", "choose another `ami_name`")
+	wantNoKeys(t, state, keyImage)
+	state.Put(multistep.StateHalted, true)
+	step.Cleanup(state) // not ours: the fake fails on DeregisterImage
+}
+
 func TestStepCreateImage_imageFailsThenCleanupDeletesIt(t *testing.T) {
 	broken := builtImage("ami-0new", types.ImageStateFailed)
 	broken.StateReason = &types.StateReason{Message: aws.String("Snapshot creation failed")}

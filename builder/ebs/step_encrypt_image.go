@@ -53,7 +53,7 @@ func (s *stepEncryptImage) Run(ctx context.Context, state multistep.StateBag) mu
 		poll: s.poll, say: ui.Say,
 		started: func(id string) {
 			s.imageID = id
-			_ = s.journal.Record(journal.KindImage, id, s.region)
+			_ = s.journal.RecordImage(id, s.region, srcID)
 			ui.Say(fmt.Sprintf("Encrypted AMI %s requested", id))
 		},
 	}.run(ctx)

@@ -2,8 +2,11 @@ package ebs
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -105,7 +108,7 @@ func (s *stepIAMInstanceProfile) createTemporary(ctx context.Context, state mult
 	role, err := s.iam.CreateRole(ctx, &iam.CreateRoleInput{
 		RoleName:                 aws.String(s.name),
 		AssumeRolePolicyDocument: aws.String(ec2TrustPolicy),
-		Description:              aws.String("Temporary role of a Packer bakery-ebs build instance"),
+		Description:              aws.String(tempRoleDescription),
 		Tags:                     s.iamTags(),
 	})
 	s.roleAttempted = unanswered(ctx, err)
@@ -115,6 +118,9 @@ func (s *stepIAMInstanceProfile) createTemporary(ctx context.Context, state mult
 		var got *iam.GetRoleOutput
 		if got, err = s.iam.GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String(s.name)}); err == nil {
 			if err = s.ours("role", got.Role.Tags); err == nil {
+				err = roleAsSent(got.Role)
+			}
+			if err == nil {
 				s.roleARN = aws.ToString(got.Role.Arn)
 				ui.Say(fmt.Sprintf("Role %s was created by an attempt whose reply was lost; using it", s.name))
 			}
@@ -229,6 +235,33 @@ func iamTagText(s string) string {
 		}
 		return '_'
 	}, s)
+}
+
+// tempRoleDescription is what the build's role says: part of what adoption
+// checks.
+const tempRoleDescription = "Temporary role of a Packer bakery-ebs build instance"
+
+// roleAsSent fails unless the role is what our CreateRole sent: the build
+// id tag alone shows in the key pair's name, so anyone could plant a role
+// with it, e.g. one that trusts them, and have the build fill it with the
+// template's policy and hand it to the instance. Inline and attached
+// policies are not read here (that needs two more IAM permissions); the
+// build's own PutRolePolicy replaces an inline policy of its name.
+func roleAsSent(r *types.Role) error {
+	if r == nil {
+		return errors.New("IAM returned no role")
+	}
+	trust, err := url.QueryUnescape(aws.ToString(r.AssumeRolePolicyDocument))
+	if err != nil {
+		trust = aws.ToString(r.AssumeRolePolicyDocument)
+	}
+	var got, want any
+	if json.Unmarshal([]byte(trust), &got) != nil || json.Unmarshal([]byte(ec2TrustPolicy), &want) != nil || !reflect.DeepEqual(got, want) ||
+		aws.ToString(r.Description) != tempRoleDescription || r.PermissionsBoundary != nil {
+		return fmt.Errorf("role %q carries this build's tag but is not what the build made (its trust policy, description or permissions boundary differ): someone else made it; it is left untouched, delete it or use `iam_instance_profile`",
+			aws.ToString(r.RoleName))
+	}
+	return nil
 }
 
 // ours fails unless tags carry this build's id: an entity of our name that

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net/url"
 	"reflect"
 	"strings"
 	"testing"
@@ -330,7 +331,7 @@ func TestStepIAMInstanceProfile_temporary(t *testing.T) {
 func TestStepIAMInstanceProfile_adoptsOwnEntitiesAfterLostReplies(t *testing.T) {
 	f := newFakeIAM(t)
 	f.CreateRoleCalls.Return(nil, apiErr("EntityAlreadyExists"))
-	f.GetRoleCalls.Return(&iam.GetRoleOutput{Role: &types.Role{RoleName: aws.String(tmpProfile), Arn: aws.String(tmpRoleARN), Tags: iamTagList(iamStepTags)}}, nil)
+	f.GetRoleCalls.Return(&iam.GetRoleOutput{Role: sentRole()}, nil)
 	f.PutRolePolicyCalls.Return(nil, nil)
 	f.CreateInstanceProfileCalls.Return(nil, apiErr("EntityAlreadyExists"))
 	// The lost attempt got as far as adding the role: no AddRole call.
@@ -356,6 +357,13 @@ func TestStepIAMInstanceProfile_adoptsOwnEntitiesAfterLostReplies(t *testing.T) 
 	if f.DeleteRoleCalls.Called() != 1 || f.DeleteInstanceProfileCalls.Called() != 1 {
 		t.Error("adopted entities were not deleted")
 	}
+}
+
+// sentRole is the role our CreateRole made, as IAM's GetRole returns it
+// (the trust policy URL-encoded).
+func sentRole() *types.Role {
+	return &types.Role{RoleName: aws.String(tmpProfile), Arn: aws.String(tmpRoleARN), Tags: iamTagList(iamStepTags),
+		Description: aws.String(tempRoleDescription), AssumeRolePolicyDocument: aws.String(url.QueryEscape(ec2TrustPolicy))}
 }
 
 func TestStepIAMInstanceProfile_addRoleRetryAfterLostReply(t *testing.T) {
@@ -390,6 +398,19 @@ func TestStepIAMInstanceProfile_refusesOthersEntities(t *testing.T) {
 				f.GetRoleCalls.Return(&iam.GetRoleOutput{Role: &types.Role{Arn: aws.String(tmpRoleARN), Tags: iamTagList(other)}}, nil)
 			},
 			want:    `creating temporary IAM role "packer_bakery_b1": role "packer_bakery_b1" already exists and is not this build's`,
+			cleanup: func(*fakeIAM) {},
+		},
+		{
+			// The build id shows in the key pair's name: a role planted with
+			// it, trusting its maker, must not get the template's policy.
+			name: "role with this build's tag that trusts someone else",
+			setup: func(f *fakeIAM) {
+				planted := sentRole()
+				planted.AssumeRolePolicyDocument = aws.String(url.QueryEscape(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:user/mallory"},"Action":"sts:AssumeRole"}]}`))
+				f.CreateRoleCalls.Return(nil, apiErr("EntityAlreadyExists"))
+				f.GetRoleCalls.Return(&iam.GetRoleOutput{Role: planted}, nil)
+			},
+			want:    `role "packer_bakery_b1" carries this build's tag but is not what the build made`,
 			cleanup: func(*fakeIAM) {},
 		},
 		{

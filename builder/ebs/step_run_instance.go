@@ -2,7 +2,9 @@ package ebs
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sort"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -49,7 +51,21 @@ type stepRunInstance struct {
 	poll             bakery.Poll
 	journal          *journal.Journal
 	instanceID       string
+
+	// The capacity fallback: the types to try after instanceType, and
+	// whether to try the VPC's other subnets (listed through subnets).
+	fallbackTypes   []string
+	fallbackSubnets bool
+	subnets         subnetLister
 }
+
+type subnetLister interface {
+	DescribeSubnets(context.Context, *ec2.DescribeSubnetsInput, ...func(*ec2.Options)) (*ec2.DescribeSubnetsOutput, error)
+}
+
+// capacityCodes are EC2's answers that another type or zone may not get:
+// no capacity for the type in the zone now, or the type not offered there.
+var capacityCodes = map[string]bool{"InsufficientInstanceCapacity": true, "Unsupported": true}
 
 var _ multistep.Step = (*stepRunInstance)(nil)
 
@@ -59,8 +75,7 @@ func (s *stepRunInstance) Run(ctx context.Context, state multistep.StateBag) mul
 	if err := s.options.LaunchMappings.checkSizes("launch_block_device_mappings", getSourceImage(state)); err != nil {
 		return halt(state, err)
 	}
-	ui.Say(fmt.Sprintf("Launching a %s instance from %s...", s.instanceType, aws.ToString(in.ImageId)))
-	out, err := s.ec2.RunInstances(ctx, in)
+	out, err := s.launch(ctx, state, in)
 	if err != nil {
 		return halt(state, fmt.Errorf("launching the build instance: %w", err))
 	}
@@ -80,6 +95,82 @@ func (s *stepRunInstance) Run(ctx context.Context, state multistep.StateBag) mul
 	ui.Say(fmt.Sprintf("Instance %s is running (private IP %s, public IP %s)", s.instanceID,
 		orNone(aws.ToString(inst.PrivateIpAddress)), orNone(aws.ToString(inst.PublicIpAddress))))
 	return multistep.ActionContinue
+}
+
+// launch runs the instance of in, and, while EC2 answers that it has no
+// capacity, the next subnet of the VPC (fallback_subnets), then the next
+// type (fallback_instance_types). Each attempt has a ClientToken of its
+// own: a retry after a lost reply returns its instance, and a failed
+// attempt made nothing to clean up.
+func (s *stepRunInstance) launch(ctx context.Context, state multistep.StateBag, in *ec2.RunInstancesInput) (*ec2.RunInstancesOutput, error) {
+	ui := getUI(state)
+	kinds := append([]string{s.instanceType}, s.fallbackTypes...)
+	subnets := []string{getNetwork(state).SubnetID}
+	var refusals []string
+	listed := false
+	for ti := 0; ti < len(kinds); ti++ {
+		for si := 0; si < len(subnets); si++ {
+			attempt := len(refusals)
+			try := withSubnet(in, subnets[si])
+			try.InstanceType = types.InstanceType(kinds[ti])
+			if attempt > 0 {
+				try.ClientToken = aws.String(fmt.Sprintf("%s-%d", s.clientToken, attempt))
+			}
+			ui.Say(fmt.Sprintf("Launching a %s instance from %s in %s...", kinds[ti], aws.ToString(in.ImageId), subnets[si]))
+			out, err := s.ec2.RunInstances(ctx, try)
+			code := apiErrorCode(err)
+			if err == nil || !capacityCodes[code] {
+				return out, err
+			}
+			refusals = append(refusals, fmt.Sprintf("%s in %s: %s", kinds[ti], subnets[si], code))
+			ui.Say(fmt.Sprintf("EC2 has no capacity for %s in %s (%s)", kinds[ti], subnets[si], code))
+			if s.fallbackSubnets && !listed {
+				listed = true
+				others, lerr := s.otherSubnets(ctx, getNetwork(state))
+				if lerr != nil {
+					return nil, fmt.Errorf("%w; listing the VPC's other subnets for `fallback_subnets`: %w", err, lerr)
+				}
+				subnets = append(subnets, others...)
+			}
+			if attempt+1 == len(kinds)*len(subnets) {
+				return nil, fmt.Errorf("no capacity for any type and subnet tried (%s): add types to `fallback_instance_types`, set `fallback_subnets`, or try later: %w",
+					strings.Join(refusals, "; "), err)
+			}
+		}
+	}
+	return nil, errors.New("no launch attempted") // not reached: the loop returns
+}
+
+// otherSubnets are the available subnets of the build's VPC but its own,
+// by subnet ID.
+func (s *stepRunInstance) otherSubnets(ctx context.Context, net network) ([]string, error) {
+	out, err := s.subnets.DescribeSubnets(ctx, &ec2.DescribeSubnetsInput{Filters: []types.Filter{
+		{Name: aws.String("vpc-id"), Values: []string{net.VpcID}},
+		{Name: aws.String("state"), Values: []string{"available"}},
+	}})
+	if err != nil {
+		return nil, err
+	}
+	var ids []string
+	for _, sn := range out.Subnets {
+		if id := aws.ToString(sn.SubnetId); id != net.SubnetID {
+			ids = append(ids, id)
+		}
+	}
+	sort.Strings(ids)
+	return ids, nil
+}
+
+// withSubnet is a copy of in that launches into subnet.
+func withSubnet(in *ec2.RunInstancesInput, subnet string) *ec2.RunInstancesInput {
+	out := *in
+	if len(in.NetworkInterfaces) > 0 {
+		out.NetworkInterfaces = append([]types.InstanceNetworkInterfaceSpecification(nil), in.NetworkInterfaces...)
+		out.NetworkInterfaces[0].SubnetId = aws.String(subnet)
+	} else {
+		out.SubnetId = aws.String(subnet)
+	}
+	return &out
 }
 
 func (s *stepRunInstance) input(state multistep.StateBag) *ec2.RunInstancesInput {
@@ -213,7 +304,16 @@ func (s *stepRunInstance) awsCalls() []awsCall {
 		_, err := s.ec2.DescribeInstances(ctx, &ec2.DescribeInstancesInput{DryRun: dryRun})
 		return err
 	}
-	return append(append(calls, describeInstances), kmsCalls("ec2:RunInstances", "UseVolumeKeys", false, s.options.LaunchMappings.kmsKeys())...)
+	calls = append(calls, describeInstances)
+	if s.fallbackSubnets {
+		describeSubnets := describe("ec2:DescribeSubnets")[0]
+		describeSubnets.check = func(ctx context.Context) error {
+			_, err := s.subnets.DescribeSubnets(ctx, &ec2.DescribeSubnetsInput{DryRun: dryRun})
+			return err
+		}
+		calls = append(calls, describeSubnets)
+	}
+	return append(calls, kmsCalls("ec2:RunInstances", "UseVolumeKeys", false, s.options.LaunchMappings.kmsKeys())...)
 }
 
 // dryRun is the launch the build will make, as far as it is known before
@@ -260,7 +360,11 @@ func (s *stepRunInstance) launchResources() []string {
 		}
 		return kind + "/*"
 	}
-	res := []string{"network-interface/*", one("image", s.sourceAMI), one("subnet", s.subnetID)}
+	subnet := one("subnet", s.subnetID)
+	if s.fallbackSubnets { // any subnet of the VPC may be tried
+		subnet = "subnet/*"
+	}
+	res := []string{"network-interface/*", one("image", s.sourceAMI), subnet}
 	groups := []string{"security-group/*"}
 	if len(s.securityGroupIDs) > 0 {
 		groups = nil

@@ -317,3 +317,93 @@ func TestStepRunInstance_cleanupFails(t *testing.T) {
 		})
 	}
 }
+
+// No capacity for the type in the subnet: the VPC's other subnets, then the
+// next type, each attempt with a ClientToken of its own; the instance that
+// launches is the build's, recorded as any launch is.
+func TestStepRunInstance_capacityFallback(t *testing.T) {
+	f := newFakeInstances(t)
+	net := newFakeNetwork(t)
+	net.DescribeSubnetsCalls.Return(&ec2.DescribeSubnetsOutput{Subnets: []types.Subnet{
+		{SubnetId: aws.String("subnet-3")}, {SubnetId: aws.String("subnet-1")}, {SubnetId: aws.String("subnet-2")},
+	}}, nil)
+	f.RunInstancesCalls.Return(nil, apiErr("InsufficientInstanceCapacity")). // t3.micro subnet-1
+											Return(nil, apiErr("InsufficientInstanceCapacity")). // t3.micro subnet-2
+											Return(nil, apiErr("Unsupported")).                  // t3.micro subnet-3
+											Return(nil, apiErr("InsufficientInstanceCapacity")). // t3a.micro subnet-1
+											Return(launched("i-1"), nil)                         // t3a.micro subnet-2
+	f.DescribeInstancesCalls.ReturnAlways(described(instance("i-1", types.InstanceStateNameRunning)), nil)
+	state, ui := stateForLaunch(t, "k")
+	step := newRunStep(f)
+	step.fallbackTypes, step.fallbackSubnets, step.subnets = []string{"t3a.micro"}, true, net
+
+	if got := step.Run(t.Context(), state); got != multistep.ActionContinue {
+		t.Fatalf("Run = %v: %v\n%s", got, state.Get("error"), ui.Out.String())
+	}
+	var tried, tokens []string
+	for _, in := range f.RunInstancesCalls.Inputs {
+		tried = append(tried, string(in.InstanceType)+" "+aws.ToString(in.SubnetId))
+		tokens = append(tokens, aws.ToString(in.ClientToken))
+	}
+	want := []string{"t3.micro subnet-1", "t3.micro subnet-2", "t3.micro subnet-3", "t3a.micro subnet-1", "t3a.micro subnet-2"}
+	if !reflect.DeepEqual(tried, want) {
+		t.Errorf("launches tried %q, want %q", tried, want)
+	}
+	if want := []string{"bakery-b1", "bakery-b1-1", "bakery-b1-2", "bakery-b1-3", "bakery-b1-4"}; !reflect.DeepEqual(tokens, want) {
+		t.Errorf("client tokens %q, want %q", tokens, want)
+	}
+	vpc := net.DescribeSubnetsCalls.Input(t).Filters
+	if len(vpc) != 2 || aws.ToString(vpc[0].Name) != "vpc-id" || vpc[0].Values[0] != "vpc-1" {
+		t.Errorf("other subnets listed with filters %+v, want the build's VPC", vpc)
+	}
+	if step.instanceID != "i-1" {
+		t.Errorf("instance %q recorded, want i-1", step.instanceID)
+	}
+	if !strings.Contains(ui.Out.String(), "EC2 has no capacity for t3.micro in subnet-1 (InsufficientInstanceCapacity)") {
+		t.Errorf("the build does not say why it moved on:\n%s", ui.Out.String())
+	}
+}
+
+// Every type and subnet refused: the build fails naming each attempt and
+// what to do; another error stops at once, without trying further.
+func TestStepRunInstance_capacityFallbackExhausted(t *testing.T) {
+	f := newFakeInstances(t)
+	f.RunInstancesCalls.Return(nil, apiErr("InsufficientInstanceCapacity")).Return(nil, apiErr("Unsupported"))
+	state, ui := stateForLaunch(t, "k")
+	step := newRunStep(f)
+	step.fallbackTypes = []string{"t3a.micro"}
+	err := wantHalt(t, step.Run(t.Context(), state), state, ui,
+		"no capacity for any type and subnet tried (t3.micro in subnet-1: InsufficientInstanceCapacity; t3a.micro in subnet-1: Unsupported): add types to `fallback_instance_types`")
+	wantAPICode(t, err, "Unsupported")
+
+	f = newFakeInstances(t)
+	f.RunInstancesCalls.Return(nil, apiErr("InvalidAMIID.NotFound"))
+	state, ui = stateForLaunch(t, "k")
+	step = newRunStep(f)
+	step.fallbackTypes = []string{"t3a.micro"}
+	wantHalt(t, step.Run(t.Context(), state), state, ui, "launching the build instance")
+	if n := f.RunInstancesCalls.Called(); n != 1 {
+		t.Errorf("%d launches after an error that is not about capacity, want 1", n)
+	}
+}
+
+// With fallback_subnets the launch may use any subnet of the VPC, and lists
+// them: the permission check and the policy cover both.
+func TestStepRunInstance_fallbackSubnetsCalls(t *testing.T) {
+	step := newRunStep(nil)
+	step.subnetID = "subnet-1"
+	if res := step.launchResources(); !slices.Contains(res, "subnet/subnet-1") {
+		t.Errorf("without fallback_subnets: %v, want the one subnet", res)
+	}
+	step.fallbackSubnets = true
+	if res := step.launchResources(); !slices.Contains(res, "subnet/*") || slices.Contains(res, "subnet/subnet-1") {
+		t.Errorf("with fallback_subnets: %v, want every subnet", res)
+	}
+	var actions []string
+	for _, c := range step.awsCalls() {
+		actions = append(actions, c.action)
+	}
+	if !slices.Contains(actions, "ec2:DescribeSubnets") {
+		t.Errorf("declared calls %v lack ec2:DescribeSubnets", actions)
+	}
+}

@@ -96,7 +96,7 @@ func (s *stepSecurityGroup) Run(ctx context.Context, state multistep.StateBag) m
 	ui.Say(fmt.Sprintf("Creating temporary security group %s in %s...", s.name, vpc))
 	out, err := s.ec2.CreateSecurityGroup(ctx, &ec2.CreateSecurityGroupInput{
 		GroupName:         aws.String(s.name),
-		Description:       aws.String("Temporary group of a Packer bakery-ebs build"),
+		Description:       aws.String(tempGroupDescription),
 		VpcId:             aws.String(vpc),
 		TagSpecifications: s.tags.Spec(types.ResourceTypeSecurityGroup),
 	})
@@ -255,8 +255,16 @@ func checkPublicIP(ctx context.Context) (net.IP, error) {
 	return ip, nil
 }
 
-// adopt returns the ID of the group named s.name in vpc if it carries this
-// build's id tag; any other group of that name is not ours to use.
+// tempGroupDescription is what the build's group says: part of what
+// adoption checks.
+const tempGroupDescription = "Temporary group of a Packer bakery-ebs build"
+
+// adopt returns the ID of the group named s.name in vpc if it is what our
+// lost first attempt made: this build's id tag (visible to anyone who sees
+// the key pair's name, so not enough alone), our description, and no
+// ingress rule yet (the build adds its rule only after creating the group;
+// a group pre-made with our tag and rules of its own would open the
+// instance to them). Any other group of that name is not ours to use.
 func (s *stepSecurityGroup) adopt(ctx context.Context, vpc string) (string, error) {
 	out, err := s.ec2.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{
 		Filters: []types.Filter{
@@ -270,6 +278,10 @@ func (s *stepSecurityGroup) adopt(ctx context.Context, vpc string) (string, erro
 	for _, g := range out.SecurityGroups {
 		for _, tag := range g.Tags {
 			if aws.ToString(tag.Key) == bakery.TagBuildID && aws.ToString(tag.Value) == s.tags[bakery.TagBuildID] && s.tags[bakery.TagBuildID] != "" {
+				if aws.ToString(g.Description) != tempGroupDescription || len(g.IpPermissions) > 0 {
+					return "", fmt.Errorf("security group %s (%q) carries this build's tag but not what the build made (description %q, %d ingress rules): someone else made it; it is left untouched",
+						aws.ToString(g.GroupId), s.name, aws.ToString(g.Description), len(g.IpPermissions))
+				}
 				return aws.ToString(g.GroupId), nil
 			}
 		}

@@ -278,6 +278,7 @@ func TestStepSecurityGroup_duplicateOfOwnGroupIsAdopted(t *testing.T) {
 	f.CreateSecurityGroupCalls.Return(nil, apiErr("InvalidGroup.Duplicate"))
 	f.DescribeGroupsCalls.Return(&ec2.DescribeSecurityGroupsOutput{SecurityGroups: []types.SecurityGroup{{
 		GroupId: aws.String("sg-mine"), GroupName: aws.String("packer_bakery_b1"), Tags: sgTags.EC2(),
+		Description: aws.String(tempGroupDescription),
 	}}}, nil)
 	f.AuthorizeIngressCalls.Return(nil, apiErr("InvalidPermission.Duplicate"))
 	f.DeleteSecurityGroupCalls.Return(nil, nil)
@@ -298,6 +299,29 @@ func TestStepSecurityGroup_duplicateOfOwnGroupIsAdopted(t *testing.T) {
 	step.Cleanup(state)
 	if got := aws.ToString(f.DeleteSecurityGroupCalls.Input(t).GroupId); got != "sg-mine" {
 		t.Errorf("Cleanup deleted %q, want the adopted group", got)
+	}
+}
+
+// A group pre-made by someone else with this build's tag (the build id is
+// visible in the key pair's name) and a wide-open rule: not adopted, or the
+// instance would be open to it.
+func TestStepSecurityGroup_taggedGroupWithOthersContentFails(t *testing.T) {
+	for _, g := range []types.SecurityGroup{
+		{Description: aws.String(tempGroupDescription), IpPermissions: []types.IpPermission{{IpProtocol: aws.String("-1"),
+			IpRanges: []types.IpRange{{CidrIp: aws.String("0.0.0.0/0")}}}}},
+		{Description: aws.String("made by someone else")},
+	} {
+		f := newFakeSecurityGroups(t)
+		f.CreateSecurityGroupCalls.Return(nil, apiErr("InvalidGroup.Duplicate"))
+		g.GroupId, g.GroupName, g.Tags = aws.String("sg-planted"), aws.String("packer_bakery_b1"), sgTags.EC2()
+		f.DescribeGroupsCalls.Return(&ec2.DescribeSecurityGroupsOutput{SecurityGroups: []types.SecurityGroup{g}}, nil)
+		state, ui := stateWithNetwork(t)
+		step := newTempSGStep(f)
+
+		wantHalt(t, step.Run(t.Context(), state), state, ui, "sg-planted", "not what the build made", "left untouched")
+		wantNoKeys(t, state, keySGIDs)
+		state.Put(multistep.StateHalted, true)
+		step.Cleanup(state) // not ours: the fake fails on DeleteSecurityGroup
 	}
 }
 

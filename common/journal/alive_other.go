@@ -17,3 +17,9 @@ func processAlive(pid int) bool {
 	_ = p.Release()
 	return true
 }
+
+func bootID() string { return "" }
+
+func pidNamespace() string { return "" }
+
+func procStart(int) string { return "" }

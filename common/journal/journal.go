@@ -41,27 +41,62 @@ type Resource struct {
 	Kind   Kind   `json:"kind"`
 	ID     string `json:"id"`
 	Region string `json:"region"`
+	// Source, for an image: the instance ("i-…") CreateImage made it from,
+	// or the AMI ("ami-…") our CopyImage copied. The sweep removes an image
+	// only when AWS still shows it made from that instance (or it is a
+	// copy, whose ID only our own CopyImage reply gave).
+	Source string `json:"source,omitempty"`
 }
 
 // Entry is one build's journal file.
 type Entry struct {
-	BuildID   string     `json:"build_id"`
-	Region    string     `json:"region"` // the build region
-	Host      string     `json:"host"`
-	PID       int        `json:"pid"`
-	Started   time.Time  `json:"started"`
+	BuildID string `json:"build_id"`
+	Region  string `json:"region"` // the build region
+	Host    string `json:"host"`
+	PID     int    `json:"pid"`
+	// BootID, PIDNamespace and ProcStart make the PID mean one process:
+	// this boot of this machine, this PID namespace (containers on one
+	// host share hostnames and journal folders but not PIDs), and the
+	// process's start time (a PID is reused once its process is gone).
+	BootID       string    `json:"boot_id,omitempty"`
+	PIDNamespace string    `json:"pid_namespace,omitempty"`
+	ProcStart    string    `json:"proc_start,omitempty"`
+	Started      time.Time `json:"started"`
+	// OnError is the build's -on-error: with "abort" (or "ask") what it
+	// left may have been kept on purpose.
+	OnError   string     `json:"on_error,omitempty"`
 	Resources []Resource `json:"resources"`
 }
 
-// Alive says whether the build that wrote e is still running: same host and
-// its process exists. A build on another host is not known to be dead.
+// Alive says whether the build that wrote e may still be running. Only a
+// build this machine can see is ever known dead: same host, same boot,
+// same PID namespace, and its process gone (or its PID now another
+// process's). Anything else is not known to be dead, and counts as alive.
 func (e Entry) Alive() bool {
 	host, _ := os.Hostname()
 	if e.Host != host {
 		return true
 	}
-	return processAlive(e.PID)
+	if e.BootID != "" && e.BootID != bootID() {
+		return true // another machine of the same name, or unknown
+	}
+	if e.PIDNamespace != pidNamespace() {
+		return true // another container's PID: not ours to look up
+	}
+	if !processAlive(e.PID) {
+		return false
+	}
+	if e.ProcStart != "" {
+		if now := procStart(e.PID); now != "" && now != e.ProcStart {
+			return false // the PID now belongs to another process
+		}
+	}
+	return true
 }
+
+// IsKept: the build ran with -on-error=abort (or ask) and so may have
+// left its resources for the user to look at.
+func (e Entry) IsKept() bool { return e.OnError == "abort" || e.OnError == "ask" }
 
 // Dir is where journals are kept: $PACKER_BAKERY_JOURNAL_DIR, else the
 // user's cache folder.
@@ -93,26 +128,67 @@ func Open(buildID, region string) (*Journal, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("creating journal folder: %w", err)
 	}
+	if err := privateDir(dir); err != nil {
+		return nil, err
+	}
 	host, _ := os.Hostname()
+	pid := os.Getpid()
 	j := &Journal{
-		path:  filepath.Join(dir, buildID+".json"),
-		entry: Entry{BuildID: buildID, Region: region, Host: host, PID: os.Getpid(), Started: time.Now().UTC()},
+		path: filepath.Join(dir, buildID+".json"),
+		entry: Entry{BuildID: buildID, Region: region, Host: host, PID: pid, BootID: bootID(), PIDNamespace: pidNamespace(),
+			ProcStart: procStart(pid), Started: time.Now().UTC()},
 	}
 	return j, j.write()
 }
 
-// Record notes a resource the moment its ID is known; region "" is the
-// build region.
-func (j *Journal) Record(kind Kind, id, region string) error {
+// privateDir refuses a journal folder others could write into (they
+// could plant or replace journals, and with them what a sweep removes).
+func privateDir(dir string) error {
+	fi, err := os.Lstat(dir)
+	if err != nil {
+		return err
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("journal folder %s is not a folder (a symlink?): remove it, or set %s", dir, EnvDir)
+	}
+	if fi.Mode().Perm()&0o022 != 0 {
+		return fmt.Errorf("journal folder %s can be written by others (mode %v): chmod 700 it, or set %s", dir, fi.Mode().Perm(), EnvDir)
+	}
+	return nil
+}
+
+// SetOnError notes the build's -on-error mode.
+func (j *Journal) SetOnError(mode string) error {
 	if j == nil {
 		return nil
 	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	if region == "" {
-		region = j.entry.Region
+	j.entry.OnError = mode
+	return j.write()
+}
+
+// RecordImage notes an AMI and what it was made from (see Resource.Source).
+func (j *Journal) RecordImage(id, region, source string) error {
+	return j.add(Resource{Kind: KindImage, ID: id, Region: region, Source: source})
+}
+
+// Record notes a resource the moment its ID is known; region "" is the
+// build region.
+func (j *Journal) Record(kind Kind, id, region string) error {
+	return j.add(Resource{Kind: kind, ID: id, Region: region})
+}
+
+func (j *Journal) add(r Resource) error {
+	if j == nil {
+		return nil
 	}
-	j.entry.Resources = append(j.entry.Resources, Resource{Kind: kind, ID: id, Region: region})
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if r.Region == "" {
+		r.Region = j.entry.Region
+	}
+	j.entry.Resources = append(j.entry.Resources, r)
 	return j.write()
 }
 
@@ -163,19 +239,40 @@ func (j *Journal) Remaining() []Resource {
 // write replaces the file atomically, so a kill mid-write leaves the last
 // complete state.
 func (j *Journal) write() error {
-	data, err := json.MarshalIndent(j.entry, "", "  ")
+	return writeEntry(j.path, j.entry)
+}
+
+// writeEntry writes through a new file with an unpredictable name
+// (created exclusively: never through a symlink someone planted) renamed
+// over path (a rename replaces a symlink, it does not follow it).
+func writeEntry(path string, e Entry) error {
+	data, err := json.MarshalIndent(e, "", "  ")
 	if err != nil {
 		return err
 	}
-	tmp := j.path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp") // 0600, O_EXCL
+	if err != nil {
 		return fmt.Errorf("writing journal: %w", err)
 	}
-	return os.Rename(tmp, j.path)
+	tmp := f.Name()
+	_, err = f.Write(data)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("writing journal: %w", err)
+	}
+	return nil
 }
 
-// ReadAll returns every journal in the journal folder, oldest first.
-func ReadAll() ([]Entry, error) {
+// ReadAll returns every journal in the journal folder, oldest first. A
+// journal that cannot be read is passed to skip and left out: one corrupt
+// file must not stop a sweep of the others.
+func ReadAll(skip func(file string, err error)) ([]Entry, error) {
 	dir, err := Dir()
 	if err != nil {
 		return nil, err
@@ -186,18 +283,61 @@ func ReadAll() ([]Entry, error) {
 	}
 	var entries []Entry
 	for _, f := range files {
-		data, err := os.ReadFile(f)
+		e, err := readEntry(f)
 		if err != nil {
-			return nil, err
-		}
-		var e Entry
-		if err := json.Unmarshal(data, &e); err != nil {
-			return nil, fmt.Errorf("reading journal %s: %w", f, err)
+			if skip != nil {
+				skip(f, err)
+			}
+			continue
 		}
 		entries = append(entries, e)
 	}
 	sort.Slice(entries, func(a, b int) bool { return entries[a].Started.Before(entries[b].Started) })
 	return entries, nil
+}
+
+func readEntry(path string) (Entry, error) {
+	var e Entry
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return e, err
+	}
+	if err := json.Unmarshal(data, &e); err != nil {
+		return e, err
+	}
+	if e.BuildID == "" || filepath.Base(path) != e.BuildID+".json" {
+		return e, fmt.Errorf("its build id %q does not match the file name", e.BuildID)
+	}
+	return e, nil
+}
+
+// ForgetWhere drops a build's resources that drop picks (after a sweep
+// removed them), and removes its journal once nothing is left: a sweep of
+// some regions, or of IAM only, keeps the entries of the rest.
+func ForgetWhere(buildID string, drop func(Resource) bool) error {
+	dir, err := Dir()
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(dir, buildID+".json")
+	e, err := readEntry(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	kept := e.Resources[:0]
+	for _, r := range e.Resources {
+		if !drop(r) {
+			kept = append(kept, r)
+		}
+	}
+	if len(kept) > 0 {
+		e.Resources = kept
+		return writeEntry(path, e)
+	}
+	return Remove(buildID)
 }
 
 // Remove deletes a build's journal (after a sweep cleared it).
@@ -211,4 +351,10 @@ func Remove(buildID string) error {
 		return nil
 	}
 	return err
+}
+
+// Local is an entry for process pid of this machine, as Open writes it.
+func Local(pid int) Entry {
+	host, _ := os.Hostname()
+	return Entry{Host: host, PID: pid, BootID: bootID(), PIDNamespace: pidNamespace(), ProcStart: procStart(pid)}
 }

@@ -232,13 +232,20 @@ func playbookCommand(in invocation) command {
 	}
 	args = append(args, in.ExtraArguments...)
 
+	// On: with it off Ansible puts its own StrictHostKeyChecking=no before
+	// --ssh-extra-args, and that first value would win over our pinned key
+	// and the user's choice. Mitogen turns it on into its own
+	// StrictHostKeyChecking yes, also first: fine with a pinned key, but
+	// with none known yet (accept-new) it would refuse the host, so there
+	// it stays off, as Mitogen had it before.
+	hostKeyChecking := "True"
+	if in.Mitogen.StrategyPlugins != "" && !in.HostKeyPinned {
+		hostKeyChecking = "False"
+	}
 	ours := []string{
 		// Lines as they come, not when python's buffer fills.
 		"PYTHONUNBUFFERED=1",
-		// On: with it off Ansible puts its own StrictHostKeyChecking=no
-		// before --ssh-extra-args, and that first value would win over
-		// our pinned key and the user's choice.
-		"ANSIBLE_HOST_KEY_CHECKING=True",
+		"ANSIBLE_HOST_KEY_CHECKING=" + hostKeyChecking,
 		"ANSIBLE_RETRY_FILES_ENABLED=False",
 	}
 	if in.ControlPathDir != "" && !hasAny(in.UserEnv, "ANSIBLE_SSH_CONTROL_PATH_DIR", "ANSIBLE_SSH_CONTROL_PATH") {

@@ -285,3 +285,21 @@ func TestCommandStringMasksInlineExtraVars(t *testing.T) {
 		}
 	}
 }
+
+// TestHostKeyCheckingWithMitogen: Mitogen puts StrictHostKeyChecking yes
+// first when Ansible's host_key_checking is on, which only works with a
+// key already known.
+func TestHostKeyCheckingWithMitogen(t *testing.T) {
+	for _, tc := range []struct {
+		mitogen, pinned bool
+		want            string
+	}{{false, false, "True"}, {false, true, "True"}, {true, true, "True"}, {true, false, "False"}} {
+		in := invocation{Command: "ansible-playbook", KnownHostsFile: "/t/kh", HostKeyPinned: tc.pinned}
+		if tc.mitogen {
+			in.Mitogen.StrategyPlugins = "/m/plugins/strategy"
+		}
+		if got := playbookCommand(in).Env; !slices.Contains(got, "ANSIBLE_HOST_KEY_CHECKING="+tc.want) {
+			t.Errorf("mitogen %v, pinned %v: env %q, want ANSIBLE_HOST_KEY_CHECKING=%s", tc.mitogen, tc.pinned, got, tc.want)
+		}
+	}
+}

@@ -34,11 +34,15 @@ type Config struct {
 	// Environment variables for `ansible-playbook` and `ansible-galaxy`, as
 	// `NAME=value`. They win over every variable the provisioner sets.
 	AnsibleEnvVars []string `mapstructure:"ansible_env_vars" required:"false"`
-	// Extra arguments for ssh, joined with spaces into `--ssh-extra-args`.
+	// Extra arguments for ssh, joined with spaces into `--ssh-extra-args`,
+	// before the provisioner's own: ssh keeps the first value of an option,
+	// so these win (e.g. `["-o", "StrictHostKeyChecking=yes", "-o",
+	// "UserKnownHostsFile=/path"]`).
 	AnsibleSSHExtraArgs []string `mapstructure:"ansible_ssh_extra_args" required:"false"`
 	// Variables for the play, passed as `--extra-vars @FILE` through a
 	// 0600 JSON file that is removed after the run. Their values never
-	// appear on the echoed command line, so secrets are safe here.
+	// appear on the echoed command line, and those of 6 characters or more
+	// are masked in the build's output and log, so secrets are safe here.
 	ExtraVars map[string]string `mapstructure:"extra_vars" required:"false"`
 	// Only run plays and tasks tagged with these tags (`--tags`).
 	Tags []string `mapstructure:"tags" required:"false"`
@@ -46,11 +50,13 @@ type Config struct {
 	SkipTags []string `mapstructure:"skip_tags" required:"false"`
 	// Further limit the hosts (`--limit`).
 	Limit string `mapstructure:"limit" required:"false"`
-	// Inventory groups the host is put in.
+	// Inventory groups the host is put in: letters, digits, `_` and `-`,
+	// starting with a letter or `_`.
 	Groups []string `mapstructure:"groups" required:"false"`
 	// Inventory groups created without any host.
 	EmptyGroups []string `mapstructure:"empty_groups" required:"false"`
-	// The host's name in the inventory. Defaults to `default`.
+	// The host's name in the inventory: letters, digits, `_`, `.` and `-`.
+	// Defaults to `default`.
 	HostAlias string `mapstructure:"host_alias" required:"false"`
 	// The user Ansible logs in as when the play does not set `remote_user`.
 	// Defaults to the builder's `ssh_username`.

@@ -45,6 +45,9 @@ type Config struct {
 	// lacks, and shows the deprecation time in DescribeImages replies (see
 	// deprecation.go). Off, the call reaches moto and fails as before.
 	ImageDeprecation bool `json:"image_deprecation,omitempty"`
+	// Capacity refuses launches of some types or into some subnets, as EC2
+	// does when it runs out of capacity (see capacity.go).
+	Capacity Capacity `json:"capacity"`
 }
 
 // Fault hits each matching call with probability Rate.

@@ -420,6 +420,12 @@ func (p *Proxy) answer(ctx context.Context, r *http.Request, req request, body [
 	if rep, ok := p.answerLocal(req, body); ok {
 		return rep, true
 	}
+	if req.Service == "ec2" && req.Action == "RunInstances" {
+		if e, refused := p.Config().Capacity.refuse(req.Params); refused {
+			p.hit(KindCapacity, req, e.Code)
+			return errorReply(req, e, requestID), true
+		}
+	}
 	key, hasToken := tokenOf(req)
 	var owned *tokenEntry
 	if hasToken {

@@ -221,7 +221,7 @@ func assertFinishedAMI(t *testing.T, region, name, kmsKey string, launchers ...s
 			t.Errorf("%s: snapshot %s of AMI %s does not exist", region, sid, id)
 			continue
 		}
-		if got, want := tagMap(s.Tags), map[string]string{"Suite": "e2e-ami", "Snapshot": "yes"}; !equalMaps(got, want) {
+		if got, want := tagMap(s.Tags), map[string]string{"Name": name, "Suite": "e2e-ami", "Snapshot": "yes"}; !equalMaps(got, want) {
 			t.Errorf("%s: snapshot %s tags %v, want %v", region, sid, got, want)
 		}
 		// moto's CopyImage ignores Encrypted/KmsKeyId (see the top of this

@@ -23,6 +23,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/packer-bakery/packer-plugin-bakery/testbed"
+	"github.com/packer-bakery/packer-plugin-bakery/testbed/faultproxy"
 )
 
 // runTemplate builds testdata/network/<name> with the bake's variables and
@@ -350,4 +351,80 @@ func TestE2ESecurityGroupID(t *testing.T) {
 	}
 	assertNothingLeft(t, client)
 	b.assertNoSecrets(out)
+}
+
+// TestE2ECapacityFallback: EC2 (the fault proxy) has no t3.micro anywhere
+// and offers nothing in the given subnet: the build tries t3.micro in every
+// subnet of the VPC, then t3a.micro in the given subnet, and launches the
+// second type in the second subnet, tagged like any launch; nothing is left.
+func TestE2ECapacityFallback(t *testing.T) {
+	client := ec2Client(t)
+	ctx := context.Background()
+	vpcs, err := client.DescribeVpcs(ctx, &ec2.DescribeVpcsInput{Filters: []types.Filter{{Name: aws.String("is-default"), Values: []string{"true"}}}})
+	if err != nil || len(vpcs.Vpcs) != 1 {
+		t.Fatalf("no default VPC: %v", err)
+	}
+	out, err := client.DescribeSubnets(ctx, &ec2.DescribeSubnetsInput{Filters: []types.Filter{{Name: aws.String("vpc-id"), Values: []string{aws.ToString(vpcs.Vpcs[0].VpcId)}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var subnets []string
+	for _, s := range out.Subnets {
+		subnets = append(subnets, aws.ToString(s.SubnetId))
+	}
+	slices.Sort(subnets)
+	if len(subnets) < 2 {
+		t.Fatalf("the default VPC has %d subnets, the test needs 2", len(subnets))
+	}
+	first, second := subnets[0], subnets[1]
+	proxy := withFaults(t, faultproxy.Config{Capacity: faultproxy.Capacity{InstanceTypes: []string{"t3.micro"}, SubnetIDs: []string{first}}})
+
+	b := newBake(t, "true")
+	b.vars = map[string]any{"subnet_id": first}
+	output, err := b.runTemplate("capacity")
+	if err != nil {
+		t.Fatalf("packer build: %v", err)
+	}
+	var tried []string
+	for _, req := range proxy.Requests("ec2", "RunInstances") {
+		if req.Get("DryRun") == "true" {
+			continue
+		}
+		attempt := req.Get("InstanceType") + " " + req.Get("SubnetId")
+		if len(tried) == 0 || tried[len(tried)-1] != attempt { // a retried call counts once
+			tried = append(tried, attempt)
+		}
+	}
+	var want []string
+	for _, s := range subnets {
+		want = append(want, "t3.micro "+s)
+	}
+	want = append(want, "t3a.micro "+first, "t3a.micro "+second)
+	if !slices.Equal(tried, want) {
+		t.Errorf("launches tried:\n  %s\nwant:\n  %s", strings.Join(tried, "\n  "), strings.Join(want, "\n  "))
+	}
+	if !strings.Contains(output, "EC2 has no capacity for t3.micro in "+first+" (InsufficientInstanceCapacity)") ||
+		!strings.Contains(output, "EC2 has no capacity for t3a.micro in "+first+" (Unsupported)") {
+		t.Error("the build does not say why it moved on")
+	}
+	instances := buildInstances(t, client)
+	if len(instances) != 1 {
+		t.Fatalf("%d build instances, want 1", len(instances))
+	}
+	inst := instances[0]
+	if inst.InstanceType != "t3a.micro" || aws.ToString(inst.SubnetId) != second {
+		t.Errorf("the instance is a %s in %s, want t3a.micro in %s", inst.InstanceType, aws.ToString(inst.SubnetId), second)
+	}
+	tags := map[string]string{}
+	for _, tag := range inst.Tags {
+		tags[aws.ToString(tag.Key)] = aws.ToString(tag.Value)
+	}
+	if tags["Purpose"] != "capacity-fallback" || tags["bakery:build-id"] == "" {
+		t.Errorf("the instance's tags %v lack run_tags or the build's id", tags)
+	}
+	if imgs := imagesNamed(t, client, b.amiName); len(imgs) != 1 {
+		t.Errorf("%d AMIs named %s, want 1", len(imgs), b.amiName)
+	}
+	assertNothingLeft(t, client)
+	b.assertNoSecrets(output)
 }

@@ -284,7 +284,7 @@ func TestE2EBakeCreatesTaggedAMIAndCleansUp(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, s := range snaps.Snapshots {
-		if got, want := tagMap(s.Tags), map[string]string{"Suite": "e2e", "Snapshot": "yes"}; !equalMaps(got, want) {
+		if got, want := tagMap(s.Tags), map[string]string{"Name": b.amiName, "Suite": "e2e", "Snapshot": "yes"}; !equalMaps(got, want) {
 			t.Errorf("snapshot %s tags %v, want %v", aws.ToString(s.SnapshotId), got, want)
 		}
 	}

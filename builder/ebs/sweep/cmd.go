@@ -45,6 +45,12 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "sweep: unexpected argument %q\n", fs.Arg(0))
 		return 2
 	}
+	if *olderThan <= 0 {
+		// 0 would sweep every build with no journal here, live ones on
+		// other machines included, the moment they start.
+		fmt.Fprintf(stderr, "sweep: --older-than %s: give a positive age, e.g. 3h (a build elsewhere may still be running)\n", *olderThan)
+		return 2
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
@@ -61,7 +67,9 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	if *regions != "" {
 		list = strings.Split(*regions, ",")
 	}
-	journals, err := journal.ReadAll()
+	journals, err := journal.ReadAll(func(file string, err error) {
+		fmt.Fprintf(stderr, "sweep: skipping journal %s, which cannot be read (%v): its build is swept by tag and age only; remove the file once you have looked at it\n", file, err)
+	})
 	if err != nil {
 		fmt.Fprintln(stderr, "sweep:", err)
 		return 1

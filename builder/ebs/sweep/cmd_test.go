@@ -53,8 +53,8 @@ func fakeAWS(t *testing.T, keyAge time.Duration) (*httptest.Server, func() []aws
 			fmt.Fprintf(w, `<%[1]sResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/"><%[1]sResult><IsTruncated>false</IsTruncated></%[1]sResult><ResponseMetadata><RequestId>r</RequestId></ResponseMetadata></%[1]sResponse>`, c.action)
 		case c.action == "DescribeKeyPairs":
 			fmt.Fprintf(w, `<DescribeKeyPairsResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><requestId>r</requestId><keySet><item>
-<keyPairId>key-0123456789abcdef0</keyPairId><keyName>bakery-left-behind</keyName><keyFingerprint>f</keyFingerprint>
-<tagSet><item><key>bakery:build-id</key><value>b-left</value></item><item><key>bakery:created-at</key><value>%s</value></item></tagSet>
+<keyPairId>key-0123456789abcdef0</keyPairId><keyName>bakery-left-behind</keyName><keyFingerprint>f</keyFingerprint><createTime>%[1]s</createTime>
+<tagSet><item><key>bakery:build-id</key><value>b-left</value></item><item><key>bakery:created-at</key><value>%[1]s</value></item></tagSet>
 </item></keySet></DescribeKeyPairsResponse>`, created)
 		case c.action == "DeleteKeyPair":
 			io.WriteString(w, `<DeleteKeyPairResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><requestId>r</requestId><return>true</return></DeleteKeyPairResponse>`)
@@ -221,5 +221,39 @@ func TestMainArgumentErrors(t *testing.T) {
 				t.Errorf("%d AWS calls after an argument error, want none", len(got))
 			}
 		})
+	}
+}
+
+func TestMainRefusesANonPositiveAge(t *testing.T) {
+	for _, age := range []string{"0s", "-1h"} {
+		srv, calls := fakeAWS(t, 4*time.Hour)
+		sweepEnv(t, srv.URL)
+		code, _, stderr := runMain("--region", "us-east-1", "--older-than", age)
+		if code != 2 || !strings.Contains(stderr, "give a positive age") {
+			t.Errorf("--older-than %s: exit %d, stderr %q; want it refused", age, code, stderr)
+		}
+		if len(calls()) != 0 {
+			t.Errorf("--older-than %s: AWS was called", age)
+		}
+	}
+}
+
+// TestMainSkipsACorruptJournal: one unreadable journal is reported and
+// the sweep goes on with the rest.
+func TestMainSkipsACorruptJournal(t *testing.T) {
+	srv, calls := fakeAWS(t, 4*time.Hour)
+	sweepEnv(t, srv.URL)
+	dir := t.TempDir()
+	t.Setenv(journal.EnvDir, dir)
+	writeTestFile(t, filepath.Join(dir, "broken.json"), "{\"build_id\": ")
+	code, _, stderr := runMain("--region", "us-east-1")
+	if code != 0 {
+		t.Fatalf("exit %d: a corrupt journal stopped the sweep\n%s", code, stderr)
+	}
+	if !strings.Contains(stderr, "skipping journal "+filepath.Join(dir, "broken.json")) {
+		t.Errorf("stderr does not report the corrupt journal:\n%s", stderr)
+	}
+	if got := deleted(calls()); len(got) != 1 {
+		t.Errorf("deleted %v, want the old key pair swept all the same", got)
 	}
 }

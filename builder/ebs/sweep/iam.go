@@ -70,8 +70,11 @@ func RunIAM(ctx context.Context, out io.Writer, c IAM, journals []journal.Entry,
 			continue
 		}
 		if _, ok := byID[id]; ok {
-			if err := journal.Remove(id); err != nil {
-				failures = append(failures, fmt.Sprintf("removing the journal of build %s: %v", id, err))
+			err := journal.ForgetWhere(id, func(r journal.Resource) bool {
+				return r.Kind == journal.KindIAMRole || r.Kind == journal.KindIAMInstanceProfile
+			})
+			if err != nil {
+				failures = append(failures, fmt.Sprintf("updating the journal of build %s: %v", id, err))
 			}
 		}
 	}
@@ -228,12 +231,9 @@ func iamTag(tags []iamtypes.Tag, key string) string {
 	return ""
 }
 
-func iamCreated(tags []iamtypes.Tag, fallback time.Time) time.Time {
-	if t, err := time.Parse(time.RFC3339, iamTag(tags, bakery.TagCreatedAt)); err == nil {
-		return t
-	}
-	return fallback
-}
+// iamCreated is IAM's CreateDate, never the bakery:created-at tag (see
+// created).
+func iamCreated(_ []iamtypes.Tag, reported time.Time) time.Time { return reported }
 
 // arnName is an IAM entity's name: the last part of its ARN's path.
 func arnName(arn string) string {

@@ -156,13 +156,14 @@ func sortedNames[V any](m map[string]V) []string {
 
 func TestSweepIAM(t *testing.T) {
 	now := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
-	host, _ := os.Hostname()
-	alive := journal.Entry{BuildID: "live", Host: host, PID: os.Getpid(), Resources: []journal.Resource{
-		{Kind: journal.KindIAMRole, ID: "arn:aws:iam::123456789012:role/packer_bakery_live"}}}
+	alive := journal.Local(os.Getpid())
+	alive.BuildID, alive.Resources = "live", []journal.Resource{
+		{Kind: journal.KindIAMRole, ID: "arn:aws:iam::123456789012:role/packer_bakery_live"}}
 	// A journal names its entities even without the usual name.
-	dead := journal.Entry{BuildID: "dead", Host: host, PID: 0, Resources: []journal.Resource{
+	dead := journal.Local(0)
+	dead.BuildID, dead.Resources = "dead", []journal.Resource{
 		{Kind: journal.KindIAMRole, ID: "arn:aws:iam::123456789012:role/custom_dead"},
-		{Kind: journal.KindIAMInstanceProfile, ID: "arn:aws:iam::123456789012:instance-profile/custom_dead"}}}
+		{Kind: journal.KindIAMInstanceProfile, ID: "arn:aws:iam::123456789012:instance-profile/custom_dead"}}
 	deadCalls := []string{"remove-role custom_dead", "delete-profile custom_dead", "delete-role-policy custom_dead", "delete-role custom_dead"}
 	oldCalls := []string{"remove-role packer_bakery_old", "delete-profile packer_bakery_old", "delete-role-policy packer_bakery_old", "delete-role packer_bakery_old"}
 	tests := []struct {
@@ -244,7 +245,7 @@ func TestSweepIAM_failureIsReportedAndJournalKept(t *testing.T) {
 	if err := j.Record(journal.KindIAMRole, "arn:aws:iam::123456789012:role/packer_bakery_dead", ""); err != nil {
 		t.Fatal(err)
 	}
-	entries, err := journal.ReadAll()
+	entries, err := journal.ReadAll(nil)
 	if err != nil || len(entries) != 1 {
 		t.Fatalf("journal: %v %v", entries, err)
 	}
@@ -258,7 +259,7 @@ func TestSweepIAM_failureIsReportedAndJournalKept(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "deleting instance profile packer_bakery_dead") || !strings.Contains(err.Error(), "AccessDenied") {
 		t.Fatalf("error %v, want the failed deletion named", err)
 	}
-	if left, _ := journal.ReadAll(); len(left) != 1 {
+	if left, _ := journal.ReadAll(nil); len(left) != 1 {
 		t.Errorf("the journal of a build not fully swept was removed")
 	}
 
@@ -271,7 +272,7 @@ func TestSweepIAM_failureIsReportedAndJournalKept(t *testing.T) {
 	if len(f.roles) != 0 || len(f.profiles) != 0 {
 		t.Errorf("left: roles %v, profiles %v", sortedNames(f.roles), sortedNames(f.profiles))
 	}
-	if left, _ := journal.ReadAll(); len(left) != 0 {
+	if left, _ := journal.ReadAll(nil); len(left) != 0 {
 		t.Errorf("the journal of a swept build stays: %v", left)
 	}
 }

@@ -19,8 +19,8 @@ import (
 
 // addSpot gives build a launch template and an active fleet.
 func (f *fakeEC2) addSpot(build string, created time.Time) {
-	f.templates = append(f.templates, types.LaunchTemplate{LaunchTemplateId: aws.String("lt-" + build), Tags: tags(build, created)})
-	f.fleets = append(f.fleets, types.FleetData{FleetId: aws.String("fleet-" + build), Tags: tags(build, created), FleetState: types.FleetStateCodeActive})
+	f.templates = append(f.templates, types.LaunchTemplate{LaunchTemplateId: aws.String("lt-" + build), Tags: tags(build, created), CreateTime: aws.Time(created)})
+	f.fleets = append(f.fleets, types.FleetData{FleetId: aws.String("fleet-" + build), Tags: tags(build, created), CreateTime: aws.Time(created), FleetState: types.FleetStateCodeActive})
 }
 
 func (f *fakeEC2) DescribeLaunchTemplates(_ context.Context, in *ec2.DescribeLaunchTemplatesInput, _ ...func(*ec2.Options)) (*ec2.DescribeLaunchTemplatesOutput, error) {
@@ -71,7 +71,6 @@ func (f *fakeEC2) DeleteFleets(_ context.Context, in *ec2.DeleteFleetsInput, _ .
 
 func TestSweepSpotBuilds(t *testing.T) {
 	now := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
-	host, _ := os.Hostname()
 	t.Setenv(journal.EnvDir, t.TempDir())
 	f := &fakeEC2{t: t}
 	f.add("dead", now.Add(-5*time.Minute))
@@ -85,8 +84,8 @@ func TestSweepSpotBuilds(t *testing.T) {
 	// Deleted already: EC2 lists deleted fleets for a while.
 	f.fleets = append(f.fleets, types.FleetData{FleetId: aws.String("fleet-gone"), Tags: tags("dead", now), FleetState: types.FleetStateCodeDeletedTerminatingInstances})
 	journals := []journal.Entry{
-		{BuildID: "live", Host: host, PID: os.Getpid()},
-		{BuildID: "dead", Host: host, PID: 0},
+		withID(journal.Local(os.Getpid()), "live"),
+		withID(journal.Local(0), "dead"),
 	}
 	var out bytes.Buffer
 	err := Run(t.Context(), &out, func(string) EC2 { return f }, journals, Options{
@@ -147,4 +146,9 @@ func TestSweepSpotFailuresAreReported(t *testing.T) {
 			t.Errorf("error lacks %q: %v", w, err)
 		}
 	}
+}
+
+func withID(e journal.Entry, id string) journal.Entry {
+	e.BuildID = id
+	return e
 }

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -44,7 +45,7 @@ type Options struct {
 	// elsewhere, or its journal is gone) is swept only when its resources
 	// are at least this old.
 	OlderThan time.Duration
-	BuildID   string // only this build
+	BuildID   string // only this build; also the explicit ask to remove an AMI a build kept with -on-error=abort
 	DryRun    bool   // list, delete nothing
 	Poll      bakery.Poll
 	Now       func() time.Time
@@ -77,7 +78,11 @@ func Run(ctx context.Context, out io.Writer, client func(region string) EC2, jou
 		}
 		// A dead build's half-made AMI carries only the user's tags; its
 		// journal knows it.
-		resources = append(resources, journalImages(journals, region)...)
+		images, notes := journalImages(ctx, ec2c, journals, region, opts)
+		resources = append(resources, images...)
+		for _, n := range notes {
+			fmt.Fprintf(out, "%s %s\n", region, n)
+		}
 		builds := groupByBuild(resources)
 		for _, id := range sortedKeys(builds) {
 			if opts.BuildID != "" && id != opts.BuildID {
@@ -101,8 +106,12 @@ func Run(ctx context.Context, out io.Writer, client func(region string) EC2, jou
 	}
 	for id := range swept {
 		if _, ok := byID[id]; ok {
-			if err := journal.Remove(id); err != nil {
-				failures = append(failures, fmt.Sprintf("removing the journal of build %s: %v", id, err))
+			// Only what this sweep covered: the regions it swept, not IAM.
+			err := journal.ForgetWhere(id, func(r journal.Resource) bool {
+				return slices.Contains(opts.Regions, r.Region) && r.Kind != journal.KindIAMRole && r.Kind != journal.KindIAMInstanceProfile
+			})
+			if err != nil {
+				failures = append(failures, fmt.Sprintf("updating the journal of build %s: %v", id, err))
 			}
 		}
 	}
@@ -126,8 +135,14 @@ func decide(id string, res []found, journals map[string]journal.Entry, opts Opti
 			youngest = r.created
 		}
 	}
+	if youngest.IsZero() {
+		if opts.BuildID == id {
+			return fmt.Sprintf("no journal here, age unknown (AWS reports no creation time), named by --build-id: %s", action(opts)), true
+		}
+		return "no journal here and AWS reports no creation time for its resources: left alone (name it with --build-id to remove it)", false
+	}
 	age := opts.Now().Sub(youngest)
-	if youngest.IsZero() || age < opts.OlderThan {
+	if age < opts.OlderThan {
 		return fmt.Sprintf("no journal here and only %s old (--older-than %s): left alone", age.Round(time.Second), opts.OlderThan), false
 	}
 	return fmt.Sprintf("no journal here, %s old: %s", age.Round(time.Second), action(opts)), true
@@ -219,14 +234,13 @@ func remove(ctx context.Context, out io.Writer, c EC2, res []found, poll bakery.
 		}
 	}
 	for _, r := range res {
+		var err error
 		switch r.kind {
 		case journal.KindImage:
-			if err := deleteImage(ctx, c, r.id); err != nil {
-				failures = append(failures, err.Error())
-			}
+			err = deleteImage(ctx, c, r.id)
 		case journal.KindSecurityGroup:
 			id := r.id
-			err := bakery.Wait(ctx, say, "security group "+id+" to be deleted", poll, func(ctx context.Context) (bool, string, error) {
+			err = bakery.Wait(ctx, say, "security group "+id+" to be deleted", poll, func(ctx context.Context) (bool, string, error) {
 				_, err := c.DeleteSecurityGroup(ctx, &ec2.DeleteSecurityGroupInput{GroupId: aws.String(id)})
 				switch code(err) {
 				case "", "InvalidGroup.NotFound":
@@ -236,18 +250,20 @@ func remove(ctx context.Context, out io.Writer, c EC2, res []found, poll bakery.
 				}
 				return false, "", err
 			})
-			if err != nil {
-				failures = append(failures, err.Error())
-			}
 		case journal.KindLaunchTemplate:
-			if err := removeSpot(ctx, c, r); err != nil {
-				failures = append(failures, err.Error())
-			}
+			err = removeSpot(ctx, c, r)
 		case journal.KindKeyPair:
-			if _, err := c.DeleteKeyPair(ctx, &ec2.DeleteKeyPairInput{KeyName: aws.String(r.id)}); err != nil && code(err) != "InvalidKeyPair.NotFound" {
-				failures = append(failures, fmt.Sprintf("deleting key pair %s: %v", r.id, err))
+			if _, kerr := c.DeleteKeyPair(ctx, &ec2.DeleteKeyPairInput{KeyName: aws.String(r.id)}); kerr != nil && code(kerr) != "InvalidKeyPair.NotFound" {
+				err = fmt.Errorf("deleting key pair %s: %w", r.id, kerr)
 			}
+		default:
+			continue // instances and fleets: above
 		}
+		if err != nil {
+			failures = append(failures, err.Error())
+			continue
+		}
+		// Only now: "removed" is a promise the user acts on.
 		say(fmt.Sprintf("removed %s %s", r.kind, r.id))
 	}
 	return failures
@@ -273,13 +289,11 @@ func tag(tags []types.Tag, key string) string {
 	return ""
 }
 
-// created is the bakery:created-at tag, else what AWS reports.
-func created(tags []types.Tag, fallback time.Time) time.Time {
-	if t, err := time.Parse(time.RFC3339, tag(tags, bakery.TagCreatedAt)); err == nil {
-		return t
-	}
-	return fallback
-}
+// created is when AWS says the resource was made, never the
+// bakery:created-at tag: anyone who may tag a resource could backdate it
+// into the sweep's reach. Zero when AWS does not say (security groups):
+// the age then comes from the build's other resources.
+func created(_ []types.Tag, reported time.Time) time.Time { return reported }
 
 func groupByBuild(res []found) map[string][]found {
 	out := map[string][]found{}
@@ -302,16 +316,54 @@ func sortedKeys(m map[string][]found) []string {
 
 // journalImages lists the AMIs that builds recorded in region and did not
 // hand over: only dead builds' reach the sweep (decide keeps live ones).
-func journalImages(journals []journal.Entry, region string) []found {
-	var out []found
+// An AMI is listed only while AWS shows it is still what the build made:
+// made from the instance the journal names (a copy's ID came from the
+// build's own CopyImage reply). An AMI a build kept with -on-error=abort
+// is listed only when --build-id names that build. notes say what was
+// left out and why.
+func journalImages(ctx context.Context, c EC2, journals []journal.Entry, region string, opts Options) (out []found, notes []string) {
 	for _, e := range journals {
+		if opts.BuildID != "" && e.BuildID != opts.BuildID {
+			continue
+		}
 		for _, r := range e.Resources {
-			if r.Kind == journal.KindImage && r.Region == region {
-				out = append(out, found{journal.KindImage, r.ID, region, e.BuildID, e.Started})
+			if r.Kind != journal.KindImage || r.Region != region {
+				continue
 			}
+			if e.IsKept() && opts.BuildID != e.BuildID {
+				notes = append(notes, fmt.Sprintf("build %s: AMI %s left alone: the build ran with -on-error=%s, so it may have been kept on purpose; name the build with --build-id to remove it", e.BuildID, r.ID, e.OnError))
+				continue
+			}
+			if why := notOurImage(ctx, c, r); why != "" {
+				notes = append(notes, fmt.Sprintf("build %s: AMI %s left alone: %s", e.BuildID, r.ID, why))
+				continue
+			}
+			out = append(out, found{journal.KindImage, r.ID, region, e.BuildID, e.Started})
 		}
 	}
-	return out
+	return out, notes
+}
+
+// notOurImage says why AWS does not show image r as the one the build
+// made ("" when it does, or when it is gone: nothing to remove then).
+func notOurImage(ctx context.Context, c EC2, r journal.Resource) string {
+	switch {
+	case strings.HasPrefix(r.Source, "ami-"):
+		return "" // a copy: its ID came from the build's own CopyImage reply
+	case !strings.HasPrefix(r.Source, "i-"):
+		return "its journal does not say what it was made from (written by an older version)"
+	}
+	d, err := c.DescribeImages(ctx, &ec2.DescribeImagesInput{ImageIds: []string{r.ID}})
+	if code(err) == "InvalidAMIID.NotFound" || err == nil && len(d.Images) == 0 {
+		return ""
+	}
+	if err != nil {
+		return fmt.Sprintf("describing it failed (%v)", err)
+	}
+	if got := aws.ToString(d.Images[0].SourceInstanceId); got != r.Source {
+		return fmt.Sprintf("AWS shows it made from %q, not from the build's instance %s: someone else's AMI", got, r.Source)
+	}
+	return ""
 }
 
 // deleteImage deregisters an AMI and deletes its snapshots; one already

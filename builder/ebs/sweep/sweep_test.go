@@ -3,6 +3,7 @@ package sweep
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"strings"
 	"testing"
@@ -25,6 +26,9 @@ type fakeEC2 struct {
 	templates []types.LaunchTemplate // see spot_test.go
 	fleets    []types.FleetData
 	calls     []string
+	// imageSources overrides the instance an AMI was made from.
+	imageSources  map[string]string
+	failKeyDelete bool
 }
 
 func tags(build string, created time.Time) []types.Tag {
@@ -36,9 +40,9 @@ func tags(build string, created time.Time) []types.Tag {
 
 func (f *fakeEC2) add(build string, created time.Time) {
 	f.instances = append(f.instances, types.Instance{InstanceId: aws.String("i-" + build), Tags: tags(build, created),
-		State: &types.InstanceState{Name: types.InstanceStateNameRunning}})
+		LaunchTime: aws.Time(created), State: &types.InstanceState{Name: types.InstanceStateNameRunning}})
 	f.groups = append(f.groups, types.SecurityGroup{GroupId: aws.String("sg-" + build), Tags: tags(build, created)})
-	f.keys = append(f.keys, types.KeyPairInfo{KeyName: aws.String("key-" + build), Tags: tags(build, created)})
+	f.keys = append(f.keys, types.KeyPairInfo{KeyName: aws.String("key-" + build), Tags: tags(build, created), CreateTime: aws.Time(created)})
 }
 
 func (f *fakeEC2) wantTagFilter(filters []types.Filter) {
@@ -92,11 +96,20 @@ func (f *fakeEC2) DescribeKeyPairs(_ context.Context, in *ec2.DescribeKeyPairsIn
 
 func (f *fakeEC2) DeleteKeyPair(_ context.Context, in *ec2.DeleteKeyPairInput, _ ...func(*ec2.Options)) (*ec2.DeleteKeyPairOutput, error) {
 	f.calls = append(f.calls, "delete "+*in.KeyName)
+	if f.failKeyDelete {
+		return nil, errors.New("UnauthorizedOperation: not allowed")
+	}
 	return &ec2.DeleteKeyPairOutput{}, nil
 }
 
 func (f *fakeEC2) DescribeImages(_ context.Context, in *ec2.DescribeImagesInput, _ ...func(*ec2.Options)) (*ec2.DescribeImagesOutput, error) {
+	// Made from the instance of the same suffix (ami-dead from i-dead).
+	source, ok := f.imageSources[in.ImageIds[0]]
+	if !ok {
+		source = "i-" + strings.TrimPrefix(in.ImageIds[0], "ami-")
+	}
 	return &ec2.DescribeImagesOutput{Images: []types.Image{{ImageId: aws.String(in.ImageIds[0]),
+		SourceInstanceId:    aws.String(source),
 		BlockDeviceMappings: []types.BlockDeviceMapping{{Ebs: &types.EbsBlockDevice{SnapshotId: aws.String("snap-" + in.ImageIds[0])}}}}}}, nil
 }
 
@@ -112,11 +125,10 @@ func (f *fakeEC2) DeleteSnapshot(_ context.Context, in *ec2.DeleteSnapshotInput,
 
 func TestSweep(t *testing.T) {
 	now := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
-	host, _ := os.Hostname()
-	alive := journal.Entry{BuildID: "live", Host: host, PID: os.Getpid(),
-		Resources: []journal.Resource{{Kind: "image", ID: "ami-live", Region: "us-east-1"}}}
-	dead := journal.Entry{BuildID: "dead", Host: host, PID: 0,
-		Resources: []journal.Resource{{Kind: "image", ID: "ami-dead", Region: "us-east-1"}}}
+	alive := journal.Local(os.Getpid())
+	alive.BuildID, alive.Resources = "live", []journal.Resource{{Kind: "image", ID: "ami-live", Region: "us-east-1", Source: "i-live"}}
+	dead := journal.Local(0) // no such process
+	dead.BuildID, dead.Resources = "dead", []journal.Resource{{Kind: "image", ID: "ami-dead", Region: "us-east-1", Source: "i-dead"}}
 	tests := []struct {
 		name      string
 		opts      Options
@@ -175,5 +187,132 @@ func TestSweep(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func sweepOnce(t *testing.T, f *fakeEC2, journals []journal.Entry, opts Options) (string, error) {
+	t.Helper()
+	if opts.Regions == nil {
+		opts.Regions = []string{"us-east-1"}
+	}
+	opts.Poll = bakery.Poll{Interval: time.Millisecond}
+	var out bytes.Buffer
+	err := Run(t.Context(), &out, func(string) EC2 { return f }, journals, opts)
+	t.Logf("sweep output:\n%s", out.String())
+	return out.String(), err
+}
+
+// TestSweepAgeComesFromAWSNotTags: anyone who may tag resources could
+// backdate bakery:created-at and have a running build swept.
+func TestSweepAgeComesFromAWSNotTags(t *testing.T) {
+	t.Setenv(journal.EnvDir, t.TempDir())
+	now := time.Now()
+	f := &fakeEC2{t: t}
+	f.add("running-elsewhere", now.Add(-10*time.Minute))
+	for _, tagged := range [][]types.Tag{f.instances[0].Tags, f.groups[0].Tags, f.keys[0].Tags} {
+		tagged[1].Value = aws.String(now.Add(-48 * time.Hour).UTC().Format(time.RFC3339)) // the spoofed created-at
+	}
+	out, err := sweepOnce(t, f, nil, Options{OlderThan: time.Hour, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(f.calls) != 0 {
+		t.Errorf("a 10-minute-old build with backdated tags was swept: %v", f.calls)
+	}
+	if !strings.Contains(out, "only 10m0s old") {
+		t.Error("the verdict does not give the age AWS reports")
+	}
+}
+
+// TestSweepRemovesOnlyImagesStillOurs: an AMI named in a dead build's
+// journal goes only while AWS shows it made from the build's instance,
+// and one a build kept with -on-error=abort only when asked by --build-id.
+func TestSweepRemovesOnlyImagesStillOurs(t *testing.T) {
+	dead := func(id string, res ...journal.Resource) journal.Entry {
+		e := journal.Local(0)
+		e.BuildID, e.Resources = id, res
+		return e
+	}
+	kept := dead("kept", journal.Resource{Kind: "image", ID: "ami-kept", Region: "us-east-1", Source: "i-kept"})
+	kept.OnError = "abort"
+	journals := []journal.Entry{
+		dead("adopted", journal.Resource{Kind: "image", ID: "ami-theirs", Region: "us-east-1", Source: "i-adopted"}),
+		dead("old-journal", journal.Resource{Kind: "image", ID: "ami-unknown", Region: "us-east-1"}),
+		dead("copied", journal.Resource{Kind: "image", ID: "ami-copy", Region: "us-east-1", Source: "ami-src"}),
+		kept,
+	}
+	for _, tc := range []struct {
+		name      string
+		buildID   string
+		wantCalls []string
+		wantOut   []string
+	}{
+		{"a sweep of all builds", "", []string{"deregister ami-copy", "delete snap-ami-copy"}, []string{
+			`AMI ami-theirs left alone: AWS shows it made from "i-someone-else"`,
+			"AMI ami-unknown left alone: its journal does not say what it was made from",
+			"AMI ami-kept left alone: the build ran with -on-error=abort",
+		}},
+		{"the kept build named", "kept", []string{"deregister ami-kept", "delete snap-ami-kept"}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv(journal.EnvDir, t.TempDir())
+			f := &fakeEC2{t: t, imageSources: map[string]string{"ami-theirs": "i-someone-else"}}
+			out, err := sweepOnce(t, f, journals, Options{OlderThan: time.Hour, BuildID: tc.buildID})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.Join(f.calls, ", ") != strings.Join(tc.wantCalls, ", ") {
+				t.Errorf("calls %v, want %v", f.calls, tc.wantCalls)
+			}
+			for _, w := range tc.wantOut {
+				if !strings.Contains(out, w) {
+					t.Errorf("output lacks %q", w)
+				}
+			}
+		})
+	}
+}
+
+func TestSweepSaysRemovedOnlyAfterSuccess(t *testing.T) {
+	t.Setenv(journal.EnvDir, t.TempDir())
+	now := time.Now()
+	f := &fakeEC2{t: t, failKeyDelete: true}
+	f.add("old", now.Add(-5*time.Hour))
+	out, err := sweepOnce(t, f, nil, Options{OlderThan: time.Hour, Now: func() time.Time { return now }})
+	if err == nil || !strings.Contains(err.Error(), "key pair key-old") {
+		t.Errorf("error %v, want the key pair named", err)
+	}
+	if strings.Contains(out, "removed key-pair key-old") {
+		t.Error("says it removed the key pair it failed to delete")
+	}
+	if !strings.Contains(out, "removed security-group sg-old") {
+		t.Error("does not say it removed the security group")
+	}
+}
+
+// TestSweepOfSomeRegionsKeepsTheOthersJournal: a build that copied its
+// AMI to eu-west-1 keeps that entry after a sweep of us-east-1.
+func TestSweepOfSomeRegionsKeepsTheOthersJournal(t *testing.T) {
+	t.Setenv(journal.EnvDir, t.TempDir())
+	j, err := journal.Open("multi", "us-east-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = j.Record("key-pair", "key-multi", "")
+	_ = j.RecordImage("ami-eu", "eu-west-1", "ami-multi")
+	entries, err := journal.ReadAll(nil)
+	if err != nil || len(entries) != 1 {
+		t.Fatalf("%v %v", entries, err)
+	}
+	e := entries[0]
+	e.PID, e.ProcStart = 0, "" // as if its process were gone
+	f := &fakeEC2{t: t}
+	f.keys = append(f.keys, types.KeyPairInfo{KeyName: aws.String("key-multi"), Tags: tags("multi", time.Now()), CreateTime: aws.Time(time.Now())})
+	if _, err := sweepOnce(t, f, []journal.Entry{e}, Options{OlderThan: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	left, err := journal.ReadAll(nil)
+	if err != nil || len(left) != 1 || len(left[0].Resources) != 1 || left[0].Resources[0].ID != "ami-eu" {
+		t.Errorf("journal after a us-east-1 sweep: %+v (%v), want only eu-west-1's AMI", left, err)
 	}
 }

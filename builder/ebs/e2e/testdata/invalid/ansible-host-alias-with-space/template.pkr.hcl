@@ -1,4 +1,4 @@
-# want: `host_alias` "web server": use letters, digits
+# want: `host_alias` "web server" is not an inventory host name
 variable "aws_endpoint" {
   type = string
 }

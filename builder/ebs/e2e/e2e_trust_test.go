@@ -1,0 +1,170 @@
+//go:build e2e
+
+package e2e_test
+
+import (
+	"context"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
+
+	bakery "github.com/packer-bakery/packer-plugin-bakery/common"
+	"github.com/packer-bakery/packer-plugin-bakery/testbed"
+	"github.com/packer-bakery/packer-plugin-bakery/testbed/faultproxy"
+)
+
+// TestE2ESweepIgnoresBackdatedTags: another principal of the account (or
+// anyone who may tag) backdates bakery:created-at on a build's fresh key
+// pair, as if it were days old. The sweep must go by the time AWS reports
+// and leave it: it may belong to a build running on another machine.
+func TestE2ESweepIgnoresBackdatedTags(t *testing.T) {
+	suite.Bed.ResetAfter(t)
+	client := ec2Client(t)
+	ctx := context.Background()
+	name := "bakery-backdated-" + testbed.RandomHex(4)
+	backdated := time.Now().Add(-72 * time.Hour).UTC().Format(time.RFC3339)
+	_, err := client.CreateKeyPair(ctx, &ec2.CreateKeyPairInput{KeyName: aws.String(name), TagSpecifications: []types.TagSpecification{{
+		ResourceType: types.ResourceTypeKeyPair,
+		Tags: []types.Tag{
+			{Key: aws.String(bakery.TagBuildID), Value: aws.String("elsewhere-" + testbed.RandomHex(4))},
+			{Key: aws.String(bakery.TagCreatedAt), Value: aws.String(backdated)},
+		},
+	}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(suite.Plugin, "sweep", "--region", "us-east-1", "--older-than", "1h")
+	cmd.Env = append(suite.Bed.Env(), "PACKER_BAKERY_JOURNAL_DIR="+filepath.Join(t.TempDir(), "journal"))
+	out, err := cmd.CombinedOutput()
+	t.Logf("sweep:\n%s", out)
+	if err != nil {
+		t.Fatalf("sweep: %v", err)
+	}
+	keys, err := client.DescribeKeyPairs(ctx, &ec2.DescribeKeyPairsInput{KeyNames: []string{name}})
+	if err != nil || len(keys.KeyPairs) != 1 {
+		t.Fatalf("the freshly made key pair with a backdated tag was swept (%v)", err)
+	}
+	if keys.KeyPairs[0].CreateTime == nil {
+		t.Fatal("the bed reports no CreateTime for key pairs: the check above would prove nothing")
+	}
+	if !strings.Contains(string(out), "left alone") {
+		t.Error("the sweep does not say it left the young build alone")
+	}
+}
+
+// TestE2ESomeoneElsesAMIUnderOurNameIsNotAdopted: while the build
+// provisions, another principal registers an AMI under the build's
+// ami_name (RegisterImage: no source instance). CreateImage then answers
+// InvalidAMIName.Duplicate on its first attempt: the build must fail,
+// naming the AMI, and leave it untouched — never report it as its
+// artifact, nor deregister it when it fails.
+func TestE2ESomeoneElsesAMIUnderOurNameIsNotAdopted(t *testing.T) {
+	b := newBake(t, "echo provisioning-started", "sleep 3")
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	cmd := b.cmd(ctx)
+	out := &testbed.Output{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	if !testbed.WaitFor(func() bool { return strings.Contains(out.String(), "provisioning-started") }, done, 2*time.Minute) {
+		t.Fatalf("the build never started provisioning:\n%s", out.String())
+	}
+	client := ec2Client(t)
+	reg, err := client.RegisterImage(ctx, &ec2.RegisterImageInput{
+		Name:           aws.String(b.amiName),
+		RootDeviceName: aws.String("/dev/xvda"),
+		BlockDeviceMappings: []types.BlockDeviceMapping{{DeviceName: aws.String("/dev/xvda"),
+			Ebs: &types.EbsBlockDevice{VolumeSize: aws.Int32(8)}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	theirs := aws.ToString(reg.ImageId)
+	var buildErr error
+	select {
+	case buildErr = <-done:
+	case <-ctx.Done():
+		t.Fatal("the build did not end")
+	}
+	t.Logf("build output:\n%s", out.String())
+	if buildErr == nil {
+		t.Errorf("the build succeeded with %s, another principal's AMI, as its artifact", theirs)
+	}
+	if !strings.Contains(out.String(), "choose another `ami_name`") || !strings.Contains(out.String(), theirs) {
+		t.Error("the build does not name the AMI that holds its name and say what to do")
+	}
+	imgs, err := client.DescribeImages(ctx, &ec2.DescribeImagesInput{ImageIds: []string{theirs}})
+	if err != nil || len(imgs.Images) != 1 || imgs.Images[0].State == types.ImageStateDeregistered {
+		t.Errorf("the other principal's AMI %s was removed (%v)", theirs, err)
+	}
+}
+
+// TestE2EPlantedRoleIsNotAdopted: the build id shows in the temporary key
+// pair's name, so another principal can create the build's role first,
+// with the build's tag and a trust policy of their own. The build must
+// fail, naming it, and neither fill it with the template's policy nor
+// hand it to the instance. (CreateSecurityGroup is slowed so that the
+// second principal gets in between, as a slow API call would let it.)
+func TestE2EPlantedRoleIsNotAdopted(t *testing.T) {
+	withFaults(t, faultproxy.Config{Latency: faultproxy.Latency{Fixed: 3 * time.Second, Actions: []string{"ec2:CreateSecurityGroup"}}})
+	b := newIAMBake(t, "seeds", 0, nil, "true")
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	_, out, done := b.start(ctx)
+	client := ec2Client(t)
+	var name string
+	if !testbed.WaitFor(func() bool {
+		keys, err := client.DescribeKeyPairs(ctx, &ec2.DescribeKeyPairsInput{})
+		if err != nil || len(keys.KeyPairs) == 0 {
+			return false
+		}
+		name = aws.ToString(keys.KeyPairs[0].KeyName)
+		return strings.HasPrefix(name, "packer_bakery_")
+	}, done, 2*time.Minute) {
+		t.Fatalf("the build made no key pair:\n%s", out.String())
+	}
+	buildID := strings.TrimPrefix(name, "packer_bakery_")
+	iamc := iamClient(t)
+	_, err := iamc.CreateRole(ctx, &iam.CreateRoleInput{
+		RoleName:                 aws.String(name),
+		AssumeRolePolicyDocument: aws.String(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:root"},"Action":"sts:AssumeRole"}]}`),
+		Description:              aws.String("Temporary role of a Packer bakery-ebs build instance"),
+		Tags:                     []iamtypes.Tag{{Key: aws.String(bakery.TagBuildID), Value: aws.String(buildID)}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = iamc.DeleteRole(context.Background(), &iam.DeleteRoleInput{RoleName: aws.String(name)}) })
+	buildErr := <-done
+	t.Logf("build output:\n%s", out.String())
+	if buildErr == nil {
+		t.Error("the build succeeded with a role someone else planted")
+	}
+	if !strings.Contains(out.String(), "is not what the build made") {
+		t.Error("the build does not say the role is not its own")
+	}
+	policies, err := iamc.ListRolePolicies(ctx, &iam.ListRolePoliciesInput{RoleName: aws.String(name)})
+	if err != nil {
+		t.Fatalf("the planted role is gone (%v): it must be left untouched", err)
+	}
+	if len(policies.PolicyNames) != 0 {
+		t.Errorf("the build put its policy %v on the planted role", policies.PolicyNames)
+	}
+	for _, inst := range buildInstances(t, client) {
+		if inst.IamInstanceProfile != nil {
+			t.Errorf("instance %s was launched with profile %s", aws.ToString(inst.InstanceId), aws.ToString(inst.IamInstanceProfile.Arn))
+		}
+	}
+}
