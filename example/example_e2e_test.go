@@ -45,6 +45,8 @@ var promised = []string{
 	"ansible",
 	"ansible-galaxy",
 	"release",
+	"session-manager",
+	"instance-connect-endpoint",
 }
 
 // Values for the variables that have no default; a user passes them with
@@ -117,9 +119,11 @@ func TestE2EExamplesValidate(t *testing.T) {
 
 // alsoNeeds are actions an example needs because of what it is for.
 var alsoNeeds = map[string][]string{
-	"instance-profile-s3-ssm": {"iam:CreateRole", "iam:PutRolePolicy", "iam:CreateInstanceProfile", "iam:PassRole"},
-	"encrypted-copy":          {"ec2:CopyImage"},
-	"release":                 {"ec2:CopyImage", "ssm:PutParameter", "ssm:GetParameter", "ec2:DescribeLaunchTemplateVersions", "ec2:DeregisterImage", "ec2:DeleteSnapshot"},
+	"instance-profile-s3-ssm":   {"iam:CreateRole", "iam:PutRolePolicy", "iam:CreateInstanceProfile", "iam:PassRole"},
+	"encrypted-copy":            {"ec2:CopyImage"},
+	"session-manager":           {"ssm:StartSession", "ssm:ResumeSession", "ssm:TerminateSession"},
+	"instance-connect-endpoint": {"ec2-instance-connect:OpenTunnel", "ec2:DescribeInstanceConnectEndpoints"},
+	"release":                   {"ec2:CopyImage", "ssm:PutParameter", "ssm:GetParameter", "ec2:DescribeLaunchTemplateVersions", "ec2:DeregisterImage", "ec2:DeleteSnapshot"},
 }
 
 // TestE2EExamplesHaveAnIAMPolicy: `packer-plugin-bakery iam-policy` writes

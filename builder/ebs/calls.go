@@ -59,6 +59,10 @@ type Grant struct {
 	AMIRegions bool
 	// IAM resources ("role/packer_bakery_*").
 	IAM []string
+	// SSM resources in the build region: "session/*", or an AWS-owned
+	// document ("document/AWS-StartPortForwardingSession", whose ARN has no
+	// account).
+	SSM []string
 	// ProfileRole: the role of this existing instance profile (iam:PassRole),
 	// which iam-policy reads when it can.
 	ProfileRole string
@@ -74,6 +78,9 @@ type Grant struct {
 	TagKeys       []string // aws:TagKeys: only these tag keys may be written
 	PassedTo      string   // iam:PassedToService
 	ServiceName   string   // iam:AWSServiceName
+	// Conditions are further condition blocks, operator → key → values,
+	// for keys the fields above do not cover.
+	Conditions map[string]map[string][]string
 
 	// BuildTags: this CreateTags, made after the resource exists, writes the
 	// build's bakery:* tags. Every other CreateTags outside a create call is

@@ -36,6 +36,7 @@ type Config struct {
 	PreflightConfig       `mapstructure:",squash"`
 	Comm                  communicator.Config `mapstructure:",squash"`
 	PollingConfig         `mapstructure:",squash"`
+	TunnelConfig          `mapstructure:",squash"`
 	// Boot the new AMI and run checks on it before it is copied, shared or
 	// published. Off unless `inline` is set.
 	AMITest AMITestConfig `mapstructure:"ami_test" required:"false"`
@@ -152,6 +153,9 @@ func (c *Config) Prepare(raws ...interface{}) ([]string, error) {
 	for _, e := range c.PollingConfig.prepare(&c.StateTimeout) {
 		errs = packersdk.MultiErrorAppend(errs, e)
 	}
+	for _, e := range c.TunnelConfig.prepare(&c.RunConfig, &c.Comm, c.TemporarySGSourcePublicIP) { // before NetworkConfig's defaults
+		errs = packersdk.MultiErrorAppend(errs, e)
+	}
 	networkWarnings, networkErrs := c.NetworkConfig.prepare(&c.RunConfig) // before RunConfig's: it folds security_group_id
 	warnings = append(warnings, networkWarnings...)
 	errs = packersdk.MultiErrorAppend(errs, networkErrs...)
@@ -242,9 +246,9 @@ func (r *RunConfig) prepare(comm *communicator.Config) []error {
 		}
 	}
 	switch r.SSHInterface.SSHInterface {
-	case "", "public_ip", "private_ip", "public_dns", "private_dns":
+	case "", "public_ip", "private_ip", "public_dns", "private_dns", interfaceSessionManager, interfaceEICE:
 	default:
-		errs = append(errs, fmt.Errorf("`ssh_interface` %q is not one of public_ip, private_ip, public_dns, private_dns", r.SSHInterface.SSHInterface))
+		errs = append(errs, fmt.Errorf("`ssh_interface` %q is not one of public_ip, private_ip, public_dns, private_dns, session_manager, instance_connect_endpoint", r.SSHInterface.SSHInterface))
 	}
 	if r.StateTimeout < 0 {
 		errs = append(errs, errors.New("`state_timeout` cannot be negative: give a duration such as \"45m\""))

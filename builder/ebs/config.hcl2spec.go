@@ -98,8 +98,6 @@ type FlatConfig struct {
 	EnableNitroEnclave                        *bool                                    `mapstructure:"enable_nitro_enclave" required:"false" cty:"enable_nitro_enclave" hcl:"enable_nitro_enclave"`
 	FastLaunch                                *FlatUnsupportedFastLaunch               `mapstructure:"fast_launch" required:"false" cty:"fast_launch" hcl:"fast_launch"`
 	LicenseSpecifications                     []FlatUnsupportedLicenseSpecification    `mapstructure:"license_specifications" required:"false" cty:"license_specifications" hcl:"license_specifications"`
-	PauseBeforeSSM                            *string                                  `mapstructure:"pause_before_ssm" required:"false" cty:"pause_before_ssm" hcl:"pause_before_ssm"`
-	SessionManagerPort                        *int                                     `mapstructure:"session_manager_port" required:"false" cty:"session_manager_port" hcl:"session_manager_port"`
 	SkipAMIRunTags                            *bool                                    `mapstructure:"skip_ami_run_tags" required:"false" cty:"skip_ami_run_tags" hcl:"skip_ami_run_tags"`
 	SnapshotCopyDurationMinutes               *int64                                   `mapstructure:"snapshot_copy_duration_minutes" required:"false" cty:"snapshot_copy_duration_minutes" hcl:"snapshot_copy_duration_minutes"`
 	VaultAWSEngine                            *FlatUnsupportedVaultAWSEngine           `mapstructure:"vault_aws_engine" required:"false" cty:"vault_aws_engine" hcl:"vault_aws_engine"`
@@ -210,6 +208,9 @@ type FlatConfig struct {
 	WinRMInsecure                             *bool                                    `mapstructure:"winrm_insecure" cty:"winrm_insecure" hcl:"winrm_insecure"`
 	WinRMUseNTLM                              *bool                                    `mapstructure:"winrm_use_ntlm" cty:"winrm_use_ntlm" hcl:"winrm_use_ntlm"`
 	AWSPolling                                *FlatAWSPollingConfig                    `mapstructure:"aws_polling" required:"false" cty:"aws_polling" hcl:"aws_polling"`
+	SessionManagerPort                        *int                                     `mapstructure:"session_manager_port" required:"false" cty:"session_manager_port" hcl:"session_manager_port"`
+	PauseBeforeSSM                            *string                                  `mapstructure:"pause_before_ssm" required:"false" cty:"pause_before_ssm" hcl:"pause_before_ssm"`
+	InstanceConnectEndpointID                 *string                                  `mapstructure:"instance_connect_endpoint_id" required:"false" cty:"instance_connect_endpoint_id" hcl:"instance_connect_endpoint_id"`
 	AMITest                                   *FlatAMITestConfig                       `mapstructure:"ami_test" required:"false" cty:"ami_test" hcl:"ami_test"`
 }
 
@@ -278,8 +279,6 @@ func (*FlatConfig) HCL2Spec() map[string]hcldec.Spec {
 		"enable_nitro_enclave":                      &hcldec.AttrSpec{Name: "enable_nitro_enclave", Type: cty.Bool, Required: false},
 		"fast_launch":                               &hcldec.BlockSpec{TypeName: "fast_launch", Nested: hcldec.ObjectSpec((*FlatUnsupportedFastLaunch)(nil).HCL2Spec())},
 		"license_specifications":                    &hcldec.BlockListSpec{TypeName: "license_specifications", Nested: hcldec.ObjectSpec((*FlatUnsupportedLicenseSpecification)(nil).HCL2Spec())},
-		"pause_before_ssm":                          &hcldec.AttrSpec{Name: "pause_before_ssm", Type: cty.String, Required: false},
-		"session_manager_port":                      &hcldec.AttrSpec{Name: "session_manager_port", Type: cty.Number, Required: false},
 		"skip_ami_run_tags":                         &hcldec.AttrSpec{Name: "skip_ami_run_tags", Type: cty.Bool, Required: false},
 		"snapshot_copy_duration_minutes":            &hcldec.AttrSpec{Name: "snapshot_copy_duration_minutes", Type: cty.Number, Required: false},
 		"vault_aws_engine":                          &hcldec.BlockSpec{TypeName: "vault_aws_engine", Nested: hcldec.ObjectSpec((*FlatUnsupportedVaultAWSEngine)(nil).HCL2Spec())},
@@ -390,6 +389,9 @@ func (*FlatConfig) HCL2Spec() map[string]hcldec.Spec {
 		"winrm_insecure":                                 &hcldec.AttrSpec{Name: "winrm_insecure", Type: cty.Bool, Required: false},
 		"winrm_use_ntlm":                                 &hcldec.AttrSpec{Name: "winrm_use_ntlm", Type: cty.Bool, Required: false},
 		"aws_polling":                                    &hcldec.BlockSpec{TypeName: "aws_polling", Nested: hcldec.ObjectSpec((*FlatAWSPollingConfig)(nil).HCL2Spec())},
+		"session_manager_port":                           &hcldec.AttrSpec{Name: "session_manager_port", Type: cty.Number, Required: false},
+		"pause_before_ssm":                               &hcldec.AttrSpec{Name: "pause_before_ssm", Type: cty.String, Required: false},
+		"instance_connect_endpoint_id":                   &hcldec.AttrSpec{Name: "instance_connect_endpoint_id", Type: cty.String, Required: false},
 		"ami_test":                                       &hcldec.BlockSpec{TypeName: "ami_test", Nested: hcldec.ObjectSpec((*FlatAMITestConfig)(nil).HCL2Spec())},
 	}
 	return s

@@ -162,7 +162,8 @@ func (n *NetworkConfig) prepare(run *RunConfig) (warnings []string, errs []error
 			n.TemporarySGSourcePublicIP = false
 		}
 	}
-	if len(run.TemporarySGSourceCidrs) == 0 && !n.TemporarySGSourcePublicIP && !existing {
+	// A tunnel's temporary group admits no CIDR at all.
+	if len(run.TemporarySGSourceCidrs) == 0 && !n.TemporarySGSourcePublicIP && !existing && !isTunnel(run.SSHInterface.SSHInterface) {
 		run.TemporarySGSourceCidrs = []string{"0.0.0.0/0"}
 	}
 	return warnings, errs

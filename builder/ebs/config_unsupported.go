@@ -34,10 +34,6 @@ type UnsupportedConfig struct {
 	FastLaunch *UnsupportedFastLaunch `mapstructure:"fast_launch" required:"false"`
 	// amazon-ebs's `license_specifications`: refused, with the reason in unsupportedOptions.
 	LicenseSpecifications []UnsupportedLicenseSpecification `mapstructure:"license_specifications" required:"false"`
-	// amazon-ebs's `pause_before_ssm`: refused, with the reason in unsupportedOptions.
-	PauseBeforeSSM *string `mapstructure:"pause_before_ssm" required:"false"`
-	// amazon-ebs's `session_manager_port`: refused, with the reason in unsupportedOptions.
-	SessionManagerPort *int `mapstructure:"session_manager_port" required:"false"`
 	// amazon-ebs's `skip_ami_run_tags`: refused, with the reason in unsupportedOptions.
 	SkipAMIRunTags *bool `mapstructure:"skip_ami_run_tags" required:"false"`
 	// amazon-ebs's `snapshot_copy_duration_minutes`: refused, with the reason in unsupportedOptions.
@@ -109,8 +105,6 @@ var unsupportedOptions = []struct{ Name, Why string }{
 	{"enable_nitro_enclave", "the build instance has no use for a Nitro Enclave: enclaves are a launch setting of the instances you start from the AMI"},
 	{"fast_launch", "Windows fast launch is not supported; enable it on the finished AMI with `aws ec2 enable-fast-launch --image-id …`"},
 	{"license_specifications", "License Manager configurations are not supported; associate the AMI with one in License Manager after the build"},
-	{"pause_before_ssm", "the Session Manager tunnel (`ssh_interface = \"session_manager\"`) is not supported; reach the instance directly or through `ssh_bastion_host`"},
-	{"session_manager_port", "the Session Manager tunnel (`ssh_interface = \"session_manager\"`) is not supported; reach the instance directly or through `ssh_bastion_host`"},
 	{"skip_ami_run_tags", "bakery-ebs never copies `run_tags` to the AMI, which `false` asks for (as amazon-ebs's default does); put the tags the AMI needs in `tags` and remove it (`true` is accepted)"},
 	{"snapshot_copy_duration_minutes", "time-based AMI copies are not supported; copies to `ami_regions` complete as fast as EC2 manages"},
 	{"vault_aws_engine", "credentials from Vault are not read by the plugin; give them through a `profile` whose `credential_process` asks Vault, or through AWS_* environment variables"},

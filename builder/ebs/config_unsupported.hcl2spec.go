@@ -19,8 +19,6 @@ type FlatUnsupportedConfig struct {
 	EnableNitroEnclave            *bool                                    `mapstructure:"enable_nitro_enclave" required:"false" cty:"enable_nitro_enclave" hcl:"enable_nitro_enclave"`
 	FastLaunch                    *FlatUnsupportedFastLaunch               `mapstructure:"fast_launch" required:"false" cty:"fast_launch" hcl:"fast_launch"`
 	LicenseSpecifications         []FlatUnsupportedLicenseSpecification    `mapstructure:"license_specifications" required:"false" cty:"license_specifications" hcl:"license_specifications"`
-	PauseBeforeSSM                *string                                  `mapstructure:"pause_before_ssm" required:"false" cty:"pause_before_ssm" hcl:"pause_before_ssm"`
-	SessionManagerPort            *int                                     `mapstructure:"session_manager_port" required:"false" cty:"session_manager_port" hcl:"session_manager_port"`
 	SkipAMIRunTags                *bool                                    `mapstructure:"skip_ami_run_tags" required:"false" cty:"skip_ami_run_tags" hcl:"skip_ami_run_tags"`
 	SnapshotCopyDurationMinutes   *int64                                   `mapstructure:"snapshot_copy_duration_minutes" required:"false" cty:"snapshot_copy_duration_minutes" hcl:"snapshot_copy_duration_minutes"`
 	VaultAWSEngine                *FlatUnsupportedVaultAWSEngine           `mapstructure:"vault_aws_engine" required:"false" cty:"vault_aws_engine" hcl:"vault_aws_engine"`
@@ -48,8 +46,6 @@ func (*FlatUnsupportedConfig) HCL2Spec() map[string]hcldec.Spec {
 		"enable_nitro_enclave":            &hcldec.AttrSpec{Name: "enable_nitro_enclave", Type: cty.Bool, Required: false},
 		"fast_launch":                     &hcldec.BlockSpec{TypeName: "fast_launch", Nested: hcldec.ObjectSpec((*FlatUnsupportedFastLaunch)(nil).HCL2Spec())},
 		"license_specifications":          &hcldec.BlockListSpec{TypeName: "license_specifications", Nested: hcldec.ObjectSpec((*FlatUnsupportedLicenseSpecification)(nil).HCL2Spec())},
-		"pause_before_ssm":                &hcldec.AttrSpec{Name: "pause_before_ssm", Type: cty.String, Required: false},
-		"session_manager_port":            &hcldec.AttrSpec{Name: "session_manager_port", Type: cty.Number, Required: false},
 		"skip_ami_run_tags":               &hcldec.AttrSpec{Name: "skip_ami_run_tags", Type: cty.Bool, Required: false},
 		"snapshot_copy_duration_minutes":  &hcldec.AttrSpec{Name: "snapshot_copy_duration_minutes", Type: cty.Number, Required: false},
 		"vault_aws_engine":                &hcldec.BlockSpec{TypeName: "vault_aws_engine", Nested: hcldec.ObjectSpec((*FlatUnsupportedVaultAWSEngine)(nil).HCL2Spec())},

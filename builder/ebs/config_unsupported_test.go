@@ -131,14 +131,14 @@ func TestUnsupportedConfigPrepare(t *testing.T) {
 	}{
 		{name: "a list", set: map[string]interface{}{"ami_product_codes": []string{"abc"}}, wants: []string{"ami_product_codes"}},
 		{name: "a number", set: map[string]interface{}{"block_duration_minutes": 60}, wants: []string{"block_duration_minutes"}},
-		{name: "false is refused too", set: map[string]interface{}{"session_manager_port": 0, "skip_ami_run_tags": false}, wants: []string{"session_manager_port", "skip_ami_run_tags"}},
+		{name: "false is refused too", set: map[string]interface{}{"skip_ami_run_tags": false}, wants: []string{"skip_ami_run_tags"}},
 		{name: "strings", set: map[string]interface{}{"capacity_reservation_preference": "open", "capacity_reservation_id": "cr-1", "capacity_reservation_group_arn": "arn:aws:x"},
 			wants: []string{"capacity_reservation_preference", "capacity_reservation_id", "capacity_reservation_group_arn"}},
 		{name: "an enabled block", set: map[string]interface{}{"deregistration_protection": map[string]interface{}{"enabled": true}}, wants: []string{"deregistration_protection"}},
 		{name: "a nested block", set: map[string]interface{}{"fast_launch": map[string]interface{}{"enable_fast_launch": true, "region_launch_templates": []map[string]interface{}{{"region": "us-east-1", "template_id": "lt-1"}}}}, wants: []string{"fast_launch"}},
 		{name: "a list of blocks", set: map[string]interface{}{"license_specifications": []map[string]interface{}{{"license_configuration_request": map[string]interface{}{"license_configuration_arn": "arn:aws:license-manager:x"}}}}, wants: []string{"license_specifications"}},
 		{name: "vault", set: map[string]interface{}{"vault_aws_engine": map[string]interface{}{"name": "role", "ttl": "3600s"}}, wants: []string{"vault_aws_engine"}},
-		{name: "durations", set: map[string]interface{}{"pause_before_ssm": "10s", "windows_password_timeout": "20m"}, wants: []string{"pause_before_ssm", "windows_password_timeout"}},
+		{name: "durations", set: map[string]interface{}{"windows_password_timeout": "20m"}, wants: []string{"windows_password_timeout"}},
 		{name: "flags", set: map[string]interface{}{"enable_nitro_enclave": true}, wants: []string{"enable_nitro_enclave"}},
 		{name: "time-based copies", set: map[string]interface{}{"snapshot_copy_duration_minutes": 15}, wants: []string{"snapshot_copy_duration_minutes"}},
 	}

@@ -44,6 +44,7 @@ type cloud struct {
 	roles             map[string][]iamtypes.Tag
 	profiles          map[string][]iamtypes.Tag
 	inProfile         map[string]bool
+	tunnels           *cloudTunnels // see withTunnels
 }
 
 func newCloud(t *testing.T) *cloud {
@@ -54,7 +55,7 @@ func newCloud(t *testing.T) *cloud {
 
 // clients are the cloud as the plan's clients.
 func (c *cloud) clients() awsClients {
-	return awsClients{
+	return c.tunnelClients(awsClients{
 		ec2: func(string) ec2Client { return c },
 		iam: c,
 		decode: func(_ context.Context, err error) error {
@@ -62,7 +63,7 @@ func (c *cloud) clients() awsClients {
 			c.call("sts:DecodeAuthorizationMessage", nil)
 			return err
 		},
-	}
+	})
 }
 
 // call records action and says how to answer it: with err, or go on.

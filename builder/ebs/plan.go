@@ -2,7 +2,11 @@ package ebs
 
 import (
 	"context"
+	"net/http"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/hashicorp/packer-plugin-sdk/communicator"
@@ -12,6 +16,8 @@ import (
 
 	bakery "github.com/packer-bakery/packer-plugin-bakery/common"
 	"github.com/packer-bakery/packer-plugin-bakery/common/journal"
+	"github.com/packer-bakery/packer-plugin-bakery/common/tunnel/eice"
+	tssm "github.com/packer-bakery/packer-plugin-bakery/common/tunnel/ssm"
 )
 
 // ec2Client is what the plan hands its steps: the union of their small
@@ -30,6 +36,7 @@ type ec2Client interface {
 	imageCopier
 	imageAttributeSetter
 	imageSharer
+	eice.API
 }
 
 // awsClients are the clients of one build: EC2 per region ("" for the build
@@ -38,6 +45,12 @@ type awsClients struct {
 	ec2    func(region string) ec2Client
 	iam    instanceProfileManager
 	decode func(context.Context, error) error
+	// What the tunnels (`ssh_interface = "session_manager"` or
+	// "instance_connect_endpoint") need: Session Manager's API, and the
+	// credentials and HTTP transport that sign and carry their websockets.
+	ssm   tssm.API
+	creds aws.CredentialsProvider
+	http  *http.Client
 }
 
 // sessionClients are the clients of a session.
@@ -46,6 +59,9 @@ func sessionClients(sess *bakery.Session) awsClients {
 		ec2:    func(region string) ec2Client { return sess.EC2(region) },
 		iam:    sess.IAM(),
 		decode: sess.DecodeAuthorizationError,
+		ssm:    ssm.NewFromConfig(sess.Config),
+		creds:  sess.Config.Credentials,
+		http:   sdkHTTPClient(sess.Config),
 	}
 }
 
@@ -102,16 +118,21 @@ func plan(cfg *Config, d planDeps) []multistep.Step {
 		&stepRenderTemplates{templates: templates, region: d.region},
 		&stepCheckEnhancedNetworking{ena: dist.AMIENASupport, sriov: dist.AMISriovNetSupport, virtType: dist.AMIVirtType},
 		&stepNetwork{ec2: ec2, vpcID: cfg.VpcID, vpcFilter: cfg.VpcFilter, subnetID: cfg.SubnetID,
-			subnetFilter: cfg.SubnetFilter, availabilityZone: cfg.AvailabilityZone},
-		// run_tags reach the key pair and the security group too, as in
-		// amazon-ebs, at creation: tag-based cleanup and policies that
-		// require tags on every created resource rely on it.
-		&stepKeyPair{ec2: ec2, comm: &cfg.Comm, name: names.keyPair, journal: d.journal,
-			tags: templates.TagsBetween("run_tags", bakery.Tags{"Name": names.keyPair}, cfg.RunTags, temporary), written: templates.Written},
-		&stepSecurityGroup{ec2: ec2, ids: cfg.SecurityGroupIDs, filter: cfg.SecurityGroupFilter, name: names.group, vpcID: cfg.VpcID,
-			port: cfg.Comm.Port(), cidrs: cfg.TemporarySGSourceCidrs, publicIP: cfg.TemporarySGSourcePublicIP,
-			tags: templates.TagsBetween("run_tags", bakery.Tags{"Name": names.group}, cfg.RunTags, temporary), written: templates.Written,
-			poll: poll, journal: d.journal},
+			subnetFilter: cfg.SubnetFilter, availabilityZone: cfg.AvailabilityZone})
+	iface := cfg.SSHInterface.SSHInterface
+	group := &stepSecurityGroup{ec2: ec2, ids: cfg.SecurityGroupIDs, filter: cfg.SecurityGroupFilter, name: names.group, vpcID: cfg.VpcID,
+		port: cfg.Comm.Port(), cidrs: cfg.TemporarySGSourceCidrs, publicIP: cfg.TemporarySGSourcePublicIP,
+		tags: templates.TagsBetween("run_tags", bakery.Tags{"Name": names.group}, cfg.RunTags, temporary), written: templates.Written,
+		tunnel: iface, poll: poll, journal: d.journal}
+	if iface == interfaceEICE { // before the group, which admits the endpoint's groups
+		add(&stepFindEndpoint{ec2: ec2, id: cfg.InstanceConnectEndpointID, ownGroup: group.temporary(), port: cfg.Comm.Port()})
+	}
+	// run_tags reach the key pair and the security group too, as in
+	// amazon-ebs, at creation: tag-based cleanup and policies that
+	// require tags on every created resource rely on it.
+	add(&stepKeyPair{ec2: ec2, comm: &cfg.Comm, name: names.keyPair, journal: d.journal,
+		tags: templates.TagsBetween("run_tags", bakery.Tags{"Name": names.keyPair}, cfg.RunTags, temporary), written: templates.Written},
+		group,
 		&stepIAMInstanceProfile{iam: d.clients.iam, existing: cfg.IamInstanceProfile, skipValidation: cfg.SkipProfileValidation,
 			document: cfg.TemporaryIamInstanceProfilePolicyDocument, name: names.profile, probe: names.probe,
 			tags: templates.TagsBetween("run_tags", nil, cfg.RunTags, temporary), poll: poll, journal: d.journal},
@@ -131,12 +152,20 @@ func plan(cfg *Config, d planDeps) []multistep.Step {
 	} else {
 		add(launch)
 	}
-	host := sshHost(cfg.Comm.SSHHost, cfg.SSHInterface.SSHInterface)
+	host := sshHost(cfg.Comm.SSHHost, iface)
+	var tunnel *stepTunnel
+	if isTunnel(iface) {
+		tunnel = newStepTunnel(cfg, d)
+		add(tunnel)
+	}
 	pin := new(hostKeyPin) // the instance's host key, from the first handshake on
 	add(&stepConnect{inner: &communicator.StepConnect{Config: &cfg.Comm, Host: host, SSHConfig: pin.wrap(cfg.Comm.SSHConfigFunc())},
 		ec2: ec2, comm: &cfg.Comm, keyName: names.keyPair, host: host, pin: pin},
 		&commonsteps.StepProvision{},
 		&commonsteps.StepCleanupTempKeys{Comm: &cfg.Comm})
+	if tunnel != nil { // the instance stops next: no session outlives provisioning
+		add(&stepTunnelDone{tunnel: tunnel})
+	}
 	if cfg.IsSpot() { // EC2 cannot stop a spot instance of an instant fleet
 		add(&stepSpotNoStop{})
 	} else {
@@ -209,11 +238,23 @@ func imageSteps(cfg *Config, d planDeps, names names, temporary bakery.Tags, tem
 		steps = append(steps,
 			&stepTestInstance{ec2: ec2, instanceType: t.InstanceType,
 				tags:        bakery.Tags{"Name": "Packer AMI test"}.Merge(temporary),
-				clientToken: names.clientToken + "-test", poll: poll, journal: d.journal},
+				clientToken: names.clientToken + "-test", poll: poll, journal: d.journal})
+		// The test instance is reached as the build's was: through a
+		// tunnel of its own when `ssh_interface` names one.
+		var tunnel *stepTunnel
+		if iface := cfg.SSHInterface.SSHInterface; isTunnel(iface) {
+			tunnel = newStepTunnel(cfg, d)
+			tunnel.instance = getTestInstance
+			steps = append(steps, tunnel)
+		}
+		steps = append(steps,
 			&communicator.StepConnect{Config: &cfg.Comm, Host: sshHostOf(cfg.Comm.SSHHost, cfg.SSHInterface.SSHInterface, getTestInstance),
 				SSHConfig: cfg.Comm.SSHConfigFunc()},
 			&stepTestChecks{inline: t.Inline},
 		)
+		if tunnel != nil {
+			steps = append(steps, &stepTunnelDone{tunnel: tunnel})
+		}
 	}
 	return append(steps,
 		&stepCopyImages{client: func(r string) imageCopier { return d.clients.ec2(r) }, buildRegion: d.region, regions: copyRegions,
@@ -225,6 +266,14 @@ func imageSteps(cfg *Config, d planDeps, names names, temporary bakery.Tags, tem
 			users: dist.AMIUsers, groups: dist.AMIGroups, orgARNs: dist.AMIOrgArns, ouARNs: dist.AMIOuArns,
 			snapshotUsers: dist.SnapshotUsers, snapshotGroups: dist.SnapshotGroups, kmsKey: kmsKey},
 	)
+}
+
+// newStepTunnel opens the tunnel `ssh_interface` names to the build's
+// instance; the AMI test's sets instance.
+func newStepTunnel(cfg *Config, d planDeps) *stepTunnel {
+	return &stepTunnel{iface: cfg.SSHInterface.SSHInterface, comm: &cfg.Comm, remotePort: cfg.Comm.Port(), localPort: cfg.SessionManagerPort,
+		pause: cfg.PauseBeforeSSM, wait: cfg.Comm.SSHTimeout, region: d.region, creds: d.clients.creds, httpClient: d.clients.http,
+		ssm: d.clients.ssm, endpointID: cfg.InstanceConnectEndpointID}
 }
 
 // say shows a message, for what reports outside a step's Run.

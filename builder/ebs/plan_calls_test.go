@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
 	"slices"
 	"sort"
@@ -87,6 +88,9 @@ var callsTable = []struct {
 	// lost makes these create calls answer as after a lost reply.
 	lost []string
 	ssh  error
+	// tunnel: the cloud has the tunnel stand-ins, and ssh_port is their
+	// greeting server.
+	tunnel bool
 }{
 	{name: "plain"},
 	{name: "everything on demand", over: map[string]interface{}{"ami_regions": []string{"us-west-2"}, "encrypt_boot": true, "kms_key_id": "alias/k",
@@ -107,6 +111,10 @@ var callsTable = []struct {
 	{name: "own groups, SSH never answers", over: map[string]interface{}{"security_group_ids": []string{"sg-0123456789abcdef0"},
 		"source_ami": unset, "source_ami_filter": map[string]interface{}{"filters": map[string]string{"name": "x-*"}, "owners": []string{"self"}}},
 		ssh: errors.New("timeout waiting for SSH")},
+	{name: "session manager", over: map[string]interface{}{"ssh_interface": "session_manager"}, tunnel: true},
+	{name: "session manager, SSH never answers", over: map[string]interface{}{"ssh_interface": "session_manager"}, tunnel: true,
+		ssh: errors.New("timeout waiting for SSH")},
+	{name: "instance connect endpoint", over: map[string]interface{}{"ssh_interface": "instance_connect_endpoint"}, tunnel: true},
 	{name: "refused after the image, decoded", over: map[string]interface{}{"decode_authorization_messages": true, "ami_users": []string{"444455556666"}},
 		fail: map[string]string{"ec2:ModifyImageAttribute": "UnauthorizedOperation"}},
 }
@@ -215,7 +223,12 @@ func bakeCase(t *testing.T, a *callAudit, i int, edit func([]multistep.Step)) []
 	for _, l := range tc.lost {
 		c.lost[l] = true
 	}
-	return a.undeclared(c, bake(t, c, preparedConfig(t, tc.over), tc.ssh, edit))
+	over := tc.over
+	if tc.tunnel {
+		over = maps.Clone(tc.over)
+		over["ssh_port"] = c.withTunnels(t)
+	}
+	return a.undeclared(c, bake(t, c, preparedConfig(t, over), tc.ssh, edit))
 }
 
 // TestEveryCallIsDeclared runs each plan of callsTable against a cloud that

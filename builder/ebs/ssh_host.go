@@ -22,6 +22,9 @@ func sshHostOf(configured, iface string, instance func(multistep.StateBag) types
 		if configured != "" {
 			return configured, nil
 		}
+		if isTunnel(iface) { // stepTunnel's listener
+			return tunnelHost, nil
+		}
 		inst := instance(state)
 		candidates := map[string]string{
 			"public_ip":   aws.ToString(inst.PublicIpAddress),

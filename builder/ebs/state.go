@@ -10,6 +10,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
+
+	"github.com/packer-bakery/packer-plugin-bakery/common/tunnel/eice"
 )
 
 // State keys. Steps read and write the state bag only through the accessors
@@ -28,6 +30,7 @@ const (
 	keyInstanceProfile = "bakery/iam_instance_profile"
 	keyInstance        = "bakery/instance"
 	keyImage           = "bakery/image"
+	keyEndpoint        = "bakery/instance_connect_endpoint"
 	// keyImages holds the build's finished AMIs by region: the build
 	// region's (unless skip_save_build_region) and every copy.
 	keyImages = "bakery/images"
@@ -187,4 +190,12 @@ func cleanupContext() (context.Context, context.CancelFunc) {
 // cleanupFailed tells the user what was left behind and how to remove it.
 func cleanupFailed(ui packersdk.Ui, what, id, command string, err error) {
 	ui.Error(fmt.Sprintf("Could not delete %s %s: %v\nDelete it by hand: %s", what, id, withPermissionHint(err), command))
+}
+
+// putEndpoint records the EC2 Instance Connect Endpoint the build goes
+// through (stepFindEndpoint); the security group and the tunnel read it.
+func putEndpoint(state multistep.StateBag, ep eice.Endpoint) { state.Put(keyEndpoint, ep) }
+
+func getEndpoint(state multistep.StateBag) eice.Endpoint {
+	return state.Get(keyEndpoint).(eice.Endpoint)
 }

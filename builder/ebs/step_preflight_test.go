@@ -87,6 +87,9 @@ func (f *fakeDryRun) DescribeSecurityGroups(_ context.Context, in *ec2.DescribeS
 func (f *fakeDryRun) DescribeSubnets(_ context.Context, in *ec2.DescribeSubnetsInput, _ ...func(*ec2.Options)) (*ec2.DescribeSubnetsOutput, error) {
 	return nil, f.do("DescribeSubnets", in.DryRun, in)
 }
+func (f *fakeDryRun) DescribeInstanceConnectEndpoints(_ context.Context, in *ec2.DescribeInstanceConnectEndpointsInput, _ ...func(*ec2.Options)) (*ec2.DescribeInstanceConnectEndpointsOutput, error) {
+	return nil, f.do("DescribeInstanceConnectEndpoints", in.DryRun, in)
+}
 func (f *fakeDryRun) DescribeVpcs(_ context.Context, in *ec2.DescribeVpcsInput, _ ...func(*ec2.Options)) (*ec2.DescribeVpcsOutput, error) {
 	return nil, f.do("DescribeVpcs", in.DryRun, in)
 }

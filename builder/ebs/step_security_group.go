@@ -40,10 +40,15 @@ type stepSecurityGroup struct {
 	publicIP bool                                  // admit only this machine's public address
 	lookupIP func(context.Context) (net.IP, error) // publicIP's lookup; checkPublicIP when nil
 	tags     bakery.Tags                           // its Name, run_tags and the build's own tags, as amazon-ebs tags it with run_tags
-	written  asWritten                             // the tags as written, for the permission check's dry run
-	poll     bakery.Poll                           // how to wait for the instance to let go of the group
-	journal  *journal.Journal
-	created  string
+	// tunnel is `ssh_interface` when it names a tunnel: with Session
+	// Manager the group admits nothing (the agent connects out); with an
+	// EC2 Instance Connect Endpoint, the port from the endpoint's security
+	// groups only (stepFindEndpoint found them), never from a CIDR.
+	tunnel  string
+	written asWritten   // the tags as written, for the permission check's dry run
+	poll    bakery.Poll // how to wait for the instance to let go of the group
+	journal *journal.Journal
+	created string
 }
 
 var _ multistep.Step = (*stepSecurityGroup)(nil)
@@ -110,10 +115,15 @@ func (s *stepSecurityGroup) Run(ctx context.Context, state multistep.StateBag) m
 	}
 	s.created = groupID
 	_ = s.journal.Record(journal.KindSecurityGroup, groupID, "")
-	if s.port == 0 {
+	if s.port == 0 || s.tunnel == interfaceSessionManager {
 		// `communicator = "none"`: nothing connects, so nothing is let in
 		// (a rule for tcp port 0 from the source CIDRs would serve no one).
-		ui.Say(fmt.Sprintf("Security group %s admits nothing: the build has no communicator", s.created))
+		// Session Manager: the agent connects out.
+		why := "the build has no communicator"
+		if s.tunnel == interfaceSessionManager {
+			why = "Session Manager's agent connects out"
+		}
+		ui.Say(fmt.Sprintf("Security group %s admits nothing: %s", s.created, why))
 		putSecurityGroupIDs(state, []string{s.created})
 		return multistep.ActionContinue
 	}
@@ -131,6 +141,14 @@ func (s *stepSecurityGroup) Run(ctx context.Context, state multistep.StateBag) m
 		}
 		perm.IpRanges = append(perm.IpRanges, types.IpRange{CidrIp: aws.String(cidr), Description: aws.String("Packer communicator")})
 	}
+	from := fmt.Sprint(cidrs)
+	if s.tunnel == interfaceEICE {
+		ep := getEndpoint(state)
+		for _, g := range ep.SecurityGroupIDs {
+			perm.UserIdGroupPairs = append(perm.UserIdGroupPairs, types.UserIdGroupPair{GroupId: aws.String(g), Description: aws.String("EC2 Instance Connect Endpoint " + ep.ID)})
+		}
+		from = fmt.Sprintf("the security groups %v of EC2 Instance Connect Endpoint %s", ep.SecurityGroupIDs, ep.ID)
+	}
 	_, err = s.ec2.AuthorizeSecurityGroupIngress(ctx, &ec2.AuthorizeSecurityGroupIngressInput{
 		GroupId:       aws.String(s.created),
 		IpPermissions: []types.IpPermission{perm},
@@ -141,7 +159,7 @@ func (s *stepSecurityGroup) Run(ctx context.Context, state multistep.StateBag) m
 	if err != nil {
 		return halt(state, fmt.Errorf("allowing port %d into security group %s: %w", s.port, s.created, err))
 	}
-	ui.Say(fmt.Sprintf("Security group %s admits port %d from %v", s.created, s.port, cidrs))
+	ui.Say(fmt.Sprintf("Security group %s admits port %d from %s", s.created, s.port, from))
 	putSecurityGroupIDs(state, []string{s.created})
 	return multistep.ActionContinue
 }
@@ -324,7 +342,7 @@ func (s *stepSecurityGroup) awsCalls() []awsCall {
 		vpc = "vpc/" + s.vpcID
 	}
 	change := []Grant{{Sid: "ChangeOwnSecurityGroup", EC2: []string{"security-group/*"}, Tagged: ResourceTagged}}
-	return append(calls,
+	calls = append(calls,
 		awsCall{action: "ec2:CreateSecurityGroup", grants: []Grant{
 			{Sid: "CreateTaggedSecurityGroup", EC2: []string{"security-group/*"}, Tagged: RequestTagged},
 			{Sid: "CreateSecurityGroupInVpc", EC2: []string{vpc}}},
@@ -338,15 +356,17 @@ func (s *stepSecurityGroup) awsCalls() []awsCall {
 				return err
 			}},
 		awsCall{action: "ec2:CreateTags", partOf: "ec2:CreateSecurityGroup", grants: []Grant{tagOnCreate("CreateSecurityGroup", "security-group/*")}},
-		awsCall{action: "ec2:AuthorizeSecurityGroupIngress", grants: change, check: func(ctx context.Context) error {
+	)
+	if s.tunnel != interfaceSessionManager { // with Session Manager the group admits nothing
+		calls = append(calls, awsCall{action: "ec2:AuthorizeSecurityGroupIngress", grants: change, check: func(ctx context.Context) error {
 			_, err := s.ec2.AuthorizeSecurityGroupIngress(ctx, &ec2.AuthorizeSecurityGroupIngressInput{DryRun: dryRun, GroupId: aws.String(placeholderGroup),
 				IpPermissions: []types.IpPermission{{IpProtocol: aws.String("tcp"), FromPort: aws.Int32(22), ToPort: aws.Int32(22),
 					IpRanges: []types.IpRange{{CidrIp: aws.String("192.0.2.0/32")}}}}})
 			return err
-		}},
-		awsCall{action: "ec2:DeleteSecurityGroup", grants: change, check: func(ctx context.Context) error {
-			_, err := s.ec2.DeleteSecurityGroup(ctx, &ec2.DeleteSecurityGroupInput{DryRun: dryRun, GroupId: aws.String(placeholderGroup)})
-			return err
-		}},
-	)
+		}})
+	}
+	return append(calls, awsCall{action: "ec2:DeleteSecurityGroup", grants: change, check: func(ctx context.Context) error {
+		_, err := s.ec2.DeleteSecurityGroup(ctx, &ec2.DeleteSecurityGroupInput{DryRun: dryRun, GroupId: aws.String(placeholderGroup)})
+		return err
+	}})
 }

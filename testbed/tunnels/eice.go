@@ -46,6 +46,9 @@ type EICE struct {
 	// Source is the local address tunnels connect to the port from (the
 	// bed's tunnel-only sshd admits 127.0.0.2 only); nil: any.
 	Source net.Addr
+	// OnOpen, when set (before the first request), is called for every
+	// tunnel accepted, before any byte flows: a test records the call.
+	OnOpen func()
 
 	ln      net.Listener
 	srv     *http.Server
@@ -169,6 +172,9 @@ func (e *EICE) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ws.SetReadLimit(65536) // aws-cli sends frames of up to 65000 bytes
+	if e.OnOpen != nil {
+		e.OnOpen()
+	}
 	e.mu.Lock()
 	e.open++
 	e.maxOpen = max(e.maxOpen, e.open)

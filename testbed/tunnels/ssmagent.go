@@ -591,8 +591,10 @@ func (s *agentStream) Write(p []byte) (int, error) {
 	n := 0
 	for len(p) > 0 {
 		k := min(len(p), 1024)
-		s.a.send(ssm.PayloadOutput, append([]byte(nil), p[:k]...))
+		// Counted first: a drop it triggers then comes before the data,
+		// which must reach the client through the resumed channel.
 		s.a.count(k)
+		s.a.send(ssm.PayloadOutput, append([]byte(nil), p[:k]...))
 		n += k
 		p = p[k:]
 	}

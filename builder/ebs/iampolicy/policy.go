@@ -92,6 +92,22 @@ func (s Scope) amiRegions() Scope {
 	return out
 }
 
+// ssmARNs are the ARNs of SSM resources in the scope's regions. An AWS-owned
+// document (document/AWS-…) has no account in its ARN.
+func (s Scope) ssmARNs(resources ...string) []string {
+	var out []string
+	for _, res := range resources {
+		account := s.Account
+		if strings.HasPrefix(res, "document/AWS-") {
+			account = ""
+		}
+		for _, r := range s.Regions {
+			out = append(out, fmt.Sprintf("arn:%s:ssm:%s:%s:%s", s.Partition, r, account, res))
+		}
+	}
+	return out
+}
+
 // ec2ARNs is arns for several resources.
 func (s Scope) ec2ARNs(resources ...string) []string {
 	var out []string

@@ -52,6 +52,7 @@ func statements(g ebs.Grant, s Scope) []Statement {
 	for _, r := range g.IAM {
 		st.Resource = append(st.Resource, s.iamARN(r))
 	}
+	st.Resource = append(st.Resource, where.ssmARNs(g.SSM...)...)
 	if g.ProfileRole != "" {
 		// The role is the profile's, known only by reading it: the
 		// subcommand does when it can (Scope.ProfileRoles).
@@ -102,6 +103,7 @@ func statements(g ebs.Grant, s Scope) []Statement {
 	if g.ServiceName != "" {
 		add(Conditions{"StringEquals": {"iam:AWSServiceName": {g.ServiceName}}})
 	}
+	add(g.Conditions)
 	if len(c) > 0 {
 		st.Condition = c
 	}

@@ -118,21 +118,13 @@ func TestPresignForm(t *testing.T) {
 }
 
 func echoServer(t *testing.T) int {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	t.Helper()
+	port, stop, err := tunnels.Serve(tunnels.Echo)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { defer c.Close(); _, _ = io.Copy(c, c) }()
-		}
-	}()
-	return ln.Addr().(*net.TCPAddr).Port
+	t.Cleanup(stop)
+	return port
 }
 
 func standIn(t *testing.T) (*tunnels.EICE, *http.Client) {

@@ -21,24 +21,15 @@ import (
 	"github.com/packer-bakery/packer-plugin-bakery/testbed/tunnels"
 )
 
-// echoServer plays sshd: it echoes every byte back.
+// echoServer plays the instance's port: it echoes every byte back.
 func echoServer(t *testing.T) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	port, stop, err := tunnels.Serve(tunnels.Echo)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { defer c.Close(); _, _ = io.Copy(c, c) }()
-		}
-	}()
-	return ln.Addr().(*net.TCPAddr).Port
+	t.Cleanup(stop)
+	return port
 }
 
 func setup(t *testing.T, faults tunnels.SSMFaults) (*tunnels.SSM, *tunnels.SSMClient, tssm.Config) {

@@ -65,7 +65,7 @@ func (t *Tunnel) session(ctx context.Context) (*Session, error) {
 		return nil, fmt.Errorf("Session Manager session %s ended (%w) and %d sessions were started already; giving up", old, cause, maxRestarts+1)
 	}
 	t.restarts++
-	t.cfg.logf("Session Manager session %s ended: %v. Starting a new session.", old, cause)
+	t.cfg.logf("Session Manager session %s ended (%v); starting a new session", old, cause)
 	s, err := Start(ctx, t.cfg)
 	if err != nil {
 		return nil, fmt.Errorf("session %s ended (%v); starting a new one: %w", old, cause, err)
