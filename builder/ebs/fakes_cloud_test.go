@@ -2,6 +2,7 @@ package ebs
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -45,6 +46,8 @@ type cloud struct {
 	profiles          map[string][]iamtypes.Tag
 	inProfile         map[string]bool
 	tunnels           *cloudTunnels // see withTunnels
+	// ltData: what the launch template was created with.
+	ltData *types.RequestLaunchTemplateData
 }
 
 func newCloud(t *testing.T) *cloud {
@@ -284,6 +287,7 @@ func (c *cloud) CreateLaunchTemplate(_ context.Context, in *ec2.CreateLaunchTemp
 	}
 	if err := c.lostReply("ec2:CreateLaunchTemplate", "InvalidLaunchTemplateName.AlreadyExistsException"); err != nil {
 		c.groups["lt-lost"] = tags // remembered for DescribeLaunchTemplates
+		c.ltData = in.LaunchTemplateData
 		return nil, err
 	}
 	return &ec2.CreateLaunchTemplateOutput{LaunchTemplate: &types.LaunchTemplate{LaunchTemplateId: aws.String("lt-1"), LaunchTemplateName: in.LaunchTemplateName}}, nil
@@ -294,7 +298,20 @@ func (c *cloud) DescribeLaunchTemplates(_ context.Context, in *ec2.DescribeLaunc
 		return nil, err
 	}
 	return &ec2.DescribeLaunchTemplatesOutput{LaunchTemplates: []types.LaunchTemplate{{LaunchTemplateId: aws.String("lt-1"),
-		LaunchTemplateName: aws.String(strings.Join(in.LaunchTemplateNames, "")), Tags: c.groups["lt-lost"]}}}, nil
+		LaunchTemplateName: aws.String(strings.Join(in.LaunchTemplateNames, "")), Tags: c.groups["lt-lost"],
+		LatestVersionNumber: aws.Int64(1), DefaultVersionNumber: aws.Int64(1)}}}, nil
+}
+
+func (c *cloud) DescribeLaunchTemplateVersions(_ context.Context, in *ec2.DescribeLaunchTemplateVersionsInput, _ ...func(*ec2.Options)) (*ec2.DescribeLaunchTemplateVersionsOutput, error) {
+	if err := c.call("ec2:DescribeLaunchTemplateVersions", in.DryRun); err != nil {
+		return nil, err
+	}
+	data := new(types.ResponseLaunchTemplateData)
+	if raw, err := json.Marshal(c.ltData); err != nil || json.Unmarshal(raw, data) != nil {
+		c.t.Errorf("launch template data: %v", err)
+	}
+	return &ec2.DescribeLaunchTemplateVersionsOutput{LaunchTemplateVersions: []types.LaunchTemplateVersion{{LaunchTemplateId: aws.String("lt-1"),
+		VersionNumber: aws.Int64(1), LaunchTemplateData: data}}}, nil
 }
 
 func (c *cloud) DeleteLaunchTemplate(_ context.Context, in *ec2.DeleteLaunchTemplateInput, _ ...func(*ec2.Options)) (*ec2.DeleteLaunchTemplateOutput, error) {

@@ -3,6 +3,9 @@ package ebs
 import (
 	"encoding/json"
 	"fmt"
+	"reflect"
+	"sort"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -92,4 +95,77 @@ var notInLaunchTemplates = map[string]string{
 	"DryRun":         "a request option, not instance configuration",
 	"AdditionalInfo": "reserved by EC2; launch templates have no such field",
 	"LaunchTemplate": "a launch template cannot refer to another launch template",
+}
+
+// templateDataDiff names the fields in which a launch template version's
+// data (as EC2 describes it) differs from what the build sent, "" when
+// none does. The two shapes share their field names, so they are compared
+// by name; a field set on one side only is a difference too (a planted
+// template's user data or instance profile where the build sent none).
+func templateDataDiff(sent *types.RequestLaunchTemplateData, got *types.ResponseLaunchTemplateData) string {
+	a, b := fieldsByName(sent), fieldsByName(got)
+	var diff []string
+	for k, v := range a {
+		if !reflect.DeepEqual(v, b[k]) {
+			diff = append(diff, k)
+		}
+	}
+	for k := range b {
+		if _, ok := a[k]; !ok {
+			diff = append(diff, k)
+		}
+	}
+	sort.Strings(diff)
+	return strings.Join(diff, ", ")
+}
+
+// fieldsByName is v as JSON values by field name, without unset fields.
+func fieldsByName(v any) map[string]any {
+	raw, err := json.Marshal(v)
+	var m map[string]any
+	if err != nil || json.Unmarshal(raw, &m) != nil {
+		return map[string]any{"(unreadable)": true}
+	}
+	for k, x := range m {
+		if x = pruned(x); x == nil {
+			delete(m, k)
+		} else {
+			m[k] = x
+		}
+	}
+	return m
+}
+
+// pruned drops nulls, empty strings (unset enums) and empty lists and
+// objects, which the API shapes use alike for "not set".
+func pruned(x any) any {
+	switch v := x.(type) {
+	case string:
+		if v == "" {
+			return nil
+		}
+	case map[string]any:
+		for k, e := range v {
+			if e = pruned(e); e == nil {
+				delete(v, k)
+			} else {
+				v[k] = e
+			}
+		}
+		if len(v) == 0 {
+			return nil
+		}
+	case []any:
+		out := v[:0]
+		for _, e := range v {
+			if e = pruned(e); e != nil {
+				out = append(out, e)
+			}
+		}
+		if len(out) == 0 {
+			return nil
+		}
+		return out
+	}
+	return x
 }

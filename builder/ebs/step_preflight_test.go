@@ -155,6 +155,9 @@ func (f *fakeDryRun) DeleteLaunchTemplate(_ context.Context, in *ec2.DeleteLaunc
 func (f *fakeDryRun) DescribeLaunchTemplates(_ context.Context, in *ec2.DescribeLaunchTemplatesInput, _ ...func(*ec2.Options)) (*ec2.DescribeLaunchTemplatesOutput, error) {
 	return nil, f.do("DescribeLaunchTemplates", in.DryRun, in)
 }
+func (f *fakeDryRun) DescribeLaunchTemplateVersions(_ context.Context, in *ec2.DescribeLaunchTemplateVersionsInput, _ ...func(*ec2.Options)) (*ec2.DescribeLaunchTemplateVersionsOutput, error) {
+	return nil, f.do("DescribeLaunchTemplateVersions", in.DryRun, in)
+}
 func (f *fakeDryRun) CreateFleet(_ context.Context, in *ec2.CreateFleetInput, _ ...func(*ec2.Options)) (*ec2.CreateFleetOutput, error) {
 	return nil, f.do("CreateFleet", in.DryRun, in)
 }

@@ -20,6 +20,7 @@ import (
 type spotLauncher interface {
 	CreateLaunchTemplate(context.Context, *ec2.CreateLaunchTemplateInput, ...func(*ec2.Options)) (*ec2.CreateLaunchTemplateOutput, error)
 	DescribeLaunchTemplates(context.Context, *ec2.DescribeLaunchTemplatesInput, ...func(*ec2.Options)) (*ec2.DescribeLaunchTemplatesOutput, error)
+	DescribeLaunchTemplateVersions(context.Context, *ec2.DescribeLaunchTemplateVersionsInput, ...func(*ec2.Options)) (*ec2.DescribeLaunchTemplateVersionsOutput, error)
 	DeleteLaunchTemplate(context.Context, *ec2.DeleteLaunchTemplateInput, ...func(*ec2.Options)) (*ec2.DeleteLaunchTemplateOutput, error)
 	CreateFleet(context.Context, *ec2.CreateFleetInput, ...func(*ec2.Options)) (*ec2.CreateFleetOutput, error)
 	DeleteFleets(context.Context, *ec2.DeleteFleetsInput, ...func(*ec2.Options)) (*ec2.DeleteFleetsOutput, error)
@@ -232,7 +233,7 @@ func (s *stepRunSpotInstance) createTemplate(ctx context.Context, state multiste
 	case err == nil && out.LaunchTemplate != nil:
 		s.templateID = aws.ToString(out.LaunchTemplate.LaunchTemplateId)
 	case apiErrorCode(err) == "InvalidLaunchTemplateName.AlreadyExistsException":
-		id, aerr := s.adoptTemplate(ctx)
+		id, aerr := s.adoptTemplate(ctx, data)
 		if aerr != nil {
 			return aerr
 		}
@@ -248,9 +249,13 @@ func (s *stepRunSpotInstance) createTemplate(ctx context.Context, state multiste
 	return nil
 }
 
-// adoptTemplate returns the ID of the template named s.name if it carries
-// this build's id; any other template of that name is not ours.
-func (s *stepRunSpotInstance) adoptTemplate(ctx context.Context) (string, error) {
+// adoptTemplate returns the ID of the template named s.name if it is what
+// our CreateLaunchTemplate sent: this build's id tag (which others can read
+// in the key pair's name, so it proves nothing alone), one version only,
+// and that version's data equal to data. Anything else was made or changed
+// by someone else: the instance must not launch from it, and it is left
+// untouched.
+func (s *stepRunSpotInstance) adoptTemplate(ctx context.Context, data *types.RequestLaunchTemplateData) (string, error) {
 	out, err := s.ec2.DescribeLaunchTemplates(ctx, &ec2.DescribeLaunchTemplatesInput{LaunchTemplateNames: []string{s.name}})
 	if err != nil {
 		return "", fmt.Errorf("launch template %q already exists; describing it: %w", s.name, err)
@@ -259,11 +264,36 @@ func (s *stepRunSpotInstance) adoptTemplate(ctx context.Context) (string, error)
 	for _, lt := range out.LaunchTemplates {
 		for _, tag := range lt.Tags {
 			if build != "" && aws.ToString(tag.Key) == bakery.TagBuildID && aws.ToString(tag.Value) == build {
-				return aws.ToString(lt.LaunchTemplateId), nil
+				id := aws.ToString(lt.LaunchTemplateId)
+				return id, s.templateAsSent(ctx, lt, data)
 			}
 		}
 	}
 	return "", fmt.Errorf("launch template %q already exists and is not this build's: delete it (aws ec2 delete-launch-template --launch-template-name %s)", s.name, s.name)
+}
+
+// templateAsSent fails unless the template holds exactly one version whose
+// data is what the build sent.
+func (s *stepRunSpotInstance) templateAsSent(ctx context.Context, lt types.LaunchTemplate, data *types.RequestLaunchTemplateData) error {
+	id := aws.ToString(lt.LaunchTemplateId)
+	notOurs := func(why string) error {
+		return fmt.Errorf("launch template %s (%s) carries this build's tag but is not what the build made (%s): someone else made it; it is left untouched and nothing was launched from it: delete it (aws ec2 delete-launch-template --launch-template-id %s) and build again",
+			s.name, id, why, id)
+	}
+	if aws.ToInt64(lt.LatestVersionNumber) != 1 || aws.ToInt64(lt.DefaultVersionNumber) != 1 {
+		return notOurs(fmt.Sprintf("it has version %d, the build makes only version 1", max(aws.ToInt64(lt.LatestVersionNumber), aws.ToInt64(lt.DefaultVersionNumber))))
+	}
+	out, err := s.ec2.DescribeLaunchTemplateVersions(ctx, &ec2.DescribeLaunchTemplateVersionsInput{LaunchTemplateId: lt.LaunchTemplateId})
+	if err != nil {
+		return fmt.Errorf("launch template %s (%s) already exists; reading its versions to see whether this build made it: %w", s.name, id, err)
+	}
+	if len(out.LaunchTemplateVersions) != 1 || aws.ToInt64(out.LaunchTemplateVersions[0].VersionNumber) != 1 {
+		return notOurs(fmt.Sprintf("it has %d versions", len(out.LaunchTemplateVersions)))
+	}
+	if diff := templateDataDiff(data, out.LaunchTemplateVersions[0].LaunchTemplateData); diff != "" {
+		return notOurs("its launch data differs in " + diff)
+	}
+	return nil
 }
 
 func (s *stepRunSpotInstance) fleetInput() *ec2.CreateFleetInput {
@@ -490,13 +520,17 @@ func (s *stepRunSpotInstance) awsCalls() []awsCall {
 // describeCalls: a retry after a lost reply reads the template it meets,
 // and a fleet's deletion is checked by reading the fleet.
 func (s *stepRunSpotInstance) describeCalls() []awsCall {
-	calls := describe("ec2:DescribeLaunchTemplates", "ec2:DescribeFleets")
+	calls := describe("ec2:DescribeLaunchTemplates", "ec2:DescribeFleets", "ec2:DescribeLaunchTemplateVersions")
 	calls[0].check = func(ctx context.Context) error {
 		_, err := s.ec2.DescribeLaunchTemplates(ctx, &ec2.DescribeLaunchTemplatesInput{DryRun: dryRun})
 		return err
 	}
 	calls[1].check = func(ctx context.Context) error {
 		_, err := s.ec2.DescribeFleets(ctx, &ec2.DescribeFleetsInput{DryRun: dryRun})
+		return err
+	}
+	calls[2].check = func(ctx context.Context) error {
+		_, err := s.ec2.DescribeLaunchTemplateVersions(ctx, &ec2.DescribeLaunchTemplateVersionsInput{DryRun: dryRun, LaunchTemplateId: aws.String(placeholderTemplate)})
 		return err
 	}
 	return calls

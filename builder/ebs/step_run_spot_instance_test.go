@@ -2,6 +2,7 @@ package ebs
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"reflect"
 	"strings"
@@ -23,6 +24,7 @@ type fakeSpot struct {
 	fake
 	CreateLaunchTemplateCalls    script[ec2.CreateLaunchTemplateInput, ec2.CreateLaunchTemplateOutput]
 	DescribeLaunchTemplatesCalls script[ec2.DescribeLaunchTemplatesInput, ec2.DescribeLaunchTemplatesOutput]
+	DescribeVersionsCalls        script[ec2.DescribeLaunchTemplateVersionsInput, ec2.DescribeLaunchTemplateVersionsOutput]
 	DeleteLaunchTemplateCalls    script[ec2.DeleteLaunchTemplateInput, ec2.DeleteLaunchTemplateOutput]
 	CreateFleetCalls             script[ec2.CreateFleetInput, ec2.CreateFleetOutput]
 	DeleteFleetsCalls            script[ec2.DeleteFleetsInput, ec2.DeleteFleetsOutput]
@@ -37,15 +39,16 @@ var _ spotLauncher = (*fakeSpot)(nil)
 func newFakeSpot(t *testing.T) *fakeSpot {
 	f := &fakeSpot{}
 	f.fake = newFake(t, map[string]pending{
-		"CreateLaunchTemplate":    &f.CreateLaunchTemplateCalls,
-		"DescribeLaunchTemplates": &f.DescribeLaunchTemplatesCalls,
-		"DeleteLaunchTemplate":    &f.DeleteLaunchTemplateCalls,
-		"CreateFleet":             &f.CreateFleetCalls,
-		"DeleteFleets":            &f.DeleteFleetsCalls,
-		"DescribeFleets":          &f.DescribeFleetsCalls,
-		"CreateTags":              &f.CreateTagsCalls,
-		"DescribeInstances":       &f.DescribeInstancesCalls,
-		"TerminateInstances":      &f.TerminateInstancesCalls,
+		"CreateLaunchTemplate":           &f.CreateLaunchTemplateCalls,
+		"DescribeLaunchTemplates":        &f.DescribeLaunchTemplatesCalls,
+		"DescribeLaunchTemplateVersions": &f.DescribeVersionsCalls,
+		"DeleteLaunchTemplate":           &f.DeleteLaunchTemplateCalls,
+		"CreateFleet":                    &f.CreateFleetCalls,
+		"DeleteFleets":                   &f.DeleteFleetsCalls,
+		"DescribeFleets":                 &f.DescribeFleetsCalls,
+		"CreateTags":                     &f.CreateTagsCalls,
+		"DescribeInstances":              &f.DescribeInstancesCalls,
+		"TerminateInstances":             &f.TerminateInstancesCalls,
 	})
 	return f
 }
@@ -56,6 +59,10 @@ func (f *fakeSpot) CreateLaunchTemplate(ctx context.Context, in *ec2.CreateLaunc
 
 func (f *fakeSpot) DescribeLaunchTemplates(ctx context.Context, in *ec2.DescribeLaunchTemplatesInput, _ ...func(*ec2.Options)) (*ec2.DescribeLaunchTemplatesOutput, error) {
 	return call(&f.fake, &f.DescribeLaunchTemplatesCalls, "DescribeLaunchTemplates", ctx, in)
+}
+
+func (f *fakeSpot) DescribeLaunchTemplateVersions(ctx context.Context, in *ec2.DescribeLaunchTemplateVersionsInput, _ ...func(*ec2.Options)) (*ec2.DescribeLaunchTemplateVersionsOutput, error) {
+	return call(&f.fake, &f.DescribeVersionsCalls, "DescribeLaunchTemplateVersions", ctx, in)
 }
 
 func (f *fakeSpot) DeleteLaunchTemplate(ctx context.Context, in *ec2.DeleteLaunchTemplateInput, _ ...func(*ec2.Options)) (*ec2.DeleteLaunchTemplateOutput, error) {
@@ -493,19 +500,47 @@ func TestStepRunSpotInstance_interruptedWhileWaitingForCapacity(t *testing.T) {
 }
 
 func TestStepRunSpotInstance_templateAlreadyExists(t *testing.T) {
-	ours := &ec2.DescribeLaunchTemplatesOutput{LaunchTemplates: []types.LaunchTemplate{{
-		LaunchTemplateId: aws.String("lt-first"), LaunchTemplateName: aws.String("packer_bakery_b1"),
-		Tags: []types.Tag{{Key: aws.String(bakery.TagBuildID), Value: aws.String("b1")}},
-	}}}
-	theirs := &ec2.DescribeLaunchTemplatesOutput{LaunchTemplates: []types.LaunchTemplate{{
-		LaunchTemplateId: aws.String("lt-other"), LaunchTemplateName: aws.String("packer_bakery_b1"),
-		Tags: []types.Tag{{Key: aws.String(bakery.TagBuildID), Value: aws.String("b2")}},
-	}}}
+	tagged := func(build string, latest int64) *ec2.DescribeLaunchTemplatesOutput {
+		return &ec2.DescribeLaunchTemplatesOutput{LaunchTemplates: []types.LaunchTemplate{{
+			LaunchTemplateId: aws.String("lt-first"), LaunchTemplateName: aws.String("packer_bakery_b1"),
+			LatestVersionNumber: aws.Int64(latest), DefaultVersionNumber: aws.Int64(1),
+			Tags: []types.Tag{{Key: aws.String(bakery.TagBuildID), Value: aws.String(build)}},
+		}}}
+	}
+	// alreadyExists answers CreateLaunchTemplate with AlreadyExists and the
+	// template's version 1 (if read) with what that call sent, changed by
+	// change.
+	alreadyExists := func(f *fakeSpot, read bool, change func(*types.ResponseLaunchTemplateData)) {
+		var sent *types.RequestLaunchTemplateData
+		f.CreateLaunchTemplateCalls.ReturnFunc(func(in *ec2.CreateLaunchTemplateInput) (*ec2.CreateLaunchTemplateOutput, error) {
+			sent = in.LaunchTemplateData
+			return nil, apiErr("InvalidLaunchTemplateName.AlreadyExistsException")
+		})
+		if !read {
+			return
+		}
+		f.DescribeVersionsCalls.ReturnFunc(func(*ec2.DescribeLaunchTemplateVersionsInput) (*ec2.DescribeLaunchTemplateVersionsOutput, error) {
+			raw, err := json.Marshal(sent)
+			if err != nil {
+				t.Fatal(err)
+			}
+			data := new(types.ResponseLaunchTemplateData)
+			if err := json.Unmarshal(raw, data); err != nil {
+				t.Fatal(err)
+			}
+			if change != nil {
+				change(data)
+			}
+			return &ec2.DescribeLaunchTemplateVersionsOutput{LaunchTemplateVersions: []types.LaunchTemplateVersion{{
+				LaunchTemplateId: aws.String("lt-first"), VersionNumber: aws.Int64(1), LaunchTemplateData: data,
+			}}}, nil
+		})
+	}
 
 	t.Run("ours, after a lost reply: adopted", func(t *testing.T) {
 		f := newFakeSpot(t)
-		f.CreateLaunchTemplateCalls.Return(nil, apiErr("InvalidLaunchTemplateName.AlreadyExistsException"))
-		f.DescribeLaunchTemplatesCalls.Return(ours, nil)
+		alreadyExists(f, true, nil)
+		f.DescribeLaunchTemplatesCalls.Return(tagged("b1", 1), nil)
 		f.CreateFleetCalls.Return(fleetLaunched("fleet-1", "i-1"), nil)
 		f.DescribeInstancesCalls.Return(described(instance("i-1", types.InstanceStateNameRunning)), nil)
 		state, ui := stateForLaunch(t, "k")
@@ -514,6 +549,9 @@ func TestStepRunSpotInstance_templateAlreadyExists(t *testing.T) {
 		wantContinue(t, step.Run(t.Context(), state), state, ui)
 		if got := f.DescribeLaunchTemplatesCalls.Input(t).LaunchTemplateNames; !reflect.DeepEqual(got, []string{"packer_bakery_b1"}) {
 			t.Errorf("described templates %v, want packer_bakery_b1", got)
+		}
+		if got := aws.ToString(f.DescribeVersionsCalls.Input(t).LaunchTemplateId); got != "lt-first" {
+			t.Errorf("read the versions of %q, want lt-first", got)
 		}
 		if id := aws.ToString(f.CreateFleetCalls.Input(t).LaunchTemplateConfigs[0].LaunchTemplateSpecification.LaunchTemplateId); id != "lt-first" {
 			t.Errorf("fleet launched from %s, want the adopted lt-first", id)
@@ -531,19 +569,41 @@ func TestStepRunSpotInstance_templateAlreadyExists(t *testing.T) {
 		step.Cleanup(state)
 	})
 
-	t.Run("another build's: refused, left alone", func(t *testing.T) {
-		f := newFakeSpot(t)
-		f.CreateLaunchTemplateCalls.Return(nil, apiErr("InvalidLaunchTemplateName.AlreadyExistsException"))
-		f.DescribeLaunchTemplatesCalls.Return(theirs, nil)
-		state, ui := stateForLaunch(t, "k")
-		step, j := newSpotStep(t, f, "auto")
+	// Each is refused, names the template, launches nothing from it and
+	// leaves it alone (a call the test did not script fails the fake).
+	for name, tc := range map[string]struct {
+		templates *ec2.DescribeLaunchTemplatesOutput
+		change    func(*types.ResponseLaunchTemplateData)
+		want      string
+	}{
+		"another build's": {templates: tagged("b2", 1),
+			want: `launch template "packer_bakery_b1" already exists and is not this build's`},
+		"our tag, someone's user data": {templates: tagged("b1", 1),
+			change: func(d *types.ResponseLaunchTemplateData) { d.UserData = aws.String("IyEvYmluL3NoCmN1cmwgZXZpbA==") },
+			want:   "launch template packer_bakery_b1 (lt-first) carries this build's tag but is not what the build made (its launch data differs in UserData)"},
+		"our tag, someone's instance profile and image": {templates: tagged("b1", 1),
+			change: func(d *types.ResponseLaunchTemplateData) {
+				d.IamInstanceProfile = &types.LaunchTemplateIamInstanceProfileSpecification{Name: aws.String("admin")}
+				d.ImageId = aws.String("ami-theirs")
+			},
+			want: "its launch data differs in IamInstanceProfile, ImageId"},
+		"our tag, a second version": {templates: tagged("b1", 2),
+			want: "launch template packer_bakery_b1 (lt-first) carries this build's tag but is not what the build made (it has version 2"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			f := newFakeSpot(t)
+			alreadyExists(f, tc.change != nil, tc.change)
+			f.DescribeLaunchTemplatesCalls.Return(tc.templates, nil)
+			state, ui := stateForLaunch(t, "k")
+			step, j := newSpotStep(t, f, "auto")
 
-		wantHalt(t, step.Run(t.Context(), state), state, ui, `launch template "packer_bakery_b1" already exists and is not this build's`)
-		step.Cleanup(state) // deletes nothing: a call would fail the fake
-		if left := j.Remaining(); len(left) != 0 {
-			t.Errorf("journal holds %v", left)
-		}
-	})
+			wantHalt(t, step.Run(t.Context(), state), state, ui, tc.want)
+			step.Cleanup(state) // deletes nothing: a call would fail the fake
+			if left := j.Remaining(); len(left) != 0 {
+				t.Errorf("journal holds %v", left)
+			}
+		})
+	}
 }
 
 // A retried call must not make a second template or fleet: every attempt
