@@ -433,12 +433,21 @@ func (c *cloud) GetRole(_ context.Context, in *iam.GetRoleInput, _ ...func(*iam.
 	if err := c.iamCall("iam:GetRole", aws.ToString(in.RoleName)); err != nil {
 		return nil, err
 	}
+	// As the build's CreateRole made it.
 	return &iam.GetRoleOutput{Role: &iamtypes.Role{RoleName: in.RoleName, Arn: aws.String("arn:aws:iam::1:role/" + aws.ToString(in.RoleName)),
-		Tags: c.roles[aws.ToString(in.RoleName)]}}, nil
+		Tags: c.roles[aws.ToString(in.RoleName)], AssumeRolePolicyDocument: aws.String(ec2TrustPolicy), Description: aws.String(tempRoleDescription)}}, nil
 }
 
 func (c *cloud) PutRolePolicy(_ context.Context, in *iam.PutRolePolicyInput, _ ...func(*iam.Options)) (*iam.PutRolePolicyOutput, error) {
 	return &iam.PutRolePolicyOutput{}, c.iamCall("iam:PutRolePolicy", aws.ToString(in.RoleName))
+}
+
+func (c *cloud) ListRolePolicies(_ context.Context, in *iam.ListRolePoliciesInput, _ ...func(*iam.Options)) (*iam.ListRolePoliciesOutput, error) {
+	return &iam.ListRolePoliciesOutput{}, c.iamCall("iam:ListRolePolicies", aws.ToString(in.RoleName))
+}
+
+func (c *cloud) ListAttachedRolePolicies(_ context.Context, in *iam.ListAttachedRolePoliciesInput, _ ...func(*iam.Options)) (*iam.ListAttachedRolePoliciesOutput, error) {
+	return &iam.ListAttachedRolePoliciesOutput{}, c.iamCall("iam:ListAttachedRolePolicies", aws.ToString(in.RoleName))
 }
 
 func (c *cloud) CreateInstanceProfile(_ context.Context, in *iam.CreateInstanceProfileInput, _ ...func(*iam.Options)) (*iam.CreateInstanceProfileOutput, error) {

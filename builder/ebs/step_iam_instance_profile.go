@@ -27,6 +27,8 @@ type instanceProfileManager interface {
 	CreateRole(context.Context, *iam.CreateRoleInput, ...func(*iam.Options)) (*iam.CreateRoleOutput, error)
 	GetRole(context.Context, *iam.GetRoleInput, ...func(*iam.Options)) (*iam.GetRoleOutput, error)
 	PutRolePolicy(context.Context, *iam.PutRolePolicyInput, ...func(*iam.Options)) (*iam.PutRolePolicyOutput, error)
+	ListRolePolicies(context.Context, *iam.ListRolePoliciesInput, ...func(*iam.Options)) (*iam.ListRolePoliciesOutput, error)
+	ListAttachedRolePolicies(context.Context, *iam.ListAttachedRolePoliciesInput, ...func(*iam.Options)) (*iam.ListAttachedRolePoliciesOutput, error)
 	CreateInstanceProfile(context.Context, *iam.CreateInstanceProfileInput, ...func(*iam.Options)) (*iam.CreateInstanceProfileOutput, error)
 	AddRoleToInstanceProfile(context.Context, *iam.AddRoleToInstanceProfileInput, ...func(*iam.Options)) (*iam.AddRoleToInstanceProfileOutput, error)
 	RemoveRoleFromInstanceProfile(context.Context, *iam.RemoveRoleFromInstanceProfileInput, ...func(*iam.Options)) (*iam.RemoveRoleFromInstanceProfileOutput, error)
@@ -121,6 +123,9 @@ func (s *stepIAMInstanceProfile) createTemporary(ctx context.Context, state mult
 				err = roleAsSent(got.Role)
 			}
 			if err == nil {
+				err = s.rolePoliciesAsSent(ctx)
+			}
+			if err == nil {
 				s.roleARN = aws.ToString(got.Role.Arn)
 				ui.Say(fmt.Sprintf("Role %s was created by an attempt whose reply was lost; using it", s.name))
 			}
@@ -156,6 +161,9 @@ func (s *stepIAMInstanceProfile) createTemporary(ctx context.Context, state mult
 		var got *iam.GetInstanceProfileOutput
 		if got, err = s.iam.GetInstanceProfile(ctx, &iam.GetInstanceProfileInput{InstanceProfileName: aws.String(s.name)}); err == nil {
 			if err = s.ours("instance profile", got.InstanceProfile.Tags); err == nil {
+				err = s.profileAsSent(got.InstanceProfile)
+			}
+			if err == nil {
 				s.profileARN = aws.ToString(got.InstanceProfile.Arn)
 				roles = profileRoles(got.InstanceProfile)
 				ui.Say(fmt.Sprintf("Instance profile %s was created by an attempt whose reply was lost; using it", s.name))
@@ -244,9 +252,8 @@ const tempRoleDescription = "Temporary role of a Packer bakery-ebs build instanc
 // roleAsSent fails unless the role is what our CreateRole sent: the build
 // id tag alone shows in the key pair's name, so anyone could plant a role
 // with it, e.g. one that trusts them, and have the build fill it with the
-// template's policy and hand it to the instance. Inline and attached
-// policies are not read here (that needs two more IAM permissions); the
-// build's own PutRolePolicy replaces an inline policy of its name.
+// template's policy and hand it to the instance. Its policies are read by
+// rolePoliciesAsSent.
 func roleAsSent(r *types.Role) error {
 	if r == nil {
 		return errors.New("IAM returned no role")
@@ -260,6 +267,58 @@ func roleAsSent(r *types.Role) error {
 		aws.ToString(r.Description) != tempRoleDescription || r.PermissionsBoundary != nil {
 		return fmt.Errorf("role %q carries this build's tag but is not what the build made (its trust policy, description or permissions boundary differ): someone else made it; it is left untouched, delete it or use `iam_instance_profile`",
 			aws.ToString(r.RoleName))
+	}
+	return nil
+}
+
+// rolePoliciesAsSent fails unless the role holds no policy, as our
+// CreateRole made it (the template's policy is put after): a role planted
+// with our tag, trust policy and description could otherwise hand the
+// instance whatever its maker attached or put inline besides ours.
+func (s *stepIAMInstanceProfile) rolePoliciesAsSent(ctx context.Context) error {
+	name := aws.String(s.name)
+	notOurs := func(why string) error {
+		return fmt.Errorf("role %q carries this build's tag but is not what the build made (%s): someone else made it; it is left untouched, delete it or use `iam_instance_profile`", s.name, why)
+	}
+	attached, err := s.iam.ListAttachedRolePolicies(ctx, &iam.ListAttachedRolePoliciesInput{RoleName: name})
+	if err != nil {
+		return fmt.Errorf("reading the managed policies of role %q to see whether this build made it: %w", s.name, err)
+	}
+	if len(attached.AttachedPolicies) > 0 || attached.IsTruncated {
+		arns := make([]string, 0, len(attached.AttachedPolicies))
+		for _, p := range attached.AttachedPolicies {
+			arns = append(arns, aws.ToString(p.PolicyArn))
+		}
+		return notOurs("managed policies are attached to it: " + strings.Join(arns, ", "))
+	}
+	inline, err := s.iam.ListRolePolicies(ctx, &iam.ListRolePoliciesInput{RoleName: name})
+	if err != nil {
+		return fmt.Errorf("reading the inline policies of role %q to see whether this build made it: %w", s.name, err)
+	}
+	// Our CreateRole made the role bare; PutRolePolicy comes after.
+	if len(inline.PolicyNames) > 0 || inline.IsTruncated {
+		return notOurs("it holds inline policies: " + strings.Join(inline.PolicyNames, ", "))
+	}
+	return nil
+}
+
+// profileAsSent fails unless the profile is as CreateInstanceProfile made
+// it: at the root path, holding no role but, maybe, the build's own.
+// A profile planted with our tag and a role of its maker would otherwise
+// be journaled, and deleted by the cleanup or the sweep.
+func (s *stepIAMInstanceProfile) profileAsSent(p *types.InstanceProfile) error {
+	if p == nil {
+		return errors.New("IAM returned no instance profile")
+	}
+	var others []string
+	for _, r := range profileRoles(p) {
+		if r != s.name {
+			others = append(others, r)
+		}
+	}
+	if path := aws.ToString(p.Path); len(others) > 0 || (path != "" && path != "/") {
+		return fmt.Errorf("instance profile %q carries this build's tag but is not what the build made (path %s, roles %s): someone else made it; it is left untouched, delete it or use `iam_instance_profile`",
+			s.name, orNone(path), orNone(strings.Join(profileRoles(p), ", ")))
 	}
 	return nil
 }
@@ -499,6 +558,15 @@ func (s *stepIAMInstanceProfile) temporaryCalls() []awsCall {
 		}},
 		{action: "iam:GetInstanceProfile", grants: grant("ReadBuildRoleAndProfile", Untagged, role, profile), check: func(ctx context.Context) error {
 			_, err := s.iam.GetInstanceProfile(ctx, &iam.GetInstanceProfileInput{InstanceProfileName: name})
+			return err
+		}},
+		// Adopting a role after a lost reply reads what policies it holds.
+		{action: "iam:ListAttachedRolePolicies", grants: grant("ReadBuildRoleAndProfile", Untagged, role, profile), check: func(ctx context.Context) error {
+			_, err := s.iam.ListAttachedRolePolicies(ctx, &iam.ListAttachedRolePoliciesInput{RoleName: name})
+			return err
+		}},
+		{action: "iam:ListRolePolicies", grants: grant("ReadBuildRoleAndProfile", Untagged, role, profile), check: func(ctx context.Context) error {
+			_, err := s.iam.ListRolePolicies(ctx, &iam.ListRolePoliciesInput{RoleName: name})
 			return err
 		}},
 		{action: "iam:PassRole", partOf: "ec2:RunInstances", grants: []Grant{{Sid: "PassBuildRole", IAM: []string{role}, PassedTo: "ec2.amazonaws.com"}}},

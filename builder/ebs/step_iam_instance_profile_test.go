@@ -29,6 +29,8 @@ type fakeIAM struct {
 	CreateRoleCalls            script[iam.CreateRoleInput, iam.CreateRoleOutput]
 	GetRoleCalls               script[iam.GetRoleInput, iam.GetRoleOutput]
 	PutRolePolicyCalls         script[iam.PutRolePolicyInput, iam.PutRolePolicyOutput]
+	ListRolePoliciesCalls      script[iam.ListRolePoliciesInput, iam.ListRolePoliciesOutput]
+	ListAttachedCalls          script[iam.ListAttachedRolePoliciesInput, iam.ListAttachedRolePoliciesOutput]
 	CreateInstanceProfileCalls script[iam.CreateInstanceProfileInput, iam.CreateInstanceProfileOutput]
 	AddRoleCalls               script[iam.AddRoleToInstanceProfileInput, iam.AddRoleToInstanceProfileOutput]
 	RemoveRoleCalls            script[iam.RemoveRoleFromInstanceProfileInput, iam.RemoveRoleFromInstanceProfileOutput]
@@ -46,6 +48,8 @@ func newFakeIAM(t *testing.T) *fakeIAM {
 		"CreateRole":                    &f.CreateRoleCalls,
 		"GetRole":                       &f.GetRoleCalls,
 		"PutRolePolicy":                 &f.PutRolePolicyCalls,
+		"ListRolePolicies":              &f.ListRolePoliciesCalls,
+		"ListAttachedRolePolicies":      &f.ListAttachedCalls,
 		"CreateInstanceProfile":         &f.CreateInstanceProfileCalls,
 		"AddRoleToInstanceProfile":      &f.AddRoleCalls,
 		"RemoveRoleFromInstanceProfile": &f.RemoveRoleCalls,
@@ -70,6 +74,14 @@ func (f *fakeIAM) GetRole(ctx context.Context, in *iam.GetRoleInput, _ ...func(*
 
 func (f *fakeIAM) PutRolePolicy(ctx context.Context, in *iam.PutRolePolicyInput, _ ...func(*iam.Options)) (*iam.PutRolePolicyOutput, error) {
 	return call(&f.fake, &f.PutRolePolicyCalls, "PutRolePolicy", ctx, in)
+}
+
+func (f *fakeIAM) ListRolePolicies(ctx context.Context, in *iam.ListRolePoliciesInput, _ ...func(*iam.Options)) (*iam.ListRolePoliciesOutput, error) {
+	return call(&f.fake, &f.ListRolePoliciesCalls, "ListRolePolicies", ctx, in)
+}
+
+func (f *fakeIAM) ListAttachedRolePolicies(ctx context.Context, in *iam.ListAttachedRolePoliciesInput, _ ...func(*iam.Options)) (*iam.ListAttachedRolePoliciesOutput, error) {
+	return call(&f.fake, &f.ListAttachedCalls, "ListAttachedRolePolicies", ctx, in)
 }
 
 func (f *fakeIAM) CreateInstanceProfile(ctx context.Context, in *iam.CreateInstanceProfileInput, _ ...func(*iam.Options)) (*iam.CreateInstanceProfileOutput, error) {
@@ -332,6 +344,8 @@ func TestStepIAMInstanceProfile_adoptsOwnEntitiesAfterLostReplies(t *testing.T) 
 	f := newFakeIAM(t)
 	f.CreateRoleCalls.Return(nil, apiErr("EntityAlreadyExists"))
 	f.GetRoleCalls.Return(&iam.GetRoleOutput{Role: sentRole()}, nil)
+	f.ListAttachedCalls.Return(nil, nil)
+	f.ListRolePoliciesCalls.Return(nil, nil)
 	f.PutRolePolicyCalls.Return(nil, nil)
 	f.CreateInstanceProfileCalls.Return(nil, apiErr("EntityAlreadyExists"))
 	// The lost attempt got as far as adding the role: no AddRole call.
@@ -412,6 +426,46 @@ func TestStepIAMInstanceProfile_refusesOthersEntities(t *testing.T) {
 			},
 			want:    `role "packer_bakery_b1" carries this build's tag but is not what the build made`,
 			cleanup: func(*fakeIAM) {},
+		},
+		{
+			// Trust policy and description as sent, but a managed policy
+			// of its maker's attached: the instance would get it too.
+			name: "role with this build's tag and an attached policy",
+			setup: func(f *fakeIAM) {
+				f.CreateRoleCalls.Return(nil, apiErr("EntityAlreadyExists"))
+				f.GetRoleCalls.Return(&iam.GetRoleOutput{Role: sentRole()}, nil)
+				f.ListAttachedCalls.Return(&iam.ListAttachedRolePoliciesOutput{AttachedPolicies: []types.AttachedPolicy{{
+					PolicyName: aws.String("AdministratorAccess"), PolicyArn: aws.String("arn:aws:iam::aws:policy/AdministratorAccess")}}}, nil)
+			},
+			want:    `role "packer_bakery_b1" carries this build's tag but is not what the build made (managed policies are attached to it: arn:aws:iam::aws:policy/AdministratorAccess)`,
+			cleanup: func(*fakeIAM) {},
+		},
+		{
+			name: "role with this build's tag and an inline policy",
+			setup: func(f *fakeIAM) {
+				f.CreateRoleCalls.Return(nil, apiErr("EntityAlreadyExists"))
+				f.GetRoleCalls.Return(&iam.GetRoleOutput{Role: sentRole()}, nil)
+				f.ListAttachedCalls.Return(nil, nil)
+				f.ListRolePoliciesCalls.Return(&iam.ListRolePoliciesOutput{PolicyNames: []string{"everything"}}, nil)
+			},
+			want:    `role "packer_bakery_b1" carries this build's tag but is not what the build made (it holds inline policies: everything)`,
+			cleanup: func(*fakeIAM) {},
+		},
+		{
+			// A profile planted with our tag and its maker's role: neither
+			// used, nor journaled, nor deleted.
+			name: "profile with this build's tag holding another role",
+			setup: func(f *fakeIAM) {
+				f.CreateRoleCalls.Return(&iam.CreateRoleOutput{Role: &types.Role{Arn: aws.String(tmpRoleARN)}}, nil)
+				f.PutRolePolicyCalls.Return(nil, nil)
+				f.CreateInstanceProfileCalls.Return(nil, apiErr("EntityAlreadyExists"))
+				f.GetInstanceProfileCalls.Return(profileWithRole("mallory-admin"), nil)
+			},
+			want: `creating temporary instance profile "packer_bakery_b1": instance profile "packer_bakery_b1" carries this build's tag but is not what the build made (path none, roles mallory-admin)`,
+			cleanup: func(f *fakeIAM) {
+				f.DeleteRolePolicyCalls.Return(nil, nil)
+				f.DeleteRoleCalls.Return(nil, nil)
+			},
 		},
 		{
 			name: "untagged profile",
