@@ -52,6 +52,41 @@ func plantWhenKeyPairShows(t *testing.T, ctx context.Context, cmd *exec.Cmd, pla
 	return out.String(), err
 }
 
+// plantRole makes the role a build named name would make, trusting trust,
+// as a second principal would; the test deletes it at its end.
+func plantRole(t *testing.T, ctx context.Context, iamc *iam.Client, name, buildID, trust string) {
+	t.Helper()
+	_, err := iamc.CreateRole(ctx, &iam.CreateRoleInput{
+		RoleName:                 aws.String(name),
+		AssumeRolePolicyDocument: aws.String(trust),
+		Description:              aws.String("Temporary role of a Packer bakery-ebs build instance"),
+		Tags:                     []iamtypes.Tag{{Key: aws.String(bakery.TagBuildID), Value: aws.String(buildID)}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = iamc.DeleteRole(context.Background(), &iam.DeleteRoleInput{RoleName: aws.String(name)}) })
+}
+
+// templateCmd is `packer build` of b's template: b.cmd builds
+// testdata/bake; the same command, another template.
+func (b *iamBake) templateCmd(ctx context.Context) *exec.Cmd {
+	cmd := b.cmd(ctx)
+	cmd.Args[len(cmd.Args)-1] = b.dir
+	return cmd
+}
+
+// noInstanceWithAProfile fails if the build launched an instance with an
+// instance profile.
+func noInstanceWithAProfile(t *testing.T) {
+	t.Helper()
+	for _, inst := range buildInstances(t, ec2Client(t)) {
+		if inst.IamInstanceProfile != nil {
+			t.Errorf("instance %s was launched with profile %s", aws.ToString(inst.InstanceId), aws.ToString(inst.IamInstanceProfile.Arn))
+		}
+	}
+}
+
 // A second principal pre-creates the spot build's launch template, with
 // the build's tag and user data of its own: the instance must never be
 // launched from it, and it is left as it was.
@@ -108,11 +143,9 @@ func TestE2EPlantedRoleWithAPolicyIsNotAdopted(t *testing.T) {
 	b := newIAMBake(t, "seeds", 0, nil, "true")
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	cmd := b.cmd(ctx)
-	cmd.Args[len(cmd.Args)-1] = b.dir
 	iamc := iamClient(t)
 	var policyARN, name string
-	out, buildErr := plantWhenKeyPairShows(t, ctx, cmd, func(n, buildID string) {
+	out, buildErr := plantWhenKeyPairShows(t, ctx, b.templateCmd(ctx), func(n, buildID string) {
 		name = n
 		p, err := iamc.CreatePolicy(ctx, &iam.CreatePolicyInput{PolicyName: aws.String("everything-" + testbed.RandomHex(4)),
 			PolicyDocument: aws.String(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}`)})
@@ -120,15 +153,7 @@ func TestE2EPlantedRoleWithAPolicyIsNotAdopted(t *testing.T) {
 			t.Fatal(err)
 		}
 		policyARN = aws.ToString(p.Policy.Arn)
-		_, err = iamc.CreateRole(ctx, &iam.CreateRoleInput{
-			RoleName:                 aws.String(name),
-			AssumeRolePolicyDocument: aws.String(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}`),
-			Description:              aws.String("Temporary role of a Packer bakery-ebs build instance"),
-			Tags:                     []iamtypes.Tag{{Key: aws.String(bakery.TagBuildID), Value: aws.String(buildID)}},
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
+		plantRole(t, ctx, iamc, name, buildID, `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}`)
 		if _, err := iamc.AttachRolePolicy(ctx, &iam.AttachRolePolicyInput{RoleName: aws.String(name), PolicyArn: aws.String(policyARN)}); err != nil {
 			t.Fatal(err)
 		}
@@ -136,7 +161,6 @@ func TestE2EPlantedRoleWithAPolicyIsNotAdopted(t *testing.T) {
 			bg := context.Background()
 			_, _ = iamc.DeleteRolePolicy(bg, &iam.DeleteRolePolicyInput{RoleName: aws.String(name), PolicyName: aws.String(name)})
 			_, _ = iamc.DetachRolePolicy(bg, &iam.DetachRolePolicyInput{RoleName: aws.String(name), PolicyArn: aws.String(policyARN)})
-			_, _ = iamc.DeleteRole(bg, &iam.DeleteRoleInput{RoleName: aws.String(name)})
 			_, _ = iamc.DeletePolicy(bg, &iam.DeletePolicyInput{PolicyArn: aws.String(policyARN)})
 		})
 	})
@@ -153,9 +177,5 @@ func TestE2EPlantedRoleWithAPolicyIsNotAdopted(t *testing.T) {
 	if len(policies.PolicyNames) != 0 {
 		t.Errorf("the build put its policy %v on the planted role", policies.PolicyNames)
 	}
-	for _, inst := range buildInstances(t, ec2Client(t)) {
-		if inst.IamInstanceProfile != nil {
-			t.Errorf("instance %s was launched with profile %s", aws.ToString(inst.InstanceId), aws.ToString(inst.IamInstanceProfile.Arn))
-		}
-	}
+	noInstanceWithAProfile(t)
 }

@@ -123,9 +123,7 @@ func newIAMBake(t *testing.T, dir string, reject int, vars map[string]any, comma
 
 func (b *iamBake) start(ctx context.Context) (*exec.Cmd, *testbed.Output, chan error) {
 	b.t.Helper()
-	cmd := b.cmd(ctx)
-	// b.cmd builds testdata/bake; the same command, another template.
-	cmd.Args[len(cmd.Args)-1] = b.dir
+	cmd := b.templateCmd(ctx)
 	out := &testbed.Output{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {

@@ -14,7 +14,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
-	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
 
 	bakery "github.com/packer-bakery/packer-plugin-bakery/common"
 	"github.com/packer-bakery/packer-plugin-bakery/testbed"
@@ -122,37 +121,16 @@ func TestE2EPlantedRoleIsNotAdopted(t *testing.T) {
 	b := newIAMBake(t, "seeds", 0, nil, "true")
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	_, out, done := b.start(ctx)
-	client := ec2Client(t)
-	var name string
-	if !testbed.WaitFor(func() bool {
-		keys, err := client.DescribeKeyPairs(ctx, &ec2.DescribeKeyPairsInput{})
-		if err != nil || len(keys.KeyPairs) == 0 {
-			return false
-		}
-		name = aws.ToString(keys.KeyPairs[0].KeyName)
-		return strings.HasPrefix(name, "packer_bakery_")
-	}, done, 2*time.Minute) {
-		t.Fatalf("the build made no key pair:\n%s", out.String())
-	}
-	buildID := strings.TrimPrefix(name, "packer_bakery_")
 	iamc := iamClient(t)
-	_, err := iamc.CreateRole(ctx, &iam.CreateRoleInput{
-		RoleName:                 aws.String(name),
-		AssumeRolePolicyDocument: aws.String(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:root"},"Action":"sts:AssumeRole"}]}`),
-		Description:              aws.String("Temporary role of a Packer bakery-ebs build instance"),
-		Tags:                     []iamtypes.Tag{{Key: aws.String(bakery.TagBuildID), Value: aws.String(buildID)}},
+	var name string
+	out, buildErr := plantWhenKeyPairShows(t, ctx, b.templateCmd(ctx), func(n, buildID string) {
+		name = n
+		plantRole(t, ctx, iamc, name, buildID, `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:root"},"Action":"sts:AssumeRole"}]}`)
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _, _ = iamc.DeleteRole(context.Background(), &iam.DeleteRoleInput{RoleName: aws.String(name)}) })
-	buildErr := <-done
-	t.Logf("build output:\n%s", out.String())
 	if buildErr == nil {
 		t.Error("the build succeeded with a role someone else planted")
 	}
-	if !strings.Contains(out.String(), "is not what the build made") {
+	if !strings.Contains(out, "is not what the build made") {
 		t.Error("the build does not say the role is not its own")
 	}
 	policies, err := iamc.ListRolePolicies(ctx, &iam.ListRolePoliciesInput{RoleName: aws.String(name)})
@@ -162,9 +140,5 @@ func TestE2EPlantedRoleIsNotAdopted(t *testing.T) {
 	if len(policies.PolicyNames) != 0 {
 		t.Errorf("the build put its policy %v on the planted role", policies.PolicyNames)
 	}
-	for _, inst := range buildInstances(t, client) {
-		if inst.IamInstanceProfile != nil {
-			t.Errorf("instance %s was launched with profile %s", aws.ToString(inst.InstanceId), aws.ToString(inst.IamInstanceProfile.Arn))
-		}
-	}
+	noInstanceWithAProfile(t)
 }
