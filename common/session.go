@@ -60,7 +60,12 @@ func NewSession(ctx context.Context, c *AccessConfig) (*Session, error) {
 	s := &Session{Config: cfg, access: c}
 	s.chain, s.source, s.found = credentialChain(in, providerSources(cfg.Credentials))
 	if s.found && c.AssumeRole.RoleARN != "" {
-		s.Config.Credentials = cacheCredentials(assumeRoleProvider(s.Config, c))
+		role := assumeRoleProvider(s.Config, c)
+		if c.AssumeRole.MFASerial != "" {
+			// One MFA code, one AssumeRole per packer run.
+			role = shareMFARole(role, c.AssumeRole)
+		}
+		s.Config.Credentials = cacheCredentials(role)
 		s.source.Detail = fmt.Sprintf("assumed role %s (via %s)", c.AssumeRole.RoleARN, s.source.Detail)
 		s.source.Kind = kindOther
 	}
