@@ -425,13 +425,33 @@ func TestE2ECredentialsTemplateAssumeRoleMFASharedByDataSourceAndBuilder(t *test
 	r.vars["mfa_serial"] = "arn:aws:iam::123456789012:mfa/baker"
 	r.vars["mfa_code"] = "482913"
 	r.mustBake("assumed role "+roleARN+" (via template `access_key` "+mask(id)+")", assumedRole("bakery-e2e-mfa"))
+	r.assertOneAssumeRole()
+}
+
+// The same with the role of a shared config profile (`mfa_serial` there).
+func TestE2ECredentialsProfileRoleMFASharedByDataSourceAndBuilder(t *testing.T) {
+	r := newCredRun(t)
+	r.template = "testdata/credentials-mfa"
+	id := r.keyID()
+	creds := r.write(".aws/credentials", "[base]\naws_access_key_id = "+id+"\naws_secret_access_key = "+r.secret("baseSecret")+"\n")
+	r.write(".aws/config", "[profile mfa]\nrole_arn = "+roleARN+"\nsource_profile = base\nmfa_serial = arn:aws:iam::123456789012:mfa/baker\nrole_session_name = bakery-mfa\n")
+	r.vars["profile"] = "mfa"
+	r.vars["mfa_code"] = "482913"
+	r.mustBake("assumed role "+roleARN+" via profile mfa (template `profile`) (source profile base: shared credentials file "+creds+", profile base, access key "+mask(id)+")",
+		assumedRole("bakery-mfa"))
+	r.assertOneAssumeRole()
+}
+
+// assertOneAssumeRole: the run called AssumeRole once, and the shared
+// credentials went with the run.
+func (r *credRun) assertOneAssumeRole() {
+	r.t.Helper()
 	if n := bed.Faults().Counts()[faultproxy.Call{Service: "sts", Action: "AssumeRole"}]; n != 1 {
-		t.Errorf("%d AssumeRole calls in one packer build, want 1: an MFA code works once", n)
+		r.t.Errorf("%d AssumeRole calls in one packer build, want 1: an MFA code works once", n)
 	}
-	// The shared credentials go when the run ends.
 	left, _ := filepath.Glob(filepath.Join(r.home, "tmp", "packer-bakery-run-*"))
 	if len(left) != 0 {
-		t.Errorf("the run left %v in TMPDIR", left)
+		r.t.Errorf("the run left %v in TMPDIR", left)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -68,6 +69,12 @@ func NewSession(ctx context.Context, c *AccessConfig) (*Session, error) {
 		s.Config.Credentials = cacheCredentials(role)
 		s.source.Detail = fmt.Sprintf("assumed role %s (via %s)", c.AssumeRole.RoleARN, s.source.Detail)
 		s.source.Kind = kindOther
+	} else if p := in.profile; s.found && c.MFACode != "" && p != nil && p.RoleARN != "" && p.MFASerial != "" &&
+		slices.Contains(providerSources(cfg.Credentials), aws.CredentialSourceSTSAssumeRole) {
+		// The profile's role with `mfa_code`: one AssumeRole per packer
+		// run too.
+		s.Config.Credentials = cacheCredentials(shareMFARole(cfg.Credentials,
+			AssumeRoleConfig{RoleARN: p.RoleARN, MFASerial: p.MFASerial, SessionName: p.RoleSessionName}))
 	}
 	return s, nil
 }

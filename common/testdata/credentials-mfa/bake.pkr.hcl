@@ -1,5 +1,5 @@
 # A data source and a builder that assume the same role with one MFA code
-# in one `packer build`: an MFA code works for one AssumeRole, so the
+# in one `packer build` (the template's `assume_role`, or a profile's role): an MFA code works for one AssumeRole, so the
 # plugin processes of the run must share the role's credentials.
 packer {
   required_plugins {
@@ -36,20 +36,29 @@ variable "region" {
 }
 
 variable "access_key" {
-  type = string
+  type    = string
+  default = null
 }
 
 variable "secret_key" {
   type      = string
+  default   = null
   sensitive = true
 }
 
+variable "profile" {
+  type    = string
+  default = null
+}
+
 variable "assume_role_arn" {
-  type = string
+  type    = string
+  default = null
 }
 
 variable "mfa_serial" {
-  type = string
+  type    = string
+  default = null
 }
 
 variable "mfa_code" {
@@ -64,10 +73,12 @@ data "bakery-ami" "base" {
   mfa_code            = var.mfa_code
   custom_endpoint_ec2 = var.endpoint
   custom_endpoint_sts = var.endpoint
+  profile             = var.profile
+  # Data sources take no dynamic blocks: all null is no assume_role.
   assume_role {
     role_arn     = var.assume_role_arn
     mfa_serial   = var.mfa_serial
-    session_name = "bakery-e2e-mfa"
+    session_name = var.assume_role_arn == null ? null : "bakery-e2e-mfa"
   }
   filters = {
     name = "amzn2-ami-hvm-*-x86_64-gp2"
@@ -84,10 +95,12 @@ source "bakery-ebs" "credentials" {
   custom_endpoint_ec2 = var.endpoint
   custom_endpoint_sts = var.endpoint
   custom_endpoint_iam = var.endpoint
+  profile             = var.profile
+  # Data sources take no dynamic blocks: all null is no assume_role.
   assume_role {
     role_arn     = var.assume_role_arn
     mfa_serial   = var.mfa_serial
-    session_name = "bakery-e2e-mfa"
+    session_name = var.assume_role_arn == null ? null : "bakery-e2e-mfa"
   }
   source_ami    = data.bakery-ami.base.id
   instance_type = "t3.micro"
