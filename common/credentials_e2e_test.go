@@ -35,6 +35,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
 	"github.com/packer-bakery/packer-plugin-bakery/testbed"
+	"github.com/packer-bakery/packer-plugin-bakery/testbed/faultproxy"
 )
 
 var (
@@ -98,6 +99,7 @@ type credRun struct {
 	logPath  string
 	amiName  string
 	ssoToken string
+	template string // the template folder; testdata/credentials if empty
 }
 
 func newCredRun(t *testing.T) *credRun {
@@ -173,7 +175,11 @@ func (r *credRun) build() (string, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, testbed.PackerBinary(root), "build", "-color=false", "-var-file="+varFile, "testdata/credentials")
+	template := r.template
+	if template == "" {
+		template = "testdata/credentials"
+	}
+	cmd := exec.CommandContext(ctx, testbed.PackerBinary(root), "build", "-color=false", "-var-file="+varFile, template)
 	var env []string
 	for _, kv := range bed.PackerEnv(pluginPath, filepath.Join(r.home, "packer-config")) {
 		if !strings.HasPrefix(kv, "AWS_") { // the bed's static keys, region and endpoint
@@ -404,6 +410,49 @@ func TestE2ECredentialsTemplateAssumeRole(t *testing.T) {
 	r.vars["access_key"], r.vars["secret_key"] = id, r.secret("tmplSecret")
 	r.vars["assume_role_arn"] = roleARN
 	r.mustBake("assumed role "+roleARN+" (via template `access_key` "+mask(id)+")", assumedRole("bakery-e2e-template"))
+}
+
+// The data source and the builder assume the same role with one MFA code
+// in one `packer build`. AWS takes an MFA code for one AssumeRole only (moto
+// does not check), so the run must call AssumeRole once and both plugin
+// processes must use its credentials.
+func TestE2ECredentialsTemplateAssumeRoleMFASharedByDataSourceAndBuilder(t *testing.T) {
+	r := newCredRun(t)
+	r.template = "testdata/credentials-mfa"
+	id := r.keyID()
+	r.vars["access_key"], r.vars["secret_key"] = id, r.secret("tmplSecret")
+	r.vars["assume_role_arn"] = roleARN
+	r.vars["mfa_serial"] = "arn:aws:iam::123456789012:mfa/baker"
+	r.vars["mfa_code"] = "482913"
+	r.mustBake("assumed role "+roleARN+" (via template `access_key` "+mask(id)+")", assumedRole("bakery-e2e-mfa"))
+	r.assertOneAssumeRole()
+}
+
+// The same with the role of a shared config profile (`mfa_serial` there).
+func TestE2ECredentialsProfileRoleMFASharedByDataSourceAndBuilder(t *testing.T) {
+	r := newCredRun(t)
+	r.template = "testdata/credentials-mfa"
+	id := r.keyID()
+	creds := r.write(".aws/credentials", "[base]\naws_access_key_id = "+id+"\naws_secret_access_key = "+r.secret("baseSecret")+"\n")
+	r.write(".aws/config", "[profile mfa]\nrole_arn = "+roleARN+"\nsource_profile = base\nmfa_serial = arn:aws:iam::123456789012:mfa/baker\nrole_session_name = bakery-mfa\n")
+	r.vars["profile"] = "mfa"
+	r.vars["mfa_code"] = "482913"
+	r.mustBake("assumed role "+roleARN+" via profile mfa (template `profile`) (source profile base: shared credentials file "+creds+", profile base, access key "+mask(id)+")",
+		assumedRole("bakery-mfa"))
+	r.assertOneAssumeRole()
+}
+
+// assertOneAssumeRole: the run called AssumeRole once, and the shared
+// credentials went with the run.
+func (r *credRun) assertOneAssumeRole() {
+	r.t.Helper()
+	if n := bed.Faults().Counts()[faultproxy.Call{Service: "sts", Action: "AssumeRole"}]; n != 1 {
+		r.t.Errorf("%d AssumeRole calls in one packer build, want 1: an MFA code works once", n)
+	}
+	left, _ := filepath.Glob(filepath.Join(r.home, "tmp", "packer-bakery-run-*"))
+	if len(left) != 0 {
+		r.t.Errorf("the run left %v in TMPDIR", left)
+	}
 }
 
 // --- (2) web identity, credential_process, container, IMDS, SSO ------------

@@ -3,6 +3,7 @@
 package common
 
 import (
+	"fmt"
 	"os"
 	"syscall"
 )
@@ -38,4 +39,20 @@ func sameFile(f *os.File, path string) bool {
 	}
 	b, err := os.Lstat(path)
 	return err == nil && os.SameFile(a, b)
+}
+
+// ownedByMe: the file is this user's.
+func ownedByMe(fi os.FileInfo) bool {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	return ok && int(st.Uid) == os.Geteuid()
+}
+
+// processAlive: pid names a process that still runs (or cannot be told:
+// kept to be safe).
+func processAlive(pid string) bool {
+	var n int
+	if _, err := fmt.Sscan(pid, &n); err != nil || n <= 1 {
+		return false
+	}
+	return syscall.Kill(n, 0) != syscall.ESRCH
 }

@@ -111,6 +111,7 @@ func currentRunShare() *runShare {
 		}
 		dir := os.TempDir()
 		removeStaleRunShares(dir, time.Now())
+		removeStaleRunCreds(dir, time.Now(), filepath.Join(dir, runSharePrefix+id+runCredsSuffix))
 		s, err := joinRunShare(filepath.Join(dir, runSharePrefix+id+".json"), time.Now)
 		if err != nil {
 			log.Printf("[WARN] retries are not shared with this run's other builds: %v", err)
@@ -127,7 +128,16 @@ func currentRunShare() *runShare {
 // keep a budget of their own. Safe to call when there is no share.
 func EndRunShare() {
 	if runShareInst != nil {
-		runShareInst.end()
+		runShareInst.end(false)
+	}
+}
+
+// EndRunShareBeforeBuilds is EndRunShare for a data source: Packer runs
+// data sources before it starts the builds, so the role credentials an MFA
+// code got (runcreds.go) stay for the builds, whose last one removes them.
+func EndRunShareBeforeBuilds() {
+	if runShareInst != nil {
+		runShareInst.end(true)
 	}
 }
 
@@ -151,7 +161,7 @@ func joinRunShare(path string, now func() time.Time) (*runShare, error) {
 		}
 		s := &runShare{path: path, now: now, member: f}
 		if err := s.update(func(*runShareState) {}); err != nil {
-			s.end()
+			s.end(false)
 			return nil, err
 		}
 		return s, nil
@@ -159,8 +169,9 @@ func joinRunShare(path string, now func() time.Time) (*runShare, error) {
 	return nil, fmt.Errorf("%s keeps being replaced", lockPath)
 }
 
-// end gives up the share; the last holder removes the files.
-func (s *runShare) end() {
+// end gives up the share; the last holder removes the files, and the
+// run's private folder unless keepCreds.
+func (s *runShare) end(keepCreds bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.ended {
@@ -172,11 +183,17 @@ func (s *runShare) end() {
 	}
 	if lockAlone(s.member) && sameFile(s.member, s.lockPath()) {
 		_ = os.Remove(s.path)
+		if !keepCreds {
+			removeOwnDir(s.credsDir())
+		}
 		_ = os.Remove(s.lockPath())
 	}
 	_ = s.member.Close()
 	s.member = nil
 }
+
+// credsDir is the run's private folder (runcreds.go).
+func (s *runShare) credsDir() string { return strings.TrimSuffix(s.path, ".json") + runCredsSuffix }
 
 func (s *runShare) lockPath() string { return strings.TrimSuffix(s.path, ".json") + ".lock" }
 

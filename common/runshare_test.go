@@ -263,12 +263,12 @@ func TestRunShareLastHolderRemovesTheFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a.end()
+	a.end(false)
 	if _, err := os.Stat(path); err != nil {
 		t.Fatalf("the first build to end removed the run's file under the second: %v", err)
 	}
 	b.throttled()
-	b.end()
+	b.end(false)
 	a.throttled() // after its end: must not bring the file back
 	if left, _ := os.ReadDir(dir); len(left) != 0 {
 		t.Errorf("left in TMPDIR after the run: %v", left)
@@ -281,7 +281,7 @@ func TestRunShareLastHolderRemovesTheFiles(t *testing.T) {
 	if d := c.pause(); d != 0 {
 		t.Errorf("a fresh share pauses %v", d)
 	}
-	c.end()
+	c.end(false)
 }
 
 // TestRunShareOfAKilledRunIsRemoved: a process killed before it could end
@@ -303,7 +303,7 @@ func TestRunShareOfAKilledRunIsRemoved(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer live.end()
+	defer live.end(false)
 	cmd := exec.Command(os.Args[0], "-test.run=^TestRunShareOfAKilledRunIsRemoved$")
 	cmd.Env = append(os.Environ(), "BAKERY_RUNSHARE_KILLED="+path)
 	if out, err := cmd.CombinedOutput(); err != nil {

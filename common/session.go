@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -60,9 +61,20 @@ func NewSession(ctx context.Context, c *AccessConfig) (*Session, error) {
 	s := &Session{Config: cfg, access: c}
 	s.chain, s.source, s.found = credentialChain(in, providerSources(cfg.Credentials))
 	if s.found && c.AssumeRole.RoleARN != "" {
-		s.Config.Credentials = cacheCredentials(assumeRoleProvider(s.Config, c))
+		role := assumeRoleProvider(s.Config, c)
+		if c.AssumeRole.MFASerial != "" {
+			// One MFA code, one AssumeRole per packer run.
+			role = shareMFARole(role, c.AssumeRole)
+		}
+		s.Config.Credentials = cacheCredentials(role)
 		s.source.Detail = fmt.Sprintf("assumed role %s (via %s)", c.AssumeRole.RoleARN, s.source.Detail)
 		s.source.Kind = kindOther
+	} else if p := in.profile; s.found && c.MFACode != "" && p != nil && p.RoleARN != "" && p.MFASerial != "" &&
+		slices.Contains(providerSources(cfg.Credentials), aws.CredentialSourceSTSAssumeRole) {
+		// The profile's role with `mfa_code`: one AssumeRole per packer
+		// run too.
+		s.Config.Credentials = cacheCredentials(shareMFARole(cfg.Credentials,
+			AssumeRoleConfig{RoleARN: p.RoleARN, MFASerial: p.MFASerial, SessionName: p.RoleSessionName}))
 	}
 	return s, nil
 }

@@ -117,7 +117,7 @@ func (d *Datasource) Configure(raws ...interface{}) error {
 const lookupTimeout = 5 * time.Minute
 
 func (d *Datasource) Execute() (cty.Value, error) {
-	defer bakery.EndRunShare() // the run's shared retry file goes with its last user
+	defer bakery.EndRunShareBeforeBuilds() // the builds that follow end the run's share
 	ctx, cancel := context.WithTimeout(context.Background(), lookupTimeout)
 	defer cancel()
 	null := cty.NullVal(cty.EmptyObject)
