@@ -61,10 +61,12 @@ type channel struct {
 	d        dialer
 	onStream func(*Message) error // in-order output_stream_data, handshake included
 
-	writeMu sync.Mutex // orders sequence numbers with websocket writes
 	mu      sync.Mutex
 	space   *sync.Cond // signalled when unacked shrinks or the channel ends
+	wake    *sync.Cond // signalled when outq grows, the writer idles or the channel ends
 	ws      *websocket.Conn
+	outq    [][]byte // sent messages the write loop has yet to write, in order
+	writing bool     // the write loop is writing what it took from outq
 	outSeq  int64
 	unacked []*pending
 	done    chan struct{}
@@ -79,6 +81,7 @@ type channel struct {
 func newChannel(d dialer, ws *websocket.Conn, onStream func(*Message) error) *channel {
 	c := &channel{d: d, ws: ws, onStream: onStream, done: make(chan struct{}), inBuf: map[int64]*Message{}}
 	c.space = sync.NewCond(&c.mu)
+	c.wake = sync.NewCond(&c.mu)
 	ws.SetReadLimit(readLimit)
 	return c
 }
@@ -86,6 +89,7 @@ func newChannel(d dialer, ws *websocket.Conn, onStream func(*Message) error) *ch
 // start runs the channel; the owner keeps c before any message arrives.
 func (c *channel) start() {
 	go c.readLoop()
+	go c.writeLoop()
 	go c.resendLoop()
 	go c.pingLoop()
 }
@@ -101,6 +105,7 @@ func (c *channel) end(err error) {
 	c.err = err
 	close(c.done)
 	c.space.Broadcast()
+	c.wake.Broadcast()
 }
 
 // Err is why the channel ended, nil while it runs.
@@ -111,18 +116,21 @@ func (c *channel) Err() error {
 }
 
 // send sends one input_stream_data message and keeps it until the agent
-// acknowledges it. It waits while maxUnacked messages are in flight.
+// acknowledges it. It waits while maxUnacked messages are in flight, but
+// never for the websocket: the message is queued for the write loop and
+// send returns. A write that hangs on a websocket that has just broken
+// must not hold up the caller: smux registers a new stream only once its
+// SYN is written, so while OpenStream waited here the read loop could
+// resume, resend the SYN, and hand smux the agent's answer for a stream
+// it did not know yet, which smux discards (the greeting lost: a hang).
 func (c *channel) send(pt PayloadType, payload []byte) error {
-	c.writeMu.Lock()
-	defer c.writeMu.Unlock()
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	for len(c.unacked) >= maxUnacked && c.err == nil {
 		c.space.Wait()
 	}
 	if c.err != nil {
-		err := c.err
-		c.mu.Unlock()
-		return err
+		return c.err
 	}
 	m := Message{
 		Type: TypeInput, SchemaVersion: 1, CreatedDate: uint64(time.Now().UnixMilli()),
@@ -130,17 +138,55 @@ func (c *channel) send(pt PayloadType, payload []byte) error {
 	}
 	raw, err := m.Marshal()
 	if err != nil {
-		c.mu.Unlock()
 		return err
 	}
 	c.outSeq++
 	c.unacked = append(c.unacked, &pending{seq: m.SequenceNumber, raw: raw, sentAt: time.Now()})
-	ws := c.ws
-	c.mu.Unlock()
-	// A failed write is not an error here: the message stays unacked, the
-	// read loop notices the broken websocket, resumes and resends it.
-	_ = write(ws, raw)
+	c.outq = append(c.outq, raw)
+	c.wake.Broadcast()
 	return nil
+}
+
+// writeLoop writes queued messages in sequence order to the current
+// websocket. A failed write is not an error here: the message stays
+// unacked, the read loop notices the broken websocket, resumes and resends
+// it.
+func (c *channel) writeLoop() {
+	for {
+		c.mu.Lock()
+		c.writing = false
+		c.wake.Broadcast()
+		for len(c.outq) == 0 && c.err == nil {
+			c.wake.Wait()
+		}
+		if c.err != nil {
+			c.mu.Unlock()
+			return
+		}
+		batch, ws := c.outq, c.ws
+		c.outq = nil
+		c.writing = true
+		c.mu.Unlock()
+		for _, raw := range batch {
+			_ = write(ws, raw)
+		}
+	}
+}
+
+// flush waits up to d for the write loop to write what is queued.
+func (c *channel) flush(d time.Duration) {
+	t := time.AfterFunc(d, func() {
+		c.mu.Lock()
+		c.wake.Broadcast()
+		c.mu.Unlock()
+	})
+	defer t.Stop()
+	deadline := time.Now().Add(d)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for (len(c.outq) > 0 || c.writing) && c.err == nil && time.Now().Before(deadline) {
+		c.wake.Wait()
+	}
 }
 
 func write(ws *websocket.Conn, raw []byte) error {
@@ -354,6 +400,7 @@ func (c *channel) isClosing() bool {
 // close ends the channel from this side: the websocket closes normally and
 // every waiter returns.
 func (c *channel) close() {
+	c.flush(2 * time.Second) // the TerminateSession flag, say
 	c.mu.Lock()
 	c.closing = true
 	ws := c.ws
