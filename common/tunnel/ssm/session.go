@@ -89,6 +89,16 @@ type Session struct {
 
 	closeOnce sync.Once
 	closeErr  error
+
+	// smux registers a stream only after its SYN is written; on a fast
+	// link the agent's answer can arrive before, and smux drops frames of
+	// a stream it does not know (a server's greeting lost: a hang). So
+	// while a SYN is out and OpenStream has not returned, the agent's
+	// frames wait. dialMu keeps one OpenStream at a time.
+	dialMu  sync.Mutex
+	synMu   sync.Mutex
+	synDone *sync.Cond
+	synOut  bool
 }
 
 // ID is the session's id, for messages and `aws ssm terminate-session`.
@@ -112,6 +122,7 @@ func Start(ctx context.Context, cfg Config) (*Session, error) {
 		cfg: cfg, id: aws.ToString(out.SessionId), url: aws.ToString(out.StreamUrl),
 		clientID: NewUUID().String(), ready: make(chan error, 1),
 	}
+	s.synDone = sync.NewCond(&s.synMu)
 	fail := func(err error) (*Session, error) {
 		s.Close()
 		return nil, err
@@ -285,6 +296,7 @@ func (s *Session) onStream(m *Message) error {
 		if s.pipeW == nil {
 			return nil
 		}
+		s.waitOpened()
 		_, err := s.pipeW.Write(m.Payload)
 		if err != nil {
 			return errClosed
@@ -381,7 +393,13 @@ func (s *Session) Dial(ctx context.Context) (net.Conn, error) {
 	if err := s.ch.Err(); err != nil {
 		return nil, err
 	}
+	s.dialMu.Lock()
 	st, err := s.mux.OpenStream()
+	s.synMu.Lock()
+	s.synOut = false
+	s.synDone.Broadcast()
+	s.synMu.Unlock()
+	s.dialMu.Unlock()
 	if err != nil {
 		if cerr := s.ch.Err(); cerr != nil {
 			return nil, cerr
@@ -389,6 +407,31 @@ func (s *Session) Dial(ctx context.Context) (net.Conn, error) {
 		return nil, fmt.Errorf("opening a stream in Session Manager session %s: %w", s.id, err)
 	}
 	return st, nil
+}
+
+// synWait bounds how long the agent's frames wait for OpenStream to
+// return once its SYN is out: it has nothing left to wait for but a lock,
+// so this only guards against a smux that behaves otherwise.
+const synWait = 5 * time.Second
+
+// waitOpened returns once no SYN is waiting for smux to register its
+// stream (or after synWait).
+func (s *Session) waitOpened() {
+	s.synMu.Lock()
+	defer s.synMu.Unlock()
+	if !s.synOut {
+		return
+	}
+	t := time.AfterFunc(synWait, func() {
+		s.synMu.Lock()
+		s.synOut = false
+		s.synDone.Broadcast()
+		s.synMu.Unlock()
+	})
+	defer t.Stop()
+	for s.synOut {
+		s.synDone.Wait()
+	}
 }
 
 // Done is closed when the session has ended; Err then says why.
@@ -445,7 +488,19 @@ type streamConn struct {
 
 func (c *streamConn) Read(p []byte) (int, error) { return c.r.Read(p) }
 
+// smux frames: version, command, length (2 bytes), stream id (4 bytes);
+// smux writes each frame with one Write.
+const (
+	smuxHeader = 8
+	smuxSYN    = 0
+)
+
 func (c *streamConn) Write(p []byte) (int, error) {
+	if len(p) == smuxHeader && p[1] == smuxSYN {
+		c.s.synMu.Lock()
+		c.s.synOut = true
+		c.s.synMu.Unlock()
+	}
 	n := 0
 	for len(p) > 0 {
 		k := min(len(p), chunkSize)
