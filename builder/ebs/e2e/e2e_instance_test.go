@@ -19,7 +19,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 
+	bakery "github.com/packer-bakery/packer-plugin-bakery/common"
 	"github.com/packer-bakery/packer-plugin-bakery/testbed"
 )
 
@@ -227,6 +229,11 @@ func checkRunningInstance(t *testing.T, client *ec2.Client, inst types.Instance,
 	if _, ok := tags["Disk"]; ok {
 		t.Errorf("instance tags %v include run_volume_tags", tags)
 	}
+	// The generated policy destroys only what carries its holder's ARN.
+	principal := callerPrincipal(t)
+	if tags[bakery.TagPrincipal] != principal {
+		t.Errorf("instance tag %s = %q, want the build's principal %q", bakery.TagPrincipal, tags[bakery.TagPrincipal], principal)
+	}
 	vols, err := client.DescribeVolumes(ctx, &ec2.DescribeVolumesInput{
 		Filters: []types.Filter{{Name: aws.String("attachment.instance-id"), Values: []string{id}}},
 	})
@@ -239,7 +246,7 @@ func checkRunningInstance(t *testing.T, client *ec2.Client, inst types.Instance,
 			byDevice[aws.ToString(a.Device)] = v
 		}
 		vt := tagMap(v.Tags)
-		if vt["Disk"] != "build-volume" || vt["bakery:build-id"] != buildID || vt["bakery:created-by"] == "" {
+		if vt["Disk"] != "build-volume" || vt["bakery:build-id"] != buildID || vt["bakery:created-by"] == "" || vt[bakery.TagPrincipal] != principal {
 			t.Errorf("volume %s tags %v: want run_volume_tags and the build's tags (build %s)", aws.ToString(v.VolumeId), vt, buildID)
 		}
 		if _, ok := vt["Suite"]; ok {
@@ -319,4 +326,18 @@ func keys[V any](m map[string]V) []string {
 		out = append(out, k)
 	}
 	return out
+}
+
+// callerPrincipal is the aws:PrincipalArn of the bed's credentials.
+func callerPrincipal(t *testing.T) string {
+	t.Helper()
+	cfg, err := suite.Bed.AWSConfig(context.Background(), "us-east-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := sts.NewFromConfig(cfg).GetCallerIdentity(context.Background(), &sts.GetCallerIdentityInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bakery.PrincipalARN(aws.ToString(out.Arn))
 }
