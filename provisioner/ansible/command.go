@@ -142,6 +142,10 @@ type invocation struct {
 	// command whose ssh failed to connect (exit 255). 0 when the user's
 	// ansible.cfg or environment already decides it.
 	SSHRetries int
+	// PythonInterpreter is ANSIBLE_PYTHON_INTERPRETER: the configured
+	// default, below every variable a user can set (interpreter.go); ""
+	// leaves it to Ansible's discovery.
+	PythonInterpreter string
 	// Mitogen is the strategy environment of use_mitogen; zero when off.
 	Mitogen         mitogenEnv
 	AnsibleConfig   string // ANSIBLE_CONFIG to set; "" keeps Ansible's own search
@@ -263,6 +267,9 @@ func playbookCommand(in invocation) command {
 			method = "sftp"
 		}
 		ours = append(ours, "ANSIBLE_SSH_TRANSFER_METHOD="+method)
+	}
+	if in.PythonInterpreter != "" && !hasAny(in.UserEnv, "ANSIBLE_PYTHON_INTERPRETER") && !hasAny(in.BaseEnv, "ANSIBLE_PYTHON_INTERPRETER") {
+		ours = append(ours, "ANSIBLE_PYTHON_INTERPRETER="+in.PythonInterpreter)
 	}
 	if in.Mitogen.TempDir != "" {
 		ours = append(ours, "TMPDIR="+in.Mitogen.TempDir)

@@ -31,6 +31,9 @@ type mitogenInstall struct {
 	Version     string // Mitogen's
 	AnsibleCore string // ansible-core's, as that Python imports it
 	StrategyDir string // ansible_mitogen/plugins/strategy, for ANSIBLE_STRATEGY_PLUGINS
+	// InterpreterFallback is ansible-core's INTERPRETER_PYTHON_FALLBACK
+	// default, the names its discovery looks for (full check only).
+	InterpreterFallback []string
 }
 
 // mitogenProbe runs in the interpreter that runs ansible-playbook: it
@@ -38,7 +41,9 @@ type mitogenInstall struct {
 // argument "full" it also imports what those plugins import first
 // (ansible_mitogen.loaders refuses Ansible releases that Mitogen does not
 // support), which loads Ansible's plugin machinery: 0.7 s instead of
-// 0.1 s. One JSON line out.
+// 0.1 s; and, Ansible's configuration being loaded then, it says which
+// interpreters ansible-core's discovery looks for (interpreter.go). One
+// JSON line out.
 const mitogenProbe = `import json, os, sys
 out = {"python": sys.executable}
 try:
@@ -52,6 +57,11 @@ try:
     out["strategy_dir"] = os.path.join(os.path.dirname(os.path.abspath(ansible_mitogen.__file__)), "plugins", "strategy")
     if sys.argv[1:] == ["full"]:
         import ansible_mitogen.loaders
+        try:
+            from ansible import constants as C
+            out["interpreter_fallback"] = [str(p) for p in C.config.get_config_value("INTERPRETER_PYTHON_FALLBACK")]
+        except Exception:
+            pass
 except ImportError as e:
     if "mitogen" in out:
         out["unsupported"] = "%s: %s" % (type(e).__name__, e)
@@ -63,13 +73,14 @@ print(json.dumps(out))
 `
 
 type mitogenProbeResult struct {
-	Python      string `json:"python"`
-	Ansible     string `json:"ansible"`
-	NoAnsible   string `json:"no_ansible"`
-	Mitogen     string `json:"mitogen"`
-	StrategyDir string `json:"strategy_dir"`
-	Missing     string `json:"missing"`
-	Unsupported string `json:"unsupported"`
+	Python      string   `json:"python"`
+	Ansible     string   `json:"ansible"`
+	NoAnsible   string   `json:"no_ansible"`
+	Mitogen     string   `json:"mitogen"`
+	StrategyDir string   `json:"strategy_dir"`
+	Missing     string   `json:"missing"`
+	Unsupported string   `json:"unsupported"`
+	Fallback    []string `json:"interpreter_fallback"`
 }
 
 // findMitogen asks the Python that runs program (ansible-playbook: its
@@ -128,7 +139,7 @@ func findMitogen(ctx context.Context, run runner, program string, env []string, 
 		return mitogenInstall{}, fmt.Errorf("`use_mitogen`: Mitogen %s in %s has no %s strategy in %s: reinstall it with %s",
 			res.Mitogen, python, mitogenStrategy, res.StrategyDir, install)
 	}
-	return mitogenInstall{Python: python, Version: res.Mitogen, AnsibleCore: res.Ansible, StrategyDir: res.StrategyDir}, nil
+	return mitogenInstall{Python: python, Version: res.Mitogen, AnsibleCore: res.Ansible, StrategyDir: res.StrategyDir, InterpreterFallback: res.Fallback}, nil
 }
 
 // lookPathIn finds name as env(1) would with env's PATH; a name with a
@@ -306,9 +317,10 @@ func envValue(env []string, name string) (string, bool) {
 // start overlaps the builder's launch; Provision waits for it before the
 // play.
 type mitogenCheck struct {
-	done   chan struct{}
-	cancel context.CancelFunc
-	err    error
+	done    chan struct{}
+	cancel  context.CancelFunc
+	install mitogenInstall
+	err     error
 }
 
 func startMitogenCheck(run runner, program string, env []string) *mitogenCheck {
@@ -317,19 +329,19 @@ func startMitogenCheck(run runner, program string, env []string) *mitogenCheck {
 	go func() {
 		defer close(c.done)
 		defer cancel()
-		_, c.err = findMitogen(ctx, run, program, env, true)
+		c.install, c.err = findMitogen(ctx, run, program, env, true)
 	}()
 	return c
 }
 
-// wait returns the check's verdict, or ctx's error if the build is
+// wait returns what the check found, or ctx's error if the build is
 // cancelled first.
-func (c *mitogenCheck) wait(ctx context.Context) error {
+func (c *mitogenCheck) wait(ctx context.Context) (mitogenInstall, error) {
 	select {
 	case <-c.done:
-		return c.err
+		return c.install, c.err
 	case <-ctx.Done():
 		c.cancel()
-		return ctx.Err()
+		return mitogenInstall{}, ctx.Err()
 	}
 }

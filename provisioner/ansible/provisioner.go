@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log"
 	"net"
 	"os"
 	"path/filepath"
@@ -279,10 +280,40 @@ func (p *Provisioner) Provision(ctx context.Context, ui packersdk.Ui, comm packe
 		inv.SSHRetries = sshRetries
 	}
 	if cfg.UseMitogen {
+		var fallback []string
 		if p.mitogenCheck != nil {
-			if err := p.mitogenCheck.wait(ctx); err != nil {
+			full, err := p.mitogenCheck.wait(ctx)
+			if err != nil {
 				return err
 			}
+			fallback = full.InterpreterFallback
+		}
+		_, interpreterVar := cfg.ExtraVars["ansible_python_interpreter"]
+		_, fallbackVar := cfg.ExtraVars["ansible_interpreter_python_fallback"]
+		skip := pythonSeedSkip(pythonSeedInput{
+			Mitogen:      true,
+			AnsibleCore:  p.mitogen.AnsibleCore,
+			Candidates:   fallback,
+			OwnInventory: cfg.InventoryFile == "",
+			SameUser:     md == modeProxy || user == conn.User,
+			HaveComm:     comm != nil,
+			Env:          mergeEnv(base, cfg.AnsibleEnvVars),
+			AnsibleCfg:   ansibleCfg,
+			ExtraArgs:    cfg.ExtraArguments,
+			ExtraVarSet:  interpreterVar || fallbackVar,
+		})
+		if skip == "" {
+			python, err := discoverPython(ctx, comm, fallback)
+			switch {
+			case err != nil:
+				skip = err.Error()
+			default:
+				inv.PythonInterpreter = python
+				ui.Say("Python on the instance: " + python + " (the first of ansible-core's interpreter fallback list there, as its discovery would pick; found through the builder's connection)")
+			}
+		}
+		if skip != "" {
+			log.Printf("bakery-ansible: Ansible discovers the instance's Python itself: %s", skip)
 		}
 		inv.Mitogen = mitogenSettings(p.mitogen, ansibleCfg, mergeEnv(base, cfg.AnsibleEnvVars))
 		// In the control folder: short enough for a unix socket path.

@@ -15,12 +15,17 @@ import (
 type shellComm struct {
 	packersdk.Communicator
 	started []string
+	path    string // PATH of the commands; "" is /usr/bin:/bin
 }
 
 func (s *shellComm) Start(_ context.Context, cmd *packersdk.RemoteCmd) error {
 	s.started = append(s.started, cmd.Command)
 	c := exec.Command("sh", "-c", cmd.Command)
-	c.Env = []string{"SHELL=/bin/sh", "PATH=/usr/bin:/bin"}
+	path := s.path
+	if path == "" {
+		path = "/usr/bin:/bin"
+	}
+	c.Env = []string{"SHELL=/bin/sh", "PATH=" + path}
 	c.Stdin, c.Stdout, c.Stderr = cmd.Stdin, cmd.Stdout, cmd.Stderr
 	err := c.Run()
 	code := 0
