@@ -145,10 +145,9 @@ func TestProvisionWithMitogenAnswersDiscovery(t *testing.T) {
 			}
 			t.Setenv("TMPDIR", t.TempDir())
 			stubs := newStubRunner(t)
-			found := strings.ReplaceAll(probeFound, "%s", dir)
-			full := strings.TrimSuffix(found, "}") + `, "interpreter_fallback": ["python3.13", "python3.11", "/usr/bin/python3"]}`
+			found := strings.TrimSuffix(strings.ReplaceAll(probeFound, "%s", dir), "}") + `, "interpreter_fallback": ["python3.13", "python3.11", "/usr/bin/python3"]}`
 			stubs.Register(`(?s)^/venv/bin/python3 -c import json.*\n$`, found, nil, nil)
-			stubs.Register(`(?s)^/venv/bin/python3 -c import json.* full$`, full, nil, nil)
+			stubs.Register(`(?s)^/venv/bin/python3 -c import json.* full$`, found, nil, nil)
 			stubs.Register(`^ssh -V$`, "OpenSSH_9.2p1", nil, nil)
 			stubs.Register(`ansible-playbook .*site\.yml`, "PLAY RECAP ***\n", nil, func(c command) {
 				if !slices.Contains(c.Env, tc.want) {

@@ -32,23 +32,30 @@ type mitogenInstall struct {
 	AnsibleCore string // ansible-core's, as that Python imports it
 	StrategyDir string // ansible_mitogen/plugins/strategy, for ANSIBLE_STRATEGY_PLUGINS
 	// InterpreterFallback is ansible-core's INTERPRETER_PYTHON_FALLBACK
-	// default, the names its discovery looks for (full check only).
+	// default, the names its discovery looks for; nil if unknown.
 	InterpreterFallback []string
 }
 
 // mitogenProbe runs in the interpreter that runs ansible-playbook: it
-// imports Mitogen and says where its strategy plugins are. With the
-// argument "full" it also imports what those plugins import first
-// (ansible_mitogen.loaders refuses Ansible releases that Mitogen does not
-// support), which loads Ansible's plugin machinery: 0.7 s instead of
-// 0.1 s; and, Ansible's configuration being loaded then, it says which
-// interpreters ansible-core's discovery looks for (interpreter.go). One
-// JSON line out.
+// imports Mitogen and says where its strategy plugins are, and which
+// interpreters ansible-core's discovery looks for (the default of
+// INTERPRETER_PYTHON_FALLBACK in the definitions ansible-core loads its
+// settings from; interpreter.go). With the argument "full" it also
+// imports what those plugins import first (ansible_mitogen.loaders
+// refuses Ansible releases that Mitogen does not support), which loads
+// Ansible's plugin machinery: 0.7 s instead of 0.1 s. One JSON line out.
 const mitogenProbe = `import json, os, sys
 out = {"python": sys.executable}
 try:
     import ansible.release
     out["ansible"] = ansible.release.__version__
+    try:
+        import yaml
+        with open(os.path.join(os.path.dirname(os.path.abspath(ansible.release.__file__)), "config", "base.yml")) as f:
+            defs = yaml.load(f, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        out["interpreter_fallback"] = [str(p) for p in defs["INTERPRETER_PYTHON_FALLBACK"]["default"]]
+    except Exception:
+        pass
 except Exception as e:
     out["no_ansible"] = "%s: %s" % (type(e).__name__, e)
 try:
@@ -57,11 +64,6 @@ try:
     out["strategy_dir"] = os.path.join(os.path.dirname(os.path.abspath(ansible_mitogen.__file__)), "plugins", "strategy")
     if sys.argv[1:] == ["full"]:
         import ansible_mitogen.loaders
-        try:
-            from ansible import constants as C
-            out["interpreter_fallback"] = [str(p) for p in C.config.get_config_value("INTERPRETER_PYTHON_FALLBACK")]
-        except Exception:
-            pass
 except ImportError as e:
     if "mitogen" in out:
         out["unsupported"] = "%s: %s" % (type(e).__name__, e)
@@ -314,8 +316,9 @@ func envValue(env []string, name string) (string, bool) {
 
 // mitogenCheck is the full check (does this Mitogen support this
 // ansible-core?) started by Prepare after the quick one, so its Python
-// start overlaps the builder's launch; Provision waits for it before the
-// play.
+// start overlaps the builder's launch and, when the builder is quicker
+// (an instance already up, the null builder), ansible-playbook's own
+// start: see watchMitogenCheck.
 type mitogenCheck struct {
 	done    chan struct{}
 	cancel  context.CancelFunc
@@ -343,5 +346,37 @@ func (c *mitogenCheck) wait(ctx context.Context) (mitogenInstall, error) {
 	case <-ctx.Done():
 		c.cancel()
 		return mitogenInstall{}, ctx.Err()
+	}
+}
+
+// watchMitogenCheck lets the play start before the full Mitogen check has
+// finished: ansible-playbook spends its first second starting Python and
+// loading Ansible, and loads Mitogen's strategy (the same import the check
+// makes, so an unsupported pair fails there too) before the first task.
+// If the check refuses while the play runs, the play is stopped at once.
+// refusal, called once the play has ended, waits for the check's verdict
+// and returns its error, which says what to install; nil when the check
+// passed or the build was cancelled.
+func (p *Provisioner) watchMitogenCheck(ctx context.Context) (playCtx context.Context, refusal func() error) {
+	c := p.mitogenCheck
+	if !p.config.UseMitogen || c == nil {
+		return ctx, func() error { return nil }
+	}
+	playCtx, cancel := context.WithCancel(ctx)
+	go func() {
+		select {
+		case <-c.done:
+			if c.err != nil {
+				cancel()
+			}
+		case <-playCtx.Done():
+		}
+	}()
+	return playCtx, func() error {
+		defer cancel()
+		if _, err := c.wait(ctx); err != nil && ctx.Err() == nil {
+			return err
+		}
+		return nil
 	}
 }

@@ -1,12 +1,15 @@
 package ansible
 
 import (
+	"context"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // fakeAnsible writes an ansible-playbook whose first line is firstLine.
@@ -215,9 +218,10 @@ func TestPlaybookCommandMitogenTempDir(t *testing.T) {
 }
 
 // Prepare's quick look finds Mitogen; the full check, which imports what
-// Mitogen's strategy imports, says it does not support this ansible-core:
-// Provision stops before anything else runs, saying what to install.
-func TestProvisionWaitsForTheFullMitogenCheck(t *testing.T) {
+// Mitogen's strategy imports, says it does not support this ansible-core.
+// The play, started meanwhile, is stopped at once and Provision says what
+// to install.
+func TestProvisionStopsThePlayWhenTheFullMitogenCheckRefuses(t *testing.T) {
 	dir := strategyDir(t)
 	playbook := filepath.Join(t.TempDir(), "site.yml")
 	if err := os.WriteFile(playbook, []byte("- hosts: all\n"), 0o644); err != nil {
@@ -228,7 +232,9 @@ func TestProvisionWaitsForTheFullMitogenCheck(t *testing.T) {
 	stubs.Register(`(?s)^/venv/bin/python3 -c import json.*\n$`, strings.ReplaceAll(probeFound, "%s", dir), nil, nil)
 	stubs.Register(`(?s)^/venv/bin/python3 -c import json.* full$`,
 		`{"python": "/venv/bin/python3", "ansible": "2.21.0", "mitogen": "0.3.54", "strategy_dir": "`+dir+`", "unsupported": "AnsibleError: too recent"}`, nil, nil)
-	p := &Provisioner{runner: stubs, reach: func(string, int) error { return nil }}
+	stubs.Register(`^ssh -V$`, "OpenSSH_9.2p1", nil, nil)
+	play := &blockingPlay{stubRunner: stubs, stopped: make(chan struct{})}
+	p := &Provisioner{runner: play, reach: func(string, int) error { return nil }}
 	if err := p.Prepare(map[string]interface{}{"playbook_file": playbook, "use_mitogen": true, "command": fakeAnsible(t, "#!/venv/bin/python3")}); err != nil {
 		t.Fatalf("Prepare: %v", err)
 	}
@@ -236,6 +242,31 @@ func TestProvisionWaitsForTheFullMitogenCheck(t *testing.T) {
 	err := p.Provision(t.Context(), ui, nil, generated())
 	if err == nil || !strings.Contains(err.Error(), "does not support ansible-core 2.21.0") || !strings.Contains(err.Error(), "pip install mitogen==") {
 		t.Fatalf("Provision: %v", err)
+	}
+	select {
+	case <-play.stopped:
+	default:
+		t.Error("the play was not stopped by the check's refusal")
+	}
+}
+
+// blockingPlay runs ansible-playbook as a play that only ends when it is
+// stopped (or after 10 s); everything else goes to the stubs.
+type blockingPlay struct {
+	*stubRunner
+	stopped chan struct{}
+}
+
+func (b *blockingPlay) Run(ctx context.Context, c command, stdout, stderr io.Writer) error {
+	if filepath.Base(c.Path) != "ansible-playbook" {
+		return b.stubRunner.Run(ctx, c, stdout, stderr)
+	}
+	select {
+	case <-ctx.Done():
+		close(b.stopped)
+		return ctx.Err()
+	case <-time.After(10 * time.Second):
+		return nil
 	}
 }
 

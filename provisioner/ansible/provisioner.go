@@ -280,14 +280,7 @@ func (p *Provisioner) Provision(ctx context.Context, ui packersdk.Ui, comm packe
 		inv.SSHRetries = sshRetries
 	}
 	if cfg.UseMitogen {
-		var fallback []string
-		if p.mitogenCheck != nil {
-			full, err := p.mitogenCheck.wait(ctx)
-			if err != nil {
-				return err
-			}
-			fallback = full.InterpreterFallback
-		}
+		fallback := p.mitogen.InterpreterFallback
 		_, interpreterVar := cfg.ExtraVars["ansible_python_interpreter"]
 		_, fallbackVar := cfg.ExtraVars["ansible_interpreter_python_fallback"]
 		skip := pythonSeedSkip(pythonSeedInput{
@@ -361,8 +354,12 @@ func (p *Provisioner) Provision(ctx context.Context, ui packersdk.Ui, comm packe
 	pc := playbookCommand(inv)
 	ui.Say("Executing Ansible: " + pc.String())
 	out := newPlayOutput(ui.Message)
-	err = run.Run(ctx, pc, out, out)
+	playCtx, refusal := p.watchMitogenCheck(ctx)
+	err = run.Run(playCtx, pc, out, out)
 	out.Flush()
+	if rerr := refusal(); rerr != nil {
+		return rerr
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return fmt.Errorf("ansible-playbook was stopped: %w", err)
