@@ -109,6 +109,60 @@ func TestE2ESomeoneElsesAMIUnderOurNameIsNotAdopted(t *testing.T) {
 	}
 }
 
+// TestE2EImageOfOurInstanceByAnotherIsNotAdopted: while the build
+// provisions, another principal images the build's own instance under the
+// build's ami_name (both show in the console). The AMI's source instance is
+// then the build's, but no attempt of the build made it: its first
+// CreateImage is refused as a duplicate. The build must fail, naming the
+// AMI, and leave it alone.
+func TestE2EImageOfOurInstanceByAnotherIsNotAdopted(t *testing.T) {
+	b := newBake(t, "echo provisioning-started", "sleep 3")
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	cmd := b.cmd(ctx)
+	out := &testbed.Output{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	if !testbed.WaitFor(func() bool { return strings.Contains(out.String(), "provisioning-started") }, done, 2*time.Minute) {
+		t.Fatalf("the build never started provisioning:\n%s", out.String())
+	}
+	client := ec2Client(t)
+	running, err := client.DescribeInstances(ctx, &ec2.DescribeInstancesInput{Filters: []types.Filter{
+		{Name: aws.String("tag-key"), Values: []string{bakery.TagBuildID}},
+		{Name: aws.String("instance-state-name"), Values: []string{"running"}},
+	}})
+	if err != nil || len(running.Reservations) != 1 || len(running.Reservations[0].Instances) != 1 {
+		t.Fatalf("the build's instance: %v %v", running, err)
+	}
+	ours := aws.ToString(running.Reservations[0].Instances[0].InstanceId)
+	img, err := client.CreateImage(ctx, &ec2.CreateImageInput{InstanceId: aws.String(ours), Name: aws.String(b.amiName)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	theirs := aws.ToString(img.ImageId)
+	var buildErr error
+	select {
+	case buildErr = <-done:
+	case <-ctx.Done():
+		t.Fatal("the build did not end")
+	}
+	t.Logf("build output:\n%s", out.String())
+	if buildErr == nil {
+		t.Errorf("the build succeeded with %s, another principal's image of its instance, as its artifact", theirs)
+	}
+	if !strings.Contains(out.String(), "taken while the build ran by "+theirs) || !strings.Contains(out.String(), "choose another `ami_name`") {
+		t.Error("the build does not name the AMI that took its name and say what to do")
+	}
+	imgs, err := client.DescribeImages(ctx, &ec2.DescribeImagesInput{ImageIds: []string{theirs}})
+	if err != nil || len(imgs.Images) != 1 || imgs.Images[0].State == types.ImageStateDeregistered {
+		t.Errorf("the other principal's AMI %s was removed (%v)", theirs, err)
+	}
+}
+
 // TestE2EPlantedRoleIsNotAdopted: the build id shows in the temporary key
 // pair's name, so another principal can create the build's role first,
 // with the build's tag and a trust policy of their own. The build must
