@@ -68,17 +68,9 @@ func TestE2ESomeoneElsesAMIUnderOurNameIsNotAdopted(t *testing.T) {
 	b := newBake(t, "echo provisioning-started", "sleep 3")
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	cmd := b.cmd(ctx)
-	out := &testbed.Output{}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	if !testbed.WaitFor(func() bool { return strings.Contains(out.String(), "provisioning-started") }, done, 2*time.Minute) {
-		t.Fatalf("the build never started provisioning:\n%s", out.String())
-	}
+	run := start(t, b.cmd(ctx))
+	out := run.out
+	run.until(t, "provisioning-started", "the build never started provisioning")
 	client := ec2Client(t)
 	reg, err := client.RegisterImage(ctx, &ec2.RegisterImageInput{
 		Name:           aws.String(b.amiName),
@@ -90,12 +82,7 @@ func TestE2ESomeoneElsesAMIUnderOurNameIsNotAdopted(t *testing.T) {
 		t.Fatal(err)
 	}
 	theirs := aws.ToString(reg.ImageId)
-	var buildErr error
-	select {
-	case buildErr = <-done:
-	case <-ctx.Done():
-		t.Fatal("the build did not end")
-	}
+	buildErr := run.result(t, ctx)
 	t.Logf("build output:\n%s", out.String())
 	if buildErr == nil {
 		t.Errorf("the build succeeded with %s, another principal's AMI, as its artifact", theirs)
@@ -119,37 +106,21 @@ func TestE2EImageOfOurInstanceByAnotherIsNotAdopted(t *testing.T) {
 	b := newBake(t, "echo provisioning-started", "sleep 3")
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	cmd := b.cmd(ctx)
-	out := &testbed.Output{}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	if !testbed.WaitFor(func() bool { return strings.Contains(out.String(), "provisioning-started") }, done, 2*time.Minute) {
-		t.Fatalf("the build never started provisioning:\n%s", out.String())
-	}
+	run := start(t, b.cmd(ctx))
+	out := run.out
+	run.until(t, "provisioning-started", "the build never started provisioning")
 	client := ec2Client(t)
-	running, err := client.DescribeInstances(ctx, &ec2.DescribeInstancesInput{Filters: []types.Filter{
-		{Name: aws.String("tag-key"), Values: []string{bakery.TagBuildID}},
-		{Name: aws.String("instance-state-name"), Values: []string{"running"}},
-	}})
-	if err != nil || len(running.Reservations) != 1 || len(running.Reservations[0].Instances) != 1 {
-		t.Fatalf("the build's instance: %v %v", running, err)
+	instances := buildInstances(t, client)
+	if len(instances) != 1 {
+		t.Fatalf("%d instances with the build's tag, want 1", len(instances))
 	}
-	ours := aws.ToString(running.Reservations[0].Instances[0].InstanceId)
+	ours := aws.ToString(instances[0].InstanceId)
 	img, err := client.CreateImage(ctx, &ec2.CreateImageInput{InstanceId: aws.String(ours), Name: aws.String(b.amiName)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	theirs := aws.ToString(img.ImageId)
-	var buildErr error
-	select {
-	case buildErr = <-done:
-	case <-ctx.Done():
-		t.Fatal("the build did not end")
-	}
+	buildErr := run.result(t, ctx)
 	t.Logf("build output:\n%s", out.String())
 	if buildErr == nil {
 		t.Errorf("the build succeeded with %s, another principal's image of its instance, as its artifact", theirs)
