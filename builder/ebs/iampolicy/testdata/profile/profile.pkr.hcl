@@ -46,3 +46,25 @@ source "bakery-ebs" "unbounded" {
     }
   }
 }
+
+variable "prefix" {
+  type = string
+}
+
+# Its document has a value only the build knows.
+source "bakery-ebs" "open" {
+  region        = "eu-west-1"
+  source_ami    = "ami-0123456789abcdef0"
+  instance_type = "t3.micro"
+  ssh_username  = "ec2-user"
+  ami_name      = "open"
+
+  temporary_iam_instance_profile_policy_document {
+    Statement {
+      Effect   = "Allow"
+      Action   = ["s3:GetObject"]
+      Resource = ["arn:aws:s3:::seeds/${var.prefix}/*"]
+    }
+  }
+  temporary_iam_role_permissions_boundary = var.boundary
+}
