@@ -141,6 +141,31 @@ func TestE2EPlantedLaunchTemplateIsNotAdopted(t *testing.T) {
 	}
 }
 
+// With `temporary_iam_role_permissions_boundary`, a second principal
+// pre-creates the temporary role exactly as the build would (tag, trust
+// policy, description, no policy) but without the boundary: the template's
+// policy put on it would be unbounded, and the build's policy holder could
+// fill it with anything. The role must not be filled, used or deleted.
+func TestE2EPlantedRoleWithoutTheBoundaryIsNotAdopted(t *testing.T) {
+	withFaults(t, faultproxy.Config{Latency: faultproxy.Latency{Fixed: 3 * time.Second, Actions: []string{"ec2:CreateSecurityGroup"}}})
+	b := newIAMBake(t, "seeds", 0, map[string]any{"permissions_boundary": seedsBoundary}, "true")
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	iamc := iamClient(t)
+	var name string
+	out, buildErr := plantWhenKeyPairShows(t, ctx, b.templateCmd(ctx), func(n, buildID string) {
+		name = n
+		plantRole(t, ctx, iamc, name, buildID, `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}`)
+	})
+	if buildErr == nil {
+		t.Error("the build succeeded with a role someone else planted without the boundary")
+	}
+	if !strings.Contains(out, "is not what the build made (its permissions boundary is none, the build sets "+seedsBoundary+")") {
+		t.Error("the build does not say the role lacks its boundary")
+	}
+	plantedRoleUnused(t, ctx, iamc, name)
+}
+
 // A second principal pre-creates the temporary role exactly as the build
 // would (tag, trust policy, description) but attaches a managed policy of
 // its own: the instance would get that policy too. The role must not be
