@@ -2,6 +2,7 @@ package common
 
 import (
 	"sort"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
@@ -20,6 +21,33 @@ const (
 	TagCreatedAt = "bakery:created-at"
 	TagCreatedBy = "bakery:created-by"
 )
+
+// TagPrincipal holds the principal the build ran as, as IAM's
+// aws:PrincipalArn names it (PrincipalARN). The generated policy lets its
+// holder change or delete a resource only when this tag equals the
+// holder's own aws:PrincipalArn, and create one only with that value: the
+// build id alone shows in the key pair's name, so any principal able to tag
+// could otherwise mark its resources as a build's and have the holder
+// delete them.
+const TagPrincipal = "bakery:principal"
+
+// BuildTagKeys are the tags the builder writes itself on what it creates:
+// users may not set them.
+var BuildTagKeys = []string{TagBuildID, TagCreatedAt, TagCreatedBy, TagPrincipal}
+
+// PrincipalARN is the aws:PrincipalArn of the caller STS's
+// GetCallerIdentity names: a role session's is its role's (path-less:
+// STS does not say the role's path), anything else's is its ARN. Empty for
+// an empty ARN.
+func PrincipalARN(callerARN string) string {
+	// arn:PARTITION:sts::ACCOUNT:assumed-role/ROLE/SESSION
+	parts := strings.SplitN(callerARN, ":", 6)
+	if len(parts) != 6 || parts[2] != "sts" || !strings.HasPrefix(parts[5], "assumed-role/") {
+		return callerARN
+	}
+	role, _, _ := strings.Cut(strings.TrimPrefix(parts[5], "assumed-role/"), "/")
+	return strings.Join([]string{"arn", parts[1], "iam", "", parts[4], "role/" + role}, ":")
+}
 
 // Tags is a set of tags, as the `tags`, `run_tags`… options give them.
 type Tags map[string]string

@@ -61,7 +61,11 @@ func (b *Builder) Run(ctx context.Context, ui packersdk.Ui, hook packersdk.Hook)
 	jrnl := startJournal(ui, buildID, region)
 	_ = jrnl.SetOnError(b.config.PackerOnError) // the sweep keeps what -on-error=abort left unless asked
 	defer reportJournal(ui, jrnl, buildID, region)
-	steps := plan(&b.config, planDeps{region: region, buildID: buildID, clients: sessionClients(sess), journal: jrnl, ui: ui})
+	principal := ""
+	if id.ARN != "" {
+		principal = ownerPrincipal(ctx, sess.IAM(), id.ARN)
+	}
+	steps := plan(&b.config, planDeps{region: region, buildID: buildID, principal: principal, clients: sessionClients(sess), journal: jrnl, ui: ui})
 
 	state := newBuildState(ui, hook)
 	commonsteps.NewRunner(steps, b.config.PackerConfig, ui).Run(ctx, state)

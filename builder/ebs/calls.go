@@ -35,15 +35,18 @@ type declarer interface {
 	awsCalls() []awsCall
 }
 
-// Tagging is what a grant requires of the build's id tag.
+// Tagging is what a grant requires of the build's tags: its id, and its
+// principal (bakery:principal, the holder's own aws:PrincipalArn).
 type Tagging int
 
 const (
 	// Untagged: no condition on tags.
 	Untagged Tagging = iota
-	// RequestTagged: the request creates the resource with the build's id tag.
+	// RequestTagged: the request creates the resource with the build's id
+	// tag and the holder as its principal.
 	RequestTagged
-	// ResourceTagged: the resource carries the build's id tag.
+	// ResourceTagged: the resource carries the build's id tag and the
+	// holder as its principal.
 	ResourceTagged
 )
 
@@ -59,6 +62,9 @@ type Grant struct {
 	AMIRegions bool
 	// IAM resources ("role/packer_bakery_*").
 	IAM []string
+	// OwnPrincipal: the holder's own role or user, whatever its name
+	// (aws:PrincipalArn as the resource).
+	OwnPrincipal bool
 	// SSM resources in the build region: "session/*", or an AWS-owned
 	// document ("document/AWS-StartPortForwardingSession", whose ARN has no
 	// account).
@@ -104,7 +110,12 @@ type Permission struct {
 // through Prepare.
 func Permissions(cfg *Config) []Permission {
 	var out []Permission
-	for _, c := range plannedCalls(plan(cfg, planDeps{region: cfg.RawRegion, buildID: "permissions", clients: noClients()})) {
+	calls := principalCalls()
+	if cfg.SkipCredsValidation { // no caller ARN: no principal to look up
+		calls = nil
+	}
+	calls = append(calls, plannedCalls(plan(cfg, planDeps{region: cfg.RawRegion, buildID: "permissions", principal: "permissions", clients: noClients()}))...)
+	for _, c := range calls {
 		grants := slices.Clone(c.grants)
 		for i := range grants {
 			grants[i].Action = c.action

@@ -126,7 +126,7 @@ var (
 	burstableFamilies = []string{"t2", "t3", "t3a", "t4g"}
 	tenancies         = []string{"default", "dedicated", "host"}
 	hostIDPattern     = regexp.MustCompile(`^h-[0-9a-f]{8,17}$`)
-	temporaryTagKeys  = []string{bakery.TagBuildID, bakery.TagCreatedAt, bakery.TagCreatedBy}
+	temporaryTagKeys  = bakery.BuildTagKeys
 )
 
 // prepare validates the options, reads `user_data_file` and fills in

@@ -74,9 +74,12 @@ func noClients() awsClients {
 type planDeps struct {
 	region  string
 	buildID string
-	clients awsClients
-	journal *journal.Journal // nil records nothing
-	ui      packersdk.Ui     // nil for a plan that is never run
+	// principal is the caller's aws:PrincipalArn (ownerPrincipal); empty
+	// when unknown (skip_credential_validation).
+	principal string
+	clients   awsClients
+	journal   *journal.Journal // nil records nothing
+	ui        packersdk.Ui     // nil for a plan that is never run
 }
 
 // plan is the whole bake, in order: every step the build runs for cfg, and
@@ -88,6 +91,9 @@ func plan(cfg *Config, d planDeps) []multistep.Step {
 	ec2 := d.clients.ec2("")
 	names := temporaryNames(d.buildID, &cfg.Comm)
 	temporary := bakery.Tags{bakery.TagBuildID: d.buildID, bakery.TagCreatedAt: time.Now().UTC().Format(time.RFC3339), bakery.TagCreatedBy: createdBy()}
+	if d.principal != "" {
+		temporary[bakery.TagPrincipal] = d.principal
+	}
 	poll := cfg.PollingConfig.poll(cfg.StateTimeout)
 	copyRegions := dist.copyRegions(d.region)
 	// Options that may use {{ .SourceAMIName }} and the like: filled in by

@@ -467,7 +467,7 @@ func (s *stepRunSpotInstance) awsCalls() []awsCall {
 	ours := []Grant{{Sid: "CreateTaggedSpotFleet", EC2: []string{"launch-template/*", "fleet/*"}, Tagged: RequestTagged}}
 	ownTemplate := Grant{Sid: "UseOwnLaunchTemplate", EC2: []string{"launch-template/*"}, Tagged: ResourceTagged}
 	// The spot request's tag keys: spot_tags and the build's own.
-	keys := []string{bakery.TagBuildID, bakery.TagCreatedAt, bakery.TagCreatedBy}
+	keys := slices.Clone(bakery.BuildTagKeys)
 	for k := range s.written.of(s.spotTags) {
 		if bakery.Known(k) && !slices.Contains(keys, k) {
 			keys = append(keys, k)

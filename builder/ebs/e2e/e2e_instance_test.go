@@ -19,7 +19,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 
+	bakery "github.com/packer-bakery/packer-plugin-bakery/common"
 	"github.com/packer-bakery/packer-plugin-bakery/testbed"
 )
 
@@ -91,17 +93,9 @@ func TestE2EInstanceOptions(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	cmd := b.instanceCmd(ctx, nil)
-	out := &testbed.Output{}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	if !testbed.WaitFor(func() bool { return strings.Contains(out.String(), "instance-provisioning") }, done, 2*time.Minute) {
-		t.Fatalf("the build never provisioned:\n%s", out.String())
-	}
+	run := start(t, b.instanceCmd(ctx, nil))
+	out := run.out
+	run.until(t, "instance-provisioning", "the build never provisioned")
 
 	client := ec2Client(t)
 	instances := buildInstances(t, client)
@@ -116,14 +110,10 @@ func TestE2EInstanceOptions(t *testing.T) {
 	if err := os.WriteFile(release, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case err := <-done:
-		t.Logf("packer build output:\n%s", out.String())
-		if err != nil {
-			t.Fatalf("packer build failed: %v", err)
-		}
-	case <-ctx.Done():
-		t.Fatalf("packer build did not finish:\n%s", out.String())
+	err := run.result(t, ctx)
+	t.Logf("packer build output:\n%s", out.String())
+	if err != nil {
+		t.Fatalf("packer build failed: %v", err)
 	}
 	b.assertNoSecrets(out.String())
 
@@ -227,6 +217,11 @@ func checkRunningInstance(t *testing.T, client *ec2.Client, inst types.Instance,
 	if _, ok := tags["Disk"]; ok {
 		t.Errorf("instance tags %v include run_volume_tags", tags)
 	}
+	// The generated policy destroys only what carries its holder's ARN.
+	principal := callerPrincipal(t)
+	if tags[bakery.TagPrincipal] != principal {
+		t.Errorf("instance tag %s = %q, want the build's principal %q", bakery.TagPrincipal, tags[bakery.TagPrincipal], principal)
+	}
 	vols, err := client.DescribeVolumes(ctx, &ec2.DescribeVolumesInput{
 		Filters: []types.Filter{{Name: aws.String("attachment.instance-id"), Values: []string{id}}},
 	})
@@ -239,7 +234,7 @@ func checkRunningInstance(t *testing.T, client *ec2.Client, inst types.Instance,
 			byDevice[aws.ToString(a.Device)] = v
 		}
 		vt := tagMap(v.Tags)
-		if vt["Disk"] != "build-volume" || vt["bakery:build-id"] != buildID || vt["bakery:created-by"] == "" {
+		if vt["Disk"] != "build-volume" || vt["bakery:build-id"] != buildID || vt["bakery:created-by"] == "" || vt[bakery.TagPrincipal] != principal {
 			t.Errorf("volume %s tags %v: want run_volume_tags and the build's tags (build %s)", aws.ToString(v.VolumeId), vt, buildID)
 		}
 		if _, ok := vt["Suite"]; ok {
@@ -319,4 +314,18 @@ func keys[V any](m map[string]V) []string {
 		out = append(out, k)
 	}
 	return out
+}
+
+// callerPrincipal is the aws:PrincipalArn of the bed's credentials.
+func callerPrincipal(t *testing.T) string {
+	t.Helper()
+	cfg, err := suite.Bed.AWSConfig(context.Background(), "us-east-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := sts.NewFromConfig(cfg).GetCallerIdentity(context.Background(), &sts.GetCallerIdentityInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bakery.PrincipalARN(aws.ToString(out.Arn))
 }

@@ -116,6 +116,9 @@ func Main(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "iam-policy: source.bakery-ebs.%s: no value here for %s; where these options scope the policy, it allows any value: give them with -var or -var-file to narrow it\n",
 				s.Name, strings.Join(u, ", "))
 		}
+		if s.Config.SkipCredsValidation {
+			fmt.Fprintf(stderr, "iam-policy: source.bakery-ebs.%s: skip_credential_validation is set, so the build does not learn its principal and cannot tag what it creates with it: this policy, which creates only with bakery:principal = the holder's ARN, would refuse the build's creates; remove skip_credential_validation\n", s.Name)
+		}
 	}
 	if *account == "" {
 		*account = callerAccount(stderr)

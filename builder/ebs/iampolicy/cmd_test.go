@@ -83,3 +83,34 @@ func TestMainSaysWhatItCannotKnow(t *testing.T) {
 		t.Errorf("with -var subnet, only ami_name (a timestamp) is unknown:\n%s", stderr)
 	}
 }
+
+// Without the caller's identity the build cannot tag in its principal's
+// name, which the policy's creates require: said, not left to fail at the
+// first create.
+func TestMainSaysSkippedCredentialValidationBreaksThePolicy(t *testing.T) {
+	dir := t.TempDir()
+	tpl := `source "bakery-ebs" "fast" {
+  region                     = "eu-west-1"
+  source_ami                 = "ami-0123456789abcdef0"
+  instance_type              = "t3.micro"
+  ssh_username               = "ec2-user"
+  ami_name                   = "fast"
+  skip_credential_validation = true
+}
+build { sources = ["source.bakery-ebs.fast"] }
+`
+	if err := os.WriteFile(filepath.Join(dir, "t.pkr.hcl"), []byte(tpl), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := run(t, "-account", "111122223333", dir)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if !strings.Contains(stderr, "source.bakery-ebs.fast: skip_credential_validation is set") {
+		t.Errorf("the skipped validation is not said:\n%s", stderr)
+	}
+	code, _, stderr = run(t, "-account", "111122223333", "-only", "app", "-var", "subnet=subnet-0aaaaaaaaaaaaaaaa", "testdata/template")
+	if code != 0 || strings.Contains(stderr, "skip_credential_validation") {
+		t.Errorf("said for a template without it (exit %d):\n%s", code, stderr)
+	}
+}

@@ -52,12 +52,18 @@ func TestPlainBakePolicy(t *testing.T) {
 		"ec2:DeleteKeyPair", "ec2:DeleteSecurityGroup", "ec2:DeleteSnapshot", "ec2:DeregisterImage",
 		"ec2:DescribeImages", "ec2:DescribeInstances", "ec2:DescribeKeyPairs", "ec2:DescribeRegions",
 		"ec2:DescribeSecurityGroups", "ec2:DescribeSubnets", "ec2:DescribeVpcs", "ec2:ImportKeyPair",
-		"ec2:RunInstances", "ec2:StopInstances", "ec2:TerminateInstances",
+		"ec2:RunInstances", "ec2:StopInstances", "ec2:TerminateInstances", "iam:GetRole",
 	}
 	if got := p.Actions(); !slices.Equal(got, want) {
 		t.Errorf("actions:\n got %v\nwant %v", got, want)
 	}
 	for _, s := range p.Statement {
+		if s.Sid == "ReadOwnRolePath" { // the holder's own role, for its path (ownerPrincipal)
+			if !slices.Equal(s.Action, []string{"iam:GetRole"}) || !slices.Equal(s.Resource, []string{"${aws:PrincipalArn}"}) {
+				t.Errorf("statement ReadOwnRolePath grants %v on %v, want iam:GetRole on the holder only", s.Action, s.Resource)
+			}
+			continue
+		}
 		for _, a := range s.Action {
 			if strings.HasPrefix(a, "iam:") || strings.HasPrefix(a, "kms:") || strings.Contains(a, "*") {
 				t.Errorf("statement %s grants %s, which a plain bake never needs", s.Sid, a)
@@ -235,6 +241,11 @@ func TestPreflightChecksWhatThePolicyGrants(t *testing.T) {
 			}
 		}
 		got := checkedActions(cfg)
+		// Reading the holder's own role (its path) is not asked: refused,
+		// the build goes on with the path-less ARN (ownerPrincipal).
+		if !slices.Contains(got, "iam:GetRole") {
+			want = slices.DeleteFunc(want, func(a string) bool { return a == "iam:GetRole" })
+		}
 		if slices.Contains(got, "ec2:RunInstances") && !slices.Contains(got, "ec2:CreateTags") {
 			// Tagging on create is authorised as part of the create call
 			// (ec2:CreateAction): the create calls' dry runs, made with
@@ -401,6 +412,37 @@ func TestPassRoleOnlyToEC2AndTheBuildsRoles(t *testing.T) {
 		}
 		if passes == 0 {
 			t.Errorf("no iam:PassRole for %v:\n%s", over, p.JSON())
+		}
+	}
+}
+
+// Another principal of the account that may tag could mark its own
+// instance with the build's id tag (visible in the key pair's name) and
+// have the holder of the policy terminate it: the key's mere presence
+// must not suffice. Every grant that changes or destroys the build's
+// resources asks for the holder's own ARN in bakery:principal, and every
+// create grant lets the holder write only its own ARN there.
+func TestDestroysOnlyWhatTheHolderMade(t *testing.T) {
+	for _, over := range []map[string]interface{}{
+		nil,
+		{"spot_price": "auto", "spot_tags": map[string]string{"Team": "x"}},
+		{"temporary_iam_instance_profile_policy_document": tempProfileDocument},
+	} {
+		p := Generate(prepared(t, over), NewScope("111122223333", "eu-west-1"))
+		seen := 0
+		for _, s := range p.Statement {
+			for _, key := range []string{"aws:ResourceTag/", "aws:RequestTag/"} {
+				if s.Condition["Null"][key+"bakery:build-id"] == nil {
+					continue
+				}
+				seen++
+				if got := s.Condition["StringEquals"][key+"bakery:principal"]; !slices.Equal(got, []string{"${aws:PrincipalArn}"}) {
+					t.Errorf("%v: %s asks for the build's id tag (%s) but not for the holder as its principal:\n%s", over, s.Sid, key, p.JSON())
+				}
+			}
+		}
+		if seen == 0 {
+			t.Errorf("%v: no statement asks for the build's tags", over)
 		}
 	}
 }

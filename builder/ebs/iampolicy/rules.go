@@ -17,18 +17,31 @@ import (
 // NoPermissionNeeded are calls the build makes that IAM always allows.
 var NoPermissionNeeded = []string{"sts:GetCallerIdentity"}
 
-// Condition keys of the build's id tag. Creation requires it in the
-// request; changing or deleting requires it on the resource, so the policy
-// cannot touch anything a build did not create.
+// Condition keys of the build's tags. Creation requires the build id in the
+// request and the holder's own ARN as bakery:principal; changing or
+// deleting requires both on the resource. The holder can only have written
+// them at creation (noBuildTags), and another principal that tags its own
+// resource so would have to name this holder on purpose: the policy cannot
+// touch what another principal made, even one that can tag.
 var (
-	requestTagged  = Conditions{"Null": {"aws:RequestTag/" + bakery.TagBuildID: {"false"}}}
-	resourceTagged = Conditions{"Null": {"aws:ResourceTag/" + bakery.TagBuildID: {"false"}}}
+	requestTagged = Conditions{
+		"Null":         {"aws:RequestTag/" + bakery.TagBuildID: {"false"}},
+		"StringEquals": {"aws:RequestTag/" + bakery.TagPrincipal: {principalVariable}},
+	}
+	resourceTagged = Conditions{
+		"Null":         {"aws:ResourceTag/" + bakery.TagBuildID: {"false"}},
+		"StringEquals": {"aws:ResourceTag/" + bakery.TagPrincipal: {principalVariable}},
+	}
 	// noBuildTags keeps a CreateTags made outside a create call from writing
 	// any bakery:* key: with it, the build's tags can only have been set by
 	// the call that created the resource, so the holder cannot tag someone
 	// else's resource and then stop, terminate or delete it.
 	noBuildTags = Conditions{"ForAllValues:StringNotLike": {"aws:TagKeys": {"bakery:*"}}}
 )
+
+// principalVariable is the holder's ARN, as IAM fills it in: a role's (not
+// its session's) or a user's.
+const principalVariable = "${aws:PrincipalArn}"
 
 // regionOnly limits calls to the build's regions; with the region unknown
 // (a variable given no value), to none in particular.
@@ -51,6 +64,9 @@ func statements(g ebs.Grant, s Scope) []Statement {
 	st := Statement{Sid: g.Sid, Action: []string{g.Action}, Resource: where.ec2ARNs(g.EC2...)}
 	for _, r := range g.IAM {
 		st.Resource = append(st.Resource, s.iamARN(r))
+	}
+	if g.OwnPrincipal {
+		st.Resource = append(st.Resource, principalVariable)
 	}
 	st.Resource = append(st.Resource, where.ssmARNs(g.SSM...)...)
 	if g.ProfileRole != "" {
