@@ -134,6 +134,10 @@ func (s *stepIAMInstanceProfile) createTemporary(ctx context.Context, state mult
 		}
 	case err == nil:
 		s.roleARN = aws.ToString(role.Role.Arn)
+	case s.boundary != "" && !unanswered(ctx, err):
+		// The boundary is the likely cause: a policy not created yet, or a
+		// build policy generated for another boundary.
+		err = fmt.Errorf("with permissions boundary %s (`temporary_iam_role_permissions_boundary`: the policy must exist, and the build's credentials may create roles only with the boundary their policy names; `packer-plugin-bakery iam-policy -boundary` and `iam-policy` write both): %w", s.boundary, err)
 	}
 	if err != nil {
 		return halt(state, fmt.Errorf("creating temporary IAM role %q: %w", s.name, err))

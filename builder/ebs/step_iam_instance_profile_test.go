@@ -1023,3 +1023,17 @@ func TestStepIAMInstanceProfile_adoptsOnlyTheRoleWithItsBoundary(t *testing.T) {
 		})
 	}
 }
+
+// A refused CreateRole with a boundary says what the boundary needs: the
+// policy must exist and the build's policy must name it.
+func TestStepIAMInstanceProfile_createRoleRefusedNamesTheBoundary(t *testing.T) {
+	f := newFakeIAM(t)
+	f.CreateRoleCalls.Return(nil, apiErr("AccessDenied"))
+	state, ui := newState(t)
+	step := newTempProfileStep(f, nil)
+	step.boundary = testBoundary
+	wantHalt(t, step.Run(t.Context(), state), state, ui,
+		`creating temporary IAM role "packer_bakery_b1": with permissions boundary `+testBoundary+" (`temporary_iam_role_permissions_boundary`: the policy must exist")
+	wantNoKeys(t, state, keyInstanceProfile)
+	step.Cleanup(state)
+}
