@@ -140,7 +140,7 @@ func plan(cfg *Config, d planDeps) []multistep.Step {
 		tags: templates.TagsBetween("run_tags", bakery.Tags{"Name": names.keyPair}, cfg.RunTags, temporary), written: templates.Written},
 		group,
 		&stepIAMInstanceProfile{iam: d.clients.iam, existing: cfg.IamInstanceProfile, skipValidation: cfg.SkipProfileValidation,
-			document: cfg.TemporaryIamInstanceProfilePolicyDocument, name: names.profile, probe: names.probe,
+			document: cfg.TemporaryIamInstanceProfilePolicyDocument, boundary: cfg.TemporaryIamRolePermissionsBoundary, name: names.profile, probe: names.probe,
 			tags: templates.TagsBetween("run_tags", nil, cfg.RunTags, temporary), poll: poll, journal: d.journal},
 	)
 	launch := &stepRunInstance{ec2: &profileLauncher{instanceRunner: ec2, say: d.say}, instanceType: cfg.InstanceType,
