@@ -192,14 +192,85 @@ func TestStartNotConnectedSaysWhatToFix(t *testing.T) {
 	}
 }
 
-func TestStartRefusesKMSWithExplanation(t *testing.T) {
-	s, api, cfg := setup(t, tunnels.SSMFaults{KMSKeyID: "arn:aws:kms:us-east-1:111122223333:key/k"})
+const testKey = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+
+// An account whose Session Manager preferences encrypt sessions with KMS:
+// the client makes the data key, the stand-in agent decrypts it under the
+// session's encryption context, the challenge passes, and every stream
+// payload crosses the data channel sealed, several connections at once.
+func TestSessionKMSEncrypted(t *testing.T) {
+	s, api, cfg := setup(t, tunnels.SSMFaults{KMSKeyID: testKey})
+	kms := &tunnels.FakeKMS{Keys: map[string]bool{testKey: true}}
+	s.KMS, cfg.KMS = kms, kms
+	tun, err := tssm.Open(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := tunnel.Listen(tun, 0, t.Logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 3)
+	for range 3 {
+		wg.Add(1)
+		go func() { defer wg.Done(); errs <- echo(t, f.Addr().String(), 100_000) }()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
+	}
+	f.Close()
+	if err := tun.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if p := s.Problems(); len(p) > 0 {
+		t.Fatalf("the stand-in agent saw protocol problems: %v", p)
+	}
+	sessions, payloads := s.Encrypted()
+	if sessions != 1 || payloads < 300 || kms.Generated != 1 {
+		t.Errorf("%d encrypted sessions, %d payloads opened by the agent, %d data keys; want 1, ≥300 (3×100 kB in 1 kB chunks), 1", sessions, payloads, kms.Generated)
+	}
+	if len(api.Terminated) != 1 || len(s.Active()) != 0 {
+		t.Errorf("after Close: TerminateSession for %v, still active %v", api.Terminated, s.Active())
+	}
+}
+
+// KMS refuses the data key (no kms:GenerateDataKey on the account's key):
+// the start fails at once, naming the key, the call and the cause, and the
+// session is terminated.
+func TestSessionKMSRefusedSaysWhatToFix(t *testing.T) {
+	s, api, cfg := setup(t, tunnels.SSMFaults{KMSKeyID: testKey})
+	kms := &tunnels.FakeKMS{Keys: map[string]bool{testKey: true}, Refuse: "AccessDeniedException"}
+	s.KMS, cfg.KMS = kms, kms
+	begin := time.Now()
 	_, err := tssm.Open(context.Background(), cfg)
-	if err == nil || !strings.Contains(err.Error(), "KMS") || !strings.Contains(err.Error(), "Session Manager preferences") {
-		t.Fatalf("error %v, want one about KMS session preferences", err)
+	if err == nil {
+		t.Fatal("the session started without a data key")
+	}
+	for _, want := range []string{testKey, "kms:GenerateDataKey", "AccessDeniedException", "Session Manager preferences"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not mention %q: %v", want, err)
+		}
+	}
+	if d := time.Since(begin); d > 10*time.Second {
+		t.Errorf("took %s", d)
 	}
 	if len(api.Terminated) != 1 || len(s.Active()) != 0 {
 		t.Errorf("a failed start left sessions: terminated %v, active %v", api.Terminated, s.Active())
+	}
+}
+
+// Without a KMS client the client cannot make the key, and says so.
+func TestSessionKMSWithoutClient(t *testing.T) {
+	s, _, cfg := setup(t, tunnels.SSMFaults{KMSKeyID: testKey})
+	s.KMS = &tunnels.FakeKMS{Keys: map[string]bool{testKey: true}}
+	_, err := tssm.Open(context.Background(), cfg)
+	if err == nil || !strings.Contains(err.Error(), "no KMS client") || !strings.Contains(err.Error(), testKey) {
+		t.Fatalf("error %v", err)
 	}
 }
 
