@@ -297,6 +297,12 @@ func (s *Session) onStream(m *Message) error {
 	case PayloadHandshakeRequest:
 		return s.handshake(m)
 	case PayloadHandshakeComplete:
+		// The agent's note for the user, e.g. that the session is
+		// encrypted with KMS.
+		var hc HandshakeComplete
+		if json.Unmarshal(m.Payload, &hc) == nil && hc.CustomerMessage != "" {
+			s.cfg.logf("Session Manager session %s: %s", s.id, hc.CustomerMessage)
+		}
 		s.readyOne.Do(func() { s.ready <- s.startMux() })
 		return nil
 	case PayloadEncChallengeReq:
