@@ -71,9 +71,16 @@ func TestTunnelStandIns(t *testing.T) {
 		}
 	}
 
-	t.Run("session manager", func(t *testing.T) {
-		tun, err := tssm.Open(testCtx(t), tssm.Config{API: ssm.NewFromConfig(cfg), InstanceID: id, Port: b.SSHPort,
-			Region: "us-east-1", Credentials: cfg.Credentials, Logf: t.Logf})
+	// session is a Session Manager tunnel's Config; k makes the data key
+	// when the stand-in agent asks for KMS encryption.
+	session := func(t *testing.T, k tssm.KMSAPI) tssm.Config {
+		return tssm.Config{API: ssm.NewFromConfig(cfg), KMS: k, InstanceID: id, Port: b.SSHPort,
+			Region: "us-east-1", Credentials: cfg.Credentials, Logf: t.Logf}
+	}
+	// loginOverSession logs in through a new session and ends it: nothing
+	// may stay active, and the stand-in agent must have seen no problem.
+	loginOverSession := func(t *testing.T, k tssm.KMSAPI) {
+		tun, err := tssm.Open(testCtx(t), session(t, k))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -87,6 +94,10 @@ func TestTunnelStandIns(t *testing.T) {
 		if p := b.Tunnels().SSM.Problems(); len(p) != 0 {
 			t.Fatalf("protocol problems: %v", p)
 		}
+	}
+
+	t.Run("session manager", func(t *testing.T) {
+		loginOverSession(t, nil)
 		calls := strings.Join(b.Tunnels().Calls(), "\n")
 		if !strings.Contains(calls, "ssm:StartSession "+id+" AWS-StartPortForwardingSession map[portNumber:["+strconv.Itoa(b.SSHPort)+"]]") || !strings.Contains(calls, "ssm:TerminateSession") {
 			t.Fatalf("calls:\n%s", calls)
@@ -112,18 +123,7 @@ func TestTunnelStandIns(t *testing.T) {
 		b.Tunnels().SSM.SetFaults(tunnels.SSMFaults{KMSKeyID: keyARN})
 		t.Cleanup(func() { b.Tunnels().SSM.SetFaults(tunnels.SSMFaults{}) })
 		before := b.Faults().Count("kms", "GenerateDataKey")
-		tun, err := tssm.Open(testCtx(t), tssm.Config{API: ssm.NewFromConfig(cfg), KMS: k, InstanceID: id, Port: b.SSHPort,
-			Region: "us-east-1", Credentials: cfg.Credentials, Logf: t.Logf})
-		if err != nil {
-			t.Fatal(err)
-		}
-		login(t, tun)
-		if err := tun.Close(); err != nil {
-			t.Fatal(err)
-		}
-		if p := b.Tunnels().SSM.Problems(); len(p) != 0 {
-			t.Fatalf("protocol problems: %v", p)
-		}
+		loginOverSession(t, k)
 		if sessions, payloads := b.Tunnels().SSM.Encrypted(); sessions != 1 || payloads == 0 {
 			t.Fatalf("%d sessions encrypted, %d sealed payloads opened by the agent; want 1 and some", sessions, payloads)
 		}
@@ -137,8 +137,7 @@ func TestTunnelStandIns(t *testing.T) {
 		// refuse a disabled key, as KMS would.)
 		gone := "arn:aws:kms:us-east-1:123456789012:key/00000000-0000-4000-8000-000000000000"
 		b.Tunnels().SSM.SetFaults(tunnels.SSMFaults{KMSKeyID: gone})
-		_, err = tssm.Open(testCtx(t), tssm.Config{API: ssm.NewFromConfig(cfg), KMS: k, InstanceID: id, Port: b.SSHPort,
-			Region: "us-east-1", Credentials: cfg.Credentials, Logf: t.Logf})
+		_, err = tssm.Open(testCtx(t), session(t, k))
 		if err == nil {
 			t.Fatal("a session started with a KMS key that does not exist")
 		}

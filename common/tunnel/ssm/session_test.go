@@ -71,6 +71,24 @@ func echo(t *testing.T, addr string, n int) error {
 	return nil
 }
 
+// echoAll echoes n random bytes over conns connections at once.
+func echoAll(t *testing.T, addr string, conns, n int) {
+	t.Helper()
+	var wg sync.WaitGroup
+	errs := make(chan error, conns)
+	for range conns {
+		wg.Add(1)
+		go func() { defer wg.Done(); errs <- echo(t, addr, n) }()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
+	}
+}
+
 func TestSessionMultiplexesConnections(t *testing.T) {
 	s, api, cfg := setup(t, tunnels.SSMFaults{})
 	tun, err := tssm.Open(context.Background(), cfg)
@@ -81,19 +99,7 @@ func TestSessionMultiplexesConnections(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var wg sync.WaitGroup
-	errs := make(chan error, 5)
-	for range 5 {
-		wg.Add(1)
-		go func() { defer wg.Done(); errs <- echo(t, f.Addr().String(), 300_000) }()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Error(err)
-		}
-	}
+	echoAll(t, f.Addr().String(), 5, 300_000)
 	if api.Starts != 1 {
 		t.Errorf("%d StartSession calls for 5 connections, want 1 (multiplexed)", api.Starts)
 	}
@@ -210,19 +216,7 @@ func TestSessionKMSEncrypted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var wg sync.WaitGroup
-	errs := make(chan error, 3)
-	for range 3 {
-		wg.Add(1)
-		go func() { defer wg.Done(); errs <- echo(t, f.Addr().String(), 100_000) }()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Error(err)
-		}
-	}
+	echoAll(t, f.Addr().String(), 3, 100_000)
 	f.Close()
 	if err := tun.Close(); err != nil {
 		t.Fatal(err)
