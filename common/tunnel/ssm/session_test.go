@@ -71,6 +71,21 @@ func echo(t *testing.T, addr string, n int) error {
 	return nil
 }
 
+// openListening opens a tunnel and a local listener riding it.
+func openListening(t *testing.T, cfg tssm.Config) (*tssm.Tunnel, *tunnel.Forwarder) {
+	t.Helper()
+	tun, err := tssm.Open(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := tunnel.Listen(tun, 0, t.Logf)
+	if err != nil {
+		tun.Close()
+		t.Fatal(err)
+	}
+	return tun, f
+}
+
 // echoAll echoes n random bytes over conns connections at once.
 func echoAll(t *testing.T, addr string, conns, n int) {
 	t.Helper()
@@ -91,14 +106,7 @@ func echoAll(t *testing.T, addr string, conns, n int) {
 
 func TestSessionMultiplexesConnections(t *testing.T) {
 	s, api, cfg := setup(t, tunnels.SSMFaults{})
-	tun, err := tssm.Open(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := tunnel.Listen(tun, 0, t.Logf)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tun, f := openListening(t, cfg)
 	echoAll(t, f.Addr().String(), 5, 300_000)
 	if api.Starts != 1 {
 		t.Errorf("%d StartSession calls for 5 connections, want 1 (multiplexed)", api.Starts)
@@ -208,14 +216,7 @@ func TestSessionKMSEncrypted(t *testing.T) {
 	s, api, cfg := setup(t, tunnels.SSMFaults{KMSKeyID: testKey})
 	kms := &tunnels.FakeKMS{Keys: map[string]bool{testKey: true}}
 	s.KMS, cfg.KMS = kms, kms
-	tun, err := tssm.Open(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := tunnel.Listen(tun, 0, t.Logf)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tun, f := openListening(t, cfg)
 	echoAll(t, f.Addr().String(), 3, 100_000)
 	f.Close()
 	if err := tun.Close(); err != nil {
