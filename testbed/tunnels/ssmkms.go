@@ -74,9 +74,15 @@ type FakeKMS struct {
 	Keys map[string]bool
 	// Refuse answers GenerateDataKey with this error code (AccessDeniedException…).
 	Refuse string
-	blobs  map[string]fakeBlob
-	// Generated counts GenerateDataKey calls that succeeded.
-	Generated int
+	blobs     map[string]fakeBlob
+	generated int
+}
+
+// Generated counts the GenerateDataKey calls that succeeded.
+func (f *FakeKMS) Generated() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.generated
 }
 
 type fakeBlob struct {
@@ -107,7 +113,7 @@ func (f *FakeKMS) GenerateDataKey(_ context.Context, in *kms.GenerateDataKeyInpu
 		f.blobs = map[string]fakeBlob{}
 	}
 	f.blobs[string(blob)] = fakeBlob{key: id, ctx: maps.Clone(in.EncryptionContext), plain: bytes.Clone(plain)}
-	f.Generated++
+	f.generated++
 	return &kms.GenerateDataKeyOutput{KeyId: in.KeyId, Plaintext: plain, CiphertextBlob: blob}, nil
 }
 

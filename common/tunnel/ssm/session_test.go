@@ -226,8 +226,8 @@ func TestSessionKMSEncrypted(t *testing.T) {
 		t.Fatalf("the stand-in agent saw protocol problems: %v", p)
 	}
 	sessions, payloads := s.Encrypted()
-	if sessions != 1 || payloads < 300 || kms.Generated != 1 {
-		t.Errorf("%d encrypted sessions, %d payloads opened by the agent, %d data keys; want 1, ≥300 (3×100 kB in 1 kB chunks), 1", sessions, payloads, kms.Generated)
+	if sessions != 1 || payloads < 300 || kms.Generated() != 1 {
+		t.Errorf("%d encrypted sessions, %d payloads opened by the agent, %d data keys; want 1, ≥300 (3×100 kB in 1 kB chunks), 1", sessions, payloads, kms.Generated())
 	}
 	if len(api.Terminated) != 1 || len(s.Active()) != 0 {
 		t.Errorf("after Close: TerminateSession for %v, still active %v", api.Terminated, s.Active())
@@ -301,4 +301,46 @@ func TestDataChannelUpgradeIsSigned(t *testing.T) {
 	if p := s.Problems(); len(p) != 1 || !strings.Contains(p[0], "signature does not match") {
 		t.Fatalf("problems %v", p)
 	}
+}
+
+// Encryption outlives the websocket: a cut channel is resumed with the
+// same data key (the resent messages are already sealed), and a session
+// AWS ends is replaced by one with a data key of its own.
+func TestSessionKMSAcrossDropAndReplacement(t *testing.T) {
+	t.Run("resumed", func(t *testing.T) {
+		s, _, cfg := setup(t, tunnels.SSMFaults{KMSKeyID: testKey, DropAfterBytes: 100_000})
+		kms := &tunnels.FakeKMS{Keys: map[string]bool{testKey: true}}
+		s.KMS, cfg.KMS = kms, kms
+		tun, f := openListening(t, cfg)
+		defer tun.Close()
+		defer f.Close()
+		echoAll(t, f.Addr().String(), 1, 400_000)
+		if s.Resumes() != 1 || kms.Generated() != 1 {
+			t.Errorf("%d resumes, %d data keys; want 1 and 1", s.Resumes(), kms.Generated())
+		}
+		if p := s.Problems(); len(p) > 0 {
+			t.Errorf("protocol problems: %v", p)
+		}
+	})
+	t.Run("replaced", func(t *testing.T) {
+		s, api, cfg := setup(t, tunnels.SSMFaults{KMSKeyID: testKey, CloseAfterBytes: 50_000})
+		kms := &tunnels.FakeKMS{Keys: map[string]bool{testKey: true}}
+		s.KMS, cfg.KMS = kms, kms
+		tun, f := openListening(t, cfg)
+		defer tun.Close()
+		defer f.Close()
+		if err := echo(t, f.Addr().String(), 200_000); err == nil {
+			t.Fatal("a connection survived the end of its session")
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for echo(t, f.Addr().String(), 10_000) != nil {
+			if time.Now().After(deadline) {
+				t.Fatal("no new session after the first was closed")
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if sessions, _ := s.Encrypted(); api.Starts != 2 || kms.Generated() != 2 || sessions != 2 {
+			t.Errorf("%d sessions, %d data keys, %d encrypted; want 2 each", api.Starts, kms.Generated(), sessions)
+		}
+	})
 }
