@@ -73,7 +73,7 @@ type FakeKMS struct {
 	// Keys are the key ids that exist.
 	Keys map[string]bool
 	// Refuse answers GenerateDataKey with this error code (AccessDeniedException…).
-	Refuse string
+	Refuse    string
 	blobs     map[string]fakeBlob
 	generated int
 }
