@@ -462,7 +462,28 @@ func (p *Proxy) answer(ctx context.Context, r *http.Request, req request, body [
 				fmt.Sprintf("AMI name %s is already in use by AMI %s", req.Params.Get("Name"), existing)}, requestID), true
 		}
 	}
-	fwd, err := p.forward(r, body)
+	sent, later, refused := imageTagsAtCreation(req, body)
+	if refused != nil {
+		if owned != nil {
+			p.settleToken(key, owned, nil)
+		}
+		return errorReply(req, *refused, requestID), true
+	}
+	if !bytes.Equal(sent, body) {
+		r = resignable(r) // tag specifications taken out of the body
+	}
+	fwd, err := p.forward(r, sent)
+	if err == nil && fwd.Status/100 == 2 && !later.empty() {
+		if id, _ := topImageID(fwd.Body); id == "" {
+			err = fmt.Errorf("no imageId in the reply to tag")
+		} else {
+			err = p.tagCreated(req, id, later)
+		}
+		if err != nil { // the reply stands only with the tags given
+			p.logf("faultproxy: %s: tags at creation: %v; answered InternalError", req.Call, err)
+			fwd, err = errorReply(req, errInternal, requestID), nil
+		}
+	}
 	if err != nil {
 		if owned != nil {
 			p.settleToken(key, owned, nil)
