@@ -3,6 +3,7 @@ package ebs
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -55,8 +56,13 @@ func (s *stepCreateImage) Run(ctx context.Context, state multistep.StateBag) mul
 	if aws.ToString(s.description) != "" {
 		in.Description = s.description
 	}
-	out, err := s.ec2.CreateImage(ctx, in)
+	var sent attempts
+	out, err := s.ec2.CreateImage(ctx, in, func(o *ec2.Options) { o.APIOptions = append(o.APIOptions, sent.apiOption) })
 	switch {
+	case apiErrorCode(err) == "InvalidAMIName.Duplicate" && !sent.earlierMayHaveTakenEffect():
+		// No attempt of ours can have made it: the name was taken after
+		// stepCheckAMIName, by someone else, even from our instance.
+		err = s.taken(ctx, err)
 	case apiErrorCode(err) == "InvalidAMIName.Duplicate":
 		// CreateImage has no ClientToken: after a lost reply the SDK's
 		// retry meets the AMI the first attempt started.
@@ -131,6 +137,24 @@ func (s *stepCreateImage) adopt(ctx context.Context, instanceID string) (string,
 			aws.ToString(img.ImageId), src, instanceID)
 	}
 	return aws.ToString(img.ImageId), nil
+}
+
+// taken is the error for a name another principal took while the build
+// ran: it names the AMI when it can, and leaves it alone.
+func (s *stepCreateImage) taken(ctx context.Context, dup error) error {
+	out, err := s.ec2.DescribeImages(ctx, &ec2.DescribeImagesInput{
+		Owners:  []string{"self"},
+		Filters: []types.Filter{{Name: aws.String("name"), Values: []string{s.name}}},
+	})
+	if err != nil || len(out.Images) == 0 {
+		return fmt.Errorf("the name was taken while the build ran, not by this build (its first CreateImage was refused): choose another `ami_name`: %w", dup)
+	}
+	ids := make([]string, 0, len(out.Images))
+	for _, img := range out.Images {
+		ids = append(ids, aws.ToString(img.ImageId))
+	}
+	return fmt.Errorf("the name was taken while the build ran by %s, not by this build (its first CreateImage was refused, so no attempt of ours made it; it is left alone): choose another `ami_name`",
+		strings.Join(ids, ", "))
 }
 
 func (s *stepCreateImage) Cleanup(state multistep.StateBag) {

@@ -68,17 +68,9 @@ func TestE2ESomeoneElsesAMIUnderOurNameIsNotAdopted(t *testing.T) {
 	b := newBake(t, "echo provisioning-started", "sleep 3")
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	cmd := b.cmd(ctx)
-	out := &testbed.Output{}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	if !testbed.WaitFor(func() bool { return strings.Contains(out.String(), "provisioning-started") }, done, 2*time.Minute) {
-		t.Fatalf("the build never started provisioning:\n%s", out.String())
-	}
+	run := start(t, b.cmd(ctx))
+	out := run.out
+	run.until(t, "provisioning-started", "the build never started provisioning")
 	client := ec2Client(t)
 	reg, err := client.RegisterImage(ctx, &ec2.RegisterImageInput{
 		Name:           aws.String(b.amiName),
@@ -90,18 +82,51 @@ func TestE2ESomeoneElsesAMIUnderOurNameIsNotAdopted(t *testing.T) {
 		t.Fatal(err)
 	}
 	theirs := aws.ToString(reg.ImageId)
-	var buildErr error
-	select {
-	case buildErr = <-done:
-	case <-ctx.Done():
-		t.Fatal("the build did not end")
-	}
+	buildErr := run.result(t, ctx)
 	t.Logf("build output:\n%s", out.String())
 	if buildErr == nil {
 		t.Errorf("the build succeeded with %s, another principal's AMI, as its artifact", theirs)
 	}
 	if !strings.Contains(out.String(), "choose another `ami_name`") || !strings.Contains(out.String(), theirs) {
 		t.Error("the build does not name the AMI that holds its name and say what to do")
+	}
+	imgs, err := client.DescribeImages(ctx, &ec2.DescribeImagesInput{ImageIds: []string{theirs}})
+	if err != nil || len(imgs.Images) != 1 || imgs.Images[0].State == types.ImageStateDeregistered {
+		t.Errorf("the other principal's AMI %s was removed (%v)", theirs, err)
+	}
+}
+
+// TestE2EImageOfOurInstanceByAnotherIsNotAdopted: while the build
+// provisions, another principal images the build's own instance under the
+// build's ami_name (both show in the console). The AMI's source instance is
+// then the build's, but no attempt of the build made it: its first
+// CreateImage is refused as a duplicate. The build must fail, naming the
+// AMI, and leave it alone.
+func TestE2EImageOfOurInstanceByAnotherIsNotAdopted(t *testing.T) {
+	b := newBake(t, "echo provisioning-started", "sleep 3")
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	run := start(t, b.cmd(ctx))
+	out := run.out
+	run.until(t, "provisioning-started", "the build never started provisioning")
+	client := ec2Client(t)
+	instances := buildInstances(t, client)
+	if len(instances) != 1 {
+		t.Fatalf("%d instances with the build's tag, want 1", len(instances))
+	}
+	ours := aws.ToString(instances[0].InstanceId)
+	img, err := client.CreateImage(ctx, &ec2.CreateImageInput{InstanceId: aws.String(ours), Name: aws.String(b.amiName)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	theirs := aws.ToString(img.ImageId)
+	buildErr := run.result(t, ctx)
+	t.Logf("build output:\n%s", out.String())
+	if buildErr == nil {
+		t.Errorf("the build succeeded with %s, another principal's image of its instance, as its artifact", theirs)
+	}
+	if !strings.Contains(out.String(), "taken while the build ran by "+theirs) || !strings.Contains(out.String(), "choose another `ami_name`") {
+		t.Error("the build does not name the AMI that took its name and say what to do")
 	}
 	imgs, err := client.DescribeImages(ctx, &ec2.DescribeImagesInput{ImageIds: []string{theirs}})
 	if err != nil || len(imgs.Images) != 1 || imgs.Images[0].State == types.ImageStateDeregistered {
