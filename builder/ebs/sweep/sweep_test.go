@@ -332,7 +332,7 @@ func TestSweepNeverTakesAProductForALeftover(t *testing.T) {
 	t.Setenv(journal.EnvDir, t.TempDir())
 	now := time.Now()
 	f := &fakeEC2{t: t, products: []types.Image{{ImageId: aws.String("ami-product"), SourceInstanceId: aws.String("i-dead"),
-		Tags: []types.Tag{{Key: aws.String(bakery.TagPrincipal), Value: aws.String("arn:aws:iam::123456789012:role/ci")}, {Key: aws.String("Name"), Value: aws.String("web")}},
+		Tags:                []types.Tag{{Key: aws.String(bakery.TagPrincipal), Value: aws.String("arn:aws:iam::123456789012:role/ci")}, {Key: aws.String("Name"), Value: aws.String("web")}},
 		BlockDeviceMappings: []types.BlockDeviceMapping{{Ebs: &types.EbsBlockDevice{SnapshotId: aws.String("snap-product")}}}}}}
 	f.add("dead", now.Add(-48*time.Hour)) // its instance, group and key pair are left; its AMI was handed over
 	dead := journal.Local(0)
