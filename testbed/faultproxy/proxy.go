@@ -2,8 +2,9 @@
 // front of moto and makes it behave more like AWS under stress: it injects
 // throttling, 5xx errors, dropped connections, lost replies and latency at
 // configurable rates, makes state transitions take time (an instance stays
-// pending for N s), gives moto EC2's ClientToken idempotency, and counts
-// calls by service and action.
+// pending for N s), gives moto EC2's ClientToken idempotency, applies
+// CreateImage's and CopyImage's tag specifications as EC2 does (imagetags.go),
+// and counts calls by service and action.
 //
 // The proxy forwards only to a loopback upstream and listens only on
 // 127.0.0.1. Other processes control it over HTTP on its own port:
