@@ -95,6 +95,13 @@ func TestPlainBakePolicy(t *testing.T) {
 	if got := statement(t, p, "TagOnCreate").Condition["StringEquals"]["ec2:CreateAction"]; !slices.Equal(got, []string{"CreateImage", "CreateSecurityGroup", "ImportKeyPair", "RunInstances"}) {
 		t.Errorf("TagOnCreate create actions: %v", got)
 	}
+	// CreateImage tags the AMI and its snapshots (bakery:principal):
+	// EC2 authorises that as CreateTags on both.
+	for _, r := range []string{"arn:aws:ec2:eu-west-1::image/*", "arn:aws:ec2:eu-west-1::snapshot/*"} {
+		if got := statement(t, p, "TagOnCreate").Resource; !slices.Contains(got, r) {
+			t.Errorf("TagOnCreate does not cover %s: %v", r, got)
+		}
+	}
 }
 
 func TestOptionsChangeThePolicy(t *testing.T) {
