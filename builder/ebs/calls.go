@@ -48,6 +48,15 @@ const (
 	// ResourceTagged: the resource carries the build's id tag and the
 	// holder as its principal.
 	ResourceTagged
+	// RequestOwned: the request creates the resource with the holder as its
+	// principal, without the build's id: the build's product (the AMI, its
+	// snapshots and copies), which outlives the build and which the sweep
+	// must never take for a leftover.
+	RequestOwned
+	// ResourceOwned: the resource carries the holder as its principal,
+	// whatever its build id: the build's product as well as its
+	// temporaries.
+	ResourceOwned
 )
 
 // Grant is how the policy allows one action, in the build's terms:
@@ -74,6 +83,11 @@ type Grant struct {
 	ProfileRole string
 	// KMSKeys as the template names them (ID, ARN, alias), used through EC2 only.
 	KMSKeys []string
+	// AccountKMSKeys: any KMS key of the account in the build region,
+	// called by the build itself (not through a service): a key the build
+	// learns only at run time, as Session Manager's session key. Narrow it
+	// with Conditions.
+	AccountKMSKeys bool
 	// AnyResource: "*", for calls IAM cannot limit to a resource; with
 	// InBuildRegions, only in the build's regions.
 	AnyResource    bool

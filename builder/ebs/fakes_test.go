@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -14,6 +15,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/smithy-go"
+	"github.com/aws/smithy-go/middleware"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
@@ -350,6 +353,10 @@ func (f *fakeImageDeleter) DeleteSnapshot(ctx context.Context, in *ec2.DeleteSna
 type fakeImageCreator struct {
 	fakeImageDeleter
 	CreateImageCalls script[ec2.CreateImageInput, ec2.CreateImageOutput]
+	// EarlierAttempts are how the SDK's attempts before the scripted
+	// reply ended (a lost reply: a transport error), as the call's API
+	// options see them.
+	EarlierAttempts []error
 }
 
 var _ imageCreator = (*fakeImageCreator)(nil)
@@ -362,8 +369,40 @@ func newFakeImageCreator(t *testing.T) *fakeImageCreator {
 	return f
 }
 
-func (f *fakeImageCreator) CreateImage(ctx context.Context, in *ec2.CreateImageInput, _ ...func(*ec2.Options)) (*ec2.CreateImageOutput, error) {
-	return call(&f.fake, &f.CreateImageCalls, "CreateImage", ctx, in)
+func (f *fakeImageCreator) CreateImage(ctx context.Context, in *ec2.CreateImageInput, opts ...func(*ec2.Options)) (*ec2.CreateImageOutput, error) {
+	out, err := call(&f.fake, &f.CreateImageCalls, "CreateImage", ctx, in)
+	if serr := sendAttempts(ctx, opts, append(slices.Clone(f.EarlierAttempts), err)); serr != nil {
+		f.t.Errorf("CreateImage's API options: %v", serr)
+	}
+	return out, err
+}
+
+// sendAttempts runs the API options of a call over attempts that end with
+// errs, in order, as the SDK's retry loop would send them.
+func sendAttempts(ctx context.Context, opts []func(*ec2.Options), errs []error) error {
+	var o ec2.Options
+	for _, fn := range opts {
+		fn(&o)
+	}
+	stack := middleware.NewStack("fake", smithyhttp.NewStackRequest)
+	retry := middleware.FinalizeMiddlewareFunc("Retry", func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
+		return next.HandleFinalize(ctx, in)
+	})
+	if err := stack.Finalize.Add(retry, middleware.After); err != nil {
+		return err
+	}
+	for _, fn := range o.APIOptions {
+		if err := fn(stack); err != nil {
+			return err
+		}
+	}
+	for _, e := range errs {
+		end := middleware.HandlerFunc(func(context.Context, interface{}) (interface{}, middleware.Metadata, error) {
+			return nil, middleware.Metadata{}, e
+		})
+		_, _, _ = stack.Finalize.HandleMiddleware(ctx, nil, end)
+	}
+	return nil
 }
 
 // fakeTagger implements tagCreator.

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
@@ -49,6 +50,7 @@ type awsClients struct {
 	// "instance_connect_endpoint") need: Session Manager's API, and the
 	// credentials and HTTP transport that sign and carry their websockets.
 	ssm   tssm.API
+	kms   tssm.KMSAPI // a session's data key, when the account encrypts sessions
 	creds aws.CredentialsProvider
 	http  *http.Client
 }
@@ -60,6 +62,7 @@ func sessionClients(sess *bakery.Session) awsClients {
 		iam:    sess.IAM(),
 		decode: sess.DecodeAuthorizationError,
 		ssm:    ssm.NewFromConfig(sess.Config),
+		kms:    kms.NewFromConfig(sess.Config),
 		creds:  sess.Config.Credentials,
 		http:   sdkHTTPClient(sess.Config),
 	}
@@ -140,7 +143,7 @@ func plan(cfg *Config, d planDeps) []multistep.Step {
 		tags: templates.TagsBetween("run_tags", bakery.Tags{"Name": names.keyPair}, cfg.RunTags, temporary), written: templates.Written},
 		group,
 		&stepIAMInstanceProfile{iam: d.clients.iam, existing: cfg.IamInstanceProfile, skipValidation: cfg.SkipProfileValidation,
-			document: cfg.TemporaryIamInstanceProfilePolicyDocument, name: names.profile, probe: names.probe,
+			document: cfg.TemporaryIamInstanceProfilePolicyDocument, boundary: cfg.TemporaryIamRolePermissionsBoundary, name: names.profile, probe: names.probe,
 			tags: templates.TagsBetween("run_tags", nil, cfg.RunTags, temporary), poll: poll, journal: d.journal},
 	)
 	launch := &stepRunInstance{ec2: &profileLauncher{instanceRunner: ec2, say: d.say}, instanceType: cfg.InstanceType,
@@ -200,6 +203,7 @@ func imageSteps(cfg *Config, d planDeps, names names, temporary bakery.Tags, tem
 	description := templates.Text("ami_description", cfg.AMIDescription)
 	encrypt := dist.AMIEncryptBootVolume.True()
 	kmsKey := func(r string) string { return dist.kmsKey(r, d.region) }
+	owner := ownedTags(d.principal)
 	deregister := func(client imageDeleter) *stepDeregisterExisting {
 		return &stepDeregisterExisting{ec2: client, name: cfg.AMIName, force: cfg.AMIForceDeregister, deleteSnapshots: cfg.AMIForceDeleteSnapshot}
 	}
@@ -230,13 +234,13 @@ func imageSteps(cfg *Config, d planDeps, names names, temporary bakery.Tags, tem
 		steps = append(steps, deregister(d.clients.ec2(r)))
 	}
 	steps = append(steps,
-		&stepCreateImage{ec2: ec2, name: name, description: description, tags: tags, mappings: cfg.AMIMappings.ec2(false),
+		&stepCreateImage{ec2: ec2, name: name, description: description, tags: tags, owner: owner, mappings: cfg.AMIMappings.ec2(false),
 			region: d.region, poll: poll, journal: d.journal, bootMode: bootMode, written: templates.Written},
 		&stepTagSnapshots{ec2: ec2, tags: snapshotTags, written: templates.Written},
 	)
 	if encrypt && !dist.AMISkipBuildRegion {
 		steps = append(steps, &stepEncryptImage{ec2: ec2, region: d.region, name: cfg.AMIName, description: description,
-			kmsKey: kmsKey(d.region), buildID: d.buildID, tags: amiTags, snapshotTags: snapshotTags, poll: poll, journal: d.journal, written: templates.Written})
+			kmsKey: kmsKey(d.region), buildID: d.buildID, tags: amiTags, snapshotTags: snapshotTags, owner: owner, poll: poll, journal: d.journal, written: templates.Written})
 	}
 	if t := &cfg.AMITest; t.enabled() {
 		// Before anything makes the AMI visible: copies, sharing,
@@ -265,7 +269,7 @@ func imageSteps(cfg *Config, d planDeps, names names, temporary bakery.Tags, tem
 	return append(steps,
 		&stepCopyImages{client: func(r string) imageCopier { return d.clients.ec2(r) }, buildRegion: d.region, regions: copyRegions,
 			name: cfg.AMIName, description: description, encrypt: encrypt, kmsKey: kmsKey, buildID: d.buildID,
-			tags: amiTags, snapshotTags: snapshotTags, skipBuildRegion: dist.AMISkipBuildRegion, poll: poll, journal: d.journal, written: templates.Written},
+			tags: amiTags, snapshotTags: snapshotTags, owner: owner, skipBuildRegion: dist.AMISkipBuildRegion, poll: poll, journal: d.journal, written: templates.Written},
 		&stepAMIAttributes{client: func(r string) imageAttributeSetter { return d.clients.ec2(r) }, buildRegion: d.region,
 			imdsSupport: dist.AMIIMDSSupport, deprecateAt: deprecateAt, deprecates: dist.DeprecationTime != ""},
 		&stepShareImages{client: func(r string) imageSharer { return d.clients.ec2(r) }, buildRegion: d.region,
@@ -279,7 +283,7 @@ func imageSteps(cfg *Config, d planDeps, names names, temporary bakery.Tags, tem
 func newStepTunnel(cfg *Config, d planDeps) *stepTunnel {
 	return &stepTunnel{iface: cfg.SSHInterface.SSHInterface, comm: &cfg.Comm, remotePort: cfg.Comm.Port(), localPort: cfg.SessionManagerPort,
 		pause: cfg.PauseBeforeSSM, wait: cfg.Comm.SSHTimeout, region: d.region, creds: d.clients.creds, httpClient: d.clients.http,
-		ssm: d.clients.ssm, endpointID: cfg.InstanceConnectEndpointID}
+		ssm: d.clients.ssm, kms: d.clients.kms, endpointID: cfg.InstanceConnectEndpointID}
 }
 
 // say shows a message, for what reports outside a step's Run.

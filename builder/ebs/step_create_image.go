@@ -3,6 +3,7 @@ package ebs
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -26,13 +27,17 @@ type stepCreateImage struct {
 	name        string
 	description *string // nil or empty: none
 	tags        bakery.Tags
-	mappings    []types.BlockDeviceMapping // ami_block_device_mappings
-	region      string
-	poll        bakery.Poll
-	journal     *journal.Journal
-	bootMode    types.BootModeOverrideValues // `boot_mode = "uefi"`
-	imageID     string
-	written     asWritten // the tags as written, for the permission check and the policy
+	// owner is what the AMI and its snapshots carry besides tags, given in
+	// CreateImage itself: bakery:principal (ownedTags), which the policy
+	// asks for to create and to remove them.
+	owner    bakery.Tags
+	mappings []types.BlockDeviceMapping // ami_block_device_mappings
+	region   string
+	poll     bakery.Poll
+	journal  *journal.Journal
+	bootMode types.BootModeOverrideValues // `boot_mode = "uefi"`
+	imageID  string
+	written  asWritten // the tags as written, for the permission check and the policy
 }
 
 var _ multistep.Step = (*stepCreateImage)(nil)
@@ -44,15 +49,20 @@ func (s *stepCreateImage) Run(ctx context.Context, state multistep.StateBag) mul
 	in := &ec2.CreateImageInput{
 		InstanceId:        aws.String(instanceID),
 		Name:              aws.String(s.name),
-		TagSpecifications: s.tags.Spec(types.ResourceTypeImage),
+		TagSpecifications: imageTagSpecs(s.tags, s.owner),
 		BootModeOverride:  s.bootMode,
 	}
 	in.BlockDeviceMappings = s.mappings
 	if aws.ToString(s.description) != "" {
 		in.Description = s.description
 	}
-	out, err := s.ec2.CreateImage(ctx, in)
+	var sent attempts
+	out, err := s.ec2.CreateImage(ctx, in, func(o *ec2.Options) { o.APIOptions = append(o.APIOptions, sent.apiOption) })
 	switch {
+	case apiErrorCode(err) == "InvalidAMIName.Duplicate" && !sent.earlierMayHaveTakenEffect():
+		// No attempt of ours can have made it: the name was taken after
+		// stepCheckAMIName, by someone else, even from our instance.
+		err = s.taken(ctx, err)
 	case apiErrorCode(err) == "InvalidAMIName.Duplicate":
 		// CreateImage has no ClientToken: after a lost reply the SDK's
 		// retry meets the AMI the first attempt started.
@@ -129,6 +139,24 @@ func (s *stepCreateImage) adopt(ctx context.Context, instanceID string) (string,
 	return aws.ToString(img.ImageId), nil
 }
 
+// taken is the error for a name another principal took while the build
+// ran: it names the AMI when it can, and leaves it alone.
+func (s *stepCreateImage) taken(ctx context.Context, dup error) error {
+	out, err := s.ec2.DescribeImages(ctx, &ec2.DescribeImagesInput{
+		Owners:  []string{"self"},
+		Filters: []types.Filter{{Name: aws.String("name"), Values: []string{s.name}}},
+	})
+	if err != nil || len(out.Images) == 0 {
+		return fmt.Errorf("the name was taken while the build ran, not by this build (its first CreateImage was refused): choose another `ami_name`: %w", dup)
+	}
+	ids := make([]string, 0, len(out.Images))
+	for _, img := range out.Images {
+		ids = append(ids, aws.ToString(img.ImageId))
+	}
+	return fmt.Errorf("the name was taken while the build ran by %s, not by this build (its first CreateImage was refused, so no attempt of ours made it; it is left alone): choose another `ami_name`",
+		strings.Join(ids, ", "))
+}
+
 func (s *stepCreateImage) Cleanup(state multistep.StateBag) {
 	if s.imageID == "" {
 		return
@@ -151,15 +179,14 @@ func (s *stepCreateImage) Cleanup(state multistep.StateBag) {
 func (s *stepCreateImage) awsCalls() []awsCall {
 	calls := []awsCall{{action: "ec2:CreateImage", grants: []Grant{
 		{Sid: "ImageFromOwnInstance", EC2: []string{"instance/*"}, Tagged: ResourceTagged},
-		{Sid: "CreateImage", EC2: []string{"image/*", "snapshot/*"}}},
+		{Sid: "CreateOwnedImage", EC2: []string{"image/*", "snapshot/*"}, Tagged: RequestOwned}},
 		check: func(ctx context.Context) error {
 			_, err := s.ec2.CreateImage(ctx, &ec2.CreateImageInput{DryRun: dryRun, InstanceId: aws.String(placeholderInstance),
-				Name: aws.String(placeholderName), TagSpecifications: s.written.of(s.tags).Spec(types.ResourceTypeImage)})
+				Name: aws.String(placeholderName), TagSpecifications: imageTagSpecs(s.written.of(s.tags), s.owner)})
 			return err
 		}}}
-	if len(s.written.of(s.tags)) > 0 {
-		calls = append(calls, awsCall{action: "ec2:CreateTags", partOf: "ec2:CreateImage", grants: []Grant{tagOnCreate("CreateImage", "image/*")}})
-	}
+	// The AMI and its snapshots are always tagged in the call (owner).
+	calls = append(calls, awsCall{action: "ec2:CreateTags", partOf: "ec2:CreateImage", grants: []Grant{tagOnCreate("CreateImage", "image/*", "snapshot/*")}})
 	var keys []string
 	for _, m := range s.mappings {
 		if m.Ebs != nil && aws.ToString(m.Ebs.KmsKeyId) != "" {

@@ -2,13 +2,17 @@ package ebs
 
 import (
 	"context"
+	"io"
+	"net/http"
 	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
 
 	bakery "github.com/packer-bakery/packer-plugin-bakery/common"
@@ -116,6 +120,7 @@ func TestStepCreateImage_duplicateFromOwnInstanceIsAdopted(t *testing.T) {
 	mine := builtImage("ami-0first", types.ImageStatePending)
 	mine.SourceInstanceId = aws.String("i-1")
 	f := newFakeImageCreator(t)
+	f.EarlierAttempts = []error{lostReply}
 	f.CreateImageCalls.Return(nil, apiErr("InvalidAMIName.Duplicate"))
 	f.DescribeImagesCalls.Return(images(mine), nil)
 	f.DescribeImagesCalls.Return(images(builtImage("ami-0first", types.ImageStateAvailable)), nil)
@@ -136,11 +141,43 @@ func TestStepCreateImage_duplicateFromOwnInstanceIsAdopted(t *testing.T) {
 	}
 }
 
+// lostReply is how an attempt whose reply never came ends: no answer.
+var lostReply = &smithyhttp.RequestSendError{Err: io.ErrUnexpectedEOF}
+
+// Another principal can image the build's own instance under the build's
+// ami_name (the instance id and the name show in the console) between the
+// name check and CreateImage. No attempt of ours can have made that AMI
+// when our first CreateImage is already refused as a duplicate, or when
+// every earlier attempt was refused by AWS (throttled): it is not adopted,
+// though made from our instance.
+func TestStepCreateImage_duplicateWithoutALostAttemptIsNotAdopted(t *testing.T) {
+	throttled := &awshttp.ResponseError{ResponseError: &smithyhttp.ResponseError{
+		Response: &smithyhttp.Response{Response: &http.Response{StatusCode: 400}}, Err: apiErr("RequestLimitExceeded")}}
+	for name, earlier := range map[string][]error{"first attempt": nil, "after a throttled attempt": {throttled}} {
+		t.Run(name, func(t *testing.T) {
+			theirs := builtImage("ami-0theirs", types.ImageStateAvailable)
+			theirs.SourceInstanceId = aws.String("i-1") // our instance
+			f := newFakeImageCreator(t)
+			f.EarlierAttempts = earlier
+			f.CreateImageCalls.Return(nil, apiErr("InvalidAMIName.Duplicate"))
+			f.DescribeImagesCalls.Return(images(theirs), nil)
+			state, ui := stateWithInstance(t, "i-1")
+			step := newCreateImageStep(f)
+
+			wantHalt(t, step.Run(t.Context(), state), state, ui, "taken while the build ran by ami-0theirs", "left alone", "choose another `ami_name`")
+			wantNoKeys(t, state, keyImage)
+			state.Put(multistep.StateHalted, true)
+			step.Cleanup(state) // not ours: the fake fails on DeregisterImage
+		})
+	}
+}
+
 // An AMI of that name made from another instance is not ours.
 func TestStepCreateImage_duplicateFromOtherInstanceFails(t *testing.T) {
 	theirs := builtImage("ami-0theirs", types.ImageStateAvailable)
 	theirs.SourceInstanceId = aws.String("i-other")
 	f := newFakeImageCreator(t)
+	f.EarlierAttempts = []error{lostReply}
 	f.CreateImageCalls.Return(nil, apiErr("InvalidAMIName.Duplicate"))
 	f.DescribeImagesCalls.Return(images(theirs), nil)
 	state, ui := stateWithInstance(t, "i-1")
@@ -159,6 +196,7 @@ func TestStepCreateImage_duplicateFromOtherInstanceFails(t *testing.T) {
 func TestStepCreateImage_duplicateWithNoSourceInstanceFails(t *testing.T) {
 	registered := builtImage("ami-0registered", types.ImageStateAvailable) // SourceInstanceId unset
 	f := newFakeImageCreator(t)
+	f.EarlierAttempts = []error{lostReply}
 	f.CreateImageCalls.Return(nil, apiErr("InvalidAMIName.Duplicate"))
 	f.DescribeImagesCalls.Return(images(registered), nil)
 	state, ui := stateWithInstance(t, "i-1")
@@ -241,5 +279,33 @@ func TestStepCreateImage_cleanupFails(t *testing.T) {
 		if !strings.Contains(ui.Err.String(), w) {
 			t.Errorf("cleanup error %q does not mention %q", ui.Err.String(), w)
 		}
+	}
+}
+
+// The AMI and its snapshots carry the holder's principal from CreateImage
+// on (the policy removes only images and snapshots that do), and not the
+// build's id: they are the product, not leftovers for the sweep.
+func TestStepCreateImage_tagsImageAndSnapshotsWithThePrincipal(t *testing.T) {
+	f := newFakeImageCreator(t)
+	f.CreateImageCalls.Return(&ec2.CreateImageOutput{ImageId: aws.String("ami-0new")}, nil)
+	f.DescribeImagesCalls.Return(images(builtImage("ami-0new", types.ImageStateAvailable)), nil)
+	state, ui := stateWithInstance(t, "i-1")
+	step := newCreateImageStep(f)
+	step.owner = ownedTags("arn:aws:iam::111122223333:role/ci")
+
+	wantContinue(t, step.Run(t.Context(), state), state, ui)
+	got := map[types.ResourceType]map[string]string{}
+	for _, spec := range f.CreateImageCalls.Input(t).TagSpecifications {
+		got[spec.ResourceType] = tagMap(spec.Tags)
+	}
+	want := map[types.ResourceType]map[string]string{
+		types.ResourceTypeImage:    {"Name": "web", "version": "1.2", bakery.TagPrincipal: "arn:aws:iam::111122223333:role/ci"},
+		types.ResourceTypeSnapshot: {bakery.TagPrincipal: "arn:aws:iam::111122223333:role/ci"},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("TagSpecifications %v, want %v", got, want)
+	}
+	if ownedTags("") != nil {
+		t.Error("without a known principal (skip_credential_validation) the product got a bakery:principal tag")
 	}
 }

@@ -93,17 +93,9 @@ func TestE2EInstanceOptions(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	cmd := b.instanceCmd(ctx, nil)
-	out := &testbed.Output{}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	if !testbed.WaitFor(func() bool { return strings.Contains(out.String(), "instance-provisioning") }, done, 2*time.Minute) {
-		t.Fatalf("the build never provisioned:\n%s", out.String())
-	}
+	run := start(t, b.instanceCmd(ctx, nil))
+	out := run.out
+	run.until(t, "instance-provisioning", "the build never provisioned")
 
 	client := ec2Client(t)
 	instances := buildInstances(t, client)
@@ -118,14 +110,10 @@ func TestE2EInstanceOptions(t *testing.T) {
 	if err := os.WriteFile(release, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case err := <-done:
-		t.Logf("packer build output:\n%s", out.String())
-		if err != nil {
-			t.Fatalf("packer build failed: %v", err)
-		}
-	case <-ctx.Done():
-		t.Fatalf("packer build did not finish:\n%s", out.String())
+	err := run.result(t, ctx)
+	t.Logf("packer build output:\n%s", out.String())
+	if err != nil {
+		t.Fatalf("packer build failed: %v", err)
 	}
 	b.assertNoSecrets(out.String())
 

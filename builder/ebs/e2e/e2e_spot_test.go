@@ -255,19 +255,10 @@ func TestE2ESpotSweepAfterKill(t *testing.T) {
 	b := newBake(t, "echo spot-provisioning-started", sleeper)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	cmd := b.spotCmd(ctx)
-	out := &testbed.Output{}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	if !testbed.WaitFor(func() bool { return strings.Contains(out.String(), "spot-provisioning-started") }, done, 2*time.Minute) {
-		t.Fatalf("the spot build never launched:\n%s", out.String())
-	}
-	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-	<-done
+	run := start(t, b.spotCmd(ctx))
+	run.until(t, "spot-provisioning-started", "the spot build never launched")
+	run.kill()
+	out := run.out
 	t.Logf("killed build:\n%s", out.String())
 	ids := regexp.MustCompile(`Spot instance (i-[0-9a-f]+) launched by EC2 Fleet (fleet-[0-9a-f-]+)`).FindStringSubmatch(out.String())
 	if ids == nil {

@@ -191,6 +191,53 @@ func tagMap(tags []types.Tag) map[string]string {
 
 // buildInstances returns every instance a bake launched (they carry the
 // bakery:build-id tag).
+// running is a packer build started in the background, its output
+// collected as it comes.
+type running struct {
+	cmd  *exec.Cmd
+	out  *testbed.Output
+	done chan error
+}
+
+// start starts cmd (a packer build) and collects its output.
+func start(t *testing.T, cmd *exec.Cmd) *running {
+	t.Helper()
+	r := &running{cmd: cmd, out: &testbed.Output{}, done: make(chan error, 1)}
+	cmd.Stdout, cmd.Stderr = r.out, r.out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { r.done <- cmd.Wait() }()
+	return r
+}
+
+// until waits for marker in the output, failing the test with why and the
+// output when the build ends or two minutes pass first.
+func (r *running) until(t *testing.T, marker, why string) {
+	t.Helper()
+	if !testbed.WaitFor(func() bool { return strings.Contains(r.out.String(), marker) }, r.done, 2*time.Minute) {
+		t.Fatalf("%s:\n%s", why, r.out.String())
+	}
+}
+
+// kill ends the build at once, as a crash or kill -9 would.
+func (r *running) kill() {
+	_ = syscall.Kill(-r.cmd.Process.Pid, syscall.SIGKILL)
+	<-r.done
+}
+
+// result waits for the build to end, failing the test if ctx ends first.
+func (r *running) result(t *testing.T, ctx context.Context) error {
+	t.Helper()
+	select {
+	case err := <-r.done:
+		return err
+	case <-ctx.Done():
+		t.Fatal("the build did not end")
+		return nil
+	}
+}
+
 func buildInstances(t *testing.T, client *ec2.Client) []types.Instance {
 	t.Helper()
 	out, err := client.DescribeInstances(context.Background(), &ec2.DescribeInstancesInput{
@@ -263,7 +310,7 @@ func TestE2EBakeCreatesTaggedAMIAndCleansUp(t *testing.T) {
 	if got := aws.ToString(img.Description); got != "bakery e2e" {
 		t.Errorf("AMI description %q", got)
 	}
-	if got, want := tagMap(img.Tags), map[string]string{"Name": b.amiName, "Suite": "e2e"}; !equalMaps(got, want) {
+	if got, want := tagMap(img.Tags), productTags(t, map[string]string{"Name": b.amiName, "Suite": "e2e"}); !equalMaps(got, want) {
 		t.Errorf("AMI tags %v, want %v", got, want)
 	}
 	if !strings.Contains(out, "us-east-1: "+aws.ToString(img.ImageId)) {
@@ -284,7 +331,7 @@ func TestE2EBakeCreatesTaggedAMIAndCleansUp(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, s := range snaps.Snapshots {
-		if got, want := tagMap(s.Tags), map[string]string{"Name": b.amiName, "Suite": "e2e", "Snapshot": "yes"}; !equalMaps(got, want) {
+		if got, want := tagMap(s.Tags), productTags(t, map[string]string{"Name": b.amiName, "Suite": "e2e", "Snapshot": "yes"}); !equalMaps(got, want) {
 			t.Errorf("snapshot %s tags %v, want %v", aws.ToString(s.SnapshotId), got, want)
 		}
 	}
@@ -576,19 +623,10 @@ func TestE2ESweepAfterKill(t *testing.T) {
 	dead.journals = journals
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	deadCmd := dead.cmd(ctx)
-	deadOut := &testbed.Output{}
-	deadCmd.Stdout, deadCmd.Stderr = deadOut, deadOut
-	if err := deadCmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	deadDone := make(chan error, 1)
-	go func() { deadDone <- deadCmd.Wait() }()
-	if !testbed.WaitFor(func() bool { return strings.Contains(deadOut.String(), "to run (now pending") }, deadDone, 2*time.Minute) {
-		t.Fatalf("the first build never launched:\n%s", deadOut.String())
-	}
-	_ = syscall.Kill(-deadCmd.Process.Pid, syscall.SIGKILL)
-	<-deadDone
+	deadRun := start(t, dead.cmd(ctx))
+	deadRun.until(t, "to run (now pending", "the first build never launched")
+	deadRun.kill()
+	deadOut := deadRun.out
 	deadInstance := regexp.MustCompile(`Instance (i-[0-9a-f]+) launched`).FindStringSubmatch(deadOut.String())
 	if deadInstance == nil {
 		t.Fatalf("no instance ID in the killed build's output:\n%s", deadOut.String())

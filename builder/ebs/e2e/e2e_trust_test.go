@@ -16,7 +16,6 @@ import (
 
 	bakery "github.com/packer-bakery/packer-plugin-bakery/common"
 	"github.com/packer-bakery/packer-plugin-bakery/testbed"
-	"github.com/packer-bakery/packer-plugin-bakery/testbed/faultproxy"
 )
 
 // TestE2ESweepIgnoresBackdatedTags: another principal of the account (or
@@ -68,17 +67,9 @@ func TestE2ESomeoneElsesAMIUnderOurNameIsNotAdopted(t *testing.T) {
 	b := newBake(t, "echo provisioning-started", "sleep 3")
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	cmd := b.cmd(ctx)
-	out := &testbed.Output{}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	if !testbed.WaitFor(func() bool { return strings.Contains(out.String(), "provisioning-started") }, done, 2*time.Minute) {
-		t.Fatalf("the build never started provisioning:\n%s", out.String())
-	}
+	run := start(t, b.cmd(ctx))
+	out := run.out
+	run.until(t, "provisioning-started", "the build never started provisioning")
 	client := ec2Client(t)
 	reg, err := client.RegisterImage(ctx, &ec2.RegisterImageInput{
 		Name:           aws.String(b.amiName),
@@ -90,12 +81,7 @@ func TestE2ESomeoneElsesAMIUnderOurNameIsNotAdopted(t *testing.T) {
 		t.Fatal(err)
 	}
 	theirs := aws.ToString(reg.ImageId)
-	var buildErr error
-	select {
-	case buildErr = <-done:
-	case <-ctx.Done():
-		t.Fatal("the build did not end")
-	}
+	buildErr := run.result(t, ctx)
 	t.Logf("build output:\n%s", out.String())
 	if buildErr == nil {
 		t.Errorf("the build succeeded with %s, another principal's AMI, as its artifact", theirs)
@@ -109,28 +95,50 @@ func TestE2ESomeoneElsesAMIUnderOurNameIsNotAdopted(t *testing.T) {
 	}
 }
 
+// TestE2EImageOfOurInstanceByAnotherIsNotAdopted: while the build
+// provisions, another principal images the build's own instance under the
+// build's ami_name (both show in the console). The AMI's source instance is
+// then the build's, but no attempt of the build made it: its first
+// CreateImage is refused as a duplicate. The build must fail, naming the
+// AMI, and leave it alone.
+func TestE2EImageOfOurInstanceByAnotherIsNotAdopted(t *testing.T) {
+	b := newBake(t, "echo provisioning-started", "sleep 3")
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	run := start(t, b.cmd(ctx))
+	out := run.out
+	run.until(t, "provisioning-started", "the build never started provisioning")
+	client := ec2Client(t)
+	instances := buildInstances(t, client)
+	if len(instances) != 1 {
+		t.Fatalf("%d instances with the build's tag, want 1", len(instances))
+	}
+	ours := aws.ToString(instances[0].InstanceId)
+	img, err := client.CreateImage(ctx, &ec2.CreateImageInput{InstanceId: aws.String(ours), Name: aws.String(b.amiName)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	theirs := aws.ToString(img.ImageId)
+	buildErr := run.result(t, ctx)
+	t.Logf("build output:\n%s", out.String())
+	if buildErr == nil {
+		t.Errorf("the build succeeded with %s, another principal's image of its instance, as its artifact", theirs)
+	}
+	if !strings.Contains(out.String(), "taken while the build ran by "+theirs) || !strings.Contains(out.String(), "choose another `ami_name`") {
+		t.Error("the build does not name the AMI that took its name and say what to do")
+	}
+	imgs, err := client.DescribeImages(ctx, &ec2.DescribeImagesInput{ImageIds: []string{theirs}})
+	if err != nil || len(imgs.Images) != 1 || imgs.Images[0].State == types.ImageStateDeregistered {
+		t.Errorf("the other principal's AMI %s was removed (%v)", theirs, err)
+	}
+}
+
 // TestE2EPlantedRoleIsNotAdopted: the build id shows in the temporary key
 // pair's name, so another principal can create the build's role first,
 // with the build's tag and a trust policy of their own. The build must
 // fail, naming it, and neither fill it with the template's policy nor
-// hand it to the instance. (CreateSecurityGroup is slowed so that the
-// second principal gets in between, as a slow API call would let it.)
+// hand it to the instance.
 func TestE2EPlantedRoleIsNotAdopted(t *testing.T) {
-	withFaults(t, faultproxy.Config{Latency: faultproxy.Latency{Fixed: 3 * time.Second, Actions: []string{"ec2:CreateSecurityGroup"}}})
-	b := newIAMBake(t, "seeds", 0, nil, "true")
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
-	iamc := iamClient(t)
-	var name string
-	out, buildErr := plantWhenKeyPairShows(t, ctx, b.templateCmd(ctx), func(n, buildID string) {
-		name = n
-		plantRole(t, ctx, iamc, name, buildID, `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:root"},"Action":"sts:AssumeRole"}]}`)
-	})
-	if buildErr == nil {
-		t.Error("the build succeeded with a role someone else planted")
-	}
-	if !strings.Contains(out, "is not what the build made") {
-		t.Error("the build does not say the role is not its own")
-	}
-	plantedRoleUnused(t, ctx, iamc, name)
+	bakeWithPlantedRole(t, nil, `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:root"},"Action":"sts:AssumeRole"}]}`,
+		"is not what the build made")
 }
