@@ -138,13 +138,7 @@ func TestProvisionWithMitogenAnswersDiscovery(t *testing.T) {
 		{"the user's choice", []string{"ANSIBLE_PYTHON_INTERPRETER=/opt/py/bin/python3"}, "ANSIBLE_PYTHON_INTERPRETER=/opt/py/bin/python3", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			dir := strategyDir(t)
-			playbook := filepath.Join(t.TempDir(), "site.yml")
-			if err := os.WriteFile(playbook, []byte("- hosts: all\n"), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			t.Setenv("TMPDIR", t.TempDir())
-			stubs := newStubRunner(t)
+			dir, playbook, stubs := mitogenRun(t)
 			found := strings.TrimSuffix(strings.ReplaceAll(probeFound, "%s", dir), "}") + `, "interpreter_fallback": ["python3.13", "python3.11", "/usr/bin/python3"]}`
 			stubs.Register(`(?s)^/venv/bin/python3 -c import json.*\n$`, found, nil, nil)
 			stubs.Register(`(?s)^/venv/bin/python3 -c import json.* full$`, found, nil, nil)

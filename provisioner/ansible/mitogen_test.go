@@ -222,13 +222,7 @@ func TestPlaybookCommandMitogenTempDir(t *testing.T) {
 // The play, started meanwhile, is stopped at once and Provision says what
 // to install.
 func TestProvisionStopsThePlayWhenTheFullMitogenCheckRefuses(t *testing.T) {
-	dir := strategyDir(t)
-	playbook := filepath.Join(t.TempDir(), "site.yml")
-	if err := os.WriteFile(playbook, []byte("- hosts: all\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("TMPDIR", t.TempDir())
-	stubs := newStubRunner(t)
+	dir, playbook, stubs := mitogenRun(t)
 	stubs.Register(`(?s)^/venv/bin/python3 -c import json.*\n$`, strings.ReplaceAll(probeFound, "%s", dir), nil, nil)
 	stubs.Register(`(?s)^/venv/bin/python3 -c import json.* full$`,
 		`{"python": "/venv/bin/python3", "ansible": "2.21.0", "mitogen": "0.3.54", "strategy_dir": "`+dir+`", "unsupported": "AnsibleError: too recent"}`, nil, nil)
@@ -248,6 +242,19 @@ func TestProvisionStopsThePlayWhenTheFullMitogenCheckRefuses(t *testing.T) {
 	default:
 		t.Error("the play was not stopped by the check's refusal")
 	}
+}
+
+// mitogenRun is what a Provision test with use_mitogen starts from:
+// Mitogen's strategy folder, a playbook, a private TMPDIR and the stubs.
+func mitogenRun(t *testing.T) (strategies, playbook string, stubs *stubRunner) {
+	t.Helper()
+	strategies = strategyDir(t)
+	playbook = filepath.Join(t.TempDir(), "site.yml")
+	if err := os.WriteFile(playbook, []byte("- hosts: all\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("TMPDIR", t.TempDir())
+	return strategies, playbook, newStubRunner(t)
 }
 
 // blockingPlay runs ansible-playbook as a play that only ends when it is
