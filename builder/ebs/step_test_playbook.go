@@ -26,7 +26,7 @@ type playbookRunner interface {
 // (never the build instance's, which is another machine).
 type stepTestPlaybook struct {
 	playbook     playbookRunner
-	playbookFile string              // for the messages
+	playbookFile string               // for the messages
 	comm         *communicator.Config // the build's, pointing at the test instance once connected
 	pin          *hostKeyPin          // the test instance's host key
 }
