@@ -1,0 +1,92 @@
+package ebs
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/hashicorp/packer-plugin-sdk/communicator"
+	"github.com/hashicorp/packer-plugin-sdk/multistep"
+	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
+	gossh "golang.org/x/crypto/ssh"
+)
+
+// fakePlaybook records what the step hands the provisioner, prints lines
+// as a play would, and fails with err.
+type fakePlaybook struct {
+	lines []string
+	err   error
+	data  map[string]interface{}
+	comm  packersdk.Communicator
+}
+
+func (f *fakePlaybook) Provision(_ context.Context, ui packersdk.Ui, comm packersdk.Communicator, data map[string]interface{}) error {
+	f.data, f.comm = data, comm
+	for _, l := range f.lines {
+		ui.Message(l)
+	}
+	return f.err
+}
+
+func TestStepTestPlaybook(t *testing.T) {
+	comm := &communicator.Config{Type: "ssh", SSH: communicator.SSH{SSHHost: "10.0.0.9", SSHPort: 22, SSHUsername: "ec2-user",
+		SSHPrivateKey: []byte("PRIVATE KEY"), SSHBastionHost: "bastion.example", SSHBastionPort: 2222, SSHBastionUsername: "jump", SSHBastionAgentAuth: true}}
+	// The build instance's key is pinned in the build's generated data;
+	// the test instance showed another.
+	buildKey, testKey := newHostKey(t), newHostKey(t)
+	buildPin, testPin := new(hostKeyPin), new(hostKeyPin)
+	_ = buildPin.check("build", nil, buildKey)
+	_ = testPin.check("test", nil, testKey)
+
+	setup := func(t *testing.T, play *fakePlaybook) (multistep.StateBag, *uiOutput, *packersdk.MockCommunicator, *stepTestPlaybook) {
+		state, ui := newState(t)
+		publishSSHRoute(state, comm, buildPin)
+		putTestInstance(state, types.Instance{InstanceId: aws.String("i-0test")})
+		remote := new(packersdk.MockCommunicator)
+		state.Put("communicator", remote)
+		return state, ui, remote, &stepTestPlaybook{playbook: play, playbookFile: "checks/ami.yml", comm: comm, pin: testPin}
+	}
+
+	t.Run("hands the provisioner the test instance", func(t *testing.T) {
+		play := new(fakePlaybook)
+		state, ui, remote, step := setup(t, play)
+		wantContinue(t, step.Run(t.Context(), state), state, ui)
+		if play.comm != remote {
+			t.Errorf("the provisioner got communicator %v, want the test instance's", play.comm)
+		}
+		want := map[string]interface{}{
+			"ID": "i-0test", "ConnType": "ssh", "Host": "10.0.0.9", "Port": 22, "User": "ec2-user", "SSHPrivateKey": "PRIVATE KEY",
+			"SSHHostPublicKey": string(gossh.MarshalAuthorizedKey(testKey)),
+			"SSHBastionHost":   "bastion.example", "SSHBastionPort": 2222, "SSHBastionUsername": "jump", "SSHBastionAgentAuth": true,
+		}
+		for k, v := range want {
+			if play.data[k] != v {
+				t.Errorf("data[%s] = %v, want %v", k, play.data[k], v)
+			}
+		}
+		if !strings.Contains(ui.Out.String(), "the playbook check checks/ami.yml passed") {
+			t.Errorf("output %q does not say the check passed", ui.Out.String())
+		}
+	})
+
+	t.Run("a failed play fails the build, naming it", func(t *testing.T) {
+		play := &fakePlaybook{lines: []string{"TASK [nginx answers] ***", `fatal: [default]: FAILED! => {"msg": "connection refused"}`},
+			err: errors.New(`task "nginx answers" failed on default: ansible-playbook exited with status 2`)}
+		state, ui, _, step := setup(t, play)
+		wantHalt(t, step.Run(t.Context(), state), state, ui, "the playbook check checks/ami.yml failed", `task "nginx answers" failed`,
+			"the AMI is removed", `fatal: [default]: FAILED! => {"msg": "connection refused"}`)
+	})
+
+	t.Run("no host key, no play", func(t *testing.T) {
+		play := new(fakePlaybook)
+		state, ui, _, step := setup(t, play)
+		step.pin = new(hostKeyPin)
+		wantHalt(t, step.Run(t.Context(), state), state, ui, "host key is unknown")
+		if play.data != nil {
+			t.Error("the play ran without a host key to hold Ansible to")
+		}
+	})
+}
