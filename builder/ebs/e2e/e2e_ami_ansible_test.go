@@ -1,0 +1,209 @@
+//go:build e2e
+
+package e2e_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	gossh "golang.org/x/crypto/ssh"
+
+	"github.com/packer-bakery/packer-plugin-bakery/testbed"
+)
+
+// playbookBake is a bake of testdata/ami-ansible whose AMI test runs the
+// playbook (a file of that folder) with the bed's ansible-playbook.
+func playbookBake(t *testing.T, playbook string) (*bake, string) {
+	t.Helper()
+	b := newBake(t, "true")
+	b.dir = "testdata/ami-ansible"
+	marker := testbed.RandomHex(4)
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.vars = map[string]any{
+		"playbook":        filepath.Join(wd, b.dir, playbook),
+		"ansible_command": filepath.Join(testbed.CacheDir(suite.Root), "ansible-2.19", "bin", "ansible-playbook"),
+		"marker":          marker,
+	}
+	markFile := filepath.Join("/home", suite.Bed.SSHUser, "bakery-"+marker+"-ami-test")
+	t.Cleanup(func() { os.Remove(markFile) })
+	return b, markFile
+}
+
+// snapshotIDs lists the account's snapshots.
+func snapshotIDs(t *testing.T, client *ec2.Client) []string {
+	t.Helper()
+	out, err := client.DescribeSnapshots(context.Background(), &ec2.DescribeSnapshotsInput{OwnerIds: []string{"self"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, s := range out.Snapshots {
+		ids = append(ids, aws.ToString(s.SnapshotId))
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// assertPlayGone: nothing of the playbook check is left, no
+// ansible-playbook or ssh of the build (their argv carry its TMPDIR), no
+// ControlMaster in cpDir, and no file of bakery-ansible in TMPDIR.
+func (b *bake) assertPlayGone(cpDir string) {
+	b.t.Helper()
+	time.Sleep(time.Second) // a killed process group takes a moment to go
+	for _, pattern := range []string{"ansible-playbook .*" + b.tmp, "ssh .*" + b.tmp} {
+		if out, _ := exec.Command("pgrep", "-af", pattern).Output(); len(out) > 0 {
+			b.t.Errorf("processes of the playbook check still run:\n%s", out)
+		}
+	}
+	if cpDir != "" {
+		if out, _ := exec.Command("pgrep", "-af", "^ssh: "+cpDir+"/").Output(); len(out) > 0 {
+			b.t.Errorf("ssh ControlMasters of the playbook check still run:\n%s", out)
+		}
+		if _, err := os.Stat(cpDir); !errors.Is(err, fs.ErrNotExist) {
+			b.t.Errorf("the control folder %s is still there (%v)", cpDir, err)
+		}
+	}
+	_ = filepath.WalkDir(b.tmp, func(path string, d fs.DirEntry, err error) error {
+		if err == nil && (strings.Contains(d.Name(), "bakery-ansible") || strings.Contains(d.Name(), "bakery-cp")) {
+			b.t.Errorf("%s was left in TMPDIR", path)
+		}
+		return nil
+	})
+}
+
+// TestE2EAMITestPlaybook: the playbook check runs after the inline checks,
+// on the test instance, with bakery-ansible's own inventory template
+// filled in by the play; the build goes on to its AMI.
+//
+// The bed has one sshd for every instance, so where the play ran is told
+// by when and as whom: it logs in with the build's temporary key, which
+// the bed's authorized-keys accepts only while an instance launched with
+// it runs, and when the play runs the build instance is stopped and the
+// test instance is the one running; its output comes between the test
+// instance's launch and its termination.
+func TestE2EAMITestPlaybook(t *testing.T) {
+	b, markFile := playbookBake(t, "check.yml")
+	b.vars["ami_test_commands"] = []string{"echo inline-check-ran"}
+	out, err := b.run()
+	if err != nil {
+		t.Fatalf("packer build failed: %v", err)
+	}
+	m := testInstanceLine.FindStringSubmatch(out)
+	if m == nil {
+		t.Fatal("no test instance in the output")
+	}
+	launched := strings.Index(out, m[0])
+	inline := strings.Index(out, "inline-check-ran")
+	play := strings.Index(out, "TASK [the AMI lets ec2-user in]")
+	passed := strings.Index(out, "AMI test: the playbook check "+b.vars["playbook"].(string)+" passed")
+	terminated := strings.Index(out, "AMI test: terminating instance "+m[1])
+	if inline < 0 || play < 0 || passed < 0 || terminated < 0 || !(launched < inline && inline < play && play < passed && passed < terminated) {
+		t.Errorf("want test instance launched (%d), inline check (%d), play (%d), passed (%d), test instance terminated (%d), in that order",
+			launched, inline, play, passed, terminated)
+	}
+	if !strings.Contains(out, "Ansible accepts only the instance's host key the builder saw first: "+gossh.FingerprintSHA256(suite.Bed.HostKey())) {
+		t.Error("Ansible was not held to the test instance's host key")
+	}
+	mark, err := os.ReadFile(markFile)
+	if err != nil {
+		t.Fatalf("the play left no mark on the instance: %v", err)
+	}
+	want := fmt.Sprintf("ec2-user %s %s:%d", b.vars["marker"], suite.Bed.SSHHost, suite.Bed.SSHPort)
+	if got := strings.TrimSpace(string(mark)); got != want {
+		t.Errorf("the play wrote %q, want %q (user, the inventory template's variable, host:port)", got, want)
+	}
+	client := ec2Client(t)
+	if imgs := imagesNamed(t, client, b.amiName); len(imgs) != 1 {
+		t.Errorf("%d AMIs named %s after the passing check, want 1", len(imgs), b.amiName)
+	}
+	assertNothingLeft(t, client)
+	b.assertNoSecrets(out)
+	b.assertPlayGone("")
+}
+
+// TestE2EAMITestPlaybookFails: a failing play fails the build as a failing
+// inline check does: named with the end of its output, the AMI and its
+// snapshots removed, the test instance terminated, nothing of the play
+// left.
+func TestE2EAMITestPlaybookFails(t *testing.T) {
+	b, _ := playbookBake(t, "check-fails.yml")
+	client := ec2Client(t)
+	before := snapshotIDs(t, client)
+	out, err := b.run()
+	if err == nil {
+		t.Fatal("the build succeeded although its playbook check failed")
+	}
+	for _, want := range []string{
+		"`ami_test`: the playbook check " + b.vars["playbook"].(string) + " failed",
+		`task "the service answers" failed`,
+		"the-service-is-down",
+		"the AMI is removed",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the failure does not say %q", want)
+		}
+	}
+	if imgs := imagesNamed(t, client, b.amiName); len(imgs) != 0 {
+		t.Errorf("the failed build left AMI %s", aws.ToString(imgs[0].ImageId))
+	}
+	if after := snapshotIDs(t, client); !slices.Equal(after, before) {
+		t.Errorf("snapshots before %v, after %v", before, after)
+	}
+	if testInstanceLine.FindStringSubmatch(out) == nil {
+		t.Error("no test instance in the output")
+	}
+	assertNothingLeft(t, client)
+	b.assertNoSecrets(out)
+	b.assertPlayGone("")
+}
+
+// TestE2EAMITestPlaybookInterrupted: Ctrl-C during the play stops
+// ansible-playbook and its ssh ControlMaster, removes its files, and
+// leaves no AMI and no instance.
+func TestE2EAMITestPlaybookInterrupted(t *testing.T) {
+	b, _ := playbookBake(t, "check-sleeps.yml")
+	// The bed's "instance" outlives the build, and so would the sleep: a
+	// unique argv to kill it by.
+	sleeper := fmt.Sprintf("sleep 120.%d", time.Now().UnixNano()%1e6)
+	t.Cleanup(func() { _ = exec.Command("pkill", "-u", suite.Bed.SSHUser, "-f", "^"+sleeper+"$").Run() })
+	b.vars["sleeper"] = sleeper
+	cpDir := ""
+	out := b.interruptWhen("TASK [ami-test-play-sleeps]", func(pid int) error {
+		// The control folder, from ansible-playbook's environment, while it runs.
+		pids, _ := exec.Command("pgrep", "-f", "ansible-playbook .*"+b.tmp).Output()
+		for _, p := range strings.Fields(string(pids)) {
+			env, _ := os.ReadFile("/proc/" + p + "/environ")
+			for _, kv := range strings.Split(string(env), "\x00") {
+				if dir, ok := strings.CutPrefix(kv, "ANSIBLE_SSH_CONTROL_PATH_DIR="); ok {
+					cpDir = dir
+				}
+			}
+		}
+		return syscall.Kill(-pid, syscall.SIGINT)
+	})
+	if cpDir == "" {
+		t.Error("found no running ansible-playbook of the build to interrupt: the check below proves nothing")
+	}
+	client := ec2Client(t)
+	if imgs := imagesNamed(t, client, b.amiName); len(imgs) != 0 {
+		t.Errorf("the interrupted build left AMI %s", aws.ToString(imgs[0].ImageId))
+	}
+	assertNothingLeft(t, client)
+	b.assertNoSecrets(out)
+	b.assertPlayGone(cpDir)
+}
