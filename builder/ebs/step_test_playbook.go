@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/hashicorp/packer-plugin-sdk/communicator"
@@ -45,7 +47,13 @@ func (s *stepTestPlaybook) Run(ctx context.Context, state multistep.StateBag) mu
 	}
 	ui.Say(fmt.Sprintf("AMI test: playbook check: %s", s.playbookFile))
 	out := &tail{limit: checkOutputLimit}
-	err := s.playbook.Provision(ctx, &teeUi{Ui: ui, out: out}, comm, testConnectionData(state, s.comm, s.pin))
+	tee := &teeUi{Ui: ui, out: out}
+	err := s.playbook.Provision(ctx, tee, comm, testConnectionData(state, s.comm, s.pin))
+	if err == nil && tee.recapHosts == 0 {
+		// ansible-playbook exits 0 when no play matched the host: as a
+		// check, that proves nothing about the AMI.
+		err = fmt.Errorf("no play ran on the test instance (its recap names no host): check the plays' `hosts`, and `limit`, `groups` or the inventory options")
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return halt(state, fmt.Errorf("`ami_test`: the playbook check %s was stopped: %w", s.playbookFile, err))
@@ -80,14 +88,34 @@ func testConnectionData(state multistep.StateBag, comm *communicator.Config, pin
 }
 
 // teeUi shows everything as ui does and keeps the end of it, for the
-// error of a failed check.
+// error of a failed check; it counts the hosts of the play recaps.
 type teeUi struct {
 	packersdk.Ui
-	out *tail
+	out        *tail
+	mu         sync.Mutex
+	inRecap    bool
+	recapHosts int
 }
+
+// recapHost is a host's line of a PLAY RECAP: `default : ok=2 changed=0 ...`.
+var recapHost = regexp.MustCompile(`^\S+\s+:\s+ok=\d+`)
 
 func (u *teeUi) Say(msg string)     { u.keep(msg); u.Ui.Say(msg) }
 func (u *teeUi) Message(msg string) { u.keep(msg); u.Ui.Message(msg) }
 func (u *teeUi) Error(msg string)   { u.keep(msg); u.Ui.Error(msg) }
 
-func (u *teeUi) keep(msg string) { _, _ = u.out.Write([]byte(msg + "\n")) }
+func (u *teeUi) keep(msg string) {
+	_, _ = u.out.Write([]byte(msg + "\n"))
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	for _, line := range strings.Split(msg, "\n") {
+		switch {
+		case strings.HasPrefix(line, "PLAY RECAP"):
+			u.inRecap = true
+		case u.inRecap && recapHost.MatchString(line):
+			u.recapHosts++
+		case strings.TrimSpace(line) != "":
+			u.inRecap = false
+		}
+	}
+}

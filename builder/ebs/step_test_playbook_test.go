@@ -50,8 +50,10 @@ func TestStepTestPlaybook(t *testing.T) {
 		return state, ui, remote, &stepTestPlaybook{playbook: play, playbookFile: "checks/ami.yml", comm: comm, pin: testPin}
 	}
 
+	played := []string{"PLAY [all] ***", "TASK [nginx answers] ***", "ok: [default]", "", "PLAY RECAP ***",
+		"default                    : ok=1    changed=0    unreachable=0    failed=0    skipped=0    rescued=0    ignored=0", ""}
 	t.Run("hands the provisioner the test instance", func(t *testing.T) {
-		play := new(fakePlaybook)
+		play := &fakePlaybook{lines: played}
 		state, ui, remote, step := setup(t, play)
 		wantContinue(t, step.Run(t.Context(), state), state, ui)
 		if play.comm != remote {
@@ -78,6 +80,13 @@ func TestStepTestPlaybook(t *testing.T) {
 		state, ui, _, step := setup(t, play)
 		wantHalt(t, step.Run(t.Context(), state), state, ui, "the playbook check checks/ami.yml failed", `task "nginx answers" failed`,
 			"the AMI is removed", `fatal: [default]: FAILED! => {"msg": "connection refused"}`)
+	})
+
+	// ansible-playbook exits 0 when no play matched the host.
+	t.Run("a play that ran on no host fails", func(t *testing.T) {
+		play := &fakePlaybook{lines: []string{"PLAY [webservers] ***", "skipping: no hosts matched", "", "PLAY RECAP ***", ""}}
+		state, ui, _, step := setup(t, play)
+		wantHalt(t, step.Run(t.Context(), state), state, ui, "the playbook check checks/ami.yml failed", "no play ran on the test instance")
 	})
 
 	t.Run("no host key, no play", func(t *testing.T) {
