@@ -289,6 +289,8 @@ type agentSession struct {
 	closed     bool
 	terminated chan struct{}
 	termOnce   sync.Once
+	wmu        sync.Mutex      // one write at a time, and none to a cut websocket
+	cut        *websocket.Conn // the websocket DropAfterBytes cut
 }
 
 func (a *agentSession) isTerminated() bool {
@@ -386,7 +388,16 @@ func mustJSON(v any) json.RawMessage {
 	return b
 }
 
+// writeRaw writes one message, unless ws was cut: a write racing the cut
+// would otherwise slip through the dying connection, and the client would
+// get it without ever seeing the cut. What is not written stays unacked
+// and goes out again on the resumed websocket.
 func (a *agentSession) writeRaw(ws *websocket.Conn, raw []byte) {
+	a.wmu.Lock()
+	defer a.wmu.Unlock()
+	if ws == a.cut {
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	_ = ws.Write(ctx, websocket.MessageBinary, raw)
@@ -530,7 +541,10 @@ func (a *agentSession) count(n int) {
 	ws := a.ws
 	a.mu.Unlock()
 	if drop {
+		a.wmu.Lock()
+		a.cut = ws
 		ws.CloseNow() // no close frame: a network cut
+		a.wmu.Unlock()
 	}
 	if closeIt {
 		a.sendClosed("Session terminated by the test-bed (CloseAfterBytes).")
