@@ -107,6 +107,13 @@ func (t *AMITestConfig) prepare(cfg *Config, ictx *interpolate.Context) []error 
 // interpolation, defaults and checks as a `bakery-ansible` block, now,
 // before anything is launched.
 func (t *AMITestConfig) preparePlaybook(cfg *Config, ictx *interpolate.Context) []error {
+	if !known(t.Ansible.PlaybookFile) {
+		// `packer validate` and `iam-policy` of a template whose
+		// playbook is a variable without a value: there is no file to
+		// check yet, and no play to plan (it makes no AWS call); the
+		// build itself always has the value.
+		return nil
+	}
 	packerRaw := map[string]interface{}{
 		"packer_build_name":          cfg.PackerBuildName,
 		"packer_builder_type":        cfg.PackerBuilderType,

@@ -10,6 +10,7 @@ import (
 	"github.com/hashicorp/hcl/v2/hcldec"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/hashicorp/packer-plugin-sdk/communicator"
+	"github.com/hashicorp/packer-plugin-sdk/hcl2helper"
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
 )
 
@@ -85,6 +86,13 @@ func TestAMITestConfigPrepare(t *testing.T) {
 		// fills in {{ .Host }}, not the builder.
 		{name: "provisioner's options", input: test(ansibleBlock("playbook_file", playbook, "extra_arguments", []string{"-v"},
 			"inventory_file_template", "{{ .HostAlias }} ansible_host={{ .Host }}\n", "extra_vars", map[string]interface{}{"who": "{{ build_name }}"}), map[string]interface{}{"packer_build_name": "web"})},
+		// packer validate, iam-policy: a playbook known only to the build.
+		{name: "a playbook not known yet", input: test(ansibleBlock("playbook_file", hcl2helper.UnknownVariableValue)),
+			check: func(t *testing.T, c *Config) {
+				if !c.AMITest.enabled() {
+					t.Error("the AMI test is off")
+				}
+			}},
 		{name: "the provisioner's own errors, prefixed", input: test(ansibleBlock("ansible_env_vars", []string{"NOEQUALS"})),
 			wantErr: []string{"`ami_test.ansible`: `playbook_file` is required", "`ami_test.ansible`: `ansible_env_vars`: \"NOEQUALS\""}},
 		{name: "a missing playbook", input: test(ansibleBlock("playbook_file", filepath.Join(t.TempDir(), "nope.yml"))),
