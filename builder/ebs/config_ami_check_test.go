@@ -6,9 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/hashicorp/hcl/v2"
-	"github.com/hashicorp/hcl/v2/hcldec"
-	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/hashicorp/packer-plugin-sdk/communicator"
 	"github.com/hashicorp/packer-plugin-sdk/hcl2helper"
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
@@ -148,16 +145,8 @@ ami_test {
   }
 }
 `
-	file, diags := hclsyntax.ParseConfig([]byte(src), "source.pkr.hcl", hcl.Pos{Line: 1, Column: 1})
-	if diags.HasErrors() {
-		t.Fatal(diags)
-	}
-	val, diags := hcldec.Decode(file.Body, hcldec.ObjectSpec((&Config{}).FlatMapstructure().HCL2Spec()), nil)
-	if diags.HasErrors() {
-		t.Fatal(diags)
-	}
 	var c Config
-	if _, err := c.Prepare(val); err != nil {
+	if _, err := c.Prepare(hcl2Body(t, src)); err != nil {
 		t.Fatalf("Prepare of the HCL2 body: %v", err)
 	}
 	if c.AMITest.playbook == nil || c.AMITest.Ansible == nil || c.AMITest.Ansible.ExtraArguments[0] != "--diff" {
@@ -166,12 +155,7 @@ ami_test {
 
 	// The provisioner's errors, through HCL2 too.
 	bad := strings.Replace(src, "playbook_file ", "limit ", 1)
-	file, _ = hclsyntax.ParseConfig([]byte(bad), "source.pkr.hcl", hcl.Pos{Line: 1, Column: 1})
-	val, diags = hcldec.Decode(file.Body, hcldec.ObjectSpec((&Config{}).FlatMapstructure().HCL2Spec()), nil)
-	if diags.HasErrors() {
-		t.Fatal(diags)
-	}
-	if _, err := new(Config).Prepare(val); err == nil || !strings.Contains(err.Error(), "`ami_test.ansible`: `playbook_file` is required") {
+	if _, err := new(Config).Prepare(hcl2Body(t, bad)); err == nil || !strings.Contains(err.Error(), "`ami_test.ansible`: `playbook_file` is required") {
 		t.Errorf("Prepare without playbook_file: %v", err)
 	}
 }
