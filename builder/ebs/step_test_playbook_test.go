@@ -99,3 +99,50 @@ func TestStepTestPlaybook(t *testing.T) {
 		}
 	})
 }
+
+// TestPlanPinsTheTestInstance: in the plan, the connection to the test
+// instance pins the host key it shows, and that pin, not the build
+// instance's, is what the playbook check hands Ansible.
+func TestPlanPinsTheTestInstance(t *testing.T) {
+	cfg := preparedConfig(t, map[string]interface{}{"ami_test": map[string]interface{}{
+		"ansible": map[string]interface{}{"playbook_file": testPlaybook(t), "skip_version_check": true}}})
+	private, _, err := generateKey("ed25519", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Comm.SSHPrivateKey = private // as the key pair step leaves it
+	var connects []*communicator.StepConnect
+	var buildPin *hostKeyPin
+	var check *stepTestPlaybook
+	for _, s := range plan(cfg, planDeps{region: "us-east-1", clients: noClients()}) {
+		switch s := s.(type) {
+		case *stepConnect:
+			buildPin = s.pin
+		case *communicator.StepConnect:
+			connects = append(connects, s)
+		case *stepTestPlaybook:
+			check = s
+		}
+	}
+	if len(connects) != 1 || buildPin == nil || check == nil {
+		t.Fatalf("plan has %d test connect steps, build pin %v, playbook check %v", len(connects), buildPin, check)
+	}
+	state, _ := newState(t)
+	sshCfg, err := connects[0].SSHConfig(state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testKey := newHostKey(t)
+	if err := sshCfg.HostKeyCallback("test", nil, testKey); err != nil {
+		t.Fatalf("the test instance's first key was refused: %v", err)
+	}
+	if err := sshCfg.HostKeyCallback("test", nil, newHostKey(t)); err == nil {
+		t.Error("the test instance's connection accepted a second host key")
+	}
+	if got, want := check.pin.authorizedKey(), string(gossh.MarshalAuthorizedKey(testKey)); got != want {
+		t.Errorf("the playbook check holds Ansible to %q, want the test instance's key %q", got, want)
+	}
+	if buildPin == check.pin || buildPin.authorizedKey() != "" {
+		t.Error("the test instance's key went to the build instance's pin")
+	}
+}
