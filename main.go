@@ -17,6 +17,7 @@ import (
 	"github.com/packer-bakery/packer-plugin-bakery/builder/ebs"
 	"github.com/packer-bakery/packer-plugin-bakery/builder/ebs/iampolicy"
 	"github.com/packer-bakery/packer-plugin-bakery/builder/ebs/sweep"
+	bakery "github.com/packer-bakery/packer-plugin-bakery/common"
 	"github.com/packer-bakery/packer-plugin-bakery/datasource/ami"
 	"github.com/packer-bakery/packer-plugin-bakery/post-processor/retire"
 	"github.com/packer-bakery/packer-plugin-bakery/post-processor/ssmparameter"
@@ -34,6 +35,9 @@ func main() {
 	// is for people.
 	if len(os.Args) > 1 && os.Args[1] == "sweep" {
 		os.Exit(sweep.Main(os.Args[2:], os.Stdout, os.Stderr))
+	}
+	if len(os.Args) > 1 && os.Args[1] == bakery.ReaperCommand {
+		os.Exit(bakery.RunReaper(os.Args[2:]))
 	}
 	if len(os.Args) > 1 && os.Args[1] == "iam-policy" {
 		os.Exit(iampolicy.Main(os.Args[2:], os.Stdout, os.Stderr))

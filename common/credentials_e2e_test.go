@@ -442,6 +442,36 @@ func TestE2ECredentialsProfileRoleMFASharedByDataSourceAndBuilder(t *testing.T) 
 	r.assertOneAssumeRole()
 }
 
+// With no build of bakery after the data source, the role credentials it
+// left for builds must still go when the run ends (packer kills its plugin
+// processes: the data source's reaper removes them).
+func TestE2ECredentialsMFADataSourceAloneLeavesNothing(t *testing.T) {
+	r := newCredRun(t)
+	r.template = "testdata/credentials-mfa-datasource"
+	id := r.keyID()
+	r.vars["access_key"], r.vars["secret_key"] = id, r.secret("tmplSecret")
+	r.vars["assume_role_arn"] = roleARN
+	r.vars["mfa_serial"] = "arn:aws:iam::123456789012:mfa/baker"
+	r.vars["mfa_code"] = "482913"
+	out, err := r.build()
+	if err != nil {
+		t.Fatalf("packer build failed: %v", err)
+	}
+	if !strings.Contains(out, "base image ami-") {
+		t.Fatal("the data source's AMI did not reach the build")
+	}
+	pattern := filepath.Join(r.home, "tmp", "packer-bakery-run-*")
+	var left []string
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if left, _ = filepath.Glob(pattern); len(left) == 0 {
+			break
+		}
+	}
+	if len(left) != 0 {
+		t.Errorf("10 s after the run, %v are still in TMPDIR", left)
+	}
+}
+
 // assertOneAssumeRole: the run called AssumeRole once, and the shared
 // credentials went with the run.
 func (r *credRun) assertOneAssumeRole() {

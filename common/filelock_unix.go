@@ -5,6 +5,7 @@ package common
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"syscall"
 )
 
@@ -56,3 +57,7 @@ func processAlive(pid string) bool {
 	}
 	return syscall.Kill(n, 0) != syscall.ESRCH
 }
+
+// detach puts cmd in a session of its own: out of reach of the signals
+// sent to packer's process group.
+func detach(cmd *exec.Cmd) { cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true} }

@@ -35,8 +35,10 @@ import (
 //     AssumeRole instead of sending the same code;
 //   - removed with the run's share files by the last process of the run
 //     (EndRunShare); a data source ends before the builds start, so it
-//     keeps the folder for them (EndRunShareBeforeBuilds). A folder whose
-//     packer process is gone is removed by the next run.
+//     keeps the folder for them (EndRunShareBeforeBuilds), and starts a
+//     reaper that removes it when the run is over if no build of ours did
+//     (runreaper.go). A folder whose packer process is gone is removed by
+//     the next run.
 
 // runCredsSuffix names the run's private folder next to its share files.
 const runCredsSuffix = ".d"

@@ -136,10 +136,22 @@ func EndRunShare() {
 // data sources before it starts the builds, so the role credentials an MFA
 // code got (runcreds.go) stay for the builds, whose last one removes them.
 func EndRunShareBeforeBuilds() {
-	if runShareInst != nil {
-		runShareInst.end(true)
+	if runShareInst == nil {
+		return
 	}
+	// If no build of this plugin follows, the reaper removes the
+	// credentials once the run is over (runreaper.go).
+	if fi, err := os.Lstat(runShareInst.credsDir()); err == nil && fi.IsDir() {
+		reaperOnce.Do(func() {
+			if err := startRunReaper(runShareInst); err != nil {
+				log.Printf("[WARN] the run's shared role credentials stay in %s until the next run or build of this plugin: %v", runShareInst.credsDir(), err)
+			}
+		})
+	}
+	runShareInst.end(true)
 }
+
+var reaperOnce sync.Once
 
 // joinRunShare opens the run's files and becomes one of their holders.
 func joinRunShare(path string, now func() time.Time) (*runShare, error) {

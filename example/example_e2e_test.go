@@ -57,6 +57,7 @@ var requiredVars = []string{
 	"PKR_VAR_artifact_bucket=example-artifacts",
 	"PKR_VAR_kms_key_id=alias/images",
 	"PKR_VAR_copy_kms_key_id=alias/images",
+	"PKR_VAR_role_boundary=arn:aws:iam::123456789012:policy/packer-bakery-boundary",
 }
 
 func examples(t *testing.T) []string {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"golang.org/x/crypto/ssh"
 
@@ -21,6 +22,7 @@ import (
 	"github.com/packer-bakery/packer-plugin-bakery/common/tunnel/eice"
 	tssm "github.com/packer-bakery/packer-plugin-bakery/common/tunnel/ssm"
 	"github.com/packer-bakery/packer-plugin-bakery/testbed"
+	"github.com/packer-bakery/packer-plugin-bakery/testbed/tunnels"
 )
 
 // With Tunnels and TunnelOnly, the bed's sshd refuses direct logins and
@@ -69,9 +71,16 @@ func TestTunnelStandIns(t *testing.T) {
 		}
 	}
 
-	t.Run("session manager", func(t *testing.T) {
-		tun, err := tssm.Open(testCtx(t), tssm.Config{API: ssm.NewFromConfig(cfg), InstanceID: id, Port: b.SSHPort,
-			Region: "us-east-1", Credentials: cfg.Credentials, Logf: t.Logf})
+	// session is a Session Manager tunnel's Config; k makes the data key
+	// when the stand-in agent asks for KMS encryption.
+	session := func(t *testing.T, k tssm.KMSAPI) tssm.Config {
+		return tssm.Config{API: ssm.NewFromConfig(cfg), KMS: k, InstanceID: id, Port: b.SSHPort,
+			Region: "us-east-1", Credentials: cfg.Credentials, Logf: t.Logf}
+	}
+	// loginOverSession logs in through a new session and ends it: nothing
+	// may stay active, and the stand-in agent must have seen no problem.
+	loginOverSession := func(t *testing.T, k tssm.KMSAPI) {
+		tun, err := tssm.Open(testCtx(t), session(t, k))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -85,12 +94,60 @@ func TestTunnelStandIns(t *testing.T) {
 		if p := b.Tunnels().SSM.Problems(); len(p) != 0 {
 			t.Fatalf("protocol problems: %v", p)
 		}
+	}
+
+	t.Run("session manager", func(t *testing.T) {
+		loginOverSession(t, nil)
 		calls := strings.Join(b.Tunnels().Calls(), "\n")
 		if !strings.Contains(calls, "ssm:StartSession "+id+" AWS-StartPortForwardingSession map[portNumber:["+strconv.Itoa(b.SSHPort)+"]]") || !strings.Contains(calls, "ssm:TerminateSession") {
 			t.Fatalf("calls:\n%s", calls)
 		}
 		if n := b.Faults().Count("ssm", "StartSession"); n != 1 {
 			t.Fatalf("the fault proxy counted %d StartSession calls", n)
+		}
+	})
+
+	// The account's Session Manager preferences encrypt sessions with a
+	// KMS key of moto's: the client makes the data key with moto's KMS
+	// through the fault proxy, the stand-in agent decrypts it with moto's
+	// kms:Decrypt under the session's encryption context (moto binds the
+	// context into the ciphertext, so a wrong context fails), and the SSH
+	// login crosses the data channel sealed both ways.
+	t.Run("session manager, KMS-encrypted", func(t *testing.T) {
+		k := kms.NewFromConfig(cfg)
+		key, err := k.CreateKey(testCtx(t), &kms.CreateKeyInput{Description: aws.String("Session Manager session encryption (test-bed)")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		keyARN := aws.ToString(key.KeyMetadata.Arn)
+		b.Tunnels().SSM.SetFaults(tunnels.SSMFaults{KMSKeyID: keyARN})
+		t.Cleanup(func() { b.Tunnels().SSM.SetFaults(tunnels.SSMFaults{}) })
+		before := b.Faults().Count("kms", "GenerateDataKey")
+		loginOverSession(t, k)
+		if sessions, payloads := b.Tunnels().SSM.Encrypted(); sessions != 1 || payloads == 0 {
+			t.Fatalf("%d sessions encrypted, %d sealed payloads opened by the agent; want 1 and some", sessions, payloads)
+		}
+		if n := b.Faults().Count("kms", "GenerateDataKey") - before; n != 1 {
+			t.Fatalf("%d GenerateDataKey calls, want 1", n)
+		}
+
+		// A key KMS does not know (deleted, or another account's): KMS
+		// refuses the data key, and the start fails at once saying which
+		// key, which call and why, leaving no session. (moto does not
+		// refuse a disabled key, as KMS would.)
+		gone := "arn:aws:kms:us-east-1:123456789012:key/00000000-0000-4000-8000-000000000000"
+		b.Tunnels().SSM.SetFaults(tunnels.SSMFaults{KMSKeyID: gone})
+		_, err = tssm.Open(testCtx(t), session(t, k))
+		if err == nil {
+			t.Fatal("a session started with a KMS key that does not exist")
+		}
+		for _, want := range []string{gone, "kms:GenerateDataKey", "NotFoundException", "Session Manager preferences"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("error does not mention %q: %v", want, err)
+			}
+		}
+		if a := b.Tunnels().SSM.Active(); len(a) != 0 {
+			t.Fatalf("sessions still active: %v", a)
 		}
 	})
 

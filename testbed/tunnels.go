@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
 
 	"github.com/packer-bakery/packer-plugin-bakery/testbed/internal/awslocal"
 	"github.com/packer-bakery/packer-plugin-bakery/testbed/tunnels"
@@ -53,6 +54,15 @@ func (b *Bed) startTunnels() error {
 		return fmt.Errorf("write the stand-in's CA: %w", err)
 	}
 	moto := b.MotoEndpoint
+	// The agent's kms:Decrypt goes to moto directly, as the agent's own
+	// call (not the build's, which the fault proxy records).
+	kcfg, err := awslocal.Config(moto, b.region)
+	if err != nil {
+		s.Close()
+		e.Close()
+		return err
+	}
+	s.KMS = kms.NewFromConfig(kcfg)
 	b.tunnels = &tunnels.AWS{SSM: s, EICE: e, Account: motoAccount, Moto: func(region string) (*ec2.Client, error) {
 		cfg, err := awslocal.Config(moto, region)
 		if err != nil {

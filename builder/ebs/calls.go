@@ -74,6 +74,11 @@ type Grant struct {
 	ProfileRole string
 	// KMSKeys as the template names them (ID, ARN, alias), used through EC2 only.
 	KMSKeys []string
+	// AccountKMSKeys: any KMS key of the account in the build region,
+	// called by the build itself (not through a service): a key the build
+	// learns only at run time, as Session Manager's session key. Narrow it
+	// with Conditions.
+	AccountKMSKeys bool
 	// AnyResource: "*", for calls IAM cannot limit to a resource; with
 	// InBuildRegions, only in the build's regions.
 	AnyResource    bool

@@ -51,6 +51,20 @@ type IAMConfig struct {
 	// validated (Effect, Action, Resource). Cannot be combined with
 	// `iam_instance_profile`.
 	TemporaryIamInstanceProfilePolicyDocument *PolicyDocument `mapstructure:"temporary_iam_instance_profile_policy_document" required:"false"`
+	// The ARN of a managed policy set as the permissions boundary of the
+	// temporary role (`temporary_iam_instance_profile_policy_document`),
+	// e.g. `arn:aws:iam::123456789012:policy/packer-bakery-boundary`. Not
+	// an amazon-ebs option (its issue #229 asks for one). The role can then
+	// never do more than that policy allows, whatever is put on it, and
+	// `packer-plugin-bakery iam-policy` lets the build's credentials create
+	// and fill `packer_bakery_*` roles only with this boundary: without it,
+	// whoever holds those credentials could make an administrator role and
+	// launch an instance with it. `iam-policy` refuses a template with a
+	// temporary profile and no boundary, and `iam-policy -boundary` writes
+	// the boundary's document (the template's policy document); see
+	// docs/iam-policy.md. Without this option the role has no boundary, as
+	// with amazon-ebs.
+	TemporaryIamRolePermissionsBoundary string `mapstructure:"temporary_iam_role_permissions_boundary" required:"false"`
 }
 
 // PolicyDocument is an IAM policy, in the shape of amazon-ebs's
@@ -78,6 +92,9 @@ var (
 	iamNamePattern = regexp.MustCompile(`^[\w+=,.@-]{1,128}$`)
 	// service:Action, wildcards allowed, or * alone.
 	iamActionPattern = regexp.MustCompile(`^(\*|[a-zA-Z0-9-]+:[a-zA-Z0-9*?]+)$`)
+	// A managed policy's ARN: partition, an account (or "aws" for an AWS
+	// managed policy), an optional path, a policy name.
+	iamPolicyARNPattern = regexp.MustCompile(`^arn:aws[a-z-]*:iam::([0-9]{12}|aws):policy/([\w+=,.@/-]+/)?[\w+=,.@-]{1,128}$`)
 )
 
 func (c *IAMConfig) prepare() []error {
@@ -95,6 +112,14 @@ func (c *IAMConfig) prepare() []error {
 		errs = append(errs, errors.New("`skip_profile_validation` only applies with `iam_instance_profile`: remove it"))
 	}
 	doc := c.TemporaryIamInstanceProfilePolicyDocument
+	if boundary := c.TemporaryIamRolePermissionsBoundary; boundary != "" {
+		switch {
+		case doc == nil:
+			errs = append(errs, errors.New("`temporary_iam_role_permissions_boundary` only applies with `temporary_iam_instance_profile_policy_document` (the role the build makes): remove it; an existing `iam_instance_profile`'s role gets its boundary where it was made"))
+		case known(boundary) && !iamPolicyARNPattern.MatchString(boundary):
+			errs = append(errs, fmt.Errorf("`temporary_iam_role_permissions_boundary` %q is not the ARN of a managed policy: write arn:aws:iam::ACCOUNT:policy/NAME (`packer-plugin-bakery iam-policy -boundary` writes the policy to create)", boundary))
+		}
+	}
 	if doc == nil {
 		return errs
 	}

@@ -13,6 +13,7 @@ type FlatIAMConfig struct {
 	IamInstanceProfile                        *string             `mapstructure:"iam_instance_profile" required:"false" cty:"iam_instance_profile" hcl:"iam_instance_profile"`
 	SkipProfileValidation                     *bool               `mapstructure:"skip_profile_validation" required:"false" cty:"skip_profile_validation" hcl:"skip_profile_validation"`
 	TemporaryIamInstanceProfilePolicyDocument *FlatPolicyDocument `mapstructure:"temporary_iam_instance_profile_policy_document" required:"false" cty:"temporary_iam_instance_profile_policy_document" hcl:"temporary_iam_instance_profile_policy_document"`
+	TemporaryIamRolePermissionsBoundary       *string             `mapstructure:"temporary_iam_role_permissions_boundary" required:"false" cty:"temporary_iam_role_permissions_boundary" hcl:"temporary_iam_role_permissions_boundary"`
 }
 
 // FlatMapstructure returns a new FlatIAMConfig.
@@ -30,6 +31,7 @@ func (*FlatIAMConfig) HCL2Spec() map[string]hcldec.Spec {
 		"iam_instance_profile":                           &hcldec.AttrSpec{Name: "iam_instance_profile", Type: cty.String, Required: false},
 		"skip_profile_validation":                        &hcldec.AttrSpec{Name: "skip_profile_validation", Type: cty.Bool, Required: false},
 		"temporary_iam_instance_profile_policy_document": &hcldec.BlockSpec{TypeName: "temporary_iam_instance_profile_policy_document", Nested: hcldec.ObjectSpec((*FlatPolicyDocument)(nil).HCL2Spec())},
+		"temporary_iam_role_permissions_boundary":        &hcldec.AttrSpec{Name: "temporary_iam_role_permissions_boundary", Type: cty.String, Required: false},
 	}
 	return s
 }

@@ -107,6 +107,33 @@ func TestIAMConfigPrepare(t *testing.T) {
 			wantErr: []string{"Statement 1: `Resource` is required"}},
 		{name: "Resource not an ARN", input: validConfig(map[string]interface{}{doc: policyDoc("", statement("Allow", []string{"s3:GetObject"}, []string{"seeds/*"}))}),
 			wantErr: []string{"`Resource` \"seeds/*\" is not an ARN"}},
+		{name: "permissions boundary", input: validConfig(map[string]interface{}{doc: policyDoc("", readS3),
+			"temporary_iam_role_permissions_boundary": "arn:aws:iam::123456789012:policy/build/packer-bakery-boundary"}),
+			check: func(t *testing.T, c *Config) {
+				if c.TemporaryIamRolePermissionsBoundary != "arn:aws:iam::123456789012:policy/build/packer-bakery-boundary" {
+					t.Errorf("boundary = %q", c.TemporaryIamRolePermissionsBoundary)
+				}
+			}},
+		{name: "AWS managed policy as boundary", input: validConfig(map[string]interface{}{doc: policyDoc("", readS3),
+			"temporary_iam_role_permissions_boundary": "arn:aws-us-gov:iam::aws:policy/ReadOnlyAccess"})},
+		{name: "boundary without a temporary profile", input: validConfig(map[string]interface{}{
+			"temporary_iam_role_permissions_boundary": "arn:aws:iam::123456789012:policy/b"}),
+			wantErr: []string{"`temporary_iam_role_permissions_boundary` only applies with `temporary_iam_instance_profile_policy_document`"}},
+		{name: "boundary with an existing profile", input: validConfig(map[string]interface{}{"iam_instance_profile": "build-readers",
+			"temporary_iam_role_permissions_boundary": "arn:aws:iam::123456789012:policy/b"}),
+			wantErr: []string{"`temporary_iam_role_permissions_boundary` only applies with"}},
+		{name: "boundary given as a name", input: validConfig(map[string]interface{}{doc: policyDoc("", readS3),
+			"temporary_iam_role_permissions_boundary": "packer-bakery-boundary"}),
+			wantErr: []string{"`temporary_iam_role_permissions_boundary` \"packer-bakery-boundary\" is not the ARN of a managed policy"}},
+		{name: "boundary that is a role", input: validConfig(map[string]interface{}{doc: policyDoc("", readS3),
+			"temporary_iam_role_permissions_boundary": "arn:aws:iam::123456789012:role/admin"}),
+			wantErr: []string{"is not the ARN of a managed policy"}},
+		{name: "boundary with a short account", input: validConfig(map[string]interface{}{doc: policyDoc("", readS3),
+			"temporary_iam_role_permissions_boundary": "arn:aws:iam::1234:policy/b"}),
+			wantErr: []string{"is not the ARN of a managed policy"}},
+		{name: "boundary with a wildcard", input: validConfig(map[string]interface{}{doc: policyDoc("", readS3),
+			"temporary_iam_role_permissions_boundary": "arn:aws:iam::123456789012:policy/*"}),
+			wantErr: []string{"is not the ARN of a managed policy"}},
 		{
 			name: "every problem of a document at once",
 			input: validConfig(map[string]interface{}{doc: policyDoc("1", statement("Permit", nil, nil),
@@ -127,6 +154,13 @@ func TestIAMConfigPrepare_unknownValuesPassValidation(t *testing.T) {
 	}))
 	if err != nil {
 		t.Errorf("placeholders rejected: %v", err)
+	}
+	c = Config{}
+	if _, err := c.Prepare(validConfig(map[string]interface{}{
+		"temporary_iam_instance_profile_policy_document": policyDoc("", statement("Allow", []string{"s3:GetObject"}, []string{"*"})),
+		"temporary_iam_role_permissions_boundary":        unknown,
+	})); err != nil {
+		t.Errorf("placeholder boundary rejected: %v", err)
 	}
 	c = Config{}
 	if _, err := c.Prepare(validConfig(map[string]interface{}{"iam_instance_profile": unknown})); err != nil {

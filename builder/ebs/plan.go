@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
@@ -49,6 +50,7 @@ type awsClients struct {
 	// "instance_connect_endpoint") need: Session Manager's API, and the
 	// credentials and HTTP transport that sign and carry their websockets.
 	ssm   tssm.API
+	kms   tssm.KMSAPI // a session's data key, when the account encrypts sessions
 	creds aws.CredentialsProvider
 	http  *http.Client
 }
@@ -60,6 +62,7 @@ func sessionClients(sess *bakery.Session) awsClients {
 		iam:    sess.IAM(),
 		decode: sess.DecodeAuthorizationError,
 		ssm:    ssm.NewFromConfig(sess.Config),
+		kms:    kms.NewFromConfig(sess.Config),
 		creds:  sess.Config.Credentials,
 		http:   sdkHTTPClient(sess.Config),
 	}
@@ -140,7 +143,7 @@ func plan(cfg *Config, d planDeps) []multistep.Step {
 		tags: templates.TagsBetween("run_tags", bakery.Tags{"Name": names.keyPair}, cfg.RunTags, temporary), written: templates.Written},
 		group,
 		&stepIAMInstanceProfile{iam: d.clients.iam, existing: cfg.IamInstanceProfile, skipValidation: cfg.SkipProfileValidation,
-			document: cfg.TemporaryIamInstanceProfilePolicyDocument, name: names.profile, probe: names.probe,
+			document: cfg.TemporaryIamInstanceProfilePolicyDocument, boundary: cfg.TemporaryIamRolePermissionsBoundary, name: names.profile, probe: names.probe,
 			tags: templates.TagsBetween("run_tags", nil, cfg.RunTags, temporary), poll: poll, journal: d.journal},
 	)
 	launch := &stepRunInstance{ec2: &profileLauncher{instanceRunner: ec2, say: d.say}, instanceType: cfg.InstanceType,
@@ -287,7 +290,7 @@ func imageSteps(cfg *Config, d planDeps, names names, temporary bakery.Tags, tem
 func newStepTunnel(cfg *Config, d planDeps) *stepTunnel {
 	return &stepTunnel{iface: cfg.SSHInterface.SSHInterface, comm: &cfg.Comm, remotePort: cfg.Comm.Port(), localPort: cfg.SessionManagerPort,
 		pause: cfg.PauseBeforeSSM, wait: cfg.Comm.SSHTimeout, region: d.region, creds: d.clients.creds, httpClient: d.clients.http,
-		ssm: d.clients.ssm, endpointID: cfg.InstanceConnectEndpointID}
+		ssm: d.clients.ssm, kms: d.clients.kms, endpointID: cfg.InstanceConnectEndpointID}
 }
 
 // say shows a message, for what reports outside a step's Run.

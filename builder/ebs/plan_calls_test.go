@@ -91,6 +91,9 @@ var callsTable = []struct {
 	// tunnel: the cloud has the tunnel stand-ins, and ssh_port is their
 	// greeting server.
 	tunnel bool
+	// sessionKMS: the account's Session Manager preferences encrypt
+	// sessions with a KMS key (tunnel only).
+	sessionKMS bool
 }{
 	{name: "plain"},
 	{name: "everything on demand", over: map[string]interface{}{"ami_regions": []string{"us-west-2"}, "encrypt_boot": true, "kms_key_id": "alias/k",
@@ -112,6 +115,7 @@ var callsTable = []struct {
 		"source_ami": unset, "source_ami_filter": map[string]interface{}{"filters": map[string]string{"name": "x-*"}, "owners": []string{"self"}}},
 		ssh: errors.New("timeout waiting for SSH")},
 	{name: "session manager", over: map[string]interface{}{"ssh_interface": "session_manager"}, tunnel: true},
+	{name: "session manager, KMS-encrypted sessions", over: map[string]interface{}{"ssh_interface": "session_manager"}, tunnel: true, sessionKMS: true},
 	{name: "session manager, SSH never answers", over: map[string]interface{}{"ssh_interface": "session_manager"}, tunnel: true,
 		ssh: errors.New("timeout waiting for SSH")},
 	{name: "instance connect endpoint", over: map[string]interface{}{"ssh_interface": "instance_connect_endpoint"}, tunnel: true},
@@ -226,7 +230,7 @@ func bakeCase(t *testing.T, a *callAudit, i int, edit func([]multistep.Step)) []
 	over := tc.over
 	if tc.tunnel {
 		over = maps.Clone(tc.over)
-		over["ssh_port"] = c.withTunnels(t)
+		over["ssh_port"] = c.withTunnels(t, tc.sessionKMS)
 	}
 	return a.undeclared(c, bake(t, c, preparedConfig(t, over), tc.ssh, edit))
 }

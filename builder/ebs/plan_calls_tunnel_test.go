@@ -2,6 +2,7 @@ package ebs
 
 import (
 	"context"
+	"errors"
 	"net"
 	"testing"
 
@@ -9,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	"github.com/packer-bakery/packer-plugin-bakery/testbed/tunnels"
@@ -21,20 +23,29 @@ type cloudTunnels struct {
 	ssm    *tunnels.SSM
 	api    *tunnels.SSMClient
 	eice   *tunnels.EICE
+	kms    *tunnels.FakeKMS // nil unless sessions are KMS-encrypted
 	banner int
 }
 
 // withTunnels starts the stand-ins for c; the websocket to the Session
 // Manager stand-in is cut once after the first byte, so that the session
-// is resumed (ResumeSession) during the tunnel step.
-func (c *cloud) withTunnels(t *testing.T) int {
+// is resumed (ResumeSession) during the tunnel step. With sessionKMS the
+// agent asks for KMS encryption (kms:GenerateDataKey from the build).
+func (c *cloud) withTunnels(t *testing.T, sessionKMS bool) int {
 	t.Helper()
 	s, err := tunnels.StartSSM()
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
-	s.SetFaults(tunnels.SSMFaults{DropAfterBytes: 1})
+	faults := tunnels.SSMFaults{DropAfterBytes: 1}
+	var fake *tunnels.FakeKMS
+	if sessionKMS {
+		faults.KMSKeyID = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+		fake = &tunnels.FakeKMS{Keys: map[string]bool{faults.KMSKeyID: true}}
+		s.KMS = fake
+	}
+	s.SetFaults(faults)
 	e, err := tunnels.StartEICE("eice-0123456789abcdef0", "us-east-1")
 	if err != nil {
 		t.Fatal(err)
@@ -42,7 +53,7 @@ func (c *cloud) withTunnels(t *testing.T) int {
 	t.Cleanup(func() { e.Close() })
 	e.OnOpen = func() { _ = c.call("ec2-instance-connect:OpenTunnel", nil) }
 	banner := server(t, func(conn net.Conn) { _, _ = conn.Write([]byte(tunnels.Greeting)) })
-	c.tunnels = &cloudTunnels{ssm: s, api: &tunnels.SSMClient{S: s}, eice: e, banner: banner}
+	c.tunnels = &cloudTunnels{ssm: s, api: &tunnels.SSMClient{S: s}, eice: e, banner: banner, kms: fake}
 	return c.tunnels.banner
 }
 
@@ -51,6 +62,7 @@ func (c *cloud) tunnelClients(a awsClients) awsClients {
 		return a
 	}
 	a.ssm = c
+	a.kms = c
 	a.creds = credentials.NewStaticCredentialsProvider("testing", "testing", "")
 	a.http = trusting(c.tunnels.eice.CAPEM())
 	return a
@@ -61,6 +73,17 @@ func (c *cloud) StartSession(ctx context.Context, in *ssm.StartSessionInput, _ .
 		return nil, err
 	}
 	return c.tunnels.api.StartSession(ctx, in)
+}
+
+func (c *cloud) GenerateDataKey(ctx context.Context, in *kms.GenerateDataKeyInput, _ ...func(*kms.Options)) (*kms.GenerateDataKeyOutput, error) {
+	if err := c.call("kms:GenerateDataKey", nil); err != nil {
+		return nil, err
+	}
+	if c.tunnels.kms == nil {
+		c.t.Error("kms:GenerateDataKey for a session the agent did not ask to encrypt")
+		return nil, errors.New("no KMS in this cloud")
+	}
+	return c.tunnels.kms.GenerateDataKey(ctx, in)
 }
 
 func (c *cloud) ResumeSession(ctx context.Context, in *ssm.ResumeSessionInput, _ ...func(*ssm.Options)) (*ssm.ResumeSessionOutput, error) {

@@ -48,6 +48,7 @@ type stepIAMInstanceProfile struct {
 	existing       string // iam_instance_profile
 	skipValidation bool
 	document       *PolicyDocument // temporary_iam_instance_profile_policy_document
+	boundary       string          // temporary_iam_role_permissions_boundary: the role's, or none
 	name           string          // of the temporary role, its policy and profile
 	probe          string          // a name no role or profile has, for the permission check
 	tags           bakery.Tags
@@ -111,6 +112,7 @@ func (s *stepIAMInstanceProfile) createTemporary(ctx context.Context, state mult
 		RoleName:                 aws.String(s.name),
 		AssumeRolePolicyDocument: aws.String(ec2TrustPolicy),
 		Description:              aws.String(tempRoleDescription),
+		PermissionsBoundary:      s.boundaryARN(),
 		Tags:                     s.iamTags(),
 	})
 	s.roleAttempted = unanswered(ctx, err)
@@ -120,7 +122,7 @@ func (s *stepIAMInstanceProfile) createTemporary(ctx context.Context, state mult
 		var got *iam.GetRoleOutput
 		if got, err = s.iam.GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String(s.name)}); err == nil {
 			if err = s.ours("role", got.Role.Tags); err == nil {
-				err = roleAsSent(got.Role)
+				err = roleAsSent(got.Role, s.boundary)
 			}
 			if err == nil {
 				err = s.rolePoliciesAsSent(ctx)
@@ -132,6 +134,10 @@ func (s *stepIAMInstanceProfile) createTemporary(ctx context.Context, state mult
 		}
 	case err == nil:
 		s.roleARN = aws.ToString(role.Role.Arn)
+	case s.boundary != "" && !unanswered(ctx, err):
+		// The boundary is the likely cause: a policy not created yet, or a
+		// build policy generated for another boundary.
+		err = fmt.Errorf("with permissions boundary %s (`temporary_iam_role_permissions_boundary`: the policy must exist, and the build's credentials may create roles only with the boundary their policy names; `packer-plugin-bakery iam-policy -boundary` and `iam-policy` write both): %w", s.boundary, err)
 	}
 	if err != nil {
 		return halt(state, fmt.Errorf("creating temporary IAM role %q: %w", s.name, err))
@@ -249,12 +255,23 @@ func iamTagText(s string) string {
 // checks.
 const tempRoleDescription = "Temporary role of a Packer bakery-ebs build instance"
 
+// boundaryARN is CreateRole's PermissionsBoundary: none without
+// `temporary_iam_role_permissions_boundary`.
+func (s *stepIAMInstanceProfile) boundaryARN() *string {
+	if s.boundary == "" {
+		return nil
+	}
+	return aws.String(s.boundary)
+}
+
 // roleAsSent fails unless the role is what our CreateRole sent: the build
 // id tag alone shows in the key pair's name, so anyone could plant a role
 // with it, e.g. one that trusts them, and have the build fill it with the
-// template's policy and hand it to the instance. Its policies are read by
-// rolePoliciesAsSent.
-func roleAsSent(r *types.Role) error {
+// template's policy and hand it to the instance. Its permissions boundary
+// must be exactly ours (boundary, or none without one): a role with none,
+// or another, may do more than the boundary the policy holder is held to.
+// Its policies are read by rolePoliciesAsSent.
+func roleAsSent(r *types.Role, boundary string) error {
 	if r == nil {
 		return errors.New("IAM returned no role")
 	}
@@ -262,10 +279,18 @@ func roleAsSent(r *types.Role) error {
 	if err != nil {
 		trust = aws.ToString(r.AssumeRolePolicyDocument)
 	}
+	if b := r.PermissionsBoundary; (b == nil) != (boundary == "") || (b != nil && aws.ToString(b.PermissionsBoundaryArn) != boundary) {
+		got := "none"
+		if b != nil {
+			got = aws.ToString(b.PermissionsBoundaryArn)
+		}
+		return fmt.Errorf("role %q carries this build's tag but is not what the build made (its permissions boundary is %s, the build sets %s): someone else made it; it is left untouched, delete it or use `iam_instance_profile`",
+			aws.ToString(r.RoleName), got, orNone(boundary))
+	}
 	var got, want any
 	if json.Unmarshal([]byte(trust), &got) != nil || json.Unmarshal([]byte(ec2TrustPolicy), &want) != nil || !reflect.DeepEqual(got, want) ||
-		aws.ToString(r.Description) != tempRoleDescription || r.PermissionsBoundary != nil {
-		return fmt.Errorf("role %q carries this build's tag but is not what the build made (its trust policy, description or permissions boundary differ): someone else made it; it is left untouched, delete it or use `iam_instance_profile`",
+		aws.ToString(r.Description) != tempRoleDescription {
+		return fmt.Errorf("role %q carries this build's tag but is not what the build made (its trust policy or description differ): someone else made it; it is left untouched, delete it or use `iam_instance_profile`",
 			aws.ToString(r.RoleName))
 	}
 	return nil
@@ -523,18 +548,34 @@ func (s *stepIAMInstanceProfile) awsCalls() []awsCall {
 // NoSuchEntity if allowed, AccessDenied if not: refused, cleanup would leave
 // them behind). The creations are not asked: refused, they stop the build
 // here, before the launch, naming the action.
+//
+// The two calls that make a role or give it permissions, CreateRole and
+// PutRolePolicy, are granted only with the role's permissions boundary
+// (iam:PermissionsBoundary, which IAM sets for both): a holder of the policy
+// can then make no packer_bakery_* role that may do more than the boundary,
+// whatever it puts on it. Nothing else that changes a role's permissions
+// (AttachRolePolicy, the boundary's own Put/Delete, UpdateAssumeRolePolicy,
+// policy versions) is granted at all.
 func (s *stepIAMInstanceProfile) temporaryCalls() []awsCall {
 	role, profile := "role/packer_bakery_*", "instance-profile/packer_bakery_*"
 	grant := func(sid string, tagged Tagging, resources ...string) []Grant {
 		return []Grant{{Sid: sid, IAM: resources, Tagged: tagged}}
 	}
+	bounded := func(sid string, tagged Tagging) []Grant {
+		g := grant(sid, tagged, role)
+		if s.boundary != "" {
+			g[0].Conditions = map[string]map[string][]string{"StringEquals": {"iam:PermissionsBoundary": {s.boundary}}}
+		}
+		return g
+	}
 	name := aws.String(s.probe)
 	return []awsCall{
-		{action: "iam:CreateRole", grants: grant("CreateTaggedBuildRole", RequestTagged, role)},
+		{action: "iam:CreateRole", grants: bounded("CreateBoundedBuildRole", RequestTagged)},
+		// TagRole has no iam:PermissionsBoundary: its own statement.
 		{action: "iam:TagRole", partOf: "iam:CreateRole", grants: grant("CreateTaggedBuildRole", RequestTagged, role)},
 		{action: "iam:CreateInstanceProfile", grants: grant("CreateTaggedBuildProfile", RequestTagged, profile)},
 		{action: "iam:TagInstanceProfile", partOf: "iam:CreateInstanceProfile", grants: grant("CreateTaggedBuildProfile", RequestTagged, profile)},
-		{action: "iam:PutRolePolicy", grants: grant("ChangeOwnBuildRole", ResourceTagged, role)},
+		{action: "iam:PutRolePolicy", grants: bounded("FillBoundedBuildRole", ResourceTagged)},
 		{action: "iam:DeleteRolePolicy", grants: grant("ChangeOwnBuildRole", ResourceTagged, role), check: func(ctx context.Context) error {
 			_, err := s.iam.DeleteRolePolicy(ctx, &iam.DeleteRolePolicyInput{RoleName: name, PolicyName: name})
 			return err

@@ -947,3 +947,93 @@ func TestStepIAMInstanceProfile_cancelledDuringPutRolePolicy(t *testing.T) {
 		t.Errorf("calls %v, want %v", f.Order, want)
 	}
 }
+
+const testBoundary = "arn:aws:iam::123456789012:policy/packer-bakery-boundary"
+
+// withBoundary is a role as IAM shows it with that permissions boundary.
+func withBoundary(r *types.Role, arn string) *types.Role {
+	r.PermissionsBoundary = &types.AttachedPermissionsBoundary{PermissionsBoundaryArn: aws.String(arn),
+		PermissionsBoundaryType: types.PermissionsBoundaryAttachmentTypePolicy}
+	return r
+}
+
+// With temporary_iam_role_permissions_boundary the role is created with
+// it; without, with none (as amazon-ebs).
+func TestStepIAMInstanceProfile_createsTheRoleWithItsBoundary(t *testing.T) {
+	for _, boundary := range []string{testBoundary, ""} {
+		t.Run(orNone(boundary), func(t *testing.T) {
+			f := newFakeIAM(t)
+			scriptCreate(f)
+			state, ui := newState(t)
+			step := newTempProfileStep(f, nil)
+			step.boundary = boundary
+			wantContinue(t, step.Run(t.Context(), state), state, ui)
+			if got := aws.ToString(f.CreateRoleCalls.Input(t).PermissionsBoundary); got != boundary {
+				t.Errorf("CreateRole sent permissions boundary %q, want %q", got, boundary)
+			}
+			scriptDelete(f)
+			step.Cleanup(state)
+		})
+	}
+}
+
+// After a lost CreateRole reply, the role found is adopted only if its
+// permissions boundary is exactly the one sent: a role planted with the
+// build's tag, trust policy and description but no boundary (or another)
+// would let the instance do more than the boundary allows.
+func TestStepIAMInstanceProfile_adoptsOnlyTheRoleWithItsBoundary(t *testing.T) {
+	tests := []struct {
+		name     string
+		boundary string // the build's
+		role     *types.Role
+		want     string // the halt; "" = adopted
+	}{
+		{name: "ours", boundary: testBoundary, role: withBoundary(sentRole(), testBoundary)},
+		{name: "ours, no boundary either side", role: sentRole()},
+		{name: "planted without a boundary", boundary: testBoundary, role: sentRole(),
+			want: `role "packer_bakery_b1" carries this build's tag but is not what the build made (its permissions boundary is none, the build sets ` + testBoundary + `)`},
+		{name: "planted with another boundary", boundary: testBoundary, role: withBoundary(sentRole(), "arn:aws:iam::aws:policy/AdministratorAccess"),
+			want: `(its permissions boundary is arn:aws:iam::aws:policy/AdministratorAccess, the build sets ` + testBoundary + `)`},
+		{name: "planted with a boundary the build does not set", role: withBoundary(sentRole(), testBoundary),
+			want: `(its permissions boundary is ` + testBoundary + `, the build sets none)`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFakeIAM(t)
+			f.CreateRoleCalls.Return(nil, apiErr("EntityAlreadyExists"))
+			f.GetRoleCalls.Return(&iam.GetRoleOutput{Role: tt.role}, nil)
+			state, ui := newState(t)
+			step := newTempProfileStep(f, nil)
+			step.boundary = tt.boundary
+			if tt.want != "" {
+				wantHalt(t, step.Run(t.Context(), state), state, ui, tt.want)
+				wantNoKeys(t, state, keyInstanceProfile)
+				step.Cleanup(state) // nothing of ours: an unscripted call fails the test
+				return
+			}
+			f.ListAttachedCalls.Return(nil, nil)
+			f.ListRolePoliciesCalls.Return(nil, nil)
+			f.PutRolePolicyCalls.Return(nil, nil)
+			f.CreateInstanceProfileCalls.Return(&iam.CreateInstanceProfileOutput{InstanceProfile: &types.InstanceProfile{Arn: aws.String(tmpProfileARN)}}, nil)
+			f.AddRoleCalls.Return(nil, nil)
+			f.GetInstanceProfileCalls.Return(profileWithRole(tmpProfile), nil)
+			wantContinue(t, step.Run(t.Context(), state), state, ui)
+			scriptDelete(f)
+			step.Cleanup(state)
+		})
+	}
+}
+
+// A refused CreateRole with a boundary says what the boundary needs: the
+// policy must exist and the build's policy must name it.
+func TestStepIAMInstanceProfile_createRoleRefusedNamesTheBoundary(t *testing.T) {
+	f := newFakeIAM(t)
+	f.CreateRoleCalls.Return(nil, apiErr("AccessDenied"))
+	state, ui := newState(t)
+	step := newTempProfileStep(f, nil)
+	step.boundary = testBoundary
+	wantHalt(t, step.Run(t.Context(), state), state, ui,
+		`creating temporary IAM role "packer_bakery_b1": with permissions boundary `+testBoundary+" (`temporary_iam_role_permissions_boundary`: the policy must exist")
+	wantNoKeys(t, state, keyInstanceProfile)
+	step.Cleanup(state)
+}

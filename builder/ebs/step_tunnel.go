@@ -53,6 +53,7 @@ type stepTunnel struct {
 	creds      aws.CredentialsProvider
 	httpClient *http.Client
 	ssm        tssm.API
+	kms        tssm.KMSAPI   // the session's data key, if the account's preferences encrypt sessions
 	endpointID string        // `instance_connect_endpoint_id`, for the policy
 	probeWait  time.Duration // 0: defaultProbeWait
 	// instance is the instance to reach: the build's (nil), or the AMI
@@ -89,7 +90,7 @@ func (s *stepTunnel) Run(ctx context.Context, state multistep.StateBag) multiste
 		ui.Say(fmt.Sprintf("Starting a Session Manager session to %s port %d...", id, s.remotePort))
 		t, err := tssm.Open(ctx, tssm.Config{
 			API: s.ssm, InstanceID: id, Port: s.remotePort, Region: s.region, Credentials: s.creds,
-			HTTPClient: s.httpClient, RegistrationWait: s.wait, Logf: logf,
+			HTTPClient: s.httpClient, RegistrationWait: s.wait, Logf: logf, KMS: s.kms,
 			ClientVersion: "packer-plugin-bakery/" + version.PluginVersion.FormattedVersion(),
 		})
 		if err != nil {
@@ -162,8 +163,14 @@ func (s *stepTunnel) probe(ctx context.Context, d tunnel.Dialer, id string) erro
 // awsCalls: Session Manager's calls, only to instances this build tagged
 // and only with the port-forwarding document; the session calls only on
 // sessions this principal started (the session's aws:ssmmessages:session-id
-// tag, which Session Manager sets). OpenTunnel only to `ssh_port`, for at
-// most the one hour the client asks for.
+// tag, which Session Manager sets). kms:GenerateDataKey for the session's
+// data key when the account's Session Manager preferences encrypt
+// sessions: the key is named only in the agent's handshake, so any key of
+// the account in the region, but only for data keys bound to a Session
+// Manager session of an instance (the encryption context the agent
+// decrypts with, and nothing else). OpenTunnel only to `ssh_port`, for at
+// most the one hour the client asks for; not limited by
+// privateIpAddress, which is the instance's and unknown before launch.
 func (s *stepTunnel) awsCalls() []awsCall {
 	switch s.iface {
 	case interfaceSessionManager:
@@ -177,6 +184,11 @@ func (s *stepTunnel) awsCalls() []awsCall {
 				}},
 				{Sid: "PortForwardingDocument", SSM: []string{"document/" + tssm.PortForwardingDocument}},
 			}},
+			{action: "kms:GenerateDataKey", grants: []Grant{{Sid: "SessionManagerDataKey", AccountKMSKeys: true, Conditions: map[string]map[string][]string{
+				"ForAllValues:StringEquals": {"kms:EncryptionContextKeys": {tssm.ContextSessionID, tssm.ContextTargetID}},
+				"Null":                      {"kms:EncryptionContext:" + tssm.ContextSessionID: {"false"}, "kms:EncryptionContext:" + tssm.ContextTargetID: {"false"}},
+				"StringLike":                {"kms:EncryptionContext:" + tssm.ContextTargetID: {"i-*"}},
+			}}}},
 			{action: "ssm:ResumeSession", grants: own},
 			{action: "ssm:TerminateSession", grants: own},
 		}

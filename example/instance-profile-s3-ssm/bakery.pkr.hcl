@@ -4,12 +4,18 @@
 # build and removed when it ends (also after a failure or Ctrl-C), so no
 # credentials are copied onto the instance and none stay in the AMI.
 #
-#   packer build -var artifact_bucket=my-artifacts example/instance-profile-s3-ssm
+#   packer-plugin-bakery iam-policy -boundary -var artifact_bucket=my-artifacts \
+#     -o boundary.json example/instance-profile-s3-ssm
+#   aws iam create-policy --policy-name packer-bakery-app-boundary --policy-document file://boundary.json
+#   packer build -var artifact_bucket=my-artifacts \
+#     -var role_boundary=arn:aws:iam::123456789012:policy/packer-bakery-app-boundary example/instance-profile-s3-ssm
 #
 # packer's own credentials need the IAM permissions to create and delete
 # the role and instance profile and to pass the role (iam:PassRole);
 # `packer-plugin-bakery iam-policy example/instance-profile-s3-ssm` writes
-# the policy this template needs.
+# the policy this template needs. The role is created with the permissions
+# boundary made above (the same document): those credentials may create
+# roles only with it, so they can never make a more powerful one.
 packer {
   required_plugins {
     bakery = {
@@ -27,6 +33,11 @@ variable "region" {
 variable "artifact_bucket" {
   type        = string
   description = "The S3 bucket holding the application's release archive."
+}
+
+variable "role_boundary" {
+  type        = string
+  description = "The ARN of the temporary role's permissions boundary: create it from `packer-plugin-bakery iam-policy -boundary` (docs/iam-policy.md)."
 }
 
 variable "artifact_key" {
@@ -71,6 +82,7 @@ source "bakery-ebs" "app" {
       Resource = ["arn:aws:ssm:${var.region}:*:parameter${var.parameter_path}"]
     }
   }
+  temporary_iam_role_permissions_boundary = var.role_boundary
 
   ami_name = "app-${formatdate("YYYYMMDD-hhmmss", timestamp())}"
   tags = {

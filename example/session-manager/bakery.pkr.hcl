@@ -5,7 +5,13 @@
 # connection (Ansible's parallel ones too) over one session, ended with
 # TerminateSession when provisioning is over or the build fails.
 #
-#   packer build -var subnet_id=subnet-0123456789abcdef0 example/session-manager
+#   packer-plugin-bakery iam-policy -boundary -o boundary.json example/session-manager
+#   aws iam create-policy --policy-name packer-bakery-ssm-boundary --policy-document file://boundary.json
+#   packer build -var subnet_id=subnet-0123456789abcdef0 \
+#     -var role_boundary=arn:aws:iam::123456789012:policy/packer-bakery-ssm-boundary example/session-manager
+#
+# The boundary caps the temporary role: packer's credentials may create
+# roles only with it, so they cannot make themselves a more powerful one.
 #
 # The instance needs the SSM agent (Amazon Linux has it), the
 # AmazonSSMManagedInstanceCore permissions (the temporary instance profile
@@ -25,6 +31,11 @@ packer {
 variable "region" {
   type    = string
   default = "us-east-1"
+}
+
+variable "role_boundary" {
+  type        = string
+  description = "The ARN of the temporary role's permissions boundary: create it from `packer-plugin-bakery iam-policy -boundary` (docs/iam-policy.md)."
 }
 
 variable "subnet_id" {
@@ -75,6 +86,7 @@ source "bakery-ebs" "private" {
       Resource = ["*"]
     }
   }
+  temporary_iam_role_permissions_boundary = var.role_boundary
 
   ami_name = "private-${formatdate("YYYYMMDD-hhmmss", timestamp())}"
 }

@@ -10,6 +10,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"math/big"
 	"net"
@@ -34,6 +35,11 @@ type EICEFaults struct {
 	CloseReason     string
 	// CloseMax: only this many tunnels are closed so (0: every one).
 	CloseMax int
+	// MaxTunnelDuration, when shorter than the tunnel asked for
+	// (maxTunnelDuration, at most AWS's one hour), is when each tunnel is
+	// cut, as AWS cuts every tunnel at its maximum duration: a test sees an
+	// hour's limit in seconds.
+	MaxTunnelDuration time.Duration
 }
 
 // EICE is the EC2 Instance Connect Endpoint stand-in: a TLS websocket
@@ -60,6 +66,7 @@ type EICE struct {
 	maxOpen int
 	total   int
 	closed  int // tunnels closed by CloseAfterBytes, for CloseMax
+	expired int // tunnels cut at their maximum duration
 	refuse  []string
 	now     func() time.Time
 }
@@ -109,6 +116,9 @@ func (e *EICE) MaxOpen() int { e.mu.Lock(); defer e.mu.Unlock(); return e.maxOpe
 // Open is how many tunnels are open now; Total how many were opened.
 func (e *EICE) Open() int  { e.mu.Lock(); defer e.mu.Unlock(); return e.open }
 func (e *EICE) Total() int { e.mu.Lock(); defer e.mu.Unlock(); return e.total }
+
+// Expired is how many tunnels were cut at their maximum duration.
+func (e *EICE) Expired() int { e.mu.Lock(); defer e.mu.Unlock(); return e.expired }
 
 // Refused lists why requests were refused.
 func (e *EICE) Refused() []string {
@@ -182,7 +192,11 @@ func (e *EICE) serve(w http.ResponseWriter, r *http.Request) {
 	faults := e.faults
 	e.mu.Unlock()
 	defer func() { e.mu.Lock(); e.open--; e.mu.Unlock() }()
-	ctx, cancel := context.WithTimeout(r.Context(), time.Duration(maxDur)*time.Second)
+	limit := time.Duration(maxDur) * time.Second
+	if faults.MaxTunnelDuration > 0 && faults.MaxTunnelDuration < limit {
+		limit = faults.MaxTunnelDuration
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), limit)
 	defer cancel()
 	e.pipe(ctx, ws, tcp, faults)
 }
@@ -252,6 +266,13 @@ func (e *EICE) pipe(ctx context.Context, ws *websocket.Conn, tcp net.Conn, f EIC
 	case <-closing:
 		ws.Close(websocket.StatusCode(f.CloseCode), f.CloseReason)
 	case <-ctx.Done():
+		// What code AWS closes an expired tunnel with is not documented;
+		// the client must not depend on it.
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			e.mu.Lock()
+			e.expired++
+			e.mu.Unlock()
+		}
 		ws.Close(websocket.StatusNormalClosure, "maximum tunnel duration reached")
 	}
 	tcp.Close()

@@ -7,7 +7,9 @@
 package tunnels
 
 import (
+	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,6 +20,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/coder/websocket"
 	"github.com/xtaci/smux"
 
@@ -35,7 +39,9 @@ type SSMFaults struct {
 	NoAgent map[string]bool
 	// NoAgentAnywhere: no instance has a registered agent.
 	NoAgentAnywhere bool
-	// KMSKeyID: the agent asks for KMS encryption (account preference).
+	// KMSKeyID: the agent asks for KMS encryption with this key (the
+	// account's Session Manager preference) and decrypts the client's data
+	// key with SSM.KMS.
 	KMSKeyID string
 	// DropAfterBytes: the websocket of a session is cut (no close frame)
 	// once this many bytes of stream data have passed, once per session.
@@ -55,6 +61,9 @@ type SSM struct {
 	// Source is the local address the agent connects to the port from
 	// (the bed's tunnel-only sshd admits 127.0.0.2 only); nil: any.
 	Source net.Addr
+	// KMS decrypts the data keys of KMS-encrypted sessions (the agent's
+	// kms:Decrypt); set before sessions start.
+	KMS KMSDecrypter
 
 	ln  net.Listener
 	srv *http.Server
@@ -65,8 +74,11 @@ type SSM struct {
 	n        int
 	resumes  int
 	streams  int // TCP connections open through sessions now
-	maxOpen  int // the most open at once
-	problems []string
+	// encrypted counts sessions whose KMS handshake and challenge passed;
+	// opened counts client payloads that decrypted with their data key.
+	encrypted, opened int
+	maxOpen           int // the most open at once
+	problems          []string
 }
 
 // MaxStreams is the most TCP connections that were open at once through
@@ -89,6 +101,15 @@ func (s *SSM) streamOpened(delta int) {
 	defer s.mu.Unlock()
 	s.streams += delta
 	s.maxOpen = max(s.maxOpen, s.streams)
+}
+
+// Encrypted counts the sessions that agreed on KMS encryption (the data
+// key decrypted, the encryption challenge answered), and the stream
+// payloads from clients that decrypted with their session's key.
+func (s *SSM) Encrypted() (sessions, payloads int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.encrypted, s.opened
 }
 
 // Resumes counts the tokens ResumeSession handed out.
@@ -143,10 +164,15 @@ func (s *SSM) Problems() []string {
 	return append([]string(nil), s.problems...)
 }
 
+// maxProblems keeps a broken client's report readable.
+const maxProblems = 20
+
 func (s *SSM) problem(format string, args ...any) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.problems = append(s.problems, fmt.Sprintf(format, args...))
+	if len(s.problems) < maxProblems {
+		s.problems = append(s.problems, fmt.Sprintf(format, args...))
+	}
 }
 
 // Active lists sessions not yet terminated.
@@ -167,6 +193,7 @@ func (s *SSM) Reset() {
 	s.mu.Lock()
 	sessions := s.sessions
 	s.sessions, s.faults, s.problems, s.resumes, s.maxOpen = map[string]*agentSession{}, SSMFaults{}, nil, 0, 0
+	s.encrypted, s.opened = 0, 0
 	s.mu.Unlock()
 	for _, as := range sessions {
 		as.terminate()
@@ -282,6 +309,8 @@ type agentSession struct {
 	inSeq      int64
 	inBuf      map[int64]*ssm.Message
 	handshaken bool
+	cipher     *agentCipher // once the client's data key decrypted
+	challenge  []byte       // the encryption challenge in flight
 	muxIn      *io.PipeWriter
 	mux        *smux.Session
 	bytes      int
@@ -357,8 +386,10 @@ func (a *agentSession) attach(ctx context.Context, ws *websocket.Conn) {
 		params, _ := json.Marshal(ssm.SessionTypeRequest{SessionType: "Port", Properties: mustJSON(map[string]string{"portNumber": a.port, "type": "LocalPortForwarding"})})
 		actions := []ssm.RequestedAction{{ActionType: ssm.ActionSessionType, ActionParameters: params}}
 		if a.faults.KMSKeyID != "" {
-			kp, _ := json.Marshal(ssm.KMSEncryptionRequest{KMSKeyID: a.faults.KMSKeyID})
-			actions = append([]ssm.RequestedAction{{ActionType: ssm.ActionKMSEncryption, ActionParameters: kp}}, actions...)
+			// After the session type, as the agent's
+			// buildHandshakeRequestPayload orders them.
+			kp := mustJSON(map[string]string{"KMSKeyId": a.faults.KMSKeyID})
+			actions = append(actions, ssm.RequestedAction{ActionType: ssm.ActionKMSEncryption, ActionParameters: kp})
 		}
 		a.send(ssm.PayloadHandshakeRequest, mustJSON(ssm.HandshakeRequest{AgentVersion: AgentVersion, RequestedClientActions: actions}))
 	}
@@ -472,46 +503,59 @@ func (a *agentSession) ackInput(m *ssm.Message) {
 func (a *agentSession) process(m *ssm.Message) {
 	switch m.PayloadType {
 	case ssm.PayloadHandshakeResponse:
-		var resp ssm.HandshakeResponse
+		// Parsed with the agent's contract (ActionResult raw JSON), not
+		// the client's types.
+		var resp struct {
+			ProcessedClientActions []struct {
+				ActionType   string
+				ActionStatus int
+				ActionResult json.RawMessage
+				Error        string
+			}
+		}
 		if err := json.Unmarshal(m.Payload, &resp); err != nil {
 			a.ssm.problem("session %s: handshake response does not parse: %v", a.id, err)
 			return
 		}
+		var keyResult json.RawMessage
 		for _, p := range resp.ProcessedClientActions {
 			if p.ActionStatus != ssm.StatusSuccess {
 				// The real agent ends the session when an action failed.
 				a.sendClosed("handshake failed: " + p.Error)
 				return
 			}
+			if p.ActionType == ssm.ActionKMSEncryption {
+				keyResult = p.ActionResult
+			}
 		}
-		a.mu.Lock()
-		a.handshaken = true
-		pr, pw := io.Pipe()
-		a.muxIn = pw
-		a.mu.Unlock()
-		conf := smux.DefaultConfig()
-		conf.Version = 1
-		conf.KeepAliveDisabled = true
-		mux, err := smux.Server(&agentStream{a: a, r: pr}, conf)
-		if err != nil {
-			a.ssm.problem("session %s: smux: %v", a.id, err)
+		if a.faults.KMSKeyID != "" {
+			a.startEncryption(keyResult)
 			return
 		}
-		a.mu.Lock()
-		a.mux = mux
-		a.mu.Unlock()
-		go a.acceptStreams(mux)
-		a.send(ssm.PayloadHandshakeComplete, mustJSON(ssm.HandshakeComplete{HandshakeTimeToComplete: 5 * time.Millisecond}))
+		a.complete()
+	case ssm.PayloadEncChallengeResp:
+		a.checkChallenge(m.Payload)
 	case ssm.PayloadOutput:
 		a.mu.Lock()
-		in := a.muxIn
+		in, c := a.muxIn, a.cipher
 		a.mu.Unlock()
 		if in == nil {
 			a.ssm.problem("session %s: stream data before the handshake completed", a.id)
 			return
 		}
-		_, _ = in.Write(m.Payload)
-		a.count(len(m.Payload))
+		payload := m.Payload
+		if c != nil {
+			var err error
+			if payload, err = c.open(payload); err != nil {
+				a.ssm.problem("session %s: a stream payload does not decrypt with the session's data key (second half): %v", a.id, err)
+				return
+			}
+			a.ssm.mu.Lock()
+			a.ssm.opened++
+			a.ssm.mu.Unlock()
+		}
+		_, _ = in.Write(payload)
+		a.count(len(payload))
 	case ssm.PayloadFlag:
 		f, err := ssm.ParseFlag(m.Payload)
 		if err != nil {
@@ -524,6 +568,104 @@ func (a *agentSession) process(m *ssm.Message) {
 	default:
 		a.ssm.problem("session %s: unexpected payload type %d from the client", a.id, m.PayloadType)
 	}
+}
+
+// complete ends the handshake (HandshakeComplete) and starts serving the
+// multiplexed streams.
+func (a *agentSession) complete() {
+	a.mu.Lock()
+	a.handshaken = true
+	pr, pw := io.Pipe()
+	a.muxIn = pw
+	encrypted := a.cipher != nil
+	a.mu.Unlock()
+	conf := smux.DefaultConfig()
+	conf.Version = 1
+	conf.KeepAliveDisabled = true
+	mux, err := smux.Server(&agentStream{a: a, r: pr}, conf)
+	if err != nil {
+		a.ssm.problem("session %s: smux: %v", a.id, err)
+		return
+	}
+	a.mu.Lock()
+	a.mux = mux
+	a.mu.Unlock()
+	go a.acceptStreams(mux)
+	msg := ssm.HandshakeComplete{HandshakeTimeToComplete: 5 * time.Millisecond}
+	if encrypted {
+		msg.CustomerMessage = "This session is encrypted using AWS KMS."
+	}
+	a.send(ssm.PayloadHandshakeComplete, mustJSON(msg))
+}
+
+// startEncryption decrypts the client's data key under the session's
+// encryption context and sends the encryption challenge, as the agent's
+// finalizeKMSEncryption and sendEncryptionChallenge do.
+func (a *agentSession) startEncryption(result json.RawMessage) {
+	var r struct {
+		KMSCipherTextKey []byte `json:"KMSCipherTextKey"`
+	}
+	if err := json.Unmarshal(result, &r); err != nil || len(r.KMSCipherTextKey) == 0 {
+		a.ssm.problem("session %s: the KMSEncryption result %s has no KMSCipherTextKey (%v)", a.id, result, err)
+		a.sendClosed("handshake failed: no encrypted data key")
+		return
+	}
+	if a.ssm.KMS == nil {
+		a.ssm.problem("session %s: the stand-in has no KMS client to decrypt the data key", a.id)
+		a.sendClosed("handshake failed: no KMS")
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := a.ssm.KMS.Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: r.KMSCipherTextKey, KeyId: aws.String(a.faults.KMSKeyID),
+		EncryptionContext: map[string]string{"aws:ssm:SessionId": a.id, "aws:ssm:TargetId": a.target}})
+	if err != nil {
+		a.ssm.problem("session %s: kms:Decrypt of the client's data key under the session's encryption context: %v", a.id, err)
+		a.sendClosed("handshake failed: Fetching data key failed")
+		return
+	}
+	c, err := newAgentCipher(out.Plaintext)
+	if err != nil {
+		a.ssm.problem("session %s: %v", a.id, err)
+		a.sendClosed("handshake failed: " + err.Error())
+		return
+	}
+	challenge := make([]byte, 64)
+	_, _ = rand.Read(challenge)
+	a.mu.Lock()
+	a.cipher, a.challenge = c, challenge
+	a.mu.Unlock()
+	a.send(ssm.PayloadEncChallengeReq, mustJSON(map[string][]byte{"Challenge": c.seal(challenge)}))
+}
+
+// checkChallenge verifies the client's answer: the challenge, opened with
+// the agent's half and sealed again with the client's.
+func (a *agentSession) checkChallenge(payload []byte) {
+	a.mu.Lock()
+	c, want := a.cipher, a.challenge
+	a.mu.Unlock()
+	if c == nil || want == nil {
+		a.ssm.problem("session %s: an encryption challenge response without a challenge", a.id)
+		return
+	}
+	var r struct {
+		Challenge []byte `json:"Challenge"`
+	}
+	if err := json.Unmarshal(payload, &r); err != nil {
+		a.ssm.problem("session %s: the challenge response does not parse: %v", a.id, err)
+		a.sendClosed("handshake failed")
+		return
+	}
+	got, err := c.open(r.Challenge)
+	if err != nil || !bytes.Equal(got, want) {
+		a.ssm.problem("session %s: encryption challenge does not match (%v)", a.id, err)
+		a.sendClosed("handshake failed: Encryption challenge does not match!")
+		return
+	}
+	a.ssm.mu.Lock()
+	a.ssm.encrypted++
+	a.ssm.mu.Unlock()
+	a.complete()
 }
 
 // count applies the byte-count faults.
@@ -608,7 +750,14 @@ func (s *agentStream) Write(p []byte) (int, error) {
 		// Counted first: a drop it triggers then comes before the data,
 		// which must reach the client through the resumed channel.
 		s.a.count(k)
-		s.a.send(ssm.PayloadOutput, append([]byte(nil), p[:k]...))
+		chunk := append([]byte(nil), p[:k]...)
+		s.a.mu.Lock()
+		c := s.a.cipher
+		s.a.mu.Unlock()
+		if c != nil {
+			chunk = c.seal(chunk)
+		}
+		s.a.send(ssm.PayloadOutput, chunk)
 		n += k
 		p = p[k:]
 	}

@@ -141,6 +141,44 @@ func TestE2EPlantedLaunchTemplateIsNotAdopted(t *testing.T) {
 	}
 }
 
+// With `temporary_iam_role_permissions_boundary`, a second principal
+// pre-creates the temporary role exactly as the build would (tag, trust
+// policy, description, no policy) but without the boundary: the template's
+// policy put on it would be unbounded, and the build's policy holder could
+// fill it with anything. The role must not be filled, used or deleted.
+func TestE2EPlantedRoleWithoutTheBoundaryIsNotAdopted(t *testing.T) {
+	bakeWithPlantedRole(t, map[string]any{"permissions_boundary": seedsBoundary},
+		`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}`,
+		"is not what the build made (its permissions boundary is none, the build sets "+seedsBoundary+")")
+}
+
+// bakeWithPlantedRole bakes the seeds template with vars while a second
+// principal, once the build id shows in the key pair's name, plants the
+// build's role with the build's tag and description and that trust policy
+// (CreateSecurityGroup is slowed so that it gets in between, as a slow API
+// call would let it). The build must fail saying want, and leave the role
+// untouched and unused.
+func bakeWithPlantedRole(t *testing.T, vars map[string]any, trust, want string) {
+	t.Helper()
+	withFaults(t, faultproxy.Config{Latency: faultproxy.Latency{Fixed: 3 * time.Second, Actions: []string{"ec2:CreateSecurityGroup"}}})
+	b := newIAMBake(t, "seeds", 0, vars, "true")
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	iamc := iamClient(t)
+	var name string
+	out, buildErr := plantWhenKeyPairShows(t, ctx, b.templateCmd(ctx), func(n, buildID string) {
+		name = n
+		plantRole(t, ctx, iamc, name, buildID, trust)
+	})
+	if buildErr == nil {
+		t.Error("the build succeeded with a role someone else planted")
+	}
+	if !strings.Contains(out, want) {
+		t.Errorf("the build does not say %q", want)
+	}
+	plantedRoleUnused(t, ctx, iamc, name)
+}
+
 // A second principal pre-creates the temporary role exactly as the build
 // would (tag, trust policy, description) but attaches a managed policy of
 // its own: the instance would get that policy too. The role must not be

@@ -246,6 +246,16 @@ func checkLiveProfile(t *testing.T, b *iamBake) liveProfile {
 	if !strings.Contains(trust, "ec2.amazonaws.com") || !strings.Contains(trust, "sts:AssumeRole") {
 		t.Errorf("role %s trust policy %s: want EC2 allowed to assume it", name, trust)
 	}
+	// The boundary as IAM holds it (moto stores and returns it), not only
+	// as the request sent it.
+	want, _ := b.vars["permissions_boundary"].(string)
+	got := ""
+	if pb := role.Role.PermissionsBoundary; pb != nil {
+		got = aws.ToString(pb.PermissionsBoundaryArn)
+	}
+	if got != want {
+		t.Errorf("role %s has permissions boundary %q, want %q (temporary_iam_role_permissions_boundary)", name, got, want)
+	}
 
 	policy, err := c.GetRolePolicy(ctx, &iam.GetRolePolicyInput{RoleName: aws.String(name), PolicyName: aws.String(name)})
 	if err != nil {
@@ -263,9 +273,9 @@ func checkLiveProfile(t *testing.T, b *iamBake) liveProfile {
 	if err := json.Unmarshal([]byte(doc), &parsed); err != nil {
 		t.Fatalf("policy %s: %v", doc, err)
 	}
-	want := `{2012-10-17 [{Allow [s3:GetObject] [arn:aws:s3:::example-seeds/*]} {Allow [ssm:GetParameter] [arn:aws:ssm:us-east-1:123456789012:parameter/seeds/token]}]}`
-	if got := fmt.Sprint(parsed); got != want {
-		t.Errorf("inline policy %s\n parsed %s\n want   %s", doc, got, want)
+	wantPolicy := `{2012-10-17 [{Allow [s3:GetObject] [arn:aws:s3:::example-seeds/*]} {Allow [ssm:GetParameter] [arn:aws:ssm:us-east-1:123456789012:parameter/seeds/token]}]}`
+	if got := fmt.Sprint(parsed); got != wantPolicy {
+		t.Errorf("inline policy %s\n parsed %s\n want   %s", doc, got, wantPolicy)
 	}
 
 	prof, err := c.GetInstanceProfile(ctx, &iam.GetInstanceProfileInput{InstanceProfileName: aws.String(name)})
@@ -348,10 +358,15 @@ func holdCommands(t *testing.T) (commands []string, release func()) {
 		}
 }
 
+// seedsBoundary is the seeds role's permissions boundary in the e2e tests
+// that set one (moto does not require the policy to exist).
+const seedsBoundary = "arn:aws:iam::123456789012:policy/seeds-boundary"
+
 func TestE2EIAMTemporaryProfile(t *testing.T) {
 	commands, release := holdCommands(t)
 	// EC2 refuses the new profile twice, as AWS does for a few seconds.
-	b := newIAMBake(t, "seeds", 2, nil, commands...)
+	// checkLiveProfile reads the role's boundary while the instance runs.
+	b := newIAMBake(t, "seeds", 2, map[string]any{"permissions_boundary": seedsBoundary}, commands...)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	cmd, out, done := b.start(ctx)
@@ -452,12 +467,13 @@ func TestE2EIAMProfileGone(t *testing.T) {
 // TestE2EIAMLostRepliesAreAdopted loses the reply to the first call of each
 // IAM create: the call takes effect, the SDK retries, and the retry meets
 // the entity of this build's name, which the step adopts after checking its
-// tags.
+// tags and content (the role's with a permissions boundary, which it must
+// find as sent).
 func TestE2EIAMLostRepliesAreAdopted(t *testing.T) {
 	for _, action := range []string{"CreateRole", "CreateInstanceProfile", "AddRoleToInstanceProfile"} {
 		t.Run(action, func(t *testing.T) {
 			proxy := withFaults(t, faultproxy.Config{LoseReply: faultproxy.Fault{Rate: 1, Max: 1, Actions: []string{"iam:" + action}}})
-			b := newIAMBake(t, "seeds", 0, nil, "true")
+			b := newIAMBake(t, "seeds", 0, map[string]any{"permissions_boundary": seedsBoundary}, "true")
 			out, err := b.runIAM()
 			if err != nil {
 				t.Fatalf("packer build failed: %v", err)

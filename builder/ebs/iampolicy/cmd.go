@@ -30,6 +30,11 @@ Resources are limited to the build's region(s) and to the account given by
 -account (default: the account of the current AWS credentials, if any).
 docs/iam-policy.md explains every statement.
 
+A source with temporary_iam_instance_profile_policy_document must set
+temporary_iam_role_permissions_boundary: the policy lets the build create
+roles only with that boundary. -boundary writes the boundary's policy
+document instead (create it with aws iam create-policy).
+
 Options:
 `
 
@@ -49,6 +54,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	account := fs.String("account", "", "the 12-digit AWS account the builds run in (default: asked of STS with the current credentials; `*` if none)")
 	only := fs.String("only", "", "only this source (its name, as in source.bakery-ebs.NAME)")
 	out := fs.String("o", "", "write the policy to this file instead of standard output")
+	boundary := fs.Bool("boundary", false, "write the permissions boundary of the temporary role (temporary_iam_instance_profile_policy_document) instead of the build's policy")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -77,6 +83,29 @@ func Main(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 	}
+	if *boundary {
+		doc, err := BoundaryDocument(sources)
+		if err != nil {
+			fmt.Fprintln(stderr, "iam-policy:", err)
+			return 1
+		}
+		if err := write(*out, doc, stdout); err != nil {
+			fmt.Fprintln(stderr, "iam-policy:", err)
+			return 1
+		}
+		file, save := *out, ""
+		if file == "" {
+			file, save = "boundary.json", "save this document as boundary.json and "
+		}
+		fmt.Fprintf(stderr, "iam-policy: %screate the boundary with\n  aws iam create-policy --policy-name packer-bakery-boundary --policy-document file://%s\nthen set `temporary_iam_role_permissions_boundary` to the ARN it prints\n", save, file)
+		return 0
+	}
+	if errs := CheckBoundaries(sources); len(errs) > 0 {
+		for _, err := range errs {
+			fmt.Fprintln(stderr, "iam-policy:", err)
+		}
+		return 1
+	}
 	pps, err := ReadPostProcessors(fs.Arg(0), opts)
 	if err != nil {
 		fmt.Fprintln(stderr, "iam-policy:", err)
@@ -97,15 +126,20 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	fallback := []string{os.Getenv("AWS_REGION"), os.Getenv("AWS_DEFAULT_REGION")}
 	policy := Merge(ForSources(sources, *account, profileRoles(sources, stderr), fallback...),
 		PostProcessorPolicy(pps, sources, *account, fallback...))
-	if *out != "" {
-		if err := os.WriteFile(*out, []byte(policy.JSON()), 0o644); err != nil {
-			fmt.Fprintln(stderr, "iam-policy:", err)
-			return 1
-		}
-		return 0
+	if err := write(*out, policy.JSON(), stdout); err != nil {
+		fmt.Fprintln(stderr, "iam-policy:", err)
+		return 1
 	}
-	fmt.Fprint(stdout, policy.JSON())
 	return 0
+}
+
+// write puts text in the file path, or on stdout without one.
+func write(path, text string, stdout io.Writer) error {
+	if path == "" {
+		_, err := fmt.Fprint(stdout, text)
+		return err
+	}
+	return os.WriteFile(path, []byte(text), 0o644)
 }
 
 // ForSources is the one policy that lets every source build: each source's

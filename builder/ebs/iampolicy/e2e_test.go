@@ -13,7 +13,8 @@
 // ARNs would never match; the user therefore gets the generated statements
 // with Resource "*" (actions and conditions unchanged). It ignores every
 // Condition (aws:RequestTag, aws:ResourceTag, ec2:CreateAction,
-// aws:RequestedRegion, aws:TagKeys), and does not ask for ec2:CreateTags
+// aws:RequestedRegion, aws:TagKeys, iam:PermissionsBoundary) and every
+// permissions boundary, and does not ask for ec2:CreateTags
 // when tags are given at creation, nor for iam:PassRole, iam:TagRole and
 // iam:TagInstanceProfile (emulatorCannotCheck), nor for kms: actions (it
 // encrypts without KMS). With enforcement on it answers
@@ -210,11 +211,39 @@ func amiNamed(t *testing.T, ctx context.Context, name string) *types.Image {
 var templates = []struct {
 	name, dir string
 	options   string // what the policy must grant for them
+	boundary  string // the temporary role's permissions boundary the template names
 }{
-	{"plain", template, ""},
-	{"temporary instance profile", "../e2e/testdata/iampolicy-profile", "iam:"},
-	{"encryption and ami_regions", "../e2e/testdata/iampolicy-copies", "ec2:CopyImage"},
-	{"spot", "../e2e/testdata/iampolicy-spot", "ec2:CreateFleet"},
+	{"plain", template, "", ""},
+	{"temporary instance profile", "../e2e/testdata/iampolicy-profile", "iam:", "arn:aws:iam::" + motoAccount + ":policy/bakery-proof-boundary"},
+	{"encryption and ami_regions", "../e2e/testdata/iampolicy-copies", "ec2:CopyImage", ""},
+	{"spot", "../e2e/testdata/iampolicy-spot", "ec2:CreateFleet", ""},
+}
+
+// createBoundary creates the template's permissions boundary as its
+// administrator would: the document `iam-policy -boundary` writes, made a
+// managed policy. moto validates the document and returns the ARN the
+// template names; it does not require the policy to exist for CreateRole,
+// nor evaluate boundaries (docs/iam-policy.md).
+func createBoundary(t *testing.T, ctx context.Context, dir, arn string) {
+	t.Helper()
+	cmd := exec.Command(suite.Plugin, "iam-policy", "-boundary", dir)
+	cmd.Env = suite.Bed.Env()
+	doc, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("iam-policy -boundary: %v\n%s", err, exitStderr(err))
+	}
+	cfg, err := suite.Bed.AWSConfig(ctx, "us-east-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := arn[strings.LastIndex(arn, "/")+1:]
+	out, err := iam.NewFromConfig(cfg).CreatePolicy(ctx, &iam.CreatePolicyInput{PolicyName: aws.String(name), PolicyDocument: aws.String(string(doc))})
+	if err != nil {
+		t.Fatalf("creating the boundary from iam-policy -boundary's document: %v\n%s", err, doc)
+	}
+	if got := aws.ToString(out.Policy.Arn); got != arn {
+		t.Fatalf("the boundary is %s, the template names %s", got, arn)
+	}
 }
 
 // emulatorCannotCheck are actions moto never asks for, with why: removing
@@ -232,6 +261,9 @@ func TestGeneratedPolicyBakes(t *testing.T) {
 			suite.Bed.ResetAfter(t)
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 			defer cancel()
+			if tc.boundary != "" {
+				createBoundary(t, ctx, tc.dir, tc.boundary)
+			}
 			p := generate(t, tc.dir)
 			for _, a := range p.Actions() {
 				if a == "iam:GetRole" && tc.options != "iam:" && readsOnlyOwnRole(p) {

@@ -69,6 +69,9 @@ func statements(g ebs.Grant, s Scope) []Statement {
 		st.Resource = append(st.Resource, principalVariable)
 	}
 	st.Resource = append(st.Resource, where.ssmARNs(g.SSM...)...)
+	if g.AccountKMSKeys {
+		st.Resource = append(st.Resource, kmsKeyARNs(where, "*")...)
+	}
 	if g.ProfileRole != "" {
 		// The role is the profile's, known only by reading it: the
 		// subcommand does when it can (Scope.ProfileRoles).

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -260,4 +261,51 @@ func TestStalePresignRefused(t *testing.T) {
 
 func websocketDial(u string, hc *http.Client) (*websocket.Conn, *http.Response, error) {
 	return websocket.Dial(context.Background(), u, &websocket.DialOptions{HTTPClient: hc})
+}
+
+// AWS cuts every tunnel at its maximum duration (an hour; here a second).
+// The connection riding it ends there, promptly and visibly (EOF, not a
+// hang); the next connection through the same listener gets a new tunnel,
+// without the caller doing anything.
+func TestTunnelCutAtMaxDurationIsReopened(t *testing.T) {
+	e, hc := standIn(t)
+	e.SetFaults(tunnels.EICEFaults{MaxTunnelDuration: time.Second})
+	f, err := tunnel.Listen(dialer(t, e, hc, "testing", "testing", echoServer(t), t.Logf), 0, t.Logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	old, err := net.Dial("tcp", f.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer old.Close()
+	if _, err := old.Write([]byte("ping")); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, 4)
+	old.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.ReadFull(old, got); err != nil || string(got) != "ping" {
+		t.Fatalf("before the cut: %q, %v", got, err)
+	}
+	begin := time.Now()
+	_, err = io.ReadAll(old)
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatal("the connection of an expired tunnel stayed open")
+	}
+	if d := time.Since(begin); d > 5*time.Second {
+		t.Errorf("the connection noticed the cut after %s", d)
+	}
+	if e.Expired() != 1 {
+		t.Fatalf("%d tunnels expired, want 1", e.Expired())
+	}
+	if err := echo(f.Addr().String(), 100_000); err != nil {
+		t.Fatalf("a connection after the cut: %v", err)
+	}
+	if e.Total() != 2 {
+		t.Errorf("%d tunnels, want 2: the new connection should have opened its own", e.Total())
+	}
+	if r := e.Refused(); len(r) > 0 {
+		t.Errorf("refused: %v", r)
+	}
 }

@@ -79,6 +79,22 @@ type KMSEncryptionRequest struct {
 	KMSKeyID string `json:"KMSKeyId"`
 }
 
+// KMSEncryptionResponse is the result of a KMSEncryption action: the data
+// key as KMS encrypted it (base64 in JSON), for the agent's kms:Decrypt.
+// The agent's contract also has an optional KMSCipherTextHash, which AWS's
+// plugin does not send either.
+type KMSEncryptionResponse struct {
+	KMSCipherTextKey []byte `json:"KMSCipherTextKey"`
+}
+
+// EncryptionChallenge is the body of both PayloadEncChallengeReq (random
+// bytes the agent sealed with its half of the data key) and
+// PayloadEncChallengeResp (the same bytes, opened and sealed again with the
+// client's half): proof that both ends hold the same key.
+type EncryptionChallenge struct {
+	Challenge []byte `json:"Challenge"`
+}
+
 // HandshakeResponse is the client's answer (PayloadHandshakeResponse).
 type HandshakeResponse struct {
 	ClientVersion          string            `json:"ClientVersion"`

@@ -62,7 +62,11 @@ type Config struct {
 	RegistrationWait time.Duration
 	// ClientVersion is sent to the service and the agent.
 	ClientVersion string
-	Logf          func(format string, args ...any)
+	// KMS makes the session's data key when the account's Session Manager
+	// preferences encrypt sessions with a KMS key; nil refuses such
+	// sessions, saying why.
+	KMS  KMSAPI
+	Logf func(format string, args ...any)
 }
 
 func (c *Config) logf(format string, args ...any) {
@@ -82,6 +86,9 @@ type Session struct {
 	mux      *smux.Session
 	pipeW    *io.PipeWriter
 	agent    string
+	// enc seals and opens stream payloads once the handshake agreed on KMS
+	// encryption; set by the read loop before the mux starts.
+	enc *sessionCipher
 
 	ready    chan error // the handshake's outcome
 	readyOne sync.Once
@@ -290,14 +297,29 @@ func (s *Session) onStream(m *Message) error {
 	case PayloadHandshakeRequest:
 		return s.handshake(m)
 	case PayloadHandshakeComplete:
+		// The agent's note for the user, e.g. that the session is
+		// encrypted with KMS.
+		var hc HandshakeComplete
+		if json.Unmarshal(m.Payload, &hc) == nil && hc.CustomerMessage != "" {
+			s.cfg.logf("Session Manager session %s: %s", s.id, hc.CustomerMessage)
+		}
 		s.readyOne.Do(func() { s.ready <- s.startMux() })
 		return nil
+	case PayloadEncChallengeReq:
+		return s.challenge(m)
 	case PayloadOutput:
 		if s.pipeW == nil {
 			return nil
 		}
+		payload := m.Payload
+		if s.enc != nil {
+			var err error
+			if payload, err = s.enc.Open(payload); err != nil {
+				return fmt.Errorf("Session Manager session %s: %w", s.id, err)
+			}
+		}
 		s.waitOpened()
-		_, err := s.pipeW.Write(m.Payload)
+		_, err := s.pipeW.Write(payload)
 		if err != nil {
 			return errClosed
 		}
@@ -312,8 +334,8 @@ func (s *Session) onStream(m *Message) error {
 }
 
 // handshake answers the agent's HandshakeRequest. Only what a port session
-// needs is accepted: a SessionType of Port. KMS encryption (a Session
-// Manager preference of the account) is refused with an error that says so.
+// needs is accepted: a SessionType of Port, and KMS encryption (a Session
+// Manager preference of the account) when Config.KMS can make the key.
 func (s *Session) handshake(m *Message) error {
 	var req HandshakeRequest
 	if err := json.Unmarshal(m.Payload, &req); err != nil {
@@ -337,8 +359,13 @@ func (s *Session) handshake(m *Message) error {
 		case ActionKMSEncryption:
 			var k KMSEncryptionRequest
 			_ = json.Unmarshal(a.ActionParameters, &k)
-			p.ActionStatus, p.Error = StatusFailed, "KMS encryption is not supported by this client"
-			problem = fmt.Errorf("the account's Session Manager preferences encrypt sessions with KMS key %s, which bakery's built-in Session Manager client does not support yet: turn KMS encryption off in the Session Manager preferences of this region, or use `ssh_interface = \"instance_connect_endpoint\"`", k.KMSKeyID)
+			blob, err := s.encrypt(k.KMSKeyID)
+			if err != nil {
+				p.ActionStatus, p.Error = StatusFailed, "KMS encryption: "+err.Error()
+				problem = err
+			} else {
+				p.ActionResult = KMSEncryptionResponse{KMSCipherTextKey: blob}
+			}
 		default:
 			p.ActionStatus, p.Error = StatusUnsupported, "unsupported action "+a.ActionType
 		}
@@ -355,6 +382,55 @@ func (s *Session) handshake(m *Message) error {
 		s.readyOne.Do(func() { s.ready <- problem })
 	}
 	return nil
+}
+
+// kmsWait bounds the GenerateDataKey call of a handshake; the agent gives
+// the whole handshake 15 seconds.
+const kmsWait = 15 * time.Second
+
+// encrypt makes the session's data key with the account's KMS key and
+// keeps the cipher; it returns the encrypted copy for the agent.
+func (s *Session) encrypt(keyID string) ([]byte, error) {
+	if s.cfg.KMS == nil {
+		return nil, fmt.Errorf("the account's Session Manager preferences encrypt sessions with KMS key %s, and this client was given no KMS client to make the session's data key", keyID)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), kmsWait)
+	defer cancel()
+	plain, blob, err := dataKey(ctx, s.cfg.KMS, keyID, s.id, s.cfg.InstanceID)
+	if err != nil {
+		return nil, fmt.Errorf("the account's Session Manager preferences encrypt sessions with KMS key %s, and kms:GenerateDataKey on it failed: "+
+			"allow the build's principal kms:GenerateDataKey on that key (its IAM policy, and the key policy), or turn KMS encryption off in the Session Manager preferences of this region: %w", keyID, err)
+	}
+	enc, err := newClientCipher(plain)
+	clear(plain)
+	if err != nil {
+		return nil, err
+	}
+	s.enc = enc
+	return blob, nil
+}
+
+// challenge answers the agent's encryption challenge: random bytes it
+// sealed with its half of the key, returned opened and sealed with ours.
+// Until it is answered the agent does not complete the handshake.
+func (s *Session) challenge(m *Message) error {
+	if s.enc == nil {
+		return errors.New("the SSM agent sent an encryption challenge, but the handshake did not agree on KMS encryption")
+	}
+	var req EncryptionChallenge
+	if err := json.Unmarshal(m.Payload, &req); err != nil {
+		return fmt.Errorf("the agent's encryption challenge does not parse: %w", err)
+	}
+	plain, err := s.enc.Open(req.Challenge)
+	if err != nil {
+		return fmt.Errorf("the agent's encryption challenge: %w: the agent and this client do not hold the same key", err)
+	}
+	sealed, err := s.enc.Seal(plain)
+	if err != nil {
+		return err
+	}
+	body, _ := json.Marshal(EncryptionChallenge{Challenge: sealed})
+	return s.ch.send(PayloadEncChallengeResp, body)
 }
 
 // startMux starts the smux client that carries each TCP connection as one
@@ -504,8 +580,15 @@ func (c *streamConn) Write(p []byte) (int, error) {
 	n := 0
 	for len(p) > 0 {
 		k := min(len(p), chunkSize)
+		chunk := p[:k]
+		if c.s.enc != nil {
+			var err error
+			if chunk, err = c.s.enc.Seal(chunk); err != nil {
+				return n, err
+			}
+		}
 		// send keeps its own copy (the marshalled message).
-		if err := c.s.ch.send(PayloadOutput, p[:k]); err != nil {
+		if err := c.s.ch.send(PayloadOutput, chunk); err != nil {
 			return n, err
 		}
 		n += k

@@ -71,21 +71,29 @@ func echo(t *testing.T, addr string, n int) error {
 	return nil
 }
 
-func TestSessionMultiplexesConnections(t *testing.T) {
-	s, api, cfg := setup(t, tunnels.SSMFaults{})
+// openListening opens a tunnel and a local listener riding it.
+func openListening(t *testing.T, cfg tssm.Config) (*tssm.Tunnel, *tunnel.Forwarder) {
+	t.Helper()
 	tun, err := tssm.Open(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	f, err := tunnel.Listen(tun, 0, t.Logf)
 	if err != nil {
+		tun.Close()
 		t.Fatal(err)
 	}
+	return tun, f
+}
+
+// echoAll echoes n random bytes over conns connections at once.
+func echoAll(t *testing.T, addr string, conns, n int) {
+	t.Helper()
 	var wg sync.WaitGroup
-	errs := make(chan error, 5)
-	for range 5 {
+	errs := make(chan error, conns)
+	for range conns {
 		wg.Add(1)
-		go func() { defer wg.Done(); errs <- echo(t, f.Addr().String(), 300_000) }()
+		go func() { defer wg.Done(); errs <- echo(t, addr, n) }()
 	}
 	wg.Wait()
 	close(errs)
@@ -94,6 +102,12 @@ func TestSessionMultiplexesConnections(t *testing.T) {
 			t.Error(err)
 		}
 	}
+}
+
+func TestSessionMultiplexesConnections(t *testing.T) {
+	s, api, cfg := setup(t, tunnels.SSMFaults{})
+	tun, f := openListening(t, cfg)
+	echoAll(t, f.Addr().String(), 5, 300_000)
 	if api.Starts != 1 {
 		t.Errorf("%d StartSession calls for 5 connections, want 1 (multiplexed)", api.Starts)
 	}
@@ -192,14 +206,66 @@ func TestStartNotConnectedSaysWhatToFix(t *testing.T) {
 	}
 }
 
-func TestStartRefusesKMSWithExplanation(t *testing.T) {
-	s, api, cfg := setup(t, tunnels.SSMFaults{KMSKeyID: "arn:aws:kms:us-east-1:111122223333:key/k"})
+const testKey = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+
+// An account whose Session Manager preferences encrypt sessions with KMS:
+// the client makes the data key, the stand-in agent decrypts it under the
+// session's encryption context, the challenge passes, and every stream
+// payload crosses the data channel sealed, several connections at once.
+func TestSessionKMSEncrypted(t *testing.T) {
+	s, api, cfg := setup(t, tunnels.SSMFaults{KMSKeyID: testKey})
+	kms := &tunnels.FakeKMS{Keys: map[string]bool{testKey: true}}
+	s.KMS, cfg.KMS = kms, kms
+	tun, f := openListening(t, cfg)
+	echoAll(t, f.Addr().String(), 3, 100_000)
+	f.Close()
+	if err := tun.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if p := s.Problems(); len(p) > 0 {
+		t.Fatalf("the stand-in agent saw protocol problems: %v", p)
+	}
+	sessions, payloads := s.Encrypted()
+	if sessions != 1 || payloads < 300 || kms.Generated() != 1 {
+		t.Errorf("%d encrypted sessions, %d payloads opened by the agent, %d data keys; want 1, ≥300 (3×100 kB in 1 kB chunks), 1", sessions, payloads, kms.Generated())
+	}
+	if len(api.Terminated) != 1 || len(s.Active()) != 0 {
+		t.Errorf("after Close: TerminateSession for %v, still active %v", api.Terminated, s.Active())
+	}
+}
+
+// KMS refuses the data key (no kms:GenerateDataKey on the account's key):
+// the start fails at once, naming the key, the call and the cause, and the
+// session is terminated.
+func TestSessionKMSRefusedSaysWhatToFix(t *testing.T) {
+	s, api, cfg := setup(t, tunnels.SSMFaults{KMSKeyID: testKey})
+	kms := &tunnels.FakeKMS{Keys: map[string]bool{testKey: true}, Refuse: "AccessDeniedException"}
+	s.KMS, cfg.KMS = kms, kms
+	begin := time.Now()
 	_, err := tssm.Open(context.Background(), cfg)
-	if err == nil || !strings.Contains(err.Error(), "KMS") || !strings.Contains(err.Error(), "Session Manager preferences") {
-		t.Fatalf("error %v, want one about KMS session preferences", err)
+	if err == nil {
+		t.Fatal("the session started without a data key")
+	}
+	for _, want := range []string{testKey, "kms:GenerateDataKey", "AccessDeniedException", "Session Manager preferences"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not mention %q: %v", want, err)
+		}
+	}
+	if d := time.Since(begin); d > 10*time.Second {
+		t.Errorf("took %s", d)
 	}
 	if len(api.Terminated) != 1 || len(s.Active()) != 0 {
 		t.Errorf("a failed start left sessions: terminated %v, active %v", api.Terminated, s.Active())
+	}
+}
+
+// Without a KMS client the client cannot make the key, and says so.
+func TestSessionKMSWithoutClient(t *testing.T) {
+	s, _, cfg := setup(t, tunnels.SSMFaults{KMSKeyID: testKey})
+	s.KMS = &tunnels.FakeKMS{Keys: map[string]bool{testKey: true}}
+	_, err := tssm.Open(context.Background(), cfg)
+	if err == nil || !strings.Contains(err.Error(), "no KMS client") || !strings.Contains(err.Error(), testKey) {
+		t.Fatalf("error %v", err)
 	}
 }
 
@@ -235,4 +301,46 @@ func TestDataChannelUpgradeIsSigned(t *testing.T) {
 	if p := s.Problems(); len(p) != 1 || !strings.Contains(p[0], "signature does not match") {
 		t.Fatalf("problems %v", p)
 	}
+}
+
+// Encryption outlives the websocket: a cut channel is resumed with the
+// same data key (the resent messages are already sealed), and a session
+// AWS ends is replaced by one with a data key of its own.
+func TestSessionKMSAcrossDropAndReplacement(t *testing.T) {
+	t.Run("resumed", func(t *testing.T) {
+		s, _, cfg := setup(t, tunnels.SSMFaults{KMSKeyID: testKey, DropAfterBytes: 100_000})
+		kms := &tunnels.FakeKMS{Keys: map[string]bool{testKey: true}}
+		s.KMS, cfg.KMS = kms, kms
+		tun, f := openListening(t, cfg)
+		defer tun.Close()
+		defer f.Close()
+		echoAll(t, f.Addr().String(), 1, 400_000)
+		if s.Resumes() != 1 || kms.Generated() != 1 {
+			t.Errorf("%d resumes, %d data keys; want 1 and 1", s.Resumes(), kms.Generated())
+		}
+		if p := s.Problems(); len(p) > 0 {
+			t.Errorf("protocol problems: %v", p)
+		}
+	})
+	t.Run("replaced", func(t *testing.T) {
+		s, api, cfg := setup(t, tunnels.SSMFaults{KMSKeyID: testKey, CloseAfterBytes: 50_000})
+		kms := &tunnels.FakeKMS{Keys: map[string]bool{testKey: true}}
+		s.KMS, cfg.KMS = kms, kms
+		tun, f := openListening(t, cfg)
+		defer tun.Close()
+		defer f.Close()
+		if err := echo(t, f.Addr().String(), 200_000); err == nil {
+			t.Fatal("a connection survived the end of its session")
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for echo(t, f.Addr().String(), 10_000) != nil {
+			if time.Now().After(deadline) {
+				t.Fatal("no new session after the first was closed")
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if sessions, _ := s.Encrypted(); api.Starts != 2 || kms.Generated() != 2 || sessions != 2 {
+			t.Errorf("%d sessions, %d data keys, %d encrypted; want 2 each", api.Starts, kms.Generated(), sessions)
+		}
+	})
 }

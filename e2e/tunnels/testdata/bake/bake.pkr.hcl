@@ -52,6 +52,13 @@ variable "ami_test" {
   default = []
 }
 
+# late_pause delays a second shell provisioner: with an endpoint tunnel
+# shorter than the pause, Packer's SSH connection has been cut by then.
+variable "late_pause" {
+  type    = string
+  default = "0s"
+}
+
 variable "ssh_timeout" {
   type    = string
   default = "1m"
@@ -91,6 +98,11 @@ build {
 
   provisioner "shell" {
     inline = ["echo shell-over-the-tunnel > ~/bakery-${var.marker}-shell"]
+  }
+
+  provisioner "shell" {
+    pause_before = var.late_pause
+    inline       = ["echo late-shell > ~/bakery-${var.marker}-late"]
   }
 
   provisioner "bakery-ansible" {

@@ -21,6 +21,13 @@ variable "secret_key" {
   sensitive = true
 }
 
+# The temporary role's permissions boundary: the proof creates this policy
+# in the emulator from `iam-policy -boundary`'s output before the build.
+variable "boundary" {
+  type    = string
+  default = "arn:aws:iam::123456789012:policy/bakery-proof-boundary"
+}
+
 variable "ami_name" {
   type    = string
   default = "bakery-iam-proof"
@@ -64,6 +71,7 @@ source "bakery-ebs" "profile" {
       Resource = ["arn:aws:s3:::bakery-proof/*"]
     }
   }
+  temporary_iam_role_permissions_boundary = var.boundary
 }
 
 build {

@@ -55,6 +55,12 @@ variable "account_id" {
   default = "123456789012"
 }
 
+# The ARN of the temporary role's permissions boundary; "" for none.
+variable "permissions_boundary" {
+  type    = string
+  default = ""
+}
+
 variable "commands" {
   type = list(string)
   default = [
@@ -100,6 +106,7 @@ source "bakery-ebs" "seeds" {
       Resource = ["arn:aws:ssm:us-east-1:${var.account_id}:parameter${var.seeds_parameter}"]
     }
   }
+  temporary_iam_role_permissions_boundary = var.permissions_boundary
 
   ami_name = var.ami_name
   run_tags = {
