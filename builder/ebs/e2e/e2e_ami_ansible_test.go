@@ -3,6 +3,7 @@
 package e2e_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -158,6 +159,38 @@ func TestE2EAMITestPlaybookFails(t *testing.T) {
 	}
 	assertNothingLeft(t, client)
 	b.assertNoSecrets(out)
+	b.assertPlayGone("")
+}
+
+// TestE2EAMITestPlaybookFailsAbortKeeps: with -on-error=abort, a failed
+// playbook check keeps the AMI and the test instance, as packer users
+// expect, and says so; the play's own files and processes still go.
+func TestE2EAMITestPlaybookFailsAbortKeeps(t *testing.T) {
+	b, _ := playbookBake(t, "check-fails.yml")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := b.cmd(ctx)
+	cmd.Args = append(cmd.Args[:2], append([]string{"-on-error=abort"}, cmd.Args[2:]...)...)
+	raw, err := cmd.CombinedOutput()
+	out := string(raw)
+	t.Logf("packer build -on-error=abort:\n%s", out)
+	if err == nil {
+		t.Fatal("the build succeeded although its playbook check failed")
+	}
+	client := ec2Client(t)
+	imgs := imagesNamed(t, client, b.amiName)
+	if len(imgs) != 1 {
+		t.Fatalf("%d AMIs named %s, want the one -on-error=abort keeps", len(imgs), b.amiName)
+	}
+	m := testInstanceLine.FindStringSubmatch(out)
+	if m == nil {
+		t.Fatal("no test instance in the output")
+	}
+	for _, kept := range []string{"image " + aws.ToString(imgs[0].ImageId), "instance " + m[1]} {
+		if !strings.Contains(out, kept) {
+			t.Errorf("the build did not say it kept %q", kept)
+		}
+	}
 	b.assertPlayGone("")
 }
 
