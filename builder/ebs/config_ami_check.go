@@ -38,7 +38,8 @@ type AMITestConfig struct {
 	// the build's key, through the build's bastion or tunnel, and accepts
 	// only the host key the test instance showed the builder. The play
 	// fails the check when ansible-playbook does (a failed or unreachable
-	// task, a failed `assert`).
+	// task, a failed `assert`), and when it ran on no host (its plays'
+	// `hosts`, or `limit`, matched no instance).
 	Ansible *ansible.Config `mapstructure:"ansible" required:"false"`
 	// The instance type of the test instance. Defaults to `instance_type`
 	// (or the first of `spot_instance_types`); the test instance itself is
