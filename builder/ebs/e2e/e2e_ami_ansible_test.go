@@ -82,6 +82,24 @@ func (b *bake) assertPlayGone(cpDir string) {
 func TestE2EAMITestPlaybook(t *testing.T) {
 	b, markFile := playbookBake(t, "check.yml")
 	b.vars["ami_test_commands"] = []string{"echo inline-check-ran"}
+	checkPlaybookBake(t, b, markFile)
+}
+
+// TestE2EAMITestPlaybookMitogen: `use_mitogen` works in the check as in
+// the provisioner (the bed's venv has Mitogen).
+func TestE2EAMITestPlaybookMitogen(t *testing.T) {
+	b, markFile := playbookBake(t, "check.yml")
+	b.vars["ami_test_commands"] = []string{"echo inline-check-ran"}
+	b.vars["use_mitogen"] = true
+	if out := checkPlaybookBake(t, b, markFile); !strings.Contains(out, "strategy mitogen_linear") {
+		t.Error("the play did not run with Mitogen")
+	}
+}
+
+// checkPlaybookBake runs a bake whose inline and playbook checks pass and
+// checks what TestE2EAMITestPlaybook says; it returns the output.
+func checkPlaybookBake(t *testing.T, b *bake, markFile string) string {
+	t.Helper()
 	out, err := b.run()
 	if err != nil {
 		t.Fatalf("packer build failed: %v", err)
@@ -117,6 +135,7 @@ func TestE2EAMITestPlaybook(t *testing.T) {
 	assertNothingLeft(t, client)
 	b.assertNoSecrets(out)
 	b.assertPlayGone("")
+	return out
 }
 
 // TestE2EAMITestPlaybookFails: a failing play fails the build as a failing

@@ -56,6 +56,11 @@ variable "marker" {
   type = string
 }
 
+variable "use_mitogen" {
+  type    = bool
+  default = false
+}
+
 variable "sleeper" {
   type    = string
   default = "sleep 1"
@@ -96,6 +101,7 @@ source "bakery-ebs" "e2e" {
     ansible {
       playbook_file = var.playbook
       command       = var.ansible_command
+      use_mitogen   = var.use_mitogen
       extra_vars = {
         marker  = var.marker
         sleeper = var.sleeper
