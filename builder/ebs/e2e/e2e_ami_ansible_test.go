@@ -6,7 +6,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +18,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	gossh "golang.org/x/crypto/ssh"
 
 	"github.com/packer-bakery/packer-plugin-bakery/testbed"
@@ -247,4 +251,167 @@ func TestE2EAMITestPlaybookInterrupted(t *testing.T) {
 	assertNothingLeft(t, client)
 	b.assertNoSecrets(out)
 	b.assertPlayGone(cpDir)
+}
+
+// otherSSHD runs a second sshd made like the bed's (same users, same key
+// lookup in the emulator), with a host key of its own: another "instance".
+// It returns its port, its host key and its log.
+func otherSSHD(t *testing.T) (int, gossh.PublicKey, string) {
+	t.Helper()
+	dir := t.TempDir()
+	conf, err := os.ReadFile(filepath.Join(suite.Bed.Dir, "sshd_config"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyPath := filepath.Join(dir, "host_key")
+	if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", keyPath).CombinedOutput(); err != nil {
+		t.Fatalf("ssh-keygen: %v: %s", err, out)
+	}
+	pubText, err := os.ReadFile(keyPath + ".pub")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, _, _, _, err := gossh.ParseAuthorizedKey(pubText)
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := closedPort(t)
+	var lines []string
+	for _, l := range strings.Split(string(conf), "\n") {
+		switch {
+		case strings.HasPrefix(l, "Port "):
+			l = fmt.Sprintf("Port %d", port)
+		case strings.HasPrefix(l, "HostKey "):
+			l = "HostKey " + keyPath
+		case strings.HasPrefix(l, "PidFile "):
+			l = "PidFile " + filepath.Join(dir, "sshd.pid")
+		}
+		lines = append(lines, l)
+	}
+	confPath := filepath.Join(dir, "sshd_config")
+	if err := os.WriteFile(confPath, []byte(strings.Join(lines, "\n")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	logPath := filepath.Join(dir, "sshd.log")
+	cmd := exec.Command("/usr/sbin/sshd", "-D", "-e", "-f", confPath, "-E", logPath)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	if !testbed.WaitFor(func() bool {
+		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	}, nil, 10*time.Second) {
+		t.Fatal("the second sshd does not answer")
+	}
+	return port, pub, logPath
+}
+
+// switchingForward listens on a loopback port and forwards each new
+// connection to the port route gives at that moment: one address that
+// leads to the build instance, then to the test instance, then elsewhere,
+// as an address reused by another machine would.
+func switchingForward(t *testing.T, route func() int) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				up, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", route()))
+				if err != nil {
+					return
+				}
+				defer up.Close()
+				go func() { _, _ = io.Copy(up, c); up.Close() }()
+				_, _ = io.Copy(c, up)
+			}()
+		}
+	}()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// TestE2EAMITestPlaybookHostKey: the test instance is another machine,
+// with another host key than the build instance. Ansible is held to the
+// key the test instance showed: it runs the play there (not refused
+// because the key differs from the build instance's), and when the
+// address leads to yet another machine by the time Ansible connects (a
+// real sshd that would let the build's key in), it refuses it.
+func TestE2EAMITestPlaybookHostKey(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		decoy bool // the address moves on after the inline check
+	}{{"accepts", false}, {"refuses", true}} { // short: TMPDIR holds the plugin's socket
+		t.Run(tc.name, func(t *testing.T) {
+			testPort, testKey, _ := otherSSHD(t)
+			decoyPort, _, decoyLog := otherSSHD(t)
+			client := ec2Client(t)
+			b, markFile := playbookBake(t, "check.yml")
+			// The inline check, run on the test instance before the play,
+			// moves the address on.
+			moved := filepath.Join("/home", suite.Bed.SSHUser, "bakery-"+b.vars["marker"].(string)+"-moved")
+			t.Cleanup(func() { os.Remove(moved) })
+			b.vars["ami_test_commands"] = []string{"echo inline-check-ran"}
+			if tc.decoy {
+				b.vars["ami_test_commands"] = []string{"touch " + moved}
+			}
+			// Decided at each connection: the bed's sshd until the test
+			// instance exists, then the test instance's sshd, then the
+			// other machine once the inline check has moved the address.
+			b.vars["ssh_port"] = switchingForward(t, func() int {
+				if _, err := os.Stat(moved); err == nil {
+					return decoyPort
+				}
+				out, err := client.DescribeInstances(context.Background(), &ec2.DescribeInstancesInput{Filters: []types.Filter{
+					{Name: aws.String("tag:Name"), Values: []string{"Packer AMI test"}},
+					{Name: aws.String("instance-state-name"), Values: []string{"pending", "running"}}}})
+				if err == nil && len(out.Reservations) > 0 {
+					return testPort
+				}
+				return suite.Bed.SSHPort
+			})
+			out, err := b.run()
+			pinned := "Ansible accepts only the instance's host key the builder saw first: " + gossh.FingerprintSHA256(testKey)
+			if !strings.Contains(out, pinned) {
+				t.Errorf("Ansible was not held to the test instance's key %s", gossh.FingerprintSHA256(testKey))
+			}
+			if !tc.decoy {
+				if err != nil {
+					t.Fatalf("the build failed: %v", err)
+				}
+				if _, err := os.Stat(markFile); err != nil {
+					t.Errorf("the play left no mark: %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("the build succeeded: Ansible ran the play on another machine than the test instance")
+			}
+			if !strings.Contains(out, "the playbook check") || !strings.Contains(out, "Host key verification failed") {
+				t.Errorf("the failure is not the playbook check refusing the host")
+			}
+			log, _ := os.ReadFile(decoyLog)
+			if strings.Contains(string(log), "Accepted publickey") {
+				t.Errorf("the build logged in to the other machine:\n%s", log)
+			}
+			if !strings.Contains(string(log), "Connection from") {
+				t.Errorf("Ansible never reached the other machine: the test proves nothing\n%s", log)
+			}
+			if _, err := os.Stat(markFile); err == nil {
+				t.Error("the play ran")
+			}
+			assertNothingLeft(t, client)
+		})
+	}
 }
