@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -19,6 +20,7 @@ import (
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 
+	"github.com/packer-bakery/packer-plugin-bakery/testbed/faultproxy"
 	"github.com/packer-bakery/packer-plugin-bakery/testbed/internal/awslocal"
 )
 
@@ -46,6 +48,14 @@ const (
 )
 
 // iamGate re-signs the bed's own requests as the administrator.
+//
+// With the fault proxy in front of it, the proxy may change a request's
+// body after its caller signed it (it stands in for what moto lacks, e.g.
+// tags on snapshots at CreateImage): such a request (marked with
+// faultproxy.ResignHeader) is signed again with the caller's own key, which
+// the gate learnt from the CreateAccessKey reply that made it, so moto
+// still judges it by that user's policies. A caller whose key the gate did
+// not see made is passed on as it was (moto then refuses its signature).
 type iamGate struct {
 	moto   string // moto's own URL
 	server *http.Server
@@ -53,6 +63,26 @@ type iamGate struct {
 
 	mu    sync.Mutex
 	admin aws.Credentials
+	users map[string]string // access key ID → secret, from CreateAccessKey replies
+}
+
+var (
+	accessKeyIDPattern     = regexp.MustCompile(`<AccessKeyId>([^<]+)</AccessKeyId>`)
+	secretAccessKeyPattern = regexp.MustCompile(`<SecretAccessKey>([^<]+)</SecretAccessKey>`)
+)
+
+// learnKey remembers the key a CreateAccessKey reply hands out.
+func (g *iamGate) learnKey(reply []byte) {
+	id, secret := accessKeyIDPattern.FindSubmatch(reply), secretAccessKeyPattern.FindSubmatch(reply)
+	if id == nil || secret == nil {
+		return
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.users == nil {
+		g.users = map[string]string{}
+	}
+	g.users[string(id[1])] = string(secret[1])
 }
 
 // startIAMGate starts the gate in front of moto (not yet enforcing).
@@ -180,8 +210,20 @@ func (g *iamGate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		out.Header.Del(h)
 	}
 	out.Host = target.Host
-	if key, region, service, ok := signingKey(r.Header.Get("Authorization")); ok && key == awslocal.AccessKeyID {
-		if err := g.resign(r.Context(), out, body, region, service); err != nil {
+	resign := out.Header.Get(faultproxy.ResignHeader) != ""
+	out.Header.Del(faultproxy.ResignHeader)
+	key, region, service, signed := signingKey(r.Header.Get("Authorization"))
+	var creds aws.Credentials
+	g.mu.Lock()
+	switch {
+	case signed && key == awslocal.AccessKeyID:
+		creds = g.admin
+	case signed && resign && g.users[key] != "":
+		creds = aws.Credentials{AccessKeyID: key, SecretAccessKey: g.users[key]}
+	}
+	g.mu.Unlock()
+	if signed && (key == awslocal.AccessKeyID || creds.AccessKeyID != "") {
+		if err := g.resign(r.Context(), out, body, region, service, creds); err != nil {
 			http.Error(w, err.Error(), http.StatusBadGateway)
 			return
 		}
@@ -196,19 +238,26 @@ func (g *iamGate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer resp.Body.Close()
+	var reply io.Reader = resp.Body
+	if resp.StatusCode == http.StatusOK && strings.Contains(string(body), "Action=CreateAccessKey") {
+		data, err := io.ReadAll(resp.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		g.learnKey(data)
+		reply = bytes.NewReader(data)
+	}
 	for k, vs := range resp.Header {
 		for _, v := range vs {
 			w.Header().Add(k, v)
 		}
 	}
 	w.WriteHeader(resp.StatusCode)
-	io.Copy(w, resp.Body)
+	io.Copy(w, reply)
 }
 
-func (g *iamGate) resign(ctx context.Context, req *http.Request, body []byte, region, service string) error {
-	g.mu.Lock()
-	creds := g.admin
-	g.mu.Unlock()
+func (g *iamGate) resign(ctx context.Context, req *http.Request, body []byte, region, service string, creds aws.Credentials) error {
 	if creds.AccessKeyID == "" {
 		return errors.New("iam gate: no administrator yet")
 	}

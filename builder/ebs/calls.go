@@ -48,6 +48,15 @@ const (
 	// ResourceTagged: the resource carries the build's id tag and the
 	// holder as its principal.
 	ResourceTagged
+	// RequestOwned: the request creates the resource with the holder as its
+	// principal, without the build's id: the build's product (the AMI, its
+	// snapshots and copies), which outlives the build and which the sweep
+	// must never take for a leftover.
+	RequestOwned
+	// ResourceOwned: the resource carries the holder as its principal,
+	// whatever its build id: the build's product as well as its
+	// temporaries.
+	ResourceOwned
 )
 
 // Grant is how the policy allows one action, in the build's terms:

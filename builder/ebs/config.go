@@ -107,7 +107,8 @@ type AMIConfig struct {
 	// Tags for the AMI, set when it is created, and for its snapshots (under
 	// `snapshot_tags`), in every region of `ami_regions`, as in amazon-ebs.
 	// Keys and values may use the build variables (`{{ .SourceAMI }}`,
-	// `{{ .SourceAMITags.Team }}`…).
+	// `{{ .SourceAMITags.Team }}`…). The builder adds `bakery:principal`
+	// (who made the AMI), which these may not set.
 	AMITags map[string]string `mapstructure:"tags" required:"false"`
 	// Tags for the AMI's snapshots, in every region: they win over `tags`
 	// on the same key. Keys and values may use the build variables.
@@ -313,6 +314,17 @@ func (a *AMIConfig) prepare() []error {
 		errs = append(errs, errors.New("`ami_name` is required: the name of the AMI to create, unique in the region"))
 	case known(a.AMIName) && !amiNamePattern.MatchString(a.AMIName):
 		errs = append(errs, fmt.Errorf("`ami_name` %q: use 3 to 128 letters, digits, spaces and ( ) [ ] . / - ' @ _ (for a date, formatdate(\"YYYYMMDD-hhmmss\", timestamp()) has no colons)", a.AMIName))
+	}
+	// bakery:principal says who made the AMI, its snapshots and copies,
+	// given in the creating call; the user's tags, written to the copies
+	// and snapshots after it, would overwrite it.
+	for _, o := range []struct {
+		option string
+		tags   map[string]string
+	}{{"tags", a.AMITags}, {"snapshot_tags", a.SnapshotTags}} {
+		if _, ok := o.tags[bakery.TagPrincipal]; ok {
+			errs = append(errs, fmt.Errorf("`%s`: %q is the builder's own tag (who made the AMI and its snapshots; the generated policy removes only images carrying its holder's): remove it", o.option, bakery.TagPrincipal))
+		}
 	}
 	if a.AMIForceDeleteSnapshot && !a.AMIForceDeregister {
 		errs = append(errs, errors.New("`force_delete_snapshot` only applies with `force_deregister = true` (or `packer build -force`)"))

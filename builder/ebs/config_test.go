@@ -149,6 +149,9 @@ func TestConfigPrepare(t *testing.T) {
 			wantErr: []string{"`source_ami_filter` needs `owners`"}},
 		{name: "source_ami_filter with an empty filter name", input: validConfig(map[string]interface{}{"source_ami": unset, "source_ami_filter": map[string]interface{}{"filters": map[string]interface{}{" ": "x"}, "owners": []string{"self"}}}),
 			wantErr: []string{"`source_ami_filter` has a filter with an empty name"}},
+		{name: "the product's principal tag is the builder's", input: validConfig(map[string]interface{}{
+			"tags": map[string]string{"bakery:principal": "x"}, "snapshot_tags": map[string]string{"bakery:principal": "y", "Team": "web"}}),
+			wantErr: []string{"`tags`: \"bakery:principal\" is the builder's own tag", "`snapshot_tags`: \"bakery:principal\" is the builder's own tag"}},
 		{name: "source_ami given an AMI name", input: validConfig(map[string]interface{}{"source_ami": "amzn2-ami-hvm-2.0-x86_64-gp2"}),
 			wantErr: []string{"`source_ami` \"amzn2-ami-hvm-2.0-x86_64-gp2\" is not an AMI ID like ami-0123456789abcdef0: to choose an AMI by name, use `source_ami_filter`"}},
 		{name: "instance_type with a dash for the dot", input: validConfig(map[string]interface{}{"instance_type": "t3-micro"}),

@@ -32,6 +32,7 @@ type imageCopy struct {
 	token        string // ClientToken: a retried CopyImage makes no second copy
 	tags         bakery.Tags
 	snapshotTags bakery.Tags
+	owner        bakery.Tags // given to the copy and its snapshots in CopyImage (ownedTags)
 	poll         bakery.Poll
 	say          func(string)
 	// started is called the moment EC2 returns the copy's ID, before any
@@ -47,6 +48,10 @@ func (c imageCopy) run(ctx context.Context) (types.Image, error) {
 		SourceRegion:  aws.String(c.sourceRegion),
 		Name:          aws.String(c.name),
 		ClientToken:   aws.String(c.token),
+		// The user's tags follow (after the call, as amazon-ebs does); the
+		// holder's principal must be there from the start: the policy
+		// removes only what carries it.
+		TagSpecifications: imageTagSpecs(nil, c.owner),
 	}
 	if c.description != "" {
 		in.Description = aws.String(c.description)
@@ -110,16 +115,41 @@ func waitForImage(ctx context.Context, client bakery.ImageDescriber, id, region 
 	return img, err
 }
 
+// imageTagSpecs are the TagSpecifications of an AMI made by CreateImage or
+// CopyImage: the AMI gets tags and owner, its snapshots owner (their
+// user's tags follow in CreateTags, stepTagSnapshots).
+func imageTagSpecs(tags, owner bakery.Tags) []types.TagSpecification {
+	return append(tags.Merge(owner).Spec(types.ResourceTypeImage), owner.Spec(types.ResourceTypeSnapshot)...)
+}
+
+// ownedTags are the tags the build's product carries besides the user's:
+// bakery:principal, so that the policy's holder may remove what it made and
+// nothing else. Not the build id, nor created-at/-by: those mark
+// temporaries, which the sweep removes. Empty when the principal is
+// unknown (skip_credential_validation).
+func ownedTags(principal string) bakery.Tags {
+	if principal == "" {
+		return nil
+	}
+	return bakery.Tags{bakery.TagPrincipal: principal}
+}
+
 // copyCalls are the calls of imageCopy into a region, and of removing the
 // copy: with tags, the copy is tagged after CopyImage (`tags` only); keys
-// are the KMS keys it is encrypted with.
-func copyCalls(client imageCopier, sourceRegion string, tags, snapshotTags bakery.Tags, keys []string) []awsCall {
-	calls := []awsCall{{action: "ec2:CopyImage", grants: []Grant{{Sid: "CopyImage", EC2: []string{"image/*", "snapshot/*"}, AMIRegions: true}},
+// are the KMS keys it is encrypted with. The source is always the build's
+// own AMI, which carries the holder as its principal; the copy and its
+// snapshots are made in the holder's name.
+func copyCalls(client imageCopier, sourceRegion string, tags, snapshotTags, owner bakery.Tags, keys []string) []awsCall {
+	calls := []awsCall{{action: "ec2:CopyImage", grants: []Grant{
+		{Sid: "CopyOwnImage", EC2: []string{"image/*", "snapshot/*"}, AMIRegions: true, Tagged: ResourceOwned},
+		{Sid: "CopyToOwnedImage", EC2: []string{"image/*", "snapshot/*"}, AMIRegions: true, Tagged: RequestOwned}},
 		check: func(ctx context.Context) error {
 			_, err := client.CopyImage(ctx, &ec2.CopyImageInput{DryRun: dryRun, Name: aws.String(placeholderName),
-				SourceImageId: aws.String(placeholderImage), SourceRegion: aws.String(sourceRegion)})
+				SourceImageId: aws.String(placeholderImage), SourceRegion: aws.String(sourceRegion), TagSpecifications: imageTagSpecs(nil, owner)})
 			return err
-		}}}
+		}},
+		{action: "ec2:CreateTags", partOf: "ec2:CopyImage", grants: []Grant{{Sid: "TagOnCreate", EC2: []string{"image/*", "snapshot/*"},
+			AMIRegions: true, CreateActions: []string{"CopyImage"}}}}}
 	if len(tags) > 0 {
 		calls = append(calls, awsCall{action: "ec2:CreateTags",
 			grants: []Grant{{Sid: "TagCopies", EC2: []string{"image/*"}, AMIRegions: true, TagKeys: knownTagKeys(tags)}},

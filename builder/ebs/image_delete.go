@@ -55,12 +55,26 @@ func snapshotIDs(img types.Image) []string {
 	return ids
 }
 
-// removeImageCalls are the calls of deleteImage. A failed build removes the
-// AMI it started, and force_deregister the same-named one. The AMI carries
-// only the user's tags, so this cannot be conditioned on the build's; EC2
-// lets only the owner deregister.
+// removeImageCalls are the calls of deleteImage on what the build made: a
+// failed build removes the AMI it started (or its copies), `encrypt_boot`
+// and `skip_save_build_region` the intermediate, and the artifact's Destroy
+// the AMIs. Each of them, and its snapshots, carries the holder as its
+// principal from its creation (ownedTags), so the policy removes only
+// images and snapshots the holder made.
 func removeImageCalls(client imageDeleter, snapshots bool) []awsCall {
-	grants := []Grant{{Sid: "RemoveImage", EC2: []string{"image/*", "snapshot/*"}, AMIRegions: true}}
+	return imageRemovals(client, snapshots, Grant{Sid: "RemoveOwnImage", EC2: []string{"image/*", "snapshot/*"}, AMIRegions: true, Tagged: ResourceOwned})
+}
+
+// replaceImageCalls are the calls of `force_deregister` (and
+// `force_delete_snapshot`): the AMI it replaces is whoever's bears the
+// name, made before this version or by another principal, so nothing but
+// its name can scope it. Only those options bring this grant in.
+func replaceImageCalls(client imageDeleter, snapshots bool) []awsCall {
+	return imageRemovals(client, snapshots, Grant{Sid: "ReplaceNamedImage", EC2: []string{"image/*", "snapshot/*"}, AMIRegions: true})
+}
+
+func imageRemovals(client imageDeleter, snapshots bool, grant Grant) []awsCall {
+	grants := []Grant{grant}
 	calls := append(describeImages(client), awsCall{action: "ec2:DeregisterImage", grants: grants, check: func(ctx context.Context) error {
 		_, err := client.DeregisterImage(ctx, &ec2.DeregisterImageInput{DryRun: dryRun, ImageId: aws.String(placeholderImage)})
 		return err

@@ -203,6 +203,7 @@ func imageSteps(cfg *Config, d planDeps, names names, temporary bakery.Tags, tem
 	description := templates.Text("ami_description", cfg.AMIDescription)
 	encrypt := dist.AMIEncryptBootVolume.True()
 	kmsKey := func(r string) string { return dist.kmsKey(r, d.region) }
+	owner := ownedTags(d.principal)
 	deregister := func(client imageDeleter) *stepDeregisterExisting {
 		return &stepDeregisterExisting{ec2: client, name: cfg.AMIName, force: cfg.AMIForceDeregister, deleteSnapshots: cfg.AMIForceDeleteSnapshot}
 	}
@@ -233,13 +234,13 @@ func imageSteps(cfg *Config, d planDeps, names names, temporary bakery.Tags, tem
 		steps = append(steps, deregister(d.clients.ec2(r)))
 	}
 	steps = append(steps,
-		&stepCreateImage{ec2: ec2, name: name, description: description, tags: tags, mappings: cfg.AMIMappings.ec2(false),
+		&stepCreateImage{ec2: ec2, name: name, description: description, tags: tags, owner: owner, mappings: cfg.AMIMappings.ec2(false),
 			region: d.region, poll: poll, journal: d.journal, bootMode: bootMode, written: templates.Written},
 		&stepTagSnapshots{ec2: ec2, tags: snapshotTags, written: templates.Written},
 	)
 	if encrypt && !dist.AMISkipBuildRegion {
 		steps = append(steps, &stepEncryptImage{ec2: ec2, region: d.region, name: cfg.AMIName, description: description,
-			kmsKey: kmsKey(d.region), buildID: d.buildID, tags: amiTags, snapshotTags: snapshotTags, poll: poll, journal: d.journal, written: templates.Written})
+			kmsKey: kmsKey(d.region), buildID: d.buildID, tags: amiTags, snapshotTags: snapshotTags, owner: owner, poll: poll, journal: d.journal, written: templates.Written})
 	}
 	if t := &cfg.AMITest; t.enabled() {
 		// Before anything makes the AMI visible: copies, sharing,
@@ -276,7 +277,7 @@ func imageSteps(cfg *Config, d planDeps, names names, temporary bakery.Tags, tem
 	return append(steps,
 		&stepCopyImages{client: func(r string) imageCopier { return d.clients.ec2(r) }, buildRegion: d.region, regions: copyRegions,
 			name: cfg.AMIName, description: description, encrypt: encrypt, kmsKey: kmsKey, buildID: d.buildID,
-			tags: amiTags, snapshotTags: snapshotTags, skipBuildRegion: dist.AMISkipBuildRegion, poll: poll, journal: d.journal, written: templates.Written},
+			tags: amiTags, snapshotTags: snapshotTags, owner: owner, skipBuildRegion: dist.AMISkipBuildRegion, poll: poll, journal: d.journal, written: templates.Written},
 		&stepAMIAttributes{client: func(r string) imageAttributeSetter { return d.clients.ec2(r) }, buildRegion: d.region,
 			imdsSupport: dist.AMIIMDSSupport, deprecateAt: deprecateAt, deprecates: dist.DeprecationTime != ""},
 		&stepShareImages{client: func(r string) imageSharer { return d.clients.ec2(r) }, buildRegion: d.region,

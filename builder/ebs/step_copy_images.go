@@ -34,6 +34,7 @@ type stepCopyImages struct {
 	buildID         string
 	tags            bakery.Tags
 	snapshotTags    bakery.Tags
+	owner           bakery.Tags // ownedTags
 	skipBuildRegion bool
 	poll            bakery.Poll
 	journal         *journal.Journal
@@ -72,7 +73,7 @@ func (s *stepCopyImages) Run(ctx context.Context, state multistep.StateBag) mult
 			img, err := imageCopy{
 				client: s.client(region), region: region, sourceRegion: s.buildRegion, sourceID: srcID,
 				name: s.name, description: aws.ToString(s.description), encrypt: s.encrypt, kmsKey: s.kmsKey(region),
-				token: copyToken(s.buildID, "copy", region), tags: s.tags, snapshotTags: s.snapshotTags,
+				token: copyToken(s.buildID, "copy", region), tags: s.tags, snapshotTags: s.snapshotTags, owner: s.owner,
 				poll: s.poll, say: say,
 				started: func(id string) {
 					s.mu.Lock()
@@ -152,5 +153,5 @@ func (s *stepCopyImages) awsCalls() []awsCall {
 	}
 	// Asked in the build region: IAM judges the action the same in every
 	// region (the policy's resources name each one).
-	return copyCalls(s.client(s.buildRegion), s.buildRegion, s.written.of(s.tags), s.written.of(s.snapshotTags), keys)
+	return copyCalls(s.client(s.buildRegion), s.buildRegion, s.written.of(s.tags), s.written.of(s.snapshotTags), s.owner, keys)
 }

@@ -47,6 +47,7 @@ func newCopyStep(fakes map[string]*fakeImageCopier, j *journal.Journal, regions 
 		buildRegion: "us-east-1", regions: regions, name: "web 1.2", description: aws.String("the web tier"),
 		encrypt: true, kmsKey: func(r string) string { return map[string]string{"eu-west-1": "alias/eu"}[r] },
 		buildID: "build-1", tags: amiTags, snapshotTags: bakery.Tags{"snap": "yes"}, poll: fastPoll, journal: j,
+		owner: ownedTags("arn:aws:iam::111122223333:role/ci"),
 	}
 }
 
@@ -79,6 +80,16 @@ func TestStepCopyImages_copiesInParallel(t *testing.T) {
 		in := f.CopyImageCalls.Input(t)
 		if aws.ToString(in.SourceImageId) != "ami-0home" || aws.ToString(in.SourceRegion) != "us-east-1" || aws.ToString(in.Name) != "web 1.2" || !aws.ToBool(in.Encrypted) {
 			t.Errorf("%s: CopyImage(%s), want ami-0home from us-east-1, encrypted, named \"web 1.2\"", region, jsonString(in))
+		}
+		// The copy and its snapshots are the holder's from CopyImage on;
+		// the user's tags follow in CreateTags.
+		specs := map[types.ResourceType]map[string]string{}
+		for _, spec := range in.TagSpecifications {
+			specs[spec.ResourceType] = tagMap(spec.Tags)
+		}
+		owner := map[string]string{bakery.TagPrincipal: "arn:aws:iam::111122223333:role/ci"}
+		if want := map[types.ResourceType]map[string]string{types.ResourceTypeImage: owner, types.ResourceTypeSnapshot: owner}; !reflect.DeepEqual(specs, want) {
+			t.Errorf("%s: CopyImage TagSpecifications %v, want %v", region, specs, want)
 		}
 		if want := copyToken("build-1", "copy", region); aws.ToString(in.ClientToken) != want {
 			t.Errorf("%s: ClientToken %q, want %q", region, aws.ToString(in.ClientToken), want)

@@ -27,13 +27,17 @@ type stepCreateImage struct {
 	name        string
 	description *string // nil or empty: none
 	tags        bakery.Tags
-	mappings    []types.BlockDeviceMapping // ami_block_device_mappings
-	region      string
-	poll        bakery.Poll
-	journal     *journal.Journal
-	bootMode    types.BootModeOverrideValues // `boot_mode = "uefi"`
-	imageID     string
-	written     asWritten // the tags as written, for the permission check and the policy
+	// owner is what the AMI and its snapshots carry besides tags, given in
+	// CreateImage itself: bakery:principal (ownedTags), which the policy
+	// asks for to create and to remove them.
+	owner    bakery.Tags
+	mappings []types.BlockDeviceMapping // ami_block_device_mappings
+	region   string
+	poll     bakery.Poll
+	journal  *journal.Journal
+	bootMode types.BootModeOverrideValues // `boot_mode = "uefi"`
+	imageID  string
+	written  asWritten // the tags as written, for the permission check and the policy
 }
 
 var _ multistep.Step = (*stepCreateImage)(nil)
@@ -45,7 +49,7 @@ func (s *stepCreateImage) Run(ctx context.Context, state multistep.StateBag) mul
 	in := &ec2.CreateImageInput{
 		InstanceId:        aws.String(instanceID),
 		Name:              aws.String(s.name),
-		TagSpecifications: s.tags.Spec(types.ResourceTypeImage),
+		TagSpecifications: imageTagSpecs(s.tags, s.owner),
 		BootModeOverride:  s.bootMode,
 	}
 	in.BlockDeviceMappings = s.mappings
@@ -175,15 +179,14 @@ func (s *stepCreateImage) Cleanup(state multistep.StateBag) {
 func (s *stepCreateImage) awsCalls() []awsCall {
 	calls := []awsCall{{action: "ec2:CreateImage", grants: []Grant{
 		{Sid: "ImageFromOwnInstance", EC2: []string{"instance/*"}, Tagged: ResourceTagged},
-		{Sid: "CreateImage", EC2: []string{"image/*", "snapshot/*"}}},
+		{Sid: "CreateOwnedImage", EC2: []string{"image/*", "snapshot/*"}, Tagged: RequestOwned}},
 		check: func(ctx context.Context) error {
 			_, err := s.ec2.CreateImage(ctx, &ec2.CreateImageInput{DryRun: dryRun, InstanceId: aws.String(placeholderInstance),
-				Name: aws.String(placeholderName), TagSpecifications: s.written.of(s.tags).Spec(types.ResourceTypeImage)})
+				Name: aws.String(placeholderName), TagSpecifications: imageTagSpecs(s.written.of(s.tags), s.owner)})
 			return err
 		}}}
-	if len(s.written.of(s.tags)) > 0 {
-		calls = append(calls, awsCall{action: "ec2:CreateTags", partOf: "ec2:CreateImage", grants: []Grant{tagOnCreate("CreateImage", "image/*")}})
-	}
+	// The AMI and its snapshots are always tagged in the call (owner).
+	calls = append(calls, awsCall{action: "ec2:CreateTags", partOf: "ec2:CreateImage", grants: []Grant{tagOnCreate("CreateImage", "image/*", "snapshot/*")}})
 	var keys []string
 	for _, m := range s.mappings {
 		if m.Ebs != nil && aws.ToString(m.Ebs.KmsKeyId) != "" {

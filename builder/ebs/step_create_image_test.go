@@ -281,3 +281,31 @@ func TestStepCreateImage_cleanupFails(t *testing.T) {
 		}
 	}
 }
+
+// The AMI and its snapshots carry the holder's principal from CreateImage
+// on (the policy removes only images and snapshots that do), and not the
+// build's id: they are the product, not leftovers for the sweep.
+func TestStepCreateImage_tagsImageAndSnapshotsWithThePrincipal(t *testing.T) {
+	f := newFakeImageCreator(t)
+	f.CreateImageCalls.Return(&ec2.CreateImageOutput{ImageId: aws.String("ami-0new")}, nil)
+	f.DescribeImagesCalls.Return(images(builtImage("ami-0new", types.ImageStateAvailable)), nil)
+	state, ui := stateWithInstance(t, "i-1")
+	step := newCreateImageStep(f)
+	step.owner = ownedTags("arn:aws:iam::111122223333:role/ci")
+
+	wantContinue(t, step.Run(t.Context(), state), state, ui)
+	got := map[types.ResourceType]map[string]string{}
+	for _, spec := range f.CreateImageCalls.Input(t).TagSpecifications {
+		got[spec.ResourceType] = tagMap(spec.Tags)
+	}
+	want := map[types.ResourceType]map[string]string{
+		types.ResourceTypeImage:    {"Name": "web", "version": "1.2", bakery.TagPrincipal: "arn:aws:iam::111122223333:role/ci"},
+		types.ResourceTypeSnapshot: {bakery.TagPrincipal: "arn:aws:iam::111122223333:role/ci"},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("TagSpecifications %v, want %v", got, want)
+	}
+	if ownedTags("") != nil {
+		t.Error("without a known principal (skip_credential_validation) the product got a bakery:principal tag")
+	}
+}

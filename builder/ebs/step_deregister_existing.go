@@ -56,5 +56,5 @@ func (s *stepDeregisterExisting) awsCalls() []awsCall {
 	if !s.force {
 		return nil
 	}
-	return removeImageCalls(s.ec2, s.deleteSnapshots)
+	return replaceImageCalls(s.ec2, s.deleteSnapshots)
 }

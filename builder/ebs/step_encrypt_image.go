@@ -26,6 +26,7 @@ type stepEncryptImage struct {
 	buildID      string
 	tags         bakery.Tags
 	snapshotTags bakery.Tags
+	owner        bakery.Tags // ownedTags
 	poll         bakery.Poll
 	journal      *journal.Journal
 	imageID      string
@@ -49,7 +50,7 @@ func (s *stepEncryptImage) Run(ctx context.Context, state multistep.StateBag) mu
 	img, err := imageCopy{
 		client: s.ec2, region: s.region, sourceRegion: s.region, sourceID: srcID,
 		name: s.name, description: aws.ToString(s.description), encrypt: true, kmsKey: s.kmsKey,
-		token: copyToken(s.buildID, "encrypt", s.region), tags: s.tags, snapshotTags: s.snapshotTags,
+		token: copyToken(s.buildID, "encrypt", s.region), tags: s.tags, snapshotTags: s.snapshotTags, owner: s.owner,
 		poll: s.poll, say: ui.Say,
 		started: func(id string) {
 			s.imageID = id
@@ -96,5 +97,5 @@ func (s *stepEncryptImage) awsCalls() []awsCall {
 	if s.kmsKey != "" {
 		keys = []string{s.kmsKey}
 	}
-	return copyCalls(s.ec2, s.region, s.written.of(s.tags), s.written.of(s.snapshotTags), keys)
+	return copyCalls(s.ec2, s.region, s.written.of(s.tags), s.written.of(s.snapshotTags), s.owner, keys)
 }

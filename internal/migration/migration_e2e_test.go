@@ -37,7 +37,7 @@ import (
 var suite testbed.Suite
 
 func TestMain(m *testing.M) {
-	code := testbed.RunSuite(m, testbed.Options{}, &suite)
+	code := testbed.RunSuite(m, testbed.Options{FaultProxy: true}, &suite)
 	if stockDir != "" {
 		_ = os.RemoveAll(stockDir)
 	}

@@ -9,6 +9,12 @@ import (
 // regions (and the SSM parameters a launch template's `resolve:ssm:` names),
 // and, unless `dry_run`, deregistering or deprecating AMIs that carry the
 // family's `tags` and deleting snapshots.
+//
+// Unlike the builder's removals, these do not require bakery:principal on
+// the AMI: a family's releases made by amazon-ebs before a migration (or
+// by another tool) lack it, and would no longer be retired; and releases are often retired
+// by other credentials than baked them. The family's tags bound the
+// deregistration instead (docs/post-processors/retire.mdx).
 func (c *Config) Grants() []bakery.Grant {
 	regions := c.Regions
 	for _, r := range regions {

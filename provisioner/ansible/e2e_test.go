@@ -50,7 +50,7 @@ func run(m *testing.M) int {
 			return fail("ansible-core %s is not installed (%v): run `make testbed-install`", v, err)
 		}
 	}
-	return testbed.RunSuite(m, testbed.Options{Root: root}, &suite)
+	return testbed.RunSuite(m, testbed.Options{Root: root, FaultProxy: true}, &suite)
 }
 
 func fail(format string, args ...any) int {

@@ -37,7 +37,7 @@ func (p *Proxy) duplicateAMIName(r *http.Request, req request) (string, error) {
 // ID, or "".
 func (p *Proxy) firstImage(r *http.Request, query url.Values) (string, error) {
 	body := []byte(query.Encode())
-	probe := r.Clone(r.Context())
+	probe := resignable(r)
 	probe.Header.Set("Content-Type", "application/x-www-form-urlencoded; charset=utf-8")
 	probe.ContentLength = int64(len(body))
 	rep, err := p.forward(probe, body)

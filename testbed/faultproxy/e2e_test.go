@@ -334,3 +334,71 @@ func TestResetClearsCountsAndTokens(t *testing.T) {
 		t.Errorf("after Reset the token still answered with the old instance %s", firstID)
 	}
 }
+
+// EC2 tags an AMI's snapshots in CreateImage, and a copy and its snapshots
+// in CopyImage, when the call asks; moto does neither (CreateImage with a
+// snapshot specification fails with HTTP 500), the proxy stands in.
+func TestTagsAtImageCreation(t *testing.T) {
+	ctx, _ := fresh(t)
+	c := sdkClient(t, ctx)
+	id := runOne(t, ctx, c, sourceAMI(t, ctx))
+	spec := func(rt types.ResourceType, k, v string) types.TagSpecification {
+		return types.TagSpecification{ResourceType: rt, Tags: []types.Tag{{Key: aws.String(k), Value: aws.String(v)}}}
+	}
+	made, err := c.CreateImage(ctx, &ec2.CreateImageInput{InstanceId: aws.String(id), Name: aws.String("tags-at-creation"),
+		TagSpecifications: []types.TagSpecification{spec(types.ResourceTypeImage, "Owner", "image"), spec(types.ResourceTypeSnapshot, "Owner", "snapshot")}})
+	if err != nil {
+		t.Fatalf("CreateImage with a snapshot TagSpecification: %v", err)
+	}
+	copied, err := c.CopyImage(ctx, &ec2.CopyImageInput{SourceImageId: made.ImageId, SourceRegion: aws.String(region), Name: aws.String("tags-at-copy"),
+		TagSpecifications: []types.TagSpecification{spec(types.ResourceTypeImage, "Copy", "image"), spec(types.ResourceTypeSnapshot, "Copy", "snapshot")}})
+	if err != nil {
+		t.Fatalf("CopyImage with TagSpecifications: %v", err)
+	}
+	m := motoClient(t, ctx)
+	for _, want := range []struct {
+		id, key string
+	}{{aws.ToString(made.ImageId), "Owner"}, {aws.ToString(copied.ImageId), "Copy"}} {
+		out, err := m.DescribeImages(ctx, &ec2.DescribeImagesInput{ImageIds: []string{want.id}})
+		if err != nil || len(out.Images) != 1 {
+			t.Fatalf("DescribeImages %s: %v", want.id, err)
+		}
+		img := out.Images[0]
+		if got := tagValue(img.Tags, want.key); got != "image" {
+			t.Errorf("AMI %s: tag %s = %q, want %q", want.id, want.key, got, "image")
+		}
+		var snaps []string
+		for _, b := range img.BlockDeviceMappings {
+			if b.Ebs != nil && b.Ebs.SnapshotId != nil {
+				snaps = append(snaps, *b.Ebs.SnapshotId)
+			}
+		}
+		if len(snaps) == 0 {
+			t.Fatalf("AMI %s has no snapshots", want.id)
+		}
+		s, err := m.DescribeSnapshots(ctx, &ec2.DescribeSnapshotsInput{SnapshotIds: snaps})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, snap := range s.Snapshots {
+			if got := tagValue(snap.Tags, want.key); got != "snapshot" {
+				t.Errorf("snapshot %s of %s: tag %s = %q, want %q", aws.ToString(snap.SnapshotId), want.id, want.key, got, "snapshot")
+			}
+		}
+	}
+	// A resource type EC2 refuses is refused, and nothing is copied.
+	_, err = c.CopyImage(ctx, &ec2.CopyImageInput{SourceImageId: made.ImageId, SourceRegion: aws.String(region), Name: aws.String("bad-type"),
+		TagSpecifications: []types.TagSpecification{spec(types.ResourceTypeInstance, "k", "v")}})
+	if err == nil || !strings.Contains(err.Error(), "InvalidParameterValue") {
+		t.Errorf("CopyImage tagging an instance: %v, want InvalidParameterValue", err)
+	}
+}
+
+func tagValue(tags []types.Tag, key string) string {
+	for _, t := range tags {
+		if aws.ToString(t.Key) == key {
+			return aws.ToString(t.Value)
+		}
+	}
+	return ""
+}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"reflect"
 	"strings"
 	"testing"
@@ -158,5 +159,47 @@ func TestConfigRejects(t *testing.T) {
 		if err == nil {
 			t.Errorf("%s: %s accepted", name, in)
 		}
+	}
+}
+
+// The snapshot specifications leave a CreateImage's body, numbered again;
+// CopyImage's stay (moto ignores them) and come back as tags to give.
+func TestImageTagsAtCreation(t *testing.T) {
+	params := url.Values{
+		"Action": {"CreateImage"}, "InstanceId": {"i-1"},
+		"TagSpecification.1.ResourceType": {"snapshot"}, "TagSpecification.1.Tag.1.Key": {"a"}, "TagSpecification.1.Tag.1.Value": {"1"},
+		"TagSpecification.2.ResourceType": {"image"}, "TagSpecification.2.Tag.1.Key": {"b"}, "TagSpecification.2.Tag.1.Value": {"2"},
+		"TagSpecification.2.Tag.2.Key": {"c"}, "TagSpecification.2.Tag.2.Value": {"3"},
+	}
+	req := request{Call: Call{"ec2", "CreateImage"}, Params: params}
+	sent, later, refused := imageTagsAtCreation(req, []byte(params.Encode()))
+	if refused != nil {
+		t.Fatal(refused)
+	}
+	got, _ := url.ParseQuery(string(sent))
+	want := url.Values{"Action": {"CreateImage"}, "InstanceId": {"i-1"},
+		"TagSpecification.1.ResourceType": {"image"}, "TagSpecification.1.Tag.1.Key": {"b"}, "TagSpecification.1.Tag.1.Value": {"2"},
+		"TagSpecification.1.Tag.2.Key": {"c"}, "TagSpecification.1.Tag.2.Value": {"3"}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("forwarded %v, want %v", got, want)
+	}
+	if len(later.image) != 0 || len(later.snapshot) != 1 || *later.snapshot[0].Key != "a" || *later.snapshot[0].Value != "1" {
+		t.Errorf("left to the proxy: %+v", later)
+	}
+
+	params.Set("Action", "CopyImage")
+	body := []byte(params.Encode())
+	sent, later, _ = imageTagsAtCreation(request{Call: Call{"ec2", "CopyImage"}, Params: params}, body)
+	if string(sent) != string(body) || len(later.image) != 2 || len(later.snapshot) != 1 {
+		t.Errorf("CopyImage: forwarded %s, left %+v", sent, later)
+	}
+	params.Set("TagSpecification.1.ResourceType", "instance")
+	if _, _, refused := imageTagsAtCreation(request{Call: Call{"ec2", "CopyImage"}, Params: params}, nil); refused == nil || refused.Code != "InvalidParameterValue" {
+		t.Errorf("CopyImage tagging an instance: %v", refused)
+	}
+	// Other calls, and calls without snapshot tags, pass as they are.
+	plain := url.Values{"Action": {"CreateImage"}, "TagSpecification.1.ResourceType": {"image"}, "TagSpecification.1.Tag.1.Key": {"b"}, "TagSpecification.1.Tag.1.Value": {"2"}}
+	if sent, later, _ := imageTagsAtCreation(request{Call: Call{"ec2", "CreateImage"}, Params: plain}, []byte("as-sent")); string(sent) != "as-sent" || !later.empty() {
+		t.Errorf("CreateImage with image tags only: forwarded %s, left %+v", sent, later)
 	}
 }

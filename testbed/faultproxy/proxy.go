@@ -2,8 +2,9 @@
 // front of moto and makes it behave more like AWS under stress: it injects
 // throttling, 5xx errors, dropped connections, lost replies and latency at
 // configurable rates, makes state transitions take time (an instance stays
-// pending for N s), gives moto EC2's ClientToken idempotency, and counts
-// calls by service and action.
+// pending for N s), gives moto EC2's ClientToken idempotency, applies
+// CreateImage's and CopyImage's tag specifications as EC2 does (imagetags.go),
+// and counts calls by service and action.
 //
 // The proxy forwards only to a loopback upstream and listens only on
 // 127.0.0.1. Other processes control it over HTTP on its own port:
@@ -462,7 +463,28 @@ func (p *Proxy) answer(ctx context.Context, r *http.Request, req request, body [
 				fmt.Sprintf("AMI name %s is already in use by AMI %s", req.Params.Get("Name"), existing)}, requestID), true
 		}
 	}
-	fwd, err := p.forward(r, body)
+	sent, later, refused := imageTagsAtCreation(req, body)
+	if refused != nil {
+		if owned != nil {
+			p.settleToken(key, owned, nil)
+		}
+		return errorReply(req, *refused, requestID), true
+	}
+	if !bytes.Equal(sent, body) {
+		r = resignable(r) // tag specifications taken out of the body
+	}
+	fwd, err := p.forward(r, sent)
+	if err == nil && fwd.Status/100 == 2 && !later.empty() {
+		if id, _ := topImageID(fwd.Body); id == "" {
+			err = fmt.Errorf("no imageId in the reply to tag")
+		} else {
+			err = p.tagCreated(req, id, later)
+		}
+		if err != nil { // the reply stands only with the tags given
+			p.logf("faultproxy: %s: tags at creation: %v; answered InternalError", req.Call, err)
+			fwd, err = errorReply(req, errInternal, requestID), nil
+		}
+	}
 	if err != nil {
 		if owned != nil {
 			p.settleToken(key, owned, nil)

@@ -554,8 +554,11 @@ func (a *agentSession) process(m *ssm.Message) {
 			a.ssm.opened++
 			a.ssm.mu.Unlock()
 		}
-		_, _ = in.Write(payload)
+		// Counted first: a cut it triggers comes before the agent acts on
+		// the data, so whatever it answers (a server's greeting) can only
+		// reach the client through the resumed channel.
 		a.count(len(payload))
+		_, _ = in.Write(payload)
 	case ssm.PayloadFlag:
 		f, err := ssm.ParseFlag(m.Payload)
 		if err != nil {

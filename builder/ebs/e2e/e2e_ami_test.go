@@ -204,7 +204,7 @@ func assertFinishedAMI(t *testing.T, region, name, kmsKey string, launchers ...s
 		t.Fatalf("%s: no AMI named %s (AMIs there: %v)", region, name, names(imgs))
 	}
 	id := aws.ToString(img.ImageId)
-	if got, want := tagMap(img.Tags), map[string]string{"Name": name, "Suite": "e2e-ami"}; !equalMaps(got, want) {
+	if got, want := tagMap(img.Tags), productTags(t, map[string]string{"Name": name, "Suite": "e2e-ami"}); !equalMaps(got, want) {
 		t.Errorf("%s: AMI %s tags %v, want %v", region, id, got, want)
 	}
 	if got := aws.ToString(img.Description); got != "bakery e2e copies" {
@@ -221,7 +221,7 @@ func assertFinishedAMI(t *testing.T, region, name, kmsKey string, launchers ...s
 			t.Errorf("%s: snapshot %s of AMI %s does not exist", region, sid, id)
 			continue
 		}
-		if got, want := tagMap(s.Tags), map[string]string{"Name": name, "Suite": "e2e-ami", "Snapshot": "yes"}; !equalMaps(got, want) {
+		if got, want := tagMap(s.Tags), productTags(t, map[string]string{"Name": name, "Suite": "e2e-ami", "Snapshot": "yes"}); !equalMaps(got, want) {
 			t.Errorf("%s: snapshot %s tags %v, want %v", region, sid, got, want)
 		}
 		// moto's CopyImage ignores Encrypted/KmsKeyId (see the top of this

@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
+	bakery "github.com/packer-bakery/packer-plugin-bakery/common"
 	"github.com/packer-bakery/packer-plugin-bakery/testbed/faultproxy"
 )
 
@@ -105,7 +106,7 @@ func TestE2ETemplateVariablesInTags(t *testing.T) {
 		t.Fatalf("found %d AMIs named %s, want 1", len(images), b.amiName)
 	}
 	img := images[0]
-	if got, want := tagMap(img.Tags), rendered("ami"); !equalMaps(got, want) {
+	if got, want := tagMap(img.Tags), productTags(t, rendered("ami")); !equalMaps(got, want) {
 		t.Errorf("AMI tags (DescribeImages):\n got %v\nwant %v", got, want)
 	}
 	if got, want := aws.ToString(img.Description), "built from "+name+" ("+id+") in us-east-1"; got != want {
@@ -122,7 +123,7 @@ func TestE2ETemplateVariablesInTags(t *testing.T) {
 	for _, d := range described.Tags {
 		viaDescribeTags[aws.ToString(d.Key)] = aws.ToString(d.Value)
 	}
-	if want := rendered("ami"); !equalMaps(viaDescribeTags, want) {
+	if want := productTags(t, rendered("ami")); !equalMaps(viaDescribeTags, want) {
 		t.Errorf("AMI tags (DescribeTags):\n got %v\nwant %v", viaDescribeTags, want)
 	}
 
@@ -140,7 +141,7 @@ func TestE2ETemplateVariablesInTags(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, s := range snaps.Snapshots {
-		if got, want := tagMap(s.Tags), rendered("snapshot"); !equalMaps(got, want) {
+		if got, want := tagMap(s.Tags), productTags(t, rendered("snapshot")); !equalMaps(got, want) {
 			t.Errorf("snapshot %s tags:\n got %v\nwant %v", aws.ToString(s.SnapshotId), got, want)
 		}
 	}
@@ -282,7 +283,7 @@ func TestE2ETemplateVariablesInCopies(t *testing.T) {
 		t.Fatalf("%d AMIs named %s in eu-west-1, want the copy", len(copies), b.amiName)
 	}
 	c := copies[0]
-	if got, want := tagMap(c.Tags), rendered("ami"); !equalMaps(got, want) {
+	if got, want := tagMap(c.Tags), productTags(t, rendered("ami")); !equalMaps(got, want) {
 		t.Errorf("the copy's tags:\n got %v\nwant %v", got, want)
 	}
 	wantDesc := "built from " + aws.ToString(src.Name) + " (" + aws.ToString(src.ImageId) + ") in us-east-1"
@@ -303,10 +304,24 @@ func TestE2ETemplateVariablesInCopies(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, s := range snaps.Snapshots {
-		if got, want := tagMap(s.Tags), rendered("snapshot"); !equalMaps(got, want) {
+		if got, want := tagMap(s.Tags), productTags(t, rendered("snapshot")); !equalMaps(got, want) {
 			t.Errorf("the copy's snapshot %s tags:\n got %v\nwant %v", aws.ToString(s.SnapshotId), got, want)
 		}
 	}
+}
+
+// productTags are the tags the build's product (an AMI, a copy, their
+// snapshots) carries: the user's, and the build's principal, given in
+// CreateImage/CopyImage (the generated policy removes only images and
+// snapshots carrying it). Not the build id: the product is no leftover for
+// the sweep.
+func productTags(t *testing.T, user map[string]string) map[string]string {
+	t.Helper()
+	out := map[string]string{bakery.TagPrincipal: callerPrincipal(t)}
+	for k, v := range user {
+		out[k] = v
+	}
+	return out
 }
 
 // cleanName is what clean_resource_name makes of an AMI name.

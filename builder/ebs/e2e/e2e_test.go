@@ -310,7 +310,7 @@ func TestE2EBakeCreatesTaggedAMIAndCleansUp(t *testing.T) {
 	if got := aws.ToString(img.Description); got != "bakery e2e" {
 		t.Errorf("AMI description %q", got)
 	}
-	if got, want := tagMap(img.Tags), map[string]string{"Name": b.amiName, "Suite": "e2e"}; !equalMaps(got, want) {
+	if got, want := tagMap(img.Tags), productTags(t, map[string]string{"Name": b.amiName, "Suite": "e2e"}); !equalMaps(got, want) {
 		t.Errorf("AMI tags %v, want %v", got, want)
 	}
 	if !strings.Contains(out, "us-east-1: "+aws.ToString(img.ImageId)) {
@@ -331,7 +331,7 @@ func TestE2EBakeCreatesTaggedAMIAndCleansUp(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, s := range snaps.Snapshots {
-		if got, want := tagMap(s.Tags), map[string]string{"Name": b.amiName, "Suite": "e2e", "Snapshot": "yes"}; !equalMaps(got, want) {
+		if got, want := tagMap(s.Tags), productTags(t, map[string]string{"Name": b.amiName, "Suite": "e2e", "Snapshot": "yes"}); !equalMaps(got, want) {
 			t.Errorf("snapshot %s tags %v, want %v", aws.ToString(s.SnapshotId), got, want)
 		}
 	}

@@ -46,7 +46,7 @@ import (
 var suite testbed.Suite
 
 func TestMain(m *testing.M) {
-	os.Exit(testbed.RunSuite(m, testbed.Options{IAMEnforcement: true}, &suite))
+	os.Exit(testbed.RunSuite(m, testbed.Options{IAMEnforcement: true, FaultProxy: true}, &suite))
 }
 
 // motoAccount is the account moto puts IAM users in.

@@ -92,8 +92,15 @@ func TestPlainBakePolicy(t *testing.T) {
 	if got := statement(t, p, "LaunchFrom").Resource; !slices.Contains(got, "arn:aws:ec2:eu-west-1::image/ami-0123456789abcdef0") || slices.Contains(got, "arn:aws:ec2:eu-west-1::image/*") {
 		t.Errorf("LaunchFrom should name only the source AMI: %v", got)
 	}
-	if got := statement(t, p, "TagOnCreate").Condition["StringEquals"]["ec2:CreateAction"]; !slices.Equal(got, []string{"CreateSecurityGroup", "ImportKeyPair", "RunInstances"}) {
+	if got := statement(t, p, "TagOnCreate").Condition["StringEquals"]["ec2:CreateAction"]; !slices.Equal(got, []string{"CreateImage", "CreateSecurityGroup", "ImportKeyPair", "RunInstances"}) {
 		t.Errorf("TagOnCreate create actions: %v", got)
+	}
+	// CreateImage tags the AMI and its snapshots (bakery:principal):
+	// EC2 authorises that as CreateTags on both.
+	for _, r := range []string{"arn:aws:ec2:eu-west-1::image/*", "arn:aws:ec2:eu-west-1::snapshot/*"} {
+		if got := statement(t, p, "TagOnCreate").Resource; !slices.Contains(got, r) {
+			t.Errorf("TagOnCreate does not cover %s: %v", r, got)
+		}
 	}
 }
 
@@ -332,8 +339,6 @@ func checkedActions(cfg *ebs.Config) []string {
 // create call (ec2:CreateAction) or cannot write a bakery:* key, save on
 // resources that no grant destroys.
 func TestBuildTagsOnlyAtCreation(t *testing.T) {
-	destructive := []string{"ec2:TerminateInstances", "ec2:StopInstances", "ec2:DeleteSecurityGroup", "ec2:DeleteKeyPair",
-		"ec2:DeleteLaunchTemplate", "ec2:DeleteFleets"}
 	for _, over := range []map[string]interface{}{
 		nil,
 		{"snapshot_tags": map[string]string{packerUnknownForTest: "x"}},
@@ -341,19 +346,30 @@ func TestBuildTagsOnlyAtCreation(t *testing.T) {
 		{"snapshot_tags": map[string]string{"bakery:build-id": "x"}},
 		{"spot_price": "auto", "spot_tags": map[string]string{"Team": "x"}},
 		{"spot_price": "0.05", "ami_regions": []string{"us-west-2"}, "tags": map[string]string{"a": "b"}, "snapshot_tags": map[string]string{"c": "d"}},
+		{"encrypt_boot": true, "ami_regions": []string{"us-west-2"}, "tags": map[string]string{"a": "b"}},
 	} {
 		p := Generate(prepared(t, over), NewScope("111122223333", "eu-west-1"))
 		destroyable := map[string]bool{}
 		for _, s := range p.Statement {
-			if !slices.ContainsFunc(s.Action, func(a string) bool { return slices.Contains(destructive, a) }) {
+			if !slices.ContainsFunc(s.Action, func(a string) bool { return slices.Contains(destructiveActions, a) }) {
 				continue
 			}
-			if got := s.Condition["Null"]["aws:ResourceTag/bakery:build-id"]; !slices.Equal(got, []string{"false"}) {
+			// The temporaries carry the build's id, the product (AMI,
+			// snapshots) only the holder's principal: one of the two
+			// ways, the tag was given at creation.
+			product := !slices.ContainsFunc(s.Resource, func(r string) bool { t := resourceType(r); return t != "image" && t != "snapshot" })
+			if got := s.Condition["Null"]["aws:ResourceTag/bakery:build-id"]; !product && !slices.Equal(got, []string{"false"}) {
 				t.Errorf("%v: %s destroys resources without the build's tag:\n%s", over, s.Sid, p.JSON())
+			}
+			if got := s.Condition["StringEquals"]["aws:ResourceTag/bakery:principal"]; !slices.Equal(got, []string{"${aws:PrincipalArn}"}) {
+				t.Errorf("%v: %s destroys resources not tagged with the holder as their principal:\n%s", over, s.Sid, p.JSON())
 			}
 			for _, r := range s.Resource {
 				destroyable[resourceType(r)] = true
 			}
+		}
+		if !destroyable["image"] || !destroyable["snapshot"] {
+			t.Errorf("%v: no grant removes the build's own AMI and snapshots (a failed build's): %v", over, destroyable)
 		}
 		for _, s := range p.Statement {
 			if !slices.Contains(s.Action, "ec2:CreateTags") || len(s.Condition["StringEquals"]["ec2:CreateAction"]) > 0 {
@@ -371,6 +387,57 @@ func TestBuildTagsOnlyAtCreation(t *testing.T) {
 			if !slices.ContainsFunc(s.Resource, func(r string) bool { return strings.Contains(r, ":spot-instances-request/") }) {
 				t.Errorf("%v: %s writes bakery:* tags after creation on %v", over, s.Sid, s.Resource)
 			}
+		}
+	}
+}
+
+// destructiveActions are what the policy may do only to what its holder made.
+var destructiveActions = []string{"ec2:TerminateInstances", "ec2:StopInstances", "ec2:DeleteSecurityGroup", "ec2:DeleteKeyPair",
+	"ec2:DeleteLaunchTemplate", "ec2:DeleteFleets", "ec2:DeregisterImage", "ec2:DeleteSnapshot"}
+
+// The AMI and its snapshots are the build's product, not temporaries: a
+// failed build, `encrypt_boot`'s intermediate and the artifact's Destroy
+// remove them, and nothing else may. Only `force_deregister` (and
+// `force_delete_snapshot`) remove an AMI the build did not make, by its
+// name: then, and only then, a grant of its own allows it.
+func TestImagesAreRemovedOnlyByTheirMaker(t *testing.T) {
+	for _, c := range []struct {
+		over map[string]interface{}
+		want []string // ReplaceNamedImage's actions
+	}{
+		{nil, nil},
+		{map[string]interface{}{"ami_regions": []string{"us-west-2"}, "encrypt_boot": true}, nil},
+		{map[string]interface{}{"force_deregister": true}, []string{"ec2:DeregisterImage"}},
+		{map[string]interface{}{"force_deregister": true, "force_delete_snapshot": true}, []string{"ec2:DeleteSnapshot", "ec2:DeregisterImage"}},
+	} {
+		p := Generate(prepared(t, c.over), NewScope("111122223333", "eu-west-1"))
+		var wide []string
+		for _, s := range p.Statement {
+			for _, a := range s.Action {
+				if a != "ec2:DeregisterImage" && a != "ec2:DeleteSnapshot" {
+					continue
+				}
+				if s.Sid == "ReplaceNamedImage" {
+					wide = append(wide, a)
+					continue
+				}
+				if got := s.Condition["StringEquals"]["aws:ResourceTag/bakery:principal"]; !slices.Equal(got, []string{"${aws:PrincipalArn}"}) {
+					t.Errorf("%v: %s allows %s on any image or snapshot of the region:\n%s", c.over, s.Sid, a, p.JSON())
+				}
+			}
+			// What the build makes, it makes in the holder's name.
+			if slices.Contains(s.Action, "ec2:CreateImage") || slices.Contains(s.Action, "ec2:CopyImage") {
+				if !slices.ContainsFunc(s.Resource, func(r string) bool { t := resourceType(r); return t == "image" || t == "snapshot" }) {
+					continue
+				}
+				req, res := s.Condition["StringEquals"]["aws:RequestTag/bakery:principal"], s.Condition["StringEquals"]["aws:ResourceTag/bakery:principal"]
+				if !slices.Equal(req, []string{"${aws:PrincipalArn}"}) && !slices.Equal(res, []string{"${aws:PrincipalArn}"}) {
+					t.Errorf("%v: %s makes AMIs or snapshots without the holder as their principal:\n%s", c.over, s.Sid, p.JSON())
+				}
+			}
+		}
+		if !slices.Equal(wide, c.want) {
+			t.Errorf("%v: ReplaceNamedImage grants %v, want %v", c.over, wide, c.want)
 		}
 	}
 }

@@ -32,6 +32,12 @@ var (
 		"Null":         {"aws:ResourceTag/" + bakery.TagBuildID: {"false"}},
 		"StringEquals": {"aws:ResourceTag/" + bakery.TagPrincipal: {principalVariable}},
 	}
+	// requestOwned and resourceOwned bind the build's product (the AMI, its
+	// snapshots and copies) to the holder: made only in its name, removed
+	// only when made in its name. The product carries no build id: it is
+	// no temporary, and the sweep finds leftovers by that tag.
+	requestOwned  = Conditions{"StringEquals": {"aws:RequestTag/" + bakery.TagPrincipal: {principalVariable}}}
+	resourceOwned = Conditions{"StringEquals": {"aws:ResourceTag/" + bakery.TagPrincipal: {principalVariable}}}
 	// noBuildTags keeps a CreateTags made outside a create call from writing
 	// any bakery:* key: with it, the build's tags can only have been set by
 	// the call that created the resource, so the holder cannot tag someone
@@ -106,6 +112,10 @@ func statements(g ebs.Grant, s Scope) []Statement {
 		add(requestTagged)
 	case ebs.ResourceTagged:
 		add(resourceTagged)
+	case ebs.RequestOwned:
+		add(requestOwned)
+	case ebs.ResourceOwned:
+		add(resourceOwned)
 	}
 	if len(g.CreateActions) > 0 {
 		add(Conditions{"StringEquals": {"ec2:CreateAction": g.CreateActions}})

@@ -29,6 +29,9 @@ type fakeEC2 struct {
 	// imageSources overrides the instance an AMI was made from.
 	imageSources  map[string]string
 	failKeyDelete bool
+	// products are AMIs of the account no journal names (finished builds'):
+	// what a DescribeImages without IDs lists.
+	products []types.Image
 }
 
 func tags(build string, created time.Time) []types.Tag {
@@ -103,6 +106,9 @@ func (f *fakeEC2) DeleteKeyPair(_ context.Context, in *ec2.DeleteKeyPairInput, _
 }
 
 func (f *fakeEC2) DescribeImages(_ context.Context, in *ec2.DescribeImagesInput, _ ...func(*ec2.Options)) (*ec2.DescribeImagesOutput, error) {
+	if len(in.ImageIds) == 0 {
+		return &ec2.DescribeImagesOutput{Images: f.products}, nil
+	}
 	// Made from the instance of the same suffix (ami-dead from i-dead).
 	source, ok := f.imageSources[in.ImageIds[0]]
 	if !ok {
@@ -314,5 +320,33 @@ func TestSweepOfSomeRegionsKeepsTheOthersJournal(t *testing.T) {
 	left, err := journal.ReadAll(nil)
 	if err != nil || len(left) != 1 || len(left[0].Resources) != 1 || left[0].Resources[0].ID != "ami-eu" {
 		t.Errorf("journal after a us-east-1 sweep: %+v (%v), want only eu-west-1's AMI", left, err)
+	}
+}
+
+// A finished build's AMI and snapshots carry bakery:principal (the policy
+// removes only images and snapshots made in its holder's name), but no
+// build id: the sweep finds leftovers by the build id and AMIs only through
+// journals, so a product AMI is never taken for a dead build's, even when
+// that build left temporaries behind.
+func TestSweepNeverTakesAProductForALeftover(t *testing.T) {
+	t.Setenv(journal.EnvDir, t.TempDir())
+	now := time.Now()
+	f := &fakeEC2{t: t, products: []types.Image{{ImageId: aws.String("ami-product"), SourceInstanceId: aws.String("i-dead"),
+		Tags:                []types.Tag{{Key: aws.String(bakery.TagPrincipal), Value: aws.String("arn:aws:iam::123456789012:role/ci")}, {Key: aws.String("Name"), Value: aws.String("web")}},
+		BlockDeviceMappings: []types.BlockDeviceMapping{{Ebs: &types.EbsBlockDevice{SnapshotId: aws.String("snap-product")}}}}}}
+	f.add("dead", now.Add(-48*time.Hour)) // its instance, group and key pair are left; its AMI was handed over
+	dead := journal.Local(0)
+	dead.BuildID = "dead"
+	out, err := sweepOnce(t, f, []journal.Entry{dead}, Options{OlderThan: time.Hour, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range f.calls {
+		if strings.Contains(c, "product") {
+			t.Errorf("the sweep removed the finished build's AMI: %v\n%s", f.calls, out)
+		}
+	}
+	if !strings.Contains(strings.Join(f.calls, ","), "terminate i-dead") {
+		t.Errorf("the dead build's leftovers were not swept (the test would prove nothing): %v", f.calls)
 	}
 }

@@ -397,6 +397,14 @@ func (c *channel) isClosing() bool {
 	return c.closing
 }
 
+// beginClose marks the channel as closing: a websocket that breaks from
+// now on ends it instead of being resumed.
+func (c *channel) beginClose() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.closing = true
+}
+
 // close ends the channel from this side: the websocket closes normally and
 // every waiter returns.
 func (c *channel) close() {

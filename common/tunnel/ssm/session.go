@@ -531,6 +531,9 @@ func (s *Session) Err() error {
 func (s *Session) Close() error {
 	s.closeOnce.Do(func() {
 		if s.ch != nil {
+			// From here a websocket that closes is the end, not a drop to
+			// resume: the agent closes it on the TerminateSession flag.
+			s.ch.beginClose()
 			if s.ch.Err() == nil && versionAfter(s.agent, terminateFlagAfter) {
 				_ = s.ch.send(PayloadFlag, FlagPayload(FlagTerminateSession))
 			}
