@@ -190,13 +190,7 @@ func TestE2EAMITestPlaybookFails(t *testing.T) {
 // expect, and says so; the play's own files and processes still go.
 func TestE2EAMITestPlaybookFailsAbortKeeps(t *testing.T) {
 	b, _ := playbookBake(t, "check-fails.yml")
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	cmd := b.cmd(ctx)
-	cmd.Args = append(cmd.Args[:2], append([]string{"-on-error=abort"}, cmd.Args[2:]...)...)
-	raw, err := cmd.CombinedOutput()
-	out := string(raw)
-	t.Logf("packer build -on-error=abort:\n%s", out)
+	out, err := b.runAbort()
 	if err == nil {
 		t.Fatal("the build succeeded although its playbook check failed")
 	}
