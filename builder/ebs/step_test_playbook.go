@@ -49,9 +49,11 @@ func (s *stepTestPlaybook) Run(ctx context.Context, state multistep.StateBag) mu
 	out := &tail{limit: checkOutputLimit}
 	tee := &teeUi{Ui: ui, out: out}
 	err := s.playbook.Provision(ctx, tee, comm, testConnectionData(state, s.comm, s.pin))
-	if err == nil && tee.recapHosts == 0 {
+	if err == nil && tee.recaps > 0 && tee.recapHosts == 0 {
 		// ansible-playbook exits 0 when no play matched the host: as a
-		// check, that proves nothing about the AMI.
+		// check, that proves nothing about the AMI. (Only told from the
+		// recap of the default output; a callback such as json prints
+		// none, and is taken at its word.)
 		err = fmt.Errorf("no play ran on the test instance (its recap names no host): check the plays' `hosts`, and `limit`, `groups` or the inventory options")
 	}
 	if err != nil {
@@ -94,7 +96,8 @@ type teeUi struct {
 	out        *tail
 	mu         sync.Mutex
 	inRecap    bool
-	recapHosts int
+	recaps     int // PLAY RECAP headers seen
+	recapHosts int // host lines in them
 }
 
 // recapHost is a host's line of a PLAY RECAP: `default : ok=2 changed=0 ...`.
@@ -112,6 +115,7 @@ func (u *teeUi) keep(msg string) {
 		switch {
 		case strings.HasPrefix(line, "PLAY RECAP"):
 			u.inRecap = true
+			u.recaps++
 		case u.inRecap && recapHost.MatchString(line):
 			u.recapHosts++
 		case strings.TrimSpace(line) != "":

@@ -89,6 +89,13 @@ func TestStepTestPlaybook(t *testing.T) {
 		wantHalt(t, step.Run(t.Context(), state), state, ui, "the playbook check checks/ami.yml failed", "no play ran on the test instance")
 	})
 
+	// A stdout callback without a recap (json, minimal) is taken at its word.
+	t.Run("no recap, ansible-playbook's word", func(t *testing.T) {
+		play := &fakePlaybook{lines: []string{`{"plays": [], "stats": {"default": {"ok": 1}}}`}}
+		state, ui, _, step := setup(t, play)
+		wantContinue(t, step.Run(t.Context(), state), state, ui)
+	})
+
 	t.Run("no host key, no play", func(t *testing.T) {
 		play := new(fakePlaybook)
 		state, ui, _, step := setup(t, play)
