@@ -269,13 +269,24 @@ func TestE2EPublishAndRetire(t *testing.T) {
 	}
 
 	// 1: publish, and a dry run of the retirement.
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	playbook := filepath.Join(wd, "testdata/release/ami-test.yml")
 	out, err := bakeRelease(t, map[string]any{"ami_name": family + "-1", "family": family, "parameter": param, "dry_run": true,
-		"test_commands": []string{"test -d /home/ec2-user", "echo ami-test-says-ok"}})
+		"test_commands": []string{"test -d /home/ec2-user", "echo ami-test-says-ok"},
+		"test_playbook": playbook, "ansible_command": filepath.Join(testbed.CacheDir(suite.Root), "ansible-2.19", "bin", "ansible-playbook")})
 	if err != nil {
 		t.Fatalf("first bake failed: %v", err)
 	}
 	if !strings.Contains(out, "ami-test-says-ok") || !strings.Contains(out, "AMI test: all 2 checks passed") {
 		t.Errorf("the AMI test did not run its checks")
+	}
+	// The playbook check, after the commands and before the copy.
+	task, passed, copied := strings.Index(out, "TASK [ami-test-playbook-says-ok]"), strings.Index(out, "AMI test: the playbook check "+playbook+" passed"), strings.Index(out, "Copying AMI")
+	if task < 0 || passed < task || copied < passed {
+		t.Errorf("want the playbook's task (%d), the check passed (%d), then the copy (%d)", task, passed, copied)
 	}
 	if live := liveInstances(t, c.ec2["us-east-1"], "Packer AMI test"); len(live) != 0 {
 		t.Errorf("test instances left running: %v", live)

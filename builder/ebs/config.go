@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"reflect"
 	"regexp"
+	"slices"
 	"time"
 
 	"github.com/hashicorp/packer-plugin-sdk/common"
@@ -17,6 +19,7 @@ import (
 	"github.com/hashicorp/packer-plugin-sdk/template/interpolate"
 
 	bakery "github.com/packer-bakery/packer-plugin-bakery/common"
+	"github.com/packer-bakery/packer-plugin-bakery/provisioner/ansible"
 )
 
 // Config is the whole `bakery-ebs` source block. Option names are
@@ -38,7 +41,7 @@ type Config struct {
 	PollingConfig         `mapstructure:",squash"`
 	TunnelConfig          `mapstructure:",squash"`
 	// Boot the new AMI and run checks on it before it is copied, shared or
-	// published. Off unless `inline` is set.
+	// published. Off unless `inline` or `ansible` is set.
 	AMITest AMITestConfig `mapstructure:"ami_test" required:"false"`
 
 	ctx interpolate.Context
@@ -127,22 +130,39 @@ var (
 
 func known(s string) bool { return bakery.Known(s) }
 
+// keepRaw is a decode hook that stores in *raw the value decoded into a
+// typ (or *typ), as the template wrote it.
+func keepRaw(typ reflect.Type, raw *interface{}) func(from, to reflect.Type, data interface{}) (interface{}, error) {
+	return func(_, to reflect.Type, data interface{}) (interface{}, error) {
+		if to == typ || to == reflect.PointerTo(typ) {
+			*raw = data
+		}
+		return data, nil
+	}
+}
+
 // Prepare decodes the template and returns every problem at once.
 func (c *Config) Prepare(raws ...interface{}) ([]string, error) {
 	// Not c.ctx: Decode zeroes c before it decodes an HCL2 body, and the
 	// functions with it.
 	deprecated := map[string]string{} // old function name → new
 	ictx := interpolate.Context{Funcs: templateFuncsNoting(func(name string) { deprecated[name] = deprecatedTemplateFuncs[name] })}
+	// `ami_test` is rendered by AMITestConfig.prepare, and its `ansible`
+	// block by the provisioner, from the block as written: rawAnsible
+	// keeps it as the decoder meets it.
+	var rawAnsible interface{}
 	err := config.Decode(c, &config.DecodeOpts{
 		PluginType:         BuilderID,
 		Interpolate:        true,
 		InterpolateContext: &ictx,
-		InterpolateFilter:  &interpolate.RenderFilter{Exclude: buildTimeOptions},
+		InterpolateFilter:  &interpolate.RenderFilter{Exclude: append(slices.Clone(buildTimeOptions), "ami_test")},
+		DecodeHooks:        append(slices.Clone(config.DefaultDecodeHookFuncs), keepRaw(reflect.TypeOf(ansible.Config{}), &rawAnsible)),
 	}, raws...)
 	if err != nil {
 		return nil, err
 	}
 	c.ctx = ictx
+	c.AMITest.rawAnsible = rawAnsible
 
 	var errs *packersdk.MultiError
 	warnings := c.StockConfig.prepareBefore(c)
@@ -178,7 +198,7 @@ func (c *Config) Prepare(raws ...interface{}) ([]string, error) {
 	for _, e := range c.IAMConfig.prepare() {
 		errs = packersdk.MultiErrorAppend(errs, e)
 	}
-	for _, e := range c.AMITest.prepare(c) {
+	for _, e := range c.AMITest.prepare(c, &ictx) {
 		errs = packersdk.MultiErrorAppend(errs, e)
 	}
 	amiWarnings, amiErrs := c.AMIDistributionConfig.prepare(time.Now())

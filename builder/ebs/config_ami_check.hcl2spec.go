@@ -4,14 +4,16 @@ package ebs
 
 import (
 	"github.com/hashicorp/hcl/v2/hcldec"
+	"github.com/packer-bakery/packer-plugin-bakery/provisioner/ansible"
 	"github.com/zclconf/go-cty/cty"
 )
 
 // FlatAMITestConfig is an auto-generated flat version of AMITestConfig.
 // Where the contents of a field with a `mapstructure:,squash` tag are bubbled up.
 type FlatAMITestConfig struct {
-	Inline       []string `mapstructure:"inline" required:"false" cty:"inline" hcl:"inline"`
-	InstanceType *string  `mapstructure:"instance_type" required:"false" cty:"instance_type" hcl:"instance_type"`
+	Inline       []string            `mapstructure:"inline" required:"false" cty:"inline" hcl:"inline"`
+	Ansible      *ansible.FlatConfig `mapstructure:"ansible" required:"false" cty:"ansible" hcl:"ansible"`
+	InstanceType *string             `mapstructure:"instance_type" required:"false" cty:"instance_type" hcl:"instance_type"`
 }
 
 // FlatMapstructure returns a new FlatAMITestConfig.
@@ -27,6 +29,7 @@ func (*AMITestConfig) FlatMapstructure() interface{ HCL2Spec() map[string]hcldec
 func (*FlatAMITestConfig) HCL2Spec() map[string]hcldec.Spec {
 	s := map[string]hcldec.Spec{
 		"inline":        &hcldec.AttrSpec{Name: "inline", Type: cty.List(cty.String), Required: false},
+		"ansible":       &hcldec.BlockSpec{TypeName: "ansible", Nested: hcldec.ObjectSpec((*ansible.FlatConfig)(nil).HCL2Spec())},
 		"instance_type": &hcldec.AttrSpec{Name: "instance_type", Type: cty.String, Required: false},
 	}
 	return s

@@ -353,16 +353,8 @@ region        = "us-east-1"
 ami_name      = "web {{ isotime | clean_resource_name }}"
 tags          = { Name = "{{ .SourceAMIName | clean_resource_name }}" }
 `
-	file, diags := hclsyntax.ParseConfig([]byte(src), "source.pkr.hcl", hcl.Pos{Line: 1, Column: 1})
-	if diags.HasErrors() {
-		t.Fatal(diags)
-	}
-	val, diags := hcldec.Decode(file.Body, hcldec.ObjectSpec((&Config{}).FlatMapstructure().HCL2Spec()), nil)
-	if diags.HasErrors() {
-		t.Fatal(diags)
-	}
 	var c Config
-	if _, err := c.Prepare(val); err != nil {
+	if _, err := c.Prepare(hcl2Body(t, src)); err != nil {
 		t.Fatalf("Prepare of the HCL2 body: %v", err)
 	}
 	if strings.ContainsAny(c.AMIName, ":{") || c.AMITags["Name"] != "{{ .SourceAMIName | clean_resource_name }}" {
@@ -373,4 +365,19 @@ tags          = { Name = "{{ .SourceAMIName | clean_resource_name }}" }
 	if err := bt.render(testInfo); err != nil || tags["Name"] != "al2023- base" {
 		t.Errorf("rendered tags %v, %v; want Name = al2023- base", tags, err)
 	}
+}
+
+// hcl2Body is the source block body src as packer hands it to Prepare: a
+// cty value decoded with the builder's HCL2 spec.
+func hcl2Body(t *testing.T, src string) cty.Value {
+	t.Helper()
+	file, diags := hclsyntax.ParseConfig([]byte(src), "source.pkr.hcl", hcl.Pos{Line: 1, Column: 1})
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	val, diags := hcldec.Decode(file.Body, hcldec.ObjectSpec((&Config{}).FlatMapstructure().HCL2Spec()), nil)
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	return val
 }

@@ -257,11 +257,19 @@ func imageSteps(cfg *Config, d planDeps, names names, temporary bakery.Tags, tem
 			tunnel.instance = getTestInstance
 			steps = append(steps, tunnel)
 		}
+		// The test instance's host key, pinned at its first handshake as
+		// the build instance's is: it is another machine, with a key of
+		// its own.
+		pin := new(hostKeyPin)
 		steps = append(steps,
 			&communicator.StepConnect{Config: &cfg.Comm, Host: sshHostOf(cfg.Comm.SSHHost, cfg.SSHInterface.SSHInterface, getTestInstance),
-				SSHConfig: cfg.Comm.SSHConfigFunc()},
-			&stepTestChecks{inline: t.Inline},
-		)
+				SSHConfig: pin.wrap(cfg.Comm.SSHConfigFunc())})
+		if len(t.Inline) > 0 {
+			steps = append(steps, &stepTestChecks{inline: t.Inline})
+		}
+		if t.playbook != nil {
+			steps = append(steps, &stepTestPlaybook{playbook: t.playbook, playbookFile: t.Ansible.PlaybookFile, comm: &cfg.Comm, pin: pin})
+		}
 		if tunnel != nil {
 			steps = append(steps, &stepTunnelDone{tunnel: tunnel})
 		}

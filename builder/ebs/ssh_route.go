@@ -62,15 +62,24 @@ func (p *hostKeyPin) authorizedKey() string {
 
 // publishSSHRoute tells provisioners (bakery-ansible) how the builder
 // reached the instance: the host key it pinned, and the bastion or proxy
-// it went through, so that they take the same route. Never a password:
-// only whether one is used.
+// it went through, so that they take the same route.
 func publishSSHRoute(state multistep.StateBag, comm *communicator.Config, pin *hostKeyPin) {
-	if comm.Type != "ssh" {
-		return
-	}
 	data := packerbuilderdata.GeneratedData{State: state}
+	for k, v := range sshRoute(comm, pin) {
+		data.Put(k, v)
+	}
+}
+
+// sshRoute is the generated data that says how the builder reached an
+// instance over SSH: the host key it pinned, and the bastion or proxy it
+// went through. Never a password: only whether one is used.
+func sshRoute(comm *communicator.Config, pin *hostKeyPin) map[string]interface{} {
+	route := map[string]interface{}{}
+	if comm.Type != "ssh" {
+		return route
+	}
 	if key := pin.authorizedKey(); key != "" {
-		data.Put("SSHHostPublicKey", key)
+		route["SSHHostPublicKey"] = key
 	}
 	if comm.SSHBastionHost != "" {
 		keyFile := comm.SSHBastionPrivateKeyFile
@@ -81,16 +90,17 @@ func publishSSHRoute(state multistep.StateBag, comm *communicator.Config, pin *h
 		if expanded, err := pathing.ExpandUser(certFile); err == nil {
 			certFile = expanded
 		}
-		data.Put("SSHBastionHost", comm.SSHBastionHost)
-		data.Put("SSHBastionPort", comm.SSHBastionPort)
-		data.Put("SSHBastionUsername", comm.SSHBastionUsername)
-		data.Put("SSHBastionPrivateKeyFile", keyFile)
-		data.Put("SSHBastionCertificateFile", certFile)
-		data.Put("SSHBastionAgentAuth", comm.SSHBastionAgentAuth)
-		data.Put("SSHBastionPasswordAuth", comm.SSHBastionPassword != "" || comm.SSHBastionInteractive)
+		route["SSHBastionHost"] = comm.SSHBastionHost
+		route["SSHBastionPort"] = comm.SSHBastionPort
+		route["SSHBastionUsername"] = comm.SSHBastionUsername
+		route["SSHBastionPrivateKeyFile"] = keyFile
+		route["SSHBastionCertificateFile"] = certFile
+		route["SSHBastionAgentAuth"] = comm.SSHBastionAgentAuth
+		route["SSHBastionPasswordAuth"] = comm.SSHBastionPassword != "" || comm.SSHBastionInteractive
 	}
 	if comm.SSHProxyHost != "" {
-		data.Put("SSHProxyHost", comm.SSHProxyHost)
-		data.Put("SSHProxyPort", comm.SSHProxyPort)
+		route["SSHProxyHost"] = comm.SSHProxyHost
+		route["SSHProxyPort"] = comm.SSHProxyPort
 	}
+	return route
 }

@@ -58,9 +58,14 @@ source "bakery-ebs" "app" {
     Family = var.family
   }
 
-  # A failing check removes the AMI before it is copied or published.
+  # A failing check removes the AMI before it is copied or published:
+  # the commands first, then the playbook (run by bakery-ansible, whose
+  # options the `ansible` block takes).
   ami_test {
     inline = ["systemctl is-active sshd", "test -s /etc/os-release"]
+    ansible {
+      playbook_file = "${path.root}/ami-test.yml"
+    }
   }
 }
 

@@ -114,6 +114,18 @@ func (b *bake) cmd(ctx context.Context) *exec.Cmd {
 	return cmd
 }
 
+// runAbort is run with `-on-error=abort`.
+func (b *bake) runAbort() (string, error) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := b.cmd(ctx)
+	cmd.Args = append(cmd.Args[:2], append([]string{"-on-error=abort"}, cmd.Args[2:]...)...)
+	out, err := cmd.CombinedOutput()
+	b.t.Logf("packer build -on-error=abort:\n%s", out)
+	return string(out), err
+}
+
 // run builds and returns the combined output and the error of packer.
 func (b *bake) run() (string, error) {
 	b.t.Helper()
@@ -719,13 +731,7 @@ func TestE2ESweepAfterKill(t *testing.T) {
 // the sweep it names must remove it.
 func TestE2EOnErrorAbortSaysWhatWasKept(t *testing.T) {
 	b := newBake(t, "exit 7")
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	cmd := b.cmd(ctx)
-	cmd.Args = append(cmd.Args[:2], append([]string{"-on-error=abort"}, cmd.Args[2:]...)...)
-	raw, err := cmd.CombinedOutput()
-	out := string(raw)
-	t.Logf("packer build -on-error=abort:\n%s", out)
+	out, err := b.runAbort()
 	if err == nil {
 		t.Fatal("the build succeeded although its provisioner failed")
 	}

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/ext/dynblock"
 	"github.com/hashicorp/hcl/v2/ext/tryfunc"
 	"github.com/hashicorp/hcl/v2/ext/typeexpr"
 	"github.com/hashicorp/hcl/v2/hcldec"
@@ -54,7 +55,9 @@ func ReadTemplate(path string, opts TemplateOptions) ([]Source, error) {
 	spec := (&ebs.Builder{}).ConfigSpec()
 	var out []Source
 	for _, b := range t.sources {
-		val, diags := hcldec.Decode(b.Body, spec, t.ctx)
+		// `dynamic` blocks expand as packer expands them (an unknown
+		// for_each gives an unknown block).
+		val, diags := hcldec.Decode(dynblock.Expand(b.Body, t.ctx), spec, t.ctx)
 		if diags.HasErrors() {
 			return nil, fmt.Errorf("source.bakery-ebs.%s: %w", b.Labels[1], diags)
 		}

@@ -2,6 +2,7 @@ package iampolicy
 
 import (
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -117,5 +118,49 @@ func TestDocsShowTheGeneratedPolicy(t *testing.T) {
 		if want := ForSources(sources, "123456789012", nil).JSON(); shown != want {
 			t.Errorf("docs/iam-policy.md shows a policy other than example/%s's; regenerate it with\n  go run . iam-policy -account 123456789012 example/developer-profile\nwant:\n%s", example, want)
 		}
+	}
+}
+
+// TestReadTemplateDynamicBlocks: `dynamic` blocks expand as in packer,
+// also when for_each is known only to the build.
+func TestReadTemplateDynamicBlocks(t *testing.T) {
+	dir := t.TempDir()
+	src := `
+variable "filters" {
+  type    = map(string)
+  default = { name = "al2023-ami-*" }
+}
+variable "later" {
+  type = list(string)
+}
+source "bakery-ebs" "app" {
+  region        = "us-east-1"
+  instance_type = "t3.micro"
+  ssh_username  = "ec2-user"
+  ami_name      = "app"
+  dynamic "source_ami_filter" {
+    for_each = [var.filters]
+    content {
+      filters = source_ami_filter.value
+      owners  = ["amazon"]
+    }
+  }
+  dynamic "launch_block_device_mappings" {
+    for_each = var.later
+    content {
+      device_name = launch_block_device_mappings.value
+    }
+  }
+}
+`
+	if err := os.WriteFile(filepath.Join(dir, "app.pkr.hcl"), []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sources, err := ReadTemplate(dir, TemplateOptions{})
+	if err != nil {
+		t.Fatalf("ReadTemplate: %v", err)
+	}
+	if got := sources[0].Config.SourceAMIFilter.Filters["name"]; got != "al2023-ami-*" {
+		t.Errorf("source_ami_filter from a dynamic block: filters %v", sources[0].Config.SourceAMIFilter.Filters)
 	}
 }

@@ -1,5 +1,5 @@
 # The end-to-end template of a release: bake, test the AMI (with
-# test_commands), copy to a second region, publish the AMI IDs to SSM,
+# test_commands and test_playbook), copy to a second region, publish the AMI IDs to SSM,
 # retire the family's old AMIs.
 packer {
   required_plugins {
@@ -68,6 +68,18 @@ variable "test_commands" {
   default = null
 }
 
+# With a playbook, the AMI test runs it after the commands (bakery-ansible,
+# with the bed's ansible-playbook `ansible_command`).
+variable "test_playbook" {
+  type    = string
+  default = null
+}
+
+variable "ansible_command" {
+  type    = string
+  default = "ansible-playbook"
+}
+
 source "bakery-ebs" "release" {
   access_key          = var.access_key
   secret_key          = var.secret_key
@@ -94,6 +106,13 @@ source "bakery-ebs" "release" {
   ami_regions = ["eu-west-1"]
   ami_test {
     inline = var.test_commands
+    dynamic "ansible" {
+      for_each = var.test_playbook == null ? [] : [var.test_playbook]
+      content {
+        playbook_file = ansible.value
+        command       = var.ansible_command
+      }
+    }
   }
   tags = {
     Name   = var.ami_name
