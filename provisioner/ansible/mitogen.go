@@ -320,10 +320,9 @@ func envValue(env []string, name string) (string, bool) {
 // (an instance already up, the null builder), ansible-playbook's own
 // start: see watchMitogenCheck.
 type mitogenCheck struct {
-	done    chan struct{}
-	cancel  context.CancelFunc
-	install mitogenInstall
-	err     error
+	done   chan struct{}
+	cancel context.CancelFunc
+	err    error
 }
 
 func startMitogenCheck(run runner, program string, env []string) *mitogenCheck {
@@ -332,20 +331,20 @@ func startMitogenCheck(run runner, program string, env []string) *mitogenCheck {
 	go func() {
 		defer close(c.done)
 		defer cancel()
-		c.install, c.err = findMitogen(ctx, run, program, env, true)
+		_, c.err = findMitogen(ctx, run, program, env, true)
 	}()
 	return c
 }
 
-// wait returns what the check found, or ctx's error if the build is
+// wait returns the check's verdict, or ctx's error if the build is
 // cancelled first.
-func (c *mitogenCheck) wait(ctx context.Context) (mitogenInstall, error) {
+func (c *mitogenCheck) wait(ctx context.Context) error {
 	select {
 	case <-c.done:
-		return c.install, c.err
+		return c.err
 	case <-ctx.Done():
 		c.cancel()
-		return mitogenInstall{}, ctx.Err()
+		return ctx.Err()
 	}
 }
 
@@ -374,7 +373,7 @@ func (p *Provisioner) watchMitogenCheck(ctx context.Context) (playCtx context.Co
 	}()
 	return playCtx, func() error {
 		defer cancel()
-		if _, err := c.wait(ctx); err != nil && ctx.Err() == nil {
+		if err := c.wait(ctx); err != nil && ctx.Err() == nil {
 			return err
 		}
 		return nil
