@@ -296,11 +296,9 @@ func (p *Provisioner) Provision(ctx context.Context, ui packersdk.Ui, comm packe
 			ExtraVarSet:  interpreterVar || fallbackVar,
 		})
 		if skip == "" {
-			python, err := discoverPython(ctx, comm, fallback)
-			switch {
-			case err != nil:
+			if python, err := discoverPython(ctx, comm, fallback); err != nil {
 				skip = err.Error()
-			default:
+			} else {
 				inv.PythonInterpreter = python
 				ui.Say("Python on the instance: " + python + " (the first of ansible-core's interpreter fallback list there, as its discovery would pick; found through the builder's connection)")
 			}
