@@ -9,7 +9,6 @@
 package tunnels_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -298,17 +297,9 @@ func TestE2ETunnelInterrupt(t *testing.T) {
 			t.Cleanup(func() { _ = exec.Command("pkill", "-f", "^"+sleeper+"$").Run() })
 			ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 			defer cancel()
-			cmd := b.cmd(ctx)
-			var out bytes.Buffer
-			cmd.Stdout, cmd.Stderr = &out, &out
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			done := make(chan error, 1)
-			go func() { done <- cmd.Wait() }()
-			if !testbed.WaitFor(func() bool { return exec.Command("pgrep", "-f", "^"+sleeper+"$").Run() == nil }, done, 2*time.Minute) {
-				t.Fatalf("the long task never started:\n%s", out.String())
-			}
+			run := testbed.StartCmd(t, b.cmd(ctx))
+			cmd, out := run.Cmd, run.Out
+			run.Until(t, func() bool { return exec.Command("pgrep", "-f", "^"+sleeper+"$").Run() == nil }, "the long task never started")
 			if iface == sessionManager && len(suite.Bed.Tunnels().SSM.Active()) != 1 {
 				t.Fatalf("no session open during the play: the checks below would prove nothing")
 			}
@@ -325,8 +316,8 @@ func TestE2ETunnelInterrupt(t *testing.T) {
 				t.Fatal(err)
 			}
 			select {
-			case err := <-done:
-				if err == nil {
+			case <-run.Ended:
+				if run.Err() == nil {
 					t.Error("packer build exited 0 after Ctrl-C")
 				}
 			case <-time.After(90 * time.Second):

@@ -488,17 +488,9 @@ func interrupt(t *testing.T, group bool, sig syscall.Signal, mitogen bool) *bake
 
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	cmd := b.cmd(ctx)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	if !testbed.WaitFor(func() bool { return exec.Command("pgrep", "-f", "^"+sleeper+"$").Run() == nil }, done, 2*time.Minute) {
-		t.Fatalf("the long task never started:\n%s", out.String())
-	}
+	run := testbed.StartCmd(t, b.cmd(ctx))
+	cmd, out := run.Cmd, run.Out
+	run.Until(t, func() bool { return exec.Command("pgrep", "-f", "^"+sleeper+"$").Run() == nil }, "the long task never started")
 	// The orphan checks of assertClean match these processes now.
 	// ssh (Mitogen's own too) carries the key's path, under TMPDIR.
 	patterns := []string{"ansible-playbook .*" + b.tmp, "ssh .*" + b.tmp}
@@ -521,8 +513,8 @@ func interrupt(t *testing.T, group bool, sig syscall.Signal, mitogen bool) *bake
 		t.Fatal(err)
 	}
 	select {
-	case err := <-done:
-		if err == nil {
+	case <-run.Ended:
+		if run.Err() == nil {
 			t.Error("packer build exited 0 after an interrupt")
 		}
 	case <-time.After(90 * time.Second):

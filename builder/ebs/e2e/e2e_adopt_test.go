@@ -27,13 +27,8 @@ import (
 // and result.
 func plantWhenKeyPairShows(t *testing.T, ctx context.Context, cmd *exec.Cmd, plant func(name, buildID string)) (string, error) {
 	t.Helper()
-	out := &testbed.Output{}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
+	run := testbed.StartCmd(t, cmd)
+	out, done := run.Out, run.Ended
 	client := ec2Client(t)
 	var name string
 	if !testbed.WaitFor(func() bool {
@@ -47,7 +42,7 @@ func plantWhenKeyPairShows(t *testing.T, ctx context.Context, cmd *exec.Cmd, pla
 		t.Fatalf("the build made no key pair:\n%s", out.String())
 	}
 	plant(name, strings.TrimPrefix(name, "packer_bakery_"))
-	err := <-done
+	err := run.Err()
 	t.Logf("build output:\n%s", out.String())
 	return out.String(), err
 }

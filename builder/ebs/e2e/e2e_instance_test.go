@@ -93,9 +93,9 @@ func TestE2EInstanceOptions(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	run := start(t, b.instanceCmd(ctx, nil))
-	out := run.out
-	run.until(t, "instance-provisioning", "the build never provisioned")
+	run := testbed.StartCmd(t, b.instanceCmd(ctx, nil))
+	out := run.Out
+	run.UntilOutput(t, "instance-provisioning", "the build never provisioned")
 
 	client := ec2Client(t)
 	instances := buildInstances(t, client)
@@ -110,7 +110,7 @@ func TestE2EInstanceOptions(t *testing.T) {
 	if err := os.WriteFile(release, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	err := run.result(t, ctx)
+	err := run.Result(t, ctx)
 	t.Logf("packer build output:\n%s", out.String())
 	if err != nil {
 		t.Fatalf("packer build failed: %v", err)

@@ -255,10 +255,10 @@ func TestE2ESpotSweepAfterKill(t *testing.T) {
 	b := newBake(t, "echo spot-provisioning-started", sleeper)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	run := start(t, b.spotCmd(ctx))
-	run.until(t, "spot-provisioning-started", "the spot build never launched")
-	run.kill()
-	out := run.out
+	run := testbed.StartCmd(t, b.spotCmd(ctx))
+	run.UntilOutput(t, "spot-provisioning-started", "the spot build never launched")
+	run.Kill()
+	out := run.Out
 	t.Logf("killed build:\n%s", out.String())
 	ids := regexp.MustCompile(`Spot instance (i-[0-9a-f]+) launched by EC2 Fleet (fleet-[0-9a-f-]+)`).FindStringSubmatch(out.String())
 	if ids == nil {
@@ -326,22 +326,15 @@ func TestE2ESpotInterruptCleansUp(t *testing.T) {
 			b := newBake(t, "echo spot-provisioning-started", sleeper)
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 			defer cancel()
-			cmd := b.spotCmd(ctx)
-			out := &testbed.Output{}
-			cmd.Stdout, cmd.Stderr = out, out
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			done := make(chan error, 1)
-			go func() { done <- cmd.Wait() }()
-			if !testbed.WaitFor(func() bool { return strings.Contains(out.String(), "spot-provisioning-started") }, done, 2*time.Minute) {
-				t.Fatalf("the spot build never provisioned:\n%s", out.String())
-			}
+			run := testbed.StartCmd(t, b.spotCmd(ctx))
+			cmd, out := run.Cmd, run.Out
+			run.UntilOutput(t, "spot-provisioning-started", "the spot build never provisioned")
 			if err := sig.send(cmd.Process.Pid); err != nil {
 				t.Fatal(err)
 			}
 			select {
-			case err := <-done:
+			case <-run.Ended:
+				err := run.Err()
 				if err == nil {
 					t.Error("packer build exited 0 after an interrupt")
 				}

@@ -203,53 +203,6 @@ func tagMap(tags []types.Tag) map[string]string {
 
 // buildInstances returns every instance a bake launched (they carry the
 // bakery:build-id tag).
-// running is a packer build started in the background, its output
-// collected as it comes.
-type running struct {
-	cmd  *exec.Cmd
-	out  *testbed.Output
-	done chan error
-}
-
-// start starts cmd (a packer build) and collects its output.
-func start(t *testing.T, cmd *exec.Cmd) *running {
-	t.Helper()
-	r := &running{cmd: cmd, out: &testbed.Output{}, done: make(chan error, 1)}
-	cmd.Stdout, cmd.Stderr = r.out, r.out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { r.done <- cmd.Wait() }()
-	return r
-}
-
-// until waits for marker in the output, failing the test with why and the
-// output when the build ends or two minutes pass first.
-func (r *running) until(t *testing.T, marker, why string) {
-	t.Helper()
-	if !testbed.WaitFor(func() bool { return strings.Contains(r.out.String(), marker) }, r.done, 2*time.Minute) {
-		t.Fatalf("%s:\n%s", why, r.out.String())
-	}
-}
-
-// kill ends the build at once, as a crash or kill -9 would.
-func (r *running) kill() {
-	_ = syscall.Kill(-r.cmd.Process.Pid, syscall.SIGKILL)
-	<-r.done
-}
-
-// result waits for the build to end, failing the test if ctx ends first.
-func (r *running) result(t *testing.T, ctx context.Context) error {
-	t.Helper()
-	select {
-	case err := <-r.done:
-		return err
-	case <-ctx.Done():
-		t.Fatal("the build did not end")
-		return nil
-	}
-}
-
 func buildInstances(t *testing.T, client *ec2.Client) []types.Instance {
 	t.Helper()
 	out, err := client.DescribeInstances(context.Background(), &ec2.DescribeInstancesInput{
@@ -635,10 +588,10 @@ func TestE2ESweepAfterKill(t *testing.T) {
 	dead.journals = journals
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	deadRun := start(t, dead.cmd(ctx))
-	deadRun.until(t, "to run (now pending", "the first build never launched")
-	deadRun.kill()
-	deadOut := deadRun.out
+	deadRun := testbed.StartCmd(t, dead.cmd(ctx))
+	deadRun.UntilOutput(t, "to run (now pending", "the first build never launched")
+	deadRun.Kill()
+	deadOut := deadRun.Out
 	deadInstance := regexp.MustCompile(`Instance (i-[0-9a-f]+) launched`).FindStringSubmatch(deadOut.String())
 	if deadInstance == nil {
 		t.Fatalf("no instance ID in the killed build's output:\n%s", deadOut.String())

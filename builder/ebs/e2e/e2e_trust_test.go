@@ -67,9 +67,9 @@ func TestE2ESomeoneElsesAMIUnderOurNameIsNotAdopted(t *testing.T) {
 	b := newBake(t, "echo provisioning-started", "sleep 3")
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	run := start(t, b.cmd(ctx))
-	out := run.out
-	run.until(t, "provisioning-started", "the build never started provisioning")
+	run := testbed.StartCmd(t, b.cmd(ctx))
+	out := run.Out
+	run.UntilOutput(t, "provisioning-started", "the build never started provisioning")
 	client := ec2Client(t)
 	reg, err := client.RegisterImage(ctx, &ec2.RegisterImageInput{
 		Name:           aws.String(b.amiName),
@@ -81,7 +81,7 @@ func TestE2ESomeoneElsesAMIUnderOurNameIsNotAdopted(t *testing.T) {
 		t.Fatal(err)
 	}
 	theirs := aws.ToString(reg.ImageId)
-	buildErr := run.result(t, ctx)
+	buildErr := run.Result(t, ctx)
 	t.Logf("build output:\n%s", out.String())
 	if buildErr == nil {
 		t.Errorf("the build succeeded with %s, another principal's AMI, as its artifact", theirs)
@@ -105,9 +105,9 @@ func TestE2EImageOfOurInstanceByAnotherIsNotAdopted(t *testing.T) {
 	b := newBake(t, "echo provisioning-started", "sleep 3")
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	run := start(t, b.cmd(ctx))
-	out := run.out
-	run.until(t, "provisioning-started", "the build never started provisioning")
+	run := testbed.StartCmd(t, b.cmd(ctx))
+	out := run.Out
+	run.UntilOutput(t, "provisioning-started", "the build never started provisioning")
 	client := ec2Client(t)
 	instances := buildInstances(t, client)
 	if len(instances) != 1 {
@@ -119,7 +119,7 @@ func TestE2EImageOfOurInstanceByAnotherIsNotAdopted(t *testing.T) {
 		t.Fatal(err)
 	}
 	theirs := aws.ToString(img.ImageId)
-	buildErr := run.result(t, ctx)
+	buildErr := run.Result(t, ctx)
 	t.Logf("build output:\n%s", out.String())
 	if buildErr == nil {
 		t.Errorf("the build succeeded with %s, another principal's image of its instance, as its artifact", theirs)
